@@ -1,0 +1,223 @@
+// Package store holds mailout's domain types and the Store interface that
+// persists them. It has no SQL: the backends live in store/sqlite (embedded
+// default) and store/postgres (several workers), and both pass the
+// conformance suite in store/storetest.
+//
+// Place in the flow: recipients are imported into a campaign in one
+// transaction (ImportCampaign); the scheduler claims due deliveries in
+// batches with a lease (Claim), and records each attempt's outcome in batches
+// (Record), fenced by the attempt number so a worker whose lease expired
+// cannot overwrite a newer attempt.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"mailout/internal/queue"
+)
+
+// ErrNotFound is returned when a campaign or delivery does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned when a campaign name is already taken.
+var ErrExists = errors.New("already exists")
+
+// CampaignStatus is the life cycle of a campaign.
+type CampaignStatus string
+
+const (
+	CampaignRunning   CampaignStatus = "running"   // created or resumed; work to do
+	CampaignPaused    CampaignStatus = "paused"    // stopped by the user, a signal or the circuit breaker
+	CampaignDone      CampaignStatus = "done"      // every delivery is final
+	CampaignCancelled CampaignStatus = "cancelled" // stopped for good by the user
+)
+
+// Attachment is a file sent with every message of a campaign.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Data        []byte
+}
+
+// Message is what a campaign sends: a template in RFC 5322 form (headers,
+// blank line, text body), an optional HTML body template and attachments.
+type Message struct {
+	Template     []byte
+	TemplateName string // file name, for error messages
+	HTML         []byte
+	HTMLName     string
+	Attachments  []Attachment
+}
+
+// Campaign is one send of one message to one list of recipients.
+type Campaign struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+	Status    CampaignStatus
+	// StatusReason says why the campaign is paused or cancelled.
+	StatusReason string
+	// Route is "sandbox", "relay" or "direct".
+	Route string
+	// RouteConfig is the route's settings as JSON, with secrets removed
+	// (passwords are never stored; an env var name or file path may be).
+	RouteConfig []byte
+	// Profile is the speed profile as JSON.
+	Profile []byte
+	// MaxAge: temporary failures retry until CreatedAt+MaxAge.
+	MaxAge time.Duration
+	// RetryMin: the first retry delay; later ones grow with jitter.
+	RetryMin time.Duration
+	Message  Message
+	// Diagnosis is the doctor's report (JSON) stored when the circuit
+	// breaker paused the campaign.
+	Diagnosis []byte
+}
+
+// NewRecipient is one recipient as imported.
+type NewRecipient struct {
+	// Line is the line of the source (CSV) the row started on.
+	Line int
+	// Email is the address as it is sent in RCPT TO (A-label domain).
+	Email string
+	// Domain is the A-label domain, lower case.
+	Domain string
+	// Key is the canonical de-duplication and suppression key.
+	Key string
+	// Fields are the merge fields, by column name.
+	Fields map[string]string
+}
+
+// Delivery is one recipient of one campaign and the state of its delivery.
+type Delivery struct {
+	ID         int64
+	CampaignID int64
+	Line       int
+	Email      string
+	Domain     string
+	Key        string
+	Fields     map[string]string
+
+	State    queue.State
+	Attempts int
+	NextAt   time.Time
+	// LeaseOwner and LeaseUntil are set while the row is being sent.
+	LeaseOwner string
+	LeaseUntil time.Time
+
+	// The last attempt's outcome.
+	Class    string
+	Step     string
+	Code     int
+	Enhanced string
+	Text     string
+	Host     string
+	// Via is the route that produced the last outcome ("relay:host", "direct", "sandbox").
+	Via string
+	// MessageID is the Message-ID header value, fixed at the first attempt so
+	// a resend after a crash carries the same one.
+	MessageID string
+	// PossibleDuplicate is set when an attempt ended without knowing whether
+	// the server accepted the message (lost lease, lost reply after ".").
+	PossibleDuplicate bool
+
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	DeliveredAt time.Time
+}
+
+// AttemptResult is what the scheduler records for one claimed delivery.
+type AttemptResult struct {
+	DeliveryID int64
+	// Attempt is the Attempts value the row had when claimed: the fence.
+	// The update applies only while the row is still in state sending with
+	// this attempt number.
+	Attempt int
+	State   queue.State
+	NextAt  time.Time // for pending/deferred
+	// Refund: the attempt never started (e.g. paused before connecting);
+	// the attempt counter is decremented again.
+	Refund bool
+
+	Class, Step, Enhanced, Text, Host, Via string
+	Code                                   int
+	MessageID                              string
+	PossibleDuplicate                      bool
+	At                                     time.Time
+}
+
+// Counts is a campaign's tally.
+type Counts struct {
+	Total   int
+	ByState map[queue.State]int
+	// ByClass counts final failures (state failed) by outcome class.
+	ByClass map[string]int
+	// NextDue is the earliest NextAt among pending and deferred rows
+	// (zero when there are none).
+	NextDue time.Time
+}
+
+// DeliveryFilter selects deliveries for listing.
+type DeliveryFilter struct {
+	States  []queue.State // empty: all
+	Classes []string      // empty: all
+}
+
+// Store persists campaigns and deliveries. Every method is safe for
+// concurrent use. Times are stored with at least millisecond precision.
+type Store interface {
+	// ImportCampaign creates the campaign and all its recipients in one
+	// transaction: after a crash it is either complete or absent. next
+	// returns the recipients one by one and (nil, nil) at the end. Recipients
+	// whose Key is suppressed are stored in state suppressed. Returns
+	// ErrExists if the name is taken. Sets c.ID and c.CreatedAt.
+	ImportCampaign(ctx context.Context, c *Campaign, next func() (*NewRecipient, error)) error
+
+	Campaign(ctx context.Context, id int64) (*Campaign, error)
+	CampaignByName(ctx context.Context, name string) (*Campaign, error)
+	// Campaigns lists every campaign, newest first, without message bodies.
+	Campaigns(ctx context.Context) ([]Campaign, error)
+	SetCampaignStatus(ctx context.Context, id int64, status CampaignStatus, reason string) error
+	SetDiagnosis(ctx context.Context, id int64, diagnosis []byte) error
+
+	// Claim leases up to limit deliveries of the campaign that are pending
+	// or deferred with NextAt <= now, in NextAt then ID order: each becomes
+	// sending, Attempts+1, LeaseOwner=owner, LeaseUntil=now+lease. Rows of
+	// the returned slice carry the incremented Attempts. Safe against other
+	// claimers (no row is returned twice).
+	Claim(ctx context.Context, campaignID int64, owner string, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// Record applies the results in one transaction. A result whose fence
+	// (state sending, attempts = Attempt) no longer holds is skipped; the
+	// number applied is returned.
+	Record(ctx context.Context, results []AttemptResult) (int, error)
+	// ReleaseLeases returns the campaign's sending rows whose lease ended
+	// before now (all of them when now is zero) to pending, due at once,
+	// flagged PossibleDuplicate (the message may have been sent). Returns
+	// how many were released.
+	ReleaseLeases(ctx context.Context, campaignID int64, now time.Time) (int, error)
+	// Requeue moves failed deliveries (of the given classes, or all) back to
+	// pending, due now, for a resend after the cause was fixed. Returns the
+	// number requeued. Suppressed recipients stay suppressed.
+	Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error)
+
+	Counts(ctx context.Context, campaignID int64) (*Counts, error)
+	// Deliveries streams the campaign's deliveries in ID order.
+	Deliveries(ctx context.Context, campaignID int64, f DeliveryFilter, fn func(*Delivery) error) error
+	// Domains lists the distinct recipient domains of a campaign.
+	Domains(ctx context.Context, campaignID int64) ([]string, error)
+
+	// SaveMessage keeps a rendered message (sandbox route), replacing any
+	// earlier one for the same delivery.
+	SaveMessage(ctx context.Context, campaignID, deliveryID int64, messageID string, data []byte) error
+	// Messages streams the kept messages of a campaign in delivery order.
+	Messages(ctx context.Context, campaignID int64, fn func(deliveryID int64, email, messageID string, data []byte) error) error
+
+	// Suppress adds a key (canonical address) to the suppression list;
+	// IsSuppressed checks it.
+	Suppress(ctx context.Context, key, reason string) error
+	IsSuppressed(ctx context.Context, key string) (bool, error)
+
+	Close() error
+}

@@ -1,0 +1,51 @@
+// Package transport moves rendered messages out of mailout by one of the
+// routes of DESIGN.md: relay (an SMTP relay account, or an ordered list of
+// them), direct (MX lookup, then SMTP to the recipient's server) and sandbox
+// (kept in the store, nothing leaves the machine).
+//
+// Place in the flow: scheduler -> transport.Deliver -> outcome.Result ->
+// scheduler records it. A Transport owns its connections (a pool of SMTP
+// sessions, several messages per session) and is safe for concurrent use:
+// the scheduler calls Deliver from as many goroutines as the speed profile
+// allows connections.
+package transport
+
+import (
+	"context"
+
+	"mailout/internal/outcome"
+)
+
+// Message is one rendered message for one recipient.
+type Message struct {
+	DeliveryID int64
+	CampaignID int64
+	// From is the envelope sender (MAIL FROM); To the recipient (RCPT TO),
+	// both as addr-spec with A-label domains.
+	From string
+	To   string
+	// Domain is To's domain, lower-case A-label.
+	Domain    string
+	MessageID string
+	// Data is the whole message, RFC 5322, CRLF line endings, dot-stuffing
+	// not applied.
+	Data []byte
+	// SMTPUTF8 is set when the envelope needs RFC 6531.
+	SMTPUTF8 bool
+}
+
+// Result is the outcome of one Deliver call.
+type Result struct {
+	outcome.Result
+	// Via names the way the message went: "sandbox", "relay:HOST" or
+	// "direct:MXHOST".
+	Via string
+}
+
+// Transport delivers messages. Deliver never panics on a server's behaviour
+// and always returns a classified result.
+type Transport interface {
+	Deliver(ctx context.Context, m *Message) Result
+	// Close ends every open session (QUIT) and releases resources.
+	Close() error
+}
