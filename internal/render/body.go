@@ -1,0 +1,252 @@
+package render
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+)
+
+// attachment is an Attachment prepared once at Parse: its part headers and
+// base64 body are the same in every message.
+type attachment struct {
+	part []byte // headers, blank line, base64 body (CRLF)
+}
+
+const maxAttachmentName = 255
+
+func newAttachment(a Attachment) (attachment, error) {
+	name := a.Name
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	name = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	if name == "" || name == "." || name == ".." {
+		name = "attachment"
+	}
+	if len(name) > maxAttachmentName {
+		return attachment{}, &Error{File: a.Name, Msg: fmt.Sprintf("attachment name longer than %d bytes", maxAttachmentName)}
+	}
+	ct := a.ContentType
+	if ct == "" {
+		ct = mime.TypeByExtension(strings.ToLower(filepath.Ext(name)))
+	}
+	if ct == "" {
+		ct = http.DetectContentType(a.Data)
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return attachment{}, &Error{File: a.Name, Msg: fmt.Sprintf("content type %q: %v", ct, err)}
+	}
+	// RFC 2045 §5.1 name (for old clients) and RFC 2183 filename; both are
+	// RFC 2231-encoded by FormatMediaType when not plain ASCII tokens.
+	params["name"] = name
+	ctype := mime.FormatMediaType(mt, params)
+	disp := mime.FormatMediaType("attachment", map[string]string{"filename": name})
+	var b bytes.Buffer
+	for _, h := range [][2]string{{"Content-Type", ctype}, {"Content-Transfer-Encoding", "base64"}, {"Content-Disposition", disp}} {
+		f, err := fold(h[0], h[1])
+		if err != nil {
+			return attachment{}, &Error{File: a.Name, Msg: err.Error()}
+		}
+		b.WriteString(f)
+	}
+	b.WriteString("\r\n")
+	writeBase64(&b, a.Data)
+	return attachment{part: b.Bytes()}, nil
+}
+
+// writeBase64 writes RFC 2045 §6.8 base64 in lines of 76 characters.
+func writeBase64(b *bytes.Buffer, data []byte) {
+	var line [76]byte
+	for len(data) > 0 {
+		n := min(len(data), 57)
+		base64.StdEncoding.Encode(line[:], data[:n])
+		b.Write(line[:base64.StdEncoding.EncodedLen(n)])
+		b.WriteString("\r\n")
+		data = data[n:]
+	}
+}
+
+// writeBody writes the content headers of the top-level entity, the blank
+// line and the body: a single text part, multipart/alternative (text then
+// HTML, RFC 2046 §5.1.4) and multipart/mixed around it when there are
+// attachments (RFC 2046 §5.1.3).
+func (t *Template) writeBody(w *capWriter, data map[string]string) error {
+	textRaw := t.scratch.Get().(*bytes.Buffer)
+	htmlRaw := t.scratch.Get().(*bytes.Buffer)
+	norm := t.scratch.Get().(*bytes.Buffer)
+	defer func() { t.scratch.Put(textRaw); t.scratch.Put(htmlRaw); t.scratch.Put(norm) }()
+	textRaw.Reset()
+	htmlRaw.Reset()
+	if t.text != nil {
+		if err := t.text.Execute(&capWriter{buf: textRaw, limit: w.room()}, data); err != nil {
+			return templateErr(t.textName, err)
+		}
+	}
+	if t.html != nil {
+		if err := t.html.Execute(&capWriter{buf: htmlRaw, limit: w.room()}, data); err != nil {
+			return templateErr(t.htmlName, err)
+		}
+		if t.text == nil {
+			htmlToText(textRaw, htmlRaw.Bytes())
+		}
+	}
+
+	var rnd [12]byte
+	if _, err := t.randRead(rnd[:]); err != nil {
+		return fmt.Errorf("render: boundary: %w", err)
+	}
+	// "=_" cannot occur in quoted-printable or base64 output, and 7bit
+	// parts containing "--=_" are sent quoted-printable, so the boundaries
+	// never collide with content (RFC 2046 §5.1.1).
+	tag := hex.EncodeToString(rnd[:])
+	mixed, alt := "=_m"+tag, "=_a"+tag
+
+	if len(t.attach) > 0 {
+		if _, err := w.WriteString("Content-Type: multipart/mixed; boundary=\"" + mixed + "\"\r\n\r\n" +
+			"This is a multi-part message in MIME format.\r\n--" + mixed + "\r\n"); err != nil {
+			return err
+		}
+	}
+	if t.html != nil {
+		if _, err := w.WriteString("Content-Type: multipart/alternative; boundary=\"" + alt + "\"\r\n\r\n--" + alt + "\r\n"); err != nil {
+			return err
+		}
+		if err := writeTextPart(w, norm, "text/plain", textRaw.Bytes()); err != nil {
+			return err
+		}
+		if _, err := w.WriteString("\r\n--" + alt + "\r\n"); err != nil {
+			return err
+		}
+		if err := writeTextPart(w, norm, "text/html", htmlRaw.Bytes()); err != nil {
+			return err
+		}
+		if _, err := w.WriteString("\r\n--" + alt + "--\r\n"); err != nil {
+			return err
+		}
+	} else if err := writeTextPart(w, norm, "text/plain", textRaw.Bytes()); err != nil {
+		return err
+	}
+	if len(t.attach) > 0 {
+		for _, a := range t.attach {
+			if _, err := w.WriteString("\r\n--" + mixed + "\r\n"); err != nil {
+				return err
+			}
+			if _, err := w.Write(a.part); err != nil {
+				return err
+			}
+		}
+		if _, err := w.WriteString("\r\n--" + mixed + "--\r\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTextPart writes a text part's content headers and body. The body is
+// first normalised to CRLF (every CR, LF or CRLF becomes CRLF: RELIABILITY
+// #51) and made valid UTF-8; it goes 7bit when it is printable ASCII in
+// lines of at most 78 characters, quoted-printable otherwise (RFC 2045 §6.7:
+// lines of at most 76), so no line exceeds 998 octets (RFC 5322 §2.1.1) and
+// no relay needs 8BITMIME (#53, #54). The body always ends with CRLF.
+func writeTextPart(w *capWriter, norm *bytes.Buffer, ctype string, raw []byte) error {
+	if !utf8.Valid(raw) {
+		raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))
+	}
+	norm.Reset()
+	normalizeCRLF(norm, raw)
+	if n := norm.Len(); n < 2 || !bytes.HasSuffix(norm.Bytes(), []byte("\r\n")) {
+		norm.WriteString("\r\n")
+	}
+	body := norm.Bytes()
+	if is7bit(body) {
+		if _, err := w.WriteString("Content-Type: " + ctype + "; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"); err != nil {
+			return err
+		}
+		_, err := w.Write(body)
+		return err
+	}
+	if _, err := w.WriteString("Content-Type: " + ctype + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"); err != nil {
+		return err
+	}
+	qp := quotedprintable.NewWriter(w)
+	if _, err := qp.Write(body); err != nil {
+		return err
+	}
+	return qp.Close()
+}
+
+// is7bit: only printable ASCII, SP, HT and CRLF; lines of at most 78
+// characters; no "--=_" (our boundary prefix).
+func is7bit(b []byte) bool {
+	lineLen := 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			i++
+			lineLen = 0
+			continue
+		case c == '\t' || (c >= ' ' && c < 0x7f):
+		default:
+			return false
+		}
+		lineLen++
+		if lineLen > foldAt {
+			return false
+		}
+	}
+	return !bytes.Contains(b, []byte("--=_"))
+}
+
+// normalizeCRLF appends src to dst with every CRLF, lone CR and lone LF
+// written as CRLF.
+func normalizeCRLF(dst *bytes.Buffer, src []byte) {
+	for len(src) > 0 {
+		i := bytes.IndexAny(src, "\r\n")
+		if i < 0 {
+			dst.Write(src)
+			return
+		}
+		dst.Write(src[:i])
+		dst.WriteString("\r\n")
+		if src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n' {
+			i++
+		}
+		src = src[i+1:]
+	}
+}
+
+// normalizeLF returns src with every CRLF, lone CR and lone LF as LF: the
+// form template sources are parsed in.
+func normalizeLF(src []byte) []byte {
+	if bytes.IndexByte(src, '\r') < 0 {
+		return src
+	}
+	out := make([]byte, 0, len(src))
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c == '\r' {
+			if i+1 < len(src) && src[i+1] == '\n' {
+				i++
+			}
+			c = '\n'
+		}
+		out = append(out, c)
+	}
+	return out
+}
