@@ -1,0 +1,150 @@
+package outcome
+
+// Advice texts follow the network-troubleshooting guide of the desktop
+// product (shared/seed/network-troubleshooting.es.txt): direct sending needs
+// ports 53 (DNS) and 25 (SMTP) open through the firewall, the antivirus
+// ("worm protection"), the LAN gateway and the ISP; a relay needs exactly
+// the provider's host, port, user and password, and the ISP's own server
+// unless a dedicated SMTP service is paid for; "the server is there but won't
+// talk to you" means authentication or the wrong provider's server; "wrong
+// IP or service unavailable" means a wrong host/port or a network problem.
+
+type adviceKey struct {
+	class Class
+	route string // "" = any route
+}
+
+// Advice returns one or two sentences telling a person what the class means
+// and what to do, for the route ("relay" or "direct") in lang ("en" or
+// "es"; anything else gives English).
+func Advice(c Class, route, lang string) string {
+	texts := adviceEN
+	if lang == "es" {
+		texts = adviceES
+	}
+	if s, ok := texts[adviceKey{c, route}]; ok {
+		return s
+	}
+	if s, ok := texts[adviceKey{c, ""}]; ok {
+		return s
+	}
+	return texts[adviceKey{"", ""}]
+}
+
+var adviceEN = map[adviceKey]string{
+	{"", ""}: "The attempt failed for a reason mailout does not know; see the server's reply in the log.",
+
+	{Delivered, ""}: "The server accepted the message.",
+
+	{DNSUnreachable, RouteDirect}: "The DNS server does not answer (port 53): a firewall, an antivirus \"worm protection\" or your gateway may block MX queries. Allow port 53, or enter your ISP's DNS server by IP (--dns).",
+	{DNSUnreachable, RouteRelay}:  "The relay's name could not be looked up because the DNS server does not answer: check your network connection, or enter your ISP's DNS server by IP (--dns).",
+
+	{DNSNXDomain, RouteDirect}: "The recipient's domain does not exist: the address is probably mistyped.",
+	{DNSNXDomain, RouteRelay}:  "The relay's host name does not exist: copy the SMTP server's name exactly as your provider gives it.",
+
+	{NoMailServer, RouteDirect}: "The recipient's domain does not receive e-mail (no mail server): the address cannot be delivered to.",
+	{NoMailServer, RouteRelay}:  "The relay's host name has no address: copy the SMTP server's name exactly as your provider gives it.",
+
+	{ConnectTimeout, RouteDirect}: "Port 25 looks blocked — by a firewall, an antivirus, your gateway or your ISP. Allow it, or send through your provider's SMTP server (--route relay).",
+	{ConnectTimeout, RouteRelay}:  "The relay does not answer on that port: a firewall, an antivirus or your gateway may block it, or the host or port is wrong. Check them with your provider (often 587 or 465).",
+
+	{ConnectRefused, RouteDirect}: "The recipient's mail server refused the connection; it may be down. mailout will try its other servers and retry later.",
+	{ConnectRefused, RouteRelay}:  "Nothing answers on that port: check the relay's host name and port with your provider (often 587 or 465).",
+
+	{NetworkUnreachable, ""}: "Your computer has no route to that server: check your network connection and your gateway.",
+
+	{TLSFailed, RouteDirect}: "The secure connection to the recipient's server failed. If it fails for every domain, an antivirus or firewall that inspects e-mail is probably in the way: turn off its outgoing-mail scanning.",
+	{TLSFailed, RouteRelay}:  "The secure connection to the relay failed: check the port and TLS setting your provider gives (587 with STARTTLS or 465 with TLS), and turn off your antivirus's outgoing-mail scanning, which intercepts it.",
+
+	{AuthRequired, RouteRelay}:  "The server wants you to log in: set the user name and password of your account with that provider.",
+	{AuthRequired, RouteDirect}: "This server accepts mail only from its own users; if every domain answers like this, your ISP is intercepting port 25: send through your provider's SMTP server (--route relay).",
+
+	{AuthFailed, RouteRelay}:  "The server refused your user name or password: type them exactly as your provider gives them (some providers need an app password). Sending is stopped so your account is not locked.",
+	{AuthFailed, RouteDirect}: "The server refused to log you in; direct sending should not need a login: check the route settings.",
+
+	{RelayDenied, RouteRelay}:  "The server is there but won't relay for you: authenticate with your account, or use the SMTP server of the provider you are connected through.",
+	{RelayDenied, RouteDirect}: "The server is there but won't take mail from you; if every domain answers like this, your ISP is intercepting port 25: send through your provider's SMTP server (--route relay).",
+
+	{SenderRejected, RouteDirect}: "The receiving server refuses your sender address or your IP (often a blocklist, or an IP that must not send directly): check the From address, or send through your provider's SMTP server (--route relay).",
+	{SenderRejected, RouteRelay}:  "The server refuses your sender address: use a From address your account is allowed to send as.",
+
+	{RecipientUnknown, ""}: "The recipient's mailbox does not exist; the address is added to the suppression list and not tried again.",
+
+	{MailboxFull, ""}: "The recipient's mailbox is full; mailout retries until the campaign's maximum age.",
+
+	{Greylisted, ""}: "The receiving server asked to come back later (greylisting); mailout retries on its own — nothing to do.",
+
+	{Temporary, ""}: "The server reported a temporary problem; mailout retries later on its own.",
+
+	{RateLimited, RouteDirect}: "The receiving server says you send too fast: mailout slows down for that domain on its own; if it keeps happening, use a slower speed profile.",
+	{RateLimited, RouteRelay}:  "Your provider limits how fast (or how much per day) you may send: mailout slows down; choose a slower speed profile or ask your provider about its limits.",
+
+	{ContentRejected, ""}: "The server refused the message as spam or by policy (for example DMARC, SPF or DKIM): check your sending domain's SPF, DKIM and DMARC records and the message content.",
+
+	{ProtocolError, ""}: "The conversation with the server broke off (no answer, unexpected close or garbled reply); mailout retries later. If it happens everywhere, an antivirus that scans outgoing mail may be interfering.",
+
+	{ProhibitedDestination, ""}: "The recipient's domain points at an address mailout refuses to send to (this machine, a private network or a cloud metadata address).",
+
+	{RenderFailed, ""}: "The message could not be built for this recipient: check the template and this recipient's fields.",
+
+	{Permanent, ""}: "The server refused the message for good; its reply says why.",
+}
+
+var adviceES = map[adviceKey]string{
+	{"", ""}: "El intento falló por un motivo que mailout no reconoce; consulte la respuesta del servidor en el registro.",
+
+	{Delivered, ""}: "El servidor aceptó el mensaje.",
+
+	{DNSUnreachable, RouteDirect}: "El servidor DNS no responde (puerto 53): un firewall, la «protección de gusanos de Internet» de su antivirus o el gateway pueden estar bloqueando las consultas MX. Permita el puerto 53, o ingrese manualmente la IP del DNS de su proveedor (--dns).",
+	{DNSUnreachable, RouteRelay}:  "No se pudo consultar el nombre del servidor Smtp porque el servidor DNS no responde: compruebe su conexión, o ingrese manualmente la IP del DNS de su proveedor (--dns).",
+
+	{DNSNXDomain, RouteDirect}: "El dominio del destinatario no existe: probablemente la dirección está mal escrita.",
+	{DNSNXDomain, RouteRelay}:  "El nombre del servidor Smtp no existe: ingréselo exactamente como se lo proporciona su proveedor.",
+
+	{NoMailServer, RouteDirect}: "El dominio del destinatario no recibe e-mails (no tiene servidor de correo): no es posible entregar a esa dirección.",
+	{NoMailServer, RouteRelay}:  "El nombre del servidor Smtp no tiene dirección: ingréselo exactamente como se lo proporciona su proveedor.",
+
+	{ConnectTimeout, RouteDirect}: "El puerto 25 parece bloqueado: por un firewall, un antivirus, el gateway o su Proveedor de Servicio de Internet. Permítalo, o envíe mediante el servidor Smtp de su proveedor (--route relay).",
+	{ConnectTimeout, RouteRelay}:  "El servidor Smtp no responde en ese puerto: un firewall, un antivirus o el gateway pueden bloquearlo, o la dirección o el puerto son incorrectos. Compruébelos con su proveedor (a menudo 587 o 465).",
+
+	{ConnectRefused, RouteDirect}: "El servidor de e-mail del destinatario rechazó la conexión; puede estar fuera de servicio. mailout intentará con sus otros servidores y volverá a intentarlo más tarde.",
+	{ConnectRefused, RouteRelay}:  "Nada responde en ese puerto: compruebe con su proveedor el nombre del servidor Smtp y el puerto (a menudo 587 o 465).",
+
+	{NetworkUnreachable, ""}: "Su Pc no tiene ruta hacia ese servidor: compruebe su conexión de red y el gateway.",
+
+	{TLSFailed, RouteDirect}: "Falló la conexión segura con el servidor del destinatario. Si falla con todos los dominios, probablemente un antivirus o firewall que inspecciona el correo se interpone: desactive su comprobación de correo saliente.",
+	{TLSFailed, RouteRelay}:  "Falló la conexión segura con el servidor Smtp: compruebe el puerto y el cifrado que indica su proveedor (587 con STARTTLS o 465 con TLS), y desactive la comprobación de correo saliente de su antivirus, que la intercepta.",
+
+	{AuthRequired, RouteRelay}:  "El servidor le pide autenticarse: ingrese el nombre de usuario y la contraseña de su cuenta con ese proveedor.",
+	{AuthRequired, RouteDirect}: "Este servidor sólo acepta correo de sus propios usuarios; si todos los dominios responden así, su proveedor intercepta el puerto 25: envíe mediante el servidor Smtp de su proveedor (--route relay).",
+
+	{AuthFailed, RouteRelay}:  "El servidor rechazó su nombre de usuario o contraseña: ingréselos exactamente como se los proporciona su proveedor (algunos exigen una contraseña de aplicación). El envío se detiene para que su cuenta no sea bloqueada.",
+	{AuthFailed, RouteDirect}: "El servidor rechazó la autenticación; el envío directo no debería necesitarla: compruebe la configuración de la ruta.",
+
+	{RelayDenied, RouteRelay}:  "El servidor Smtp está ahí pero no desea hablar con usted: necesita autenticarse con su cuenta, o utilizar el servidor Smtp del proveedor con el que está conectado.",
+	{RelayDenied, RouteDirect}: "El servidor está ahí pero no acepta su correo; si todos los dominios responden así, su proveedor intercepta el puerto 25: envíe mediante el servidor Smtp de su proveedor (--route relay).",
+
+	{SenderRejected, RouteDirect}: "El servidor de destino rechaza su dirección de remitente o su IP (a menudo por una lista de bloqueo, o porque esa IP no debe enviar en forma directa): compruebe la dirección From, o envíe mediante el servidor Smtp de su proveedor (--route relay).",
+	{SenderRejected, RouteRelay}:  "El servidor rechaza su dirección de remitente: utilice una dirección From que su cuenta esté autorizada a usar.",
+
+	{RecipientUnknown, ""}: "El buzón del destinatario no existe; la dirección se agrega a la lista de supresión y no se vuelve a intentar.",
+
+	{MailboxFull, ""}: "El buzón del destinatario está lleno; mailout lo reintentará hasta la antigüedad máxima de la campaña.",
+
+	{Greylisted, ""}: "El servidor de destino pidió volver más tarde (greylisting); mailout lo reintentará por sí mismo, no necesita hacer nada.",
+
+	{Temporary, ""}: "El servidor informó un problema temporal; mailout lo reintentará más tarde por sí mismo.",
+
+	{RateLimited, RouteDirect}: "El servidor de destino indica que envía demasiado rápido: mailout reduce la velocidad para ese dominio por sí mismo; si se repite, utilice un perfil de velocidad más lento.",
+	{RateLimited, RouteRelay}:  "Su proveedor limita la velocidad (o la cantidad diaria) de envío: mailout reduce la velocidad; elija un perfil más lento o consulte los límites con su proveedor.",
+
+	{ContentRejected, ""}: "El servidor rechazó el mensaje como spam o por sus políticas (por ejemplo DMARC, SPF o DKIM): compruebe los registros SPF, DKIM y DMARC de su dominio de envío y el contenido del mensaje.",
+
+	{ProtocolError, ""}: "La conversación con el servidor se interrumpió (sin respuesta, cierre inesperado o respuesta incorrecta); mailout lo reintentará más tarde. Si ocurre con todos, un antivirus que comprueba el correo saliente puede estar interfiriendo.",
+
+	{ProhibitedDestination, ""}: "El dominio del destinatario apunta a una dirección a la que mailout no envía (este equipo, una red privada o una dirección de metadatos).",
+
+	{RenderFailed, ""}: "No se pudo construir el mensaje para este destinatario: compruebe la plantilla y los campos de este destinatario.",
+
+	{Permanent, ""}: "El servidor rechazó el mensaje en forma definitiva; su respuesta indica el motivo.",
+}

@@ -1,0 +1,249 @@
+package outcome
+
+import "strings"
+
+// Reply classification: the server answered with a 4xx or 5xx reply
+// (RFC 5321 §4.2) at some step, maybe with an enhanced status code
+// (RFC 3463, RFC 5248 registry). The words of real servers are matched in
+// lower case; each rule names the servers whose wording it was written for
+// (see classify_test.go for the replies themselves).
+
+func containsAny(s string, words ...string) bool {
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Wording that says our sending IP (or host) is on a blocklist or has a bad
+// reputation: Outlook/Microsoft 365 "Client host [..] blocked using
+// Spamhaus", Postfix reject_rbl_client "Service unavailable; Client host
+// [..] blocked using zen.spamhaus.org", Gmail "The IP you're using to send
+// mail is not authorized to send email directly to our servers", Yahoo
+// "[BL21] Connections will not be accepted from ..", Microsoft "banned
+// sending IP". It blames the sender, never the recipient (RELIABILITY #91).
+func isBlocklist(t string) bool {
+	return containsAny(t, "blocked using", "spamhaus", "blacklist", "blocklist",
+		"block list", "dnsbl", " rbl", "not authorized to send email directly",
+		"banned sending ip", "[bl2", "connections will not be accepted",
+		"poor reputation", "bad reputation", "client host rejected",
+		"cannot find your hostname", "reverse hostname", "ptr record")
+}
+
+func isRelayDenied(t, enh string) bool {
+	return enh == "5.7.64" || enh == "5.7.54" ||
+		containsAny(t, "relay access denied", "relaying denied", "relay denied",
+			"not permitted to relay", "relay not permitted", "relaying not allowed",
+			"unable to relay", "we do not relay", "relay not allowed",
+			"relaying mail to", "not allowed to relay", "relay prohibited")
+}
+
+func isAuthRequired(t, enh string) bool {
+	return enh == "5.7.57" || containsAny(t, "authentication required",
+		"authentication is required", "not authenticated", "must authenticate",
+		"please authenticate", "auth required", "authenticate first",
+		"login required", "must be authenticated")
+}
+
+func isGreylist(t string) bool {
+	return containsAny(t, "greylist", "grey-list", "graylist", "gray-list", "greylisted")
+}
+
+func isTryLater(t string) bool {
+	return containsAny(t, "try again later", "try later", "please retry",
+		"retry later", "try again in")
+}
+
+// Rate wording: Gmail 4.7.28 "unusual rate of unsolicited mail ... rate
+// limited", Gmail 4.2.1 "receiving mail at a rate that prevents additional
+// messages", Yahoo "[TSS04] Messages from .. temporarily deferred due to
+// unexpected volume or user complaints", Outlook 4.7.650 "temporarily rate
+// limited due to IP reputation", Sendmail "Connection rate limit exceeded",
+// Postfix anvil "Error: too many connections from ..".
+func isRate(t, enh string) bool {
+	if enh == "4.7.28" || enh == "4.7.650" || enh == "4.7.651" {
+		return true
+	}
+	return containsAny(t, "rate limit", "rate-limit", "ratelimit", "unusual rate",
+		"at a rate", "too many connections", "too many concurrent",
+		"too many messages", "too many mails", "too many smtp sessions",
+		"temporarily deferred", "unexpected volume",
+		"[ts0", "[tss", "exceeded the rate", "slow down", "throttl",
+		"server busy", "sending rate")
+}
+
+// Quota of the relay account ("550 5.4.5 Daily user sending quota exceeded"
+// from Gmail's SMTP, "Daily sending limit exceeded" elsewhere): the account
+// may send again later, so this is a rate limit, not a bounce.
+func isSendingQuota(t string) bool {
+	return containsAny(t, "sending quota", "sending limit", "daily user sending",
+		"daily sending", "message limit exceeded", "messages limit")
+}
+
+func isMailboxFull(t, enh string) bool {
+	// RFC 3463 X.2.2: mailbox full.
+	return strings.HasSuffix(enh, ".2.2") ||
+		containsAny(t, "mailbox full", "mailbox is full", "over quota",
+			"quota exceeded", "exceeded storage", "exceeded its quota",
+			"mailbox size limit", "out of storage", "mailbox has exceeded",
+			"insufficient space in mailbox", "user is over")
+}
+
+// Wording that the recipient's mailbox does not exist: Postfix "User
+// unknown in local recipient table", Exim "Unrouteable address", Gmail "The
+// email account that you tried to reach does not exist", Sendmail
+// "... User unknown", Microsoft "Recipient not found by SMTP address lookup"
+// and "Recipient address rejected: Access denied" (5.4.1, directory-based
+// edge blocking), Yahoo "This user doesn't have a yahoo.com account".
+func isRecipientUnknown(t, enh string) bool {
+	switch enh {
+	case "5.1.0", "5.1.1", "5.1.10", "5.1.6", "5.2.1":
+		return true
+	}
+	if strings.HasPrefix(enh, "5.7.") {
+		return false // policy, not an address
+	}
+	return containsAny(t, "user unknown", "unknown user", "does not exist",
+		"doesn't exist", "no such user", "no such mailbox", "no such recipient",
+		"recipient not found", "mailbox not found", "unknown recipient",
+		"invalid recipient", "unrouteable address", "unroutable address",
+		"recipient address rejected", "doesn't have a", "no mailbox here",
+		"mailbox is disabled", "account is disabled", "account has been disabled",
+		"address not found")
+}
+
+func isSenderProblem(t, enh string) bool {
+	return enh == "5.1.7" || enh == "5.1.8" || enh == "5.7.60" ||
+		containsAny(t, "sender verify failed", "sender address rejected",
+			"sender rejected", "domain of sender address", "sender domain",
+			"send as this sender", "sender not allowed", "sender denied")
+}
+
+func isContent(t, enh string) bool {
+	return strings.HasPrefix(enh, "5.7.") || containsAny(t, "spam", "policy",
+		"dmarc", "dkim", "spf", "unsolicited", "virus", "malware", "phish",
+		"content rejected", "message rejected")
+}
+
+// classifyReply classifies a 4xx/5xx reply at step. The result has no
+// Step/Code/Text yet; the caller sets them.
+func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
+	t := strings.ToLower(text)
+	enh = strings.TrimSpace(enh)
+	perm := code/100 == 5
+	temp := code/100 == 4
+	direct := a.Route != RouteRelay
+
+	// STARTTLS refused, or the relay insists on it: Postfix "530 5.7.0 Must
+	// issue a STARTTLS command first"; RFC 3207 §4 (454 TLS not available),
+	// RFC 4954 §6 538 "Encryption required for requested authentication
+	// mechanism".
+	if step == StepTLS || code == 538 || strings.Contains(t, "starttls") ||
+		containsAny(t, "encryption required", "tls required", "must use tls") {
+		return mk(TLSFailed, a, "the server refused or requires TLS (STARTTLS)")
+	}
+
+	switch step {
+	case StepGreeting, StepEHLO:
+		// RELIABILITY #16: a 5xx greeting means "this host refuses"; Postfix
+		// (smtp_skip_5xx_greeting) then tries the next MX. For a direct
+		// delivery the recipient is not to blame, so it is temporary: the
+		// next MX or a later retry follows. The relay refusing us is the
+		// guide's "server is there but won't talk to you".
+		if temp {
+			return classifyTemp(a, code, enh, t)
+		}
+		if !direct {
+			return mk(RelayDenied, a, "the relay refuses our session at greeting")
+		}
+		x := mk(Temporary, a, "this host refuses our session (5xx at greeting): try the next MX or later")
+		x.LocalFault = isBlocklist(t)
+		if x.LocalFault {
+			x.Reason = "this host refuses our IP (blocklist at greeting): try the next MX or later"
+		}
+		return x
+	case StepAuth:
+		// RFC 4954 §6: 535 5.7.8 bad credentials, 534 5.7.9 mechanism too
+		// weak (Gmail: application-specific password required), 454 4.7.0
+		// temporary authentication failure.
+		if temp {
+			return mk(Temporary, a, "temporary authentication failure")
+		}
+		return mk(AuthFailed, a, "the server rejected our credentials")
+	}
+
+	if code == 535 || enh == "5.7.8" || enh == "5.7.139" || enh == "5.7.3" {
+		return mk(AuthFailed, a, "535: credentials rejected")
+	}
+	// RFC 4954 §6: 530 5.7.0 Authentication required.
+	if code == 530 {
+		return mk(AuthRequired, a, "530: the server requires authentication")
+	}
+	if perm && isRelayDenied(t, enh) {
+		return mk(RelayDenied, a, "the server does not relay for us")
+	}
+	if perm && step == StepMail && isAuthRequired(t, enh) {
+		return mk(AuthRequired, a, "the server requires authentication before MAIL")
+	}
+	if temp {
+		return classifyTemp(a, code, enh, t)
+	}
+	if perm && isSendingQuota(t) {
+		return mk(RateLimited, a, "the account's sending quota is exhausted")
+	}
+	if perm && isBlocklist(t) {
+		// RELIABILITY #26: Outlook's "550 5.7.1 Service unavailable, Client
+		// host [..] blocked using Spamhaus" (at MAIL or RCPT), then the server
+		// closes. Decision: sender-rejected — permanent (it is not a "read
+		// error"), a local fault (our IP), and never a recipient hard bounce,
+		// so the address is not suppressed.
+		return mk(SenderRejected, a, "our sending IP is on a blocklist or has a bad reputation")
+	}
+	if perm && isMailboxFull(t, enh) {
+		// Kind stays temporary: the queue fails it at the campaign's max age.
+		return mk(MailboxFull, a, "recipient's mailbox is full")
+	}
+	switch step {
+	case StepMail:
+		return mk(SenderRejected, a, "5xx to MAIL FROM: the sender is refused")
+	case StepRcpt, StepData, StepBody:
+		if isSenderProblem(t, enh) {
+			return mk(SenderRejected, a, "the sender address is refused")
+		}
+		if isRecipientUnknown(t, enh) {
+			return mk(RecipientUnknown, a, "the recipient's mailbox does not exist")
+		}
+		if step != StepRcpt && isContent(t, enh) {
+			return mk(ContentRejected, a, "the message was refused as spam or by policy")
+		}
+	}
+	if !perm {
+		return mk(ProtocolError, a, "reply code outside 4xx/5xx for a failure")
+	}
+	return mk(Permanent, a, "5xx reply that matches no more precise class")
+}
+
+func classifyTemp(a Attempt, code int, enh, t string) Result {
+	switch {
+	case enh == "4.5.3" || strings.Contains(t, "too many recipients"):
+		// RFC 5321 §4.5.3.1.10: the rest go in a new transaction.
+		return mk(Temporary, a, "too many recipients in one transaction")
+	case isGreylist(t):
+		return mk(Greylisted, a, "greylisting: the server asks us to come back later")
+	case (code == 450 || code == 451) && enh == "4.7.1" && isTryLater(t):
+		return mk(Greylisted, a, "4.7.1 try again later: greylisting")
+	case isMailboxFull(t, enh):
+		return mk(MailboxFull, a, "recipient's mailbox is full (temporary)")
+	case isRate(t, enh) || isSendingQuota(t):
+		return mk(RateLimited, a, "the server limits our sending rate")
+	case (code == 421 || strings.HasPrefix(enh, "4.7.")) && isTryLater(t):
+		return mk(RateLimited, a, "421/4.7.x try again later: rate limited")
+	case isBlocklist(t):
+		x := mk(Temporary, a, "our sending IP is temporarily refused (reputation)")
+		x.LocalFault = true
+		return x
+	}
+	return mk(Temporary, a, "4xx reply: temporary failure")
+}
