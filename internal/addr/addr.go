@@ -315,6 +315,17 @@ func badLocalChar(c byte) string {
 // zero-width characters: they make two addresses look alike), and Unicode
 // spaces other than U+0020 except at the ends, where they are trimmed.
 func checkText(s string) string {
+	// Fast path for the common case, printable ASCII.
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return ""
+	}
 	if !utf8.ValidString(s) {
 		return "not valid UTF-8 text"
 	}
