@@ -1,0 +1,356 @@
+// Package recipient turns a recipient list (a CSV file exported from a
+// spreadsheet) into validated, de-duplicated recipients with their merge
+// fields. It is the first step of the data flow: cmd/mailout and the web
+// import hand it the uploaded bytes; every good row goes to a callback that
+// the caller stores as a list member (and checks against suppressions);
+// every rejected row goes to another callback with its line number and a
+// reason a person can act on. Addresses are parsed by internal/addr.
+//
+// The reader streams: memory stays constant in the number of rows except
+// for the de-duplication index (a 16-byte key hash and the line number per
+// accepted address, see dedupe.go). Without MaxBytes a single line is read
+// whole, so callers taking files from the network must set it.
+package recipient
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"mailout/internal/addr"
+)
+
+// Recipient is one accepted row.
+type Recipient struct {
+	Line    int // line number where the row starts (the header is line 1)
+	Address addr.Address
+	// Fields holds every column by its header name as written (trimmed),
+	// the email column included; values are trimmed of surrounding spaces.
+	Fields map[string]string
+}
+
+// RowError is one rejected row. Reason is one of:
+//
+//	"invalid address: <addr.Error reason>"
+//	"duplicate of line N"
+//	"missing email"
+//	"wrong number of fields: 3, expected 4"
+//	"not UTF-8: save the file as UTF-8"
+//	"control character U+0000 in column \"name\""
+//	"bad quotes: <encoding/csv message>"
+type RowError struct {
+	Line   int
+	Reason string
+	// Value is the row's email cell (or "" when the row has none), made safe
+	// to print: invalid UTF-8 and control characters are replaced by U+FFFD
+	// and it is cut to addr.MaxInput octets.
+	Value string
+}
+
+func (e RowError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+	}
+	return fmt.Sprintf("line %d: %s (%q)", e.Line, e.Reason, e.Value)
+}
+
+// Stats counts the data rows of a file. Empty rows are not counted;
+// Rows = Imported + Invalid + Duplicates.
+type Stats struct {
+	Rows, Imported, Invalid, Duplicates int
+}
+
+// Options tunes Read. The zero value detects the delimiter and has no caps.
+type Options struct {
+	Delimiter rune  // 0 = detect from the header line among ',', ';', '\t'
+	MaxRows   int   // 0 = no cap; over it, Read stops with ErrTooManyRows
+	MaxBytes  int64 // 0 = no cap; over it, Read stops with ErrTooLarge
+}
+
+// Errors a caller may want to tell apart; the returned error wraps them with
+// the limit that was hit.
+var (
+	ErrTooManyRows = errors.New("too many rows")
+	ErrTooLarge    = errors.New("file too large")
+)
+
+// FileError is a problem with the file as a whole; Reason says what to fix.
+type FileError struct {
+	Line   int // 0 when it is not about one line
+	Reason string
+	Err    error
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("recipient file, line %d: %s", e.Line, e.Reason)
+	}
+	return "recipient file: " + e.Reason
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// emailHeaders are the header names (lower-cased, trimmed) taken as the
+// address column.
+var emailHeaders = map[string]bool{
+	"email": true, "e-mail": true, "mail": true, "email address": true,
+	"e-mail address": true, "email_address": true, "correo": true,
+	"correo electrónico": true, "correo electronico": true,
+}
+
+// Read streams recipients from r: ok is called for every good row, bad for
+// every rejected row, in file order. If ok returns an error, Read stops and
+// returns it as is; bad may be nil. A file-level problem (no header, no email column, not
+// UTF-8 text, over the caps, an I/O error) returns a *FileError that says
+// what to fix; Stats always counts the rows handled so far.
+func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) error, bad func(RowError)) (Stats, error) {
+	var st Stats
+	if bad == nil {
+		bad = func(RowError) {}
+	}
+	if opt.MaxBytes > 0 {
+		r = &capReader{r: r, left: opt.MaxBytes, limit: opt.MaxBytes}
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	if err := skipBOM(br); err != nil {
+		return st, err
+	}
+	delim := opt.Delimiter
+	if delim == 0 {
+		var err error
+		if delim, err = detectDelimiter(br); err != nil {
+			return st, err
+		}
+	}
+	cr := csv.NewReader(br)
+	cr.Comma = delim
+	cr.FieldsPerRecord = -1 // ragged rows are row errors, checked below
+	cr.ReuseRecord = true
+
+	h, err := readHeader(cr)
+	if err != nil {
+		return st, err
+	}
+
+	seen := newDedupe()
+	for {
+		if st.Rows%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+		}
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return st, nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			if st, err = count(st, opt); err != nil {
+				return st, err
+			}
+			st.Invalid++
+			bad(RowError{Line: pe.StartLine, Reason: "bad quotes: " + pe.Err.Error() + quoteHint})
+			continue
+		}
+		if err != nil {
+			return st, fileIOError(err)
+		}
+		line, _ := cr.FieldPos(0)
+		if blank(rec) {
+			continue // a line of only delimiters, as spreadsheets export
+		}
+		if st, err = count(st, opt); err != nil {
+			return st, err
+		}
+		var value string
+		if h.email < len(rec) {
+			value = printable(strings.TrimSpace(rec[h.email]))
+		}
+		if reason := h.checkRow(rec); reason != "" {
+			st.Invalid++
+			bad(RowError{Line: line, Reason: reason, Value: value})
+			continue
+		}
+		raw := strings.TrimSpace(rec[h.email])
+		if raw == "" {
+			st.Invalid++
+			bad(RowError{Line: line, Reason: "missing email"})
+			continue
+		}
+		a, err := addr.Parse(raw)
+		if err != nil {
+			reason := err.Error()
+			var ae *addr.Error
+			if errors.As(err, &ae) {
+				reason = ae.Reason
+			}
+			st.Invalid++
+			bad(RowError{Line: line, Reason: "invalid address: " + reason, Value: value})
+			continue
+		}
+		if first, dup := seen.add(a.Key(), line); dup {
+			st.Duplicates++
+			bad(RowError{Line: line, Reason: fmt.Sprintf("duplicate of line %d", first), Value: value})
+			continue
+		}
+		fields := make(map[string]string, len(h.names))
+		for i, name := range h.names {
+			fields[name] = strings.TrimSpace(rec[i])
+		}
+		st.Imported++
+		if err := ok(Recipient{Line: line, Address: a, Fields: fields}); err != nil {
+			return st, err
+		}
+	}
+}
+
+// quoteHint follows the encoding/csv message of a quoting error.
+const quoteHint = `: a cell with quotes in it must be quoted and its quotes doubled (RFC 4180 §2), like """john doe""@example.com"`
+
+// count adds a row and checks MaxRows.
+func count(st Stats, opt Options) (Stats, error) {
+	if opt.MaxRows > 0 && st.Rows >= opt.MaxRows {
+		return st, &FileError{
+			Reason: fmt.Sprintf("more than %d rows: split the file or raise the row limit", opt.MaxRows),
+			Err:    ErrTooManyRows,
+		}
+	}
+	st.Rows++
+	return st, nil
+}
+
+// header is the parsed header line.
+type header struct {
+	names []string
+	email int // index of the address column
+}
+
+func readHeader(cr *csv.Reader) (header, error) {
+	rec, err := cr.Read()
+	var pe *csv.ParseError
+	switch {
+	case err == io.EOF:
+		return header{}, &FileError{Reason: "the file is empty: the first line must be a header such as email,first_name"}
+	case errors.As(err, &pe):
+		return header{}, &FileError{Line: pe.StartLine, Reason: "bad quotes in the header line: " + pe.Err.Error(), Err: err}
+	case err != nil:
+		return header{}, fileIOError(err)
+	}
+	line, _ := cr.FieldPos(0)
+	h := header{names: make([]string, len(rec)), email: -1}
+	byLower := make(map[string]int, len(rec))
+	for i, raw := range rec {
+		if !utf8.ValidString(raw) {
+			return header{}, &FileError{Line: line, Reason: "the header line is not UTF-8 text: save the file as UTF-8 (in Excel: \"CSV UTF-8\")"}
+		}
+		if strings.ContainsRune(raw, '\r') {
+			return header{}, &FileError{Line: line, Reason: "the file uses old Mac line endings (CR only): save it with Windows (CRLF) or Unix (LF) line endings"}
+		}
+		if r, bad := controlRune(raw); bad {
+			return header{}, &FileError{Line: line, Reason: fmt.Sprintf("control character %U in the header line: this does not look like a text CSV file", r)}
+		}
+		name := strings.TrimSpace(raw)
+		if name == "" {
+			return header{}, &FileError{Line: line, Reason: fmt.Sprintf("column %d has no name in the header line: name it or delete the column", i+1)}
+		}
+		low := strings.ToLower(name)
+		if j, dup := byLower[low]; dup {
+			return header{}, &FileError{Line: line, Reason: fmt.Sprintf("columns %d and %d are both named %q: rename one", j+1, i+1, name)}
+		}
+		byLower[low] = i
+		h.names[i] = name
+		if emailHeaders[low] {
+			if h.email >= 0 {
+				return header{}, &FileError{Line: line, Reason: fmt.Sprintf("two address columns, %q and %q: keep one", h.names[h.email], name)}
+			}
+			h.email = i
+		}
+	}
+	if h.email < 0 {
+		for _, name := range h.names {
+			if strings.Contains(name, "@") {
+				return header{}, &FileError{Line: line, Reason: "the first line looks like data, not a header: add a first line with the column names, such as email,first_name"}
+			}
+		}
+		return header{}, &FileError{Line: line, Reason: "no email column: name the address column \"email\" in the header line"}
+	}
+	return h, nil
+}
+
+// checkRow returns why a row cannot be used, or "". It never shifts
+// columns: a row with a different number of fields is rejected.
+func (h header) checkRow(rec []string) string {
+	if len(rec) != len(h.names) {
+		return fmt.Sprintf("wrong number of fields: %d, expected %d", len(rec), len(h.names))
+	}
+	for i, v := range rec {
+		if !utf8.ValidString(v) {
+			return "not UTF-8: save the file as UTF-8"
+		}
+		// RELIABILITY.md #55: merge values end up in headers and bodies;
+		// only tab and newline (inside quoted fields) are text.
+		if r, bad := controlRune(v); bad {
+			return fmt.Sprintf("control character %U in column %q", r, h.names[i])
+		}
+	}
+	return ""
+}
+
+// controlRune reports the first control character of s other than tab and
+// newline. s must be valid UTF-8.
+func controlRune(s string) (rune, bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f {
+			continue
+		}
+		if c < utf8.RuneSelf {
+			if c == '\t' || c == '\n' {
+				continue
+			}
+			return rune(c), true
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsControl(r) { // C1 controls U+0080-U+009F
+			return r, true
+		}
+		i += n - 1
+	}
+	return 0, false
+}
+
+func blank(rec []string) bool {
+	for _, v := range rec {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// printable makes a cell safe to show in a report or a log.
+func printable(s string) string {
+	if len(s) > addr.MaxInput {
+		s = s[:addr.MaxInput]
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+func fileIOError(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return &FileError{Reason: err.Error() + ": split the file or raise the size limit", Err: err}
+	}
+	return &FileError{Reason: "cannot read the file: " + err.Error(), Err: err}
+}
