@@ -147,11 +147,21 @@ func (r *Resolver) implicitMX(ctx context.Context, name, d string) ([]Host, erro
 // (temporary per RELIABILITY.md #37: the receiver's DNS may be fixed).
 func (r *Resolver) resolveHosts(ctx context.Context, d string, hosts []Host) ([]Host, error) {
 	res := make([]hostResult, len(hosts))
-	var wg sync.WaitGroup
-	for i := range hosts {
-		wg.Go(func() { res[i] = r.hostAddrs(ctx, dns.Fqdn(hosts[i].Name)) })
+	cached := true
+	for _, h := range hosts {
+		cached = cached && r.fresh(dns.Fqdn(h.Name), dns.TypeA) && r.fresh(dns.Fqdn(h.Name), dns.TypeAAAA)
 	}
-	wg.Wait()
+	if cached { // the common case in a campaign: no goroutines needed
+		for i := range hosts {
+			res[i] = r.hostAddrs(ctx, dns.Fqdn(hosts[i].Name))
+		}
+	} else {
+		var wg sync.WaitGroup
+		for i := range hosts {
+			wg.Go(func() { res[i] = r.hostAddrs(ctx, dns.Fqdn(hosts[i].Name)) })
+		}
+		wg.Wait()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("mx: MX hosts of %s: %w", d, err)
 	}
@@ -262,10 +272,15 @@ type hostResult struct {
 func (r *Resolver) hostAddrs(ctx context.Context, fq string) hostResult {
 	var a4, a6 answer
 	var e4, e6 error
-	var wg sync.WaitGroup
-	wg.Go(func() { a4, e4 = r.resolve(ctx, fq, dns.TypeA) })
-	wg.Go(func() { a6, e6 = r.resolve(ctx, fq, dns.TypeAAAA) })
-	wg.Wait()
+	if r.fresh(fq, dns.TypeA) && r.fresh(fq, dns.TypeAAAA) {
+		a4, e4 = r.resolve(ctx, fq, dns.TypeA)
+		a6, e6 = r.resolve(ctx, fq, dns.TypeAAAA)
+	} else {
+		var wg sync.WaitGroup
+		wg.Go(func() { a4, e4 = r.resolve(ctx, fq, dns.TypeA) })
+		wg.Go(func() { a6, e6 = r.resolve(ctx, fq, dns.TypeAAAA) })
+		wg.Wait()
+	}
 	var h hostResult
 	for _, rr := range a4.rrs {
 		if a, ok := netip.AddrFromSlice(rr.(*dns.A).A.To4()); ok {
@@ -307,7 +322,7 @@ type answer struct {
 // Failures are *Error (with a copy per caller) or the ctx error.
 func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (answer, error) {
 	cur := name
-	seen := map[string]bool{name: true}
+	var seen map[string]bool // names of the chain, made on the first CNAME
 	hops := 0
 	for {
 		e, err := r.query(ctx, cur, qtype)
@@ -340,6 +355,9 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (answ
 				break
 			}
 			hops++
+			if seen == nil {
+				seen = map[string]bool{name: true}
+			}
 			if hops > maxCNAME || seen[target] {
 				what := "a CNAME loop"
 				if !seen[target] {

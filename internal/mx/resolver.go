@@ -91,7 +91,7 @@ type Config struct {
 	// Now is the clock of the cache; default time.Now.
 	Now func() time.Time
 	// Rand returns a number in [0, n); it shuffles equal MX preferences.
-	// Default math/rand/v2.IntN.
+	// It must be safe for concurrent use. Default math/rand/v2.IntN.
 	Rand func(n int) int
 }
 
@@ -286,6 +286,15 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*entry
 	}
 }
 
+// fresh reports whether the answer to a question is in the cache and
+// unexpired (without counting a hit).
+func (r *Resolver) fresh(name string, qtype uint16) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.cache[qkey{name, qtype}]
+	return ok && r.now().Before(e.expires)
+}
+
 func (r *Resolver) fly(ctx context.Context, k qkey, f *flight) {
 	switch k.qtype {
 	case dns.TypeMX:
@@ -390,6 +399,17 @@ func (r *Resolver) exchangeOne(ctx context.Context, m *dns.Msg, srv string) (*dn
 	resp, _, err := c.ExchangeContext(ctx, m, srv)
 	if err != nil {
 		return nil, err
+	}
+	// RFC 6891 §7: a server that does not know EDNS answers FORMERR (or
+	// NOTIMP) without an OPT record; ask it again without EDNS.
+	if (resp.Rcode == dns.RcodeFormatError || resp.Rcode == dns.RcodeNotImplemented) && resp.IsEdns0() == nil {
+		plain := m.Copy()
+		plain.Extra = nil
+		r.nExchanges.Add(1)
+		if resp, _, err = c.ExchangeContext(ctx, plain, srv); err != nil {
+			return nil, fmt.Errorf("without EDNS0 after a FORMERR: %w", err)
+		}
+		m = plain
 	}
 	if !resp.Truncated {
 		return resp, nil

@@ -34,10 +34,11 @@ const (
 	NXDomain       // rcode NXDOMAIN even if the name has records
 	Drop           // no reply at all: the client times out
 	Truncate       // over UDP: an empty reply with TC set; over TCP: the answer
+	NoEDNS         // FORMERR to queries with EDNS0, as a server that predates RFC 6891
 )
 
-// Zone is the data the server answers from. Build it with the methods;
-// they may be called while the server runs. Names are case-insensitive,
+// Zone is the data the server answers from. Make it with NewZone and build
+// it with the methods; they may be called while the server runs. Names are case-insensitive,
 // with or without the trailing dot.
 type Zone struct {
 	// TTL is given to records added by the builder methods; default 300.
@@ -355,7 +356,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if resp == nil {
 		return // Drop
 	}
-	if opt := req.IsEdns0(); opt != nil {
+	if opt := req.IsEdns0(); opt != nil && resp.Rcode != dns.RcodeFormatError {
 		resp.SetEdns0(opt.UDPSize(), false)
 	}
 	_ = w.WriteMsg(resp)
@@ -389,6 +390,12 @@ func (z *Zone) answer(req *dns.Msg, name string, qtype uint16, network string) *
 			resp.Rcode = dns.RcodeNameError
 			resp.Ns = []dns.RR{z.soa(cur)}
 			return resp
+		case NoEDNS:
+			if req.IsEdns0() != nil {
+				resp.Answer = nil
+				resp.Rcode = dns.RcodeFormatError
+				return resp
+			}
 		case Truncate:
 			if network == "udp" {
 				resp.Answer = nil
