@@ -1,6 +1,7 @@
 package smtpclient
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -42,3 +43,23 @@ func (e *Error) Temporary() bool { return e.Code == 0 || e.Code/100 == 4 }
 
 // Permanent reports a 5xx reply.
 func (e *Error) Permanent() bool { return e.Code/100 == 5 }
+
+// ErrAmbiguous is wrapped in the Err of a "BODY" Error when the whole
+// message including the final "." was handed to the network but no reply was
+// read (connection lost, timeout, cancellation). The server may have
+// accepted the message: a retry may deliver it twice (RFC 5321 §3.8,
+// RFC 1047).
+var ErrAmbiguous = errors.New("no reply after the final \".\": the message may have been accepted")
+
+// ErrProtocol is wrapped in the Err of an Error for a malformed or oversized
+// server reply (RFC 5321 §4.2). The connection is closed afterwards.
+var ErrProtocol = errors.New("malformed SMTP reply")
+
+// ErrTLSHandshake is wrapped in the Err of a "STARTTLS" Error when the TLS
+// handshake itself failed (also for implicit TLS). With TLSOpportunistic a
+// caller may dial again with TLSNone (RFC 7435 opportunistic security).
+var ErrTLSHandshake = errors.New("TLS handshake failed")
+
+// Ambiguous reports whether the message may have been delivered although no
+// final reply was seen; see ErrAmbiguous.
+func (e *Error) Ambiguous() bool { return errors.Is(e.Err, ErrAmbiguous) }

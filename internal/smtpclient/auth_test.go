@@ -1,0 +1,101 @@
+package smtpclient
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"strings"
+	"sync"
+	"testing"
+
+	"mailout/internal/smtptest"
+)
+
+// AUTH against go-smtp's server (through smtptest) with each mechanism:
+// the right password logs in, a wrong one is a 535 AUTH error, and the
+// transcript never shows the password (RELIABILITY #32, #86).
+func TestAuthMechanisms(t *testing.T) {
+	serverTLS, pool, _ := smtptest.NewTestCert(t, "localhost")
+	const user, pass = "alice", "s3cret-pass"
+	for _, mech := range []string{"PLAIN", "LOGIN", "CRAM-MD5"} {
+		t.Run(mech, func(t *testing.T) {
+			srv := smtptest.Start(t, smtptest.Options{
+				TLS:            serverTLS,
+				Auth:           map[string]string{user: pass},
+				AuthMechanisms: []string{mech},
+				RequireAuth:    true,
+			})
+			var mu sync.Mutex
+			var transcript []string
+			cfg := Config{
+				Addr: srv.Addr, Host: "localhost", TLS: TLSRequired,
+				TLSConfig: &tls.Config{RootCAs: pool},
+				Username:  user, Password: pass, Timeouts: shortTimeouts(),
+				Trace: func(l string) { mu.Lock(); transcript = append(transcript, l); mu.Unlock() },
+			}
+			c, err := Dial(ctx, cfg)
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			if _, err := c.Send(ctx, "alice@x.org", []string{"b@y.com"}, []byte("Subject: t\r\n\r\nhi\r\n"), SendOptions{}); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			_ = c.Quit(ctx)
+			if m := srv.Messages(); len(m) != 1 || m[0].AuthUser != user || !m[0].TLS {
+				t.Errorf("server got %+v, want one message from %s over TLS", m, user)
+			}
+
+			cfg.Password = "wrong"
+			_, err = Dial(ctx, cfg)
+			if e := asError(t, err); e.Command != "AUTH" || e.Code != 535 {
+				t.Errorf("wrong password: got %v, want AUTH 535", err)
+			}
+			if strings.Contains(err.Error(), "wrong") {
+				t.Errorf("error %q shows the password", err)
+			}
+
+			mu.Lock()
+			all := strings.Join(transcript, "\n")
+			mu.Unlock()
+			for _, secret := range []string{pass, base64.StdEncoding.EncodeToString([]byte(pass)), base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))} {
+				if strings.Contains(all, secret) {
+					t.Errorf("transcript contains a secret %q:\n%s", secret, all)
+				}
+			}
+			if !strings.Contains(all, "C: AUTH "+mech) {
+				t.Errorf("transcript lacks the AUTH line:\n%s", all)
+			}
+		})
+	}
+}
+
+func TestAuthRefusedWithoutTLS(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"u": "p"}})
+	_, err := Dial(ctx, Config{Addr: srv.Addr, Username: "u", Password: "p", Timeouts: shortTimeouts()})
+	if e := asError(t, err); e.Command != "AUTH" || e.Code != 0 {
+		t.Fatalf("got %v, want a local AUTH refusal", err)
+	}
+	c, err := Dial(ctx, Config{Addr: srv.Addr, Username: "u", Password: "p", AllowPlaintextAuth: true, Timeouts: shortTimeouts()})
+	if err != nil {
+		t.Fatalf("AllowPlaintextAuth: %v", err)
+	}
+	_ = c.Quit(ctx)
+}
+
+func TestChooseMechanism(t *testing.T) {
+	tests := []struct {
+		offered []string
+		tls     bool
+		want    string
+	}{
+		{[]string{"LOGIN", "PLAIN", "CRAM-MD5"}, true, "PLAIN"},
+		{[]string{"LOGIN", "PLAIN", "CRAM-MD5"}, false, "CRAM-MD5"},
+		{[]string{"LOGIN", "CRAM-MD5"}, true, "CRAM-MD5"},
+		{[]string{"LOGIN"}, true, "LOGIN"},
+		{[]string{"XOAUTH2", "GSSAPI"}, true, ""},
+	}
+	for _, tt := range tests {
+		if got := chooseMechanism(tt.offered, tt.tls); got != tt.want {
+			t.Errorf("chooseMechanism(%v, tls=%v) = %q, want %q", tt.offered, tt.tls, got, tt.want)
+		}
+	}
+}

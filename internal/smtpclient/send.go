@@ -1,0 +1,386 @@
+package smtpclient
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// RcptResult is the answer to one RCPT TO.
+type RcptResult struct {
+	Rcpt string
+	// Err is nil when the server accepted the recipient, else an *Error.
+	// An accepted recipient got the message only when Send's err is nil.
+	Err error
+}
+
+// SendOptions are per-message parameters of MAIL FROM.
+type SendOptions struct {
+	// SMTPUTF8 asks for RFC 6531; Send fails before MAIL when the server
+	// does not offer it.
+	SMTPUTF8 bool
+	// Size is announced as SIZE= when the server offers SIZE (RFC 1870);
+	// 0 means len(body).
+	Size int
+	// EightBit says the body has 8-bit content: BODY=8BITMIME is sent
+	// (RFC 6152), and Send fails when the server lacks 8BITMIME.
+	EightBit bool
+}
+
+// Send runs one mail transaction: MAIL FROM, RCPT TO for each recipient,
+// DATA, the body, ".". When the server offers PIPELINING (RFC 2920 §3.1)
+// MAIL, the RCPTs and DATA go out in one write and the replies are read in
+// order; otherwise each command waits for its reply.
+//
+// body must be the whole message; line endings are made CRLF and lines
+// starting with "." are dot-stuffed (RFC 5321 §4.5.2) while writing.
+//
+// The results hold one entry per recipient. err is non-nil when the
+// transaction failed as a whole: MAIL refused, DATA refused while some
+// recipient was accepted, the reply to the final "." a failure, or an I/O
+// error. When every recipient is refused no message is sent and err is nil:
+// each result carries its own refusal. A lost connection after the final
+// "." gives a "BODY" *Error whose Ambiguous() is true.
+//
+// After a failed transaction the next Send first resets the session
+// (RSET, RFC 5321 §4.1.1.5); EHLO is not repeated.
+func (c *Client) Send(ctx context.Context, from string, rcpts []string, body []byte, opt SendOptions) ([]RcptResult, error) {
+	results := make([]RcptResult, len(rcpts))
+	for i, r := range rcpts {
+		results[i].Rcpt = r
+	}
+	if len(rcpts) == 0 {
+		return results, &Error{Command: "RCPT", Text: "no recipients"}
+	}
+	mailLine, err := c.mailCommand(from, len(body), opt)
+	if err != nil {
+		return results, err
+	}
+	if err := c.resetIfDirty(ctx); err != nil {
+		return results, err
+	}
+	// From here on, any failure leaves the server mid-transaction.
+	c.dirty = true
+	var rcptLines []string
+	var rcptIdx []int
+	for i, r := range rcpts {
+		if err := checkAddress(r); err != nil {
+			results[i].Err = &Error{Command: "RCPT", Text: err.Error()}
+			continue
+		}
+		rcptLines = append(rcptLines, "RCPT TO:<"+r+">")
+		rcptIdx = append(rcptIdx, i)
+	}
+	if len(rcptLines) == 0 {
+		c.dirty = false
+		return results, nil
+	}
+
+	var accepted int
+	var dataReply reply
+	if _, ok := c.ext["PIPELINING"]; ok {
+		accepted, dataReply, err = c.pipelined(ctx, mailLine, rcptLines, rcptIdx, results)
+	} else {
+		accepted, dataReply, err = c.serial(ctx, mailLine, rcptLines, rcptIdx, results)
+	}
+	if err != nil {
+		return results, err
+	}
+	if accepted == 0 {
+		if dataReply.Code == 354 {
+			// RFC 2920 §3.1: DATA was accepted although no recipient was;
+			// end it with an empty message and read the reply.
+			if err := c.writeBody(ctx, nil); err != nil {
+				return results, err
+			}
+			if _, err := c.read(ctx, "BODY"); err != nil {
+				return results, err
+			}
+		}
+		return results, nil
+	}
+	if dataReply.Code != 354 {
+		return results, c.replyError("DATA", dataReply)
+	}
+	if err := c.writeBody(ctx, body); err != nil {
+		return results, err
+	}
+	stop := c.deadline(ctx, c.to.DataTerm)
+	r, err := c.read(ctx, "BODY")
+	stop()
+	if err != nil {
+		e := err.(*Error)
+		if e.Code == 0 && !isProtocol(e) {
+			// The whole message was written: the server may have taken it.
+			e.Err = fmt.Errorf("%w: %w", ErrAmbiguous, e.Err)
+		}
+		return results, e
+	}
+	// RFC 5321 §4.1.1.4: after the reply to "." the transaction is over.
+	c.dirty = false
+	if r.Code/100 != 2 {
+		return results, c.replyError("BODY", r)
+	}
+	return results, nil
+}
+
+// pipelined writes MAIL, the RCPTs and DATA at once and reads the replies
+// in order (RFC 2920 §3.1), so the client stays in step with the server
+// whatever it answers (RELIABILITY #25).
+func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []string, rcptIdx []int, results []RcptResult) (int, reply, error) {
+	stop := c.deadline(ctx, c.to.Mail)
+	for _, l := range append(append([]string{mailLine}, rcptLines...), "DATA") {
+		if err := c.writeLine(l); err != nil {
+			stop()
+			return 0, reply{}, c.ioError(ctx, "MAIL", err)
+		}
+	}
+	if err := c.bw.Flush(); err != nil {
+		stop()
+		return 0, reply{}, c.ioError(ctx, "MAIL", err)
+	}
+	mr, err := c.read(ctx, "MAIL")
+	stop()
+	if err != nil {
+		return 0, reply{}, err
+	}
+	var mailErr error
+	if mr.Code != 250 {
+		mailErr = c.replyError("MAIL", mr)
+		if mr.Code == 421 {
+			return 0, reply{}, mailErr
+		}
+	}
+	accepted := 0
+	for _, i := range rcptIdx {
+		stop := c.deadline(ctx, c.to.Rcpt)
+		r, err := c.read(ctx, "RCPT")
+		stop()
+		if err != nil {
+			return 0, reply{}, err
+		}
+		switch {
+		case r.Code == 421:
+			results[i].Err = c.replyError("RCPT", r)
+			return 0, reply{}, results[i].Err
+		case mailErr != nil:
+			// Replies to RCPT after a refused MAIL (usually 503) say
+			// nothing about the recipient: the MAIL error is the answer.
+		case r.Code/100 == 2:
+			accepted++
+		default:
+			results[i].Err = c.replyError("RCPT", r)
+		}
+	}
+	stop = c.deadline(ctx, c.to.DataInit)
+	dr, err := c.read(ctx, "DATA")
+	stop()
+	if err != nil {
+		return 0, reply{}, err
+	}
+	if dr.Code == 421 {
+		return 0, reply{}, c.replyError("DATA", dr)
+	}
+	if mailErr != nil {
+		if dr.Code == 354 {
+			// A server that refused MAIL but accepted DATA: end the data
+			// at once so the session stays in step.
+			if err := c.writeBody(ctx, nil); err == nil {
+				_, _ = c.read(ctx, "BODY")
+			}
+		}
+		return 0, reply{}, mailErr
+	}
+	return accepted, dr, nil
+}
+
+// serial sends MAIL, each RCPT and DATA one at a time.
+func (c *Client) serial(ctx context.Context, mailLine string, rcptLines []string, rcptIdx []int, results []RcptResult) (int, reply, error) {
+	mr, err := c.cmd(ctx, "MAIL", c.to.Mail, mailLine)
+	if err != nil {
+		return 0, reply{}, err
+	}
+	if mr.Code != 250 {
+		return 0, reply{}, c.replyError("MAIL", mr)
+	}
+	accepted := 0
+	for k, i := range rcptIdx {
+		r, err := c.cmd(ctx, "RCPT", c.to.Rcpt, rcptLines[k])
+		if err != nil {
+			return 0, reply{}, err
+		}
+		if r.Code/100 == 2 {
+			accepted++
+			continue
+		}
+		results[i].Err = c.replyError("RCPT", r)
+		if r.Code == 421 {
+			return 0, reply{}, results[i].Err
+		}
+	}
+	if accepted == 0 {
+		return 0, reply{}, nil
+	}
+	dr, err := c.cmd(ctx, "DATA", c.to.DataInit, "DATA")
+	if err != nil {
+		return 0, reply{}, err
+	}
+	return accepted, dr, nil
+}
+
+// mailCommand builds MAIL FROM with its parameters, or fails before any I/O
+// when the message cannot go to this server.
+func (c *Client) mailCommand(from string, bodyLen int, opt SendOptions) (string, error) {
+	if err := checkAddress(from); err != nil {
+		return "", &Error{Command: "MAIL", Text: err.Error()}
+	}
+	var b strings.Builder
+	b.WriteString("MAIL FROM:<" + from + ">")
+	size := opt.Size
+	if size <= 0 {
+		size = bodyLen
+	}
+	if params, ok := c.ext["SIZE"]; ok {
+		// RFC 1870 §4: a declared maximum of 0 means no fixed limit.
+		if max, err := strconv.ParseInt(params, 10, 64); err == nil && max > 0 && int64(size) > max {
+			return "", &Error{Command: "MAIL", Code: 552, Enhanced: "5.3.4",
+				Text: fmt.Sprintf("message of %d bytes exceeds the server's SIZE limit of %d (RFC 1870); not sent", size, max)}
+		}
+		b.WriteString(" SIZE=" + strconv.Itoa(size))
+	}
+	if opt.EightBit {
+		if _, ok := c.ext["8BITMIME"]; !ok {
+			return "", &Error{Command: "MAIL", Code: 554, Enhanced: "5.6.3",
+				Text: "message has 8-bit content but the server does not offer 8BITMIME (RFC 6152); not sent"}
+		}
+		b.WriteString(" BODY=8BITMIME")
+	}
+	if opt.SMTPUTF8 {
+		if _, ok := c.ext["SMTPUTF8"]; !ok {
+			return "", &Error{Command: "MAIL", Code: 553, Enhanced: "5.6.7",
+				Text: "message needs SMTPUTF8 but the server does not offer it (RFC 6531 §3.2); not sent"}
+		}
+		b.WriteString(" SMTPUTF8")
+	}
+	return b.String(), nil
+}
+
+// checkAddress refuses what would break the command line (RELIABILITY #50:
+// CR or LF would let an address inject commands).
+func checkAddress(a string) error {
+	if strings.ContainsAny(a, "\r\n<>\x00") {
+		return fmt.Errorf("address %q contains CR, LF, NUL or angle brackets", a)
+	}
+	return nil
+}
+
+// resetIfDirty sends RSET after a failed transaction.
+func (c *Client) resetIfDirty(ctx context.Context) error {
+	if !c.dirty {
+		return nil
+	}
+	r, err := c.cmd(ctx, "RSET", c.to.Mail, "RSET")
+	if err != nil {
+		return err
+	}
+	if r.Code != 250 {
+		c.broken = true
+		c.conn.Close()
+		return c.replyError("RSET", r)
+	}
+	c.dirty = false
+	return nil
+}
+
+// writeBody writes the message with CRLF line ends and dot-stuffing
+// (RFC 5321 §4.5.2), then the terminating ".", under the DataBlock timeout.
+func (c *Client) writeBody(ctx context.Context, body []byte) error {
+	stop := c.deadline(ctx, c.to.DataBlock)
+	defer stop()
+	c.trace(fmt.Sprintf("C: <message body, %d bytes>", len(body)))
+	if err := writeDotStuffed(c.bw, body); err != nil {
+		return c.ioError(ctx, "BODY", err)
+	}
+	if _, err := c.bw.WriteString(".\r\n"); err != nil {
+		return c.ioError(ctx, "BODY", err)
+	}
+	c.trace("C: .")
+	if err := c.bw.Flush(); err != nil {
+		return c.ioError(ctx, "BODY", err)
+	}
+	return nil
+}
+
+// writeDotStuffed copies body to w, turning bare LF and bare CR into CRLF,
+// doubling a leading "." on every line, and ending with CRLF.
+func writeDotStuffed(w *bufio.Writer, body []byte) error {
+	bol := true // at the beginning of a line
+	for i := 0; i < len(body); i++ {
+		ch := body[i]
+		switch {
+		case ch == '\r':
+			if i+1 < len(body) && body[i+1] == '\n' {
+				i++
+			}
+			w.WriteString("\r\n")
+			bol = true
+			continue
+		case ch == '\n':
+			w.WriteString("\r\n")
+			bol = true
+			continue
+		case bol && ch == '.':
+			w.WriteByte('.')
+		}
+		w.WriteByte(ch)
+		bol = false
+	}
+	if !bol {
+		w.WriteString("\r\n")
+	}
+	_, err := w.Write(nil)
+	return err
+}
+
+// Verify runs MAIL FROM and RCPT TO for one address, then RSET, without
+// DATA: it reports whether the server would take mail for rcpt now. The
+// error is the MAIL or RCPT refusal as an *Error.
+func (c *Client) Verify(ctx context.Context, from, rcpt string) error {
+	if err := checkAddress(from); err != nil {
+		return &Error{Command: "MAIL", Text: err.Error()}
+	}
+	if err := checkAddress(rcpt); err != nil {
+		return &Error{Command: "RCPT", Text: err.Error()}
+	}
+	if err := c.resetIfDirty(ctx); err != nil {
+		return err
+	}
+	c.dirty = true
+	r, err := c.cmd(ctx, "MAIL", c.to.Mail, "MAIL FROM:<"+from+">")
+	if err != nil {
+		return err
+	}
+	if r.Code != 250 {
+		return c.replyError("MAIL", r)
+	}
+	r, err = c.cmd(ctx, "RCPT", c.to.Rcpt, "RCPT TO:<"+rcpt+">")
+	if err != nil {
+		return err
+	}
+	var rcptErr error
+	if r.Code/100 != 2 {
+		rcptErr = c.replyError("RCPT", r)
+		if r.Code == 421 {
+			return rcptErr
+		}
+	}
+	if err := c.resetIfDirty(ctx); err != nil && rcptErr == nil {
+		return err
+	}
+	return rcptErr
+}
+
+func isProtocol(e *Error) bool { return e.Err != nil && errors.Is(e.Err, ErrProtocol) }
