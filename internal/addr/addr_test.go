@@ -26,6 +26,7 @@ func TestParseValid(t *testing.T) {
 		{"quoted with escaped quote", `"a\"b\\c"@example.com`, Address{`a"b\c`, "example.com", "example.com"}, `"a\"b\\c"@example.com`, `a"b\c@example.com`, false},
 		{"needless quotes dropped", `"john"@example.com`, Address{"john", "example.com", "example.com"}, "john@example.com", "john@example.com", false},
 		{"quoted double dot", `"a..b"@example.com`, Address{"a..b", "example.com", "example.com"}, `"a..b"@example.com`, "a..b@example.com", false},
+		{"quoted comma and semicolon", `"a,b;c"@example.com`, Address{"a,b;c", "example.com", "example.com"}, `"a,b;c"@example.com`, "a,b;c@example.com", false},
 		{"quoted angle bracket", `"a<b>"@example.com`, Address{"a<b>", "example.com", "example.com"}, `"a<b>"@example.com`, "a<b>@example.com", false},
 		{"IDN domain", "bob@bücher.example", Address{"bob", "xn--bcher-kva.example", "bücher.example"}, "bob@xn--bcher-kva.example", "bob@xn--bcher-kva.example", false},
 		{"IDN upper case", "bob@BÜCHER.example", Address{"bob", "xn--bcher-kva.example", "bücher.example"}, "bob@xn--bcher-kva.example", "bob@xn--bcher-kva.example", false},

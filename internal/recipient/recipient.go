@@ -122,7 +122,10 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 		return st, err
 	}
 	delim := opt.Delimiter
-	if delim == 0 {
+	switch {
+	case delim == '"' || delim == '\r' || delim == '\n' || delim == utf8.RuneError || !utf8.ValidRune(delim):
+		return st, &FileError{Reason: fmt.Sprintf("%q cannot be a delimiter: use ',', ';' or tab", delim)}
+	case delim == 0:
 		var err error
 		if delim, err = detectDelimiter(br); err != nil {
 			return st, err

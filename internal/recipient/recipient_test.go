@@ -219,6 +219,7 @@ func TestFileErrors(t *testing.T) {
 		{name: "binary", in: "email,\x00\x01\x02\n", reason: "control character U+0000 in the header"},
 		{name: "old Mac line endings", in: "email,name\ra@example.com,Ann\r", reason: "old Mac line endings"},
 		{name: "bad header quotes", in: "\"email,name\n", reason: "bad quotes in the header line"},
+		{name: "quote as delimiter", in: "email\n", opt: Options{Delimiter: '"'}, reason: "cannot be a delimiter"},
 		{name: "row cap", in: "email\na@example.com\nb@example.com\nc@example.com\n", opt: Options{MaxRows: 2}, reason: "more than 2 rows", is: ErrTooManyRows},
 		{name: "byte cap", in: "email\na@example.com\nb@example.com\n", opt: Options{MaxBytes: 20}, reason: "more than 20 bytes", is: ErrTooLarge},
 	}
