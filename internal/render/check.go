@@ -99,11 +99,11 @@ func templateErr(file string, err error) error {
 		return err
 	}
 	var escErr *htmltemplate.Error
-	if errors.As(err, &escErr) {
+	if errors.As(err, &escErr) && escErr.Line > 0 {
 		return &Error{File: file, Line: escErr.Line, Msg: escErr.Description, Err: err}
 	}
 	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "html/")
+	msg = strings.TrimPrefix(msg, "html/template:")
 	msg = strings.TrimPrefix(msg, "template: ")
 	msg = strings.TrimPrefix(msg, file+":")
 	line := 0
@@ -256,6 +256,15 @@ func (c *checker) command(cmd *parse.CommandNode) error {
 			c.refs.add(fieldRef{name: s, file: c.file, line: c.line(cmd)})
 			cmd.Args = []parse.Node{&parse.VariableNode{NodeType: parse.NodeVariable, Pos: id.Pos, Ident: []string{"$", s}}}
 			return nil
+		case "index":
+			// index . "Column" / index $ "Column": a field lookup too.
+			if len(cmd.Args) == 3 {
+				_, dot := cmd.Args[1].(*parse.DotNode)
+				v, isVar := cmd.Args[1].(*parse.VariableNode)
+				if s, ok := argString(cmd, 2); ok && (dot || isVar && len(v.Ident) == 1 && v.Ident[0] == "$") {
+					c.refs.add(fieldRef{name: s, file: c.file, line: c.line(cmd)})
+				}
+			}
 		case "printf":
 			f, ok := argString(cmd, 1)
 			if !ok {

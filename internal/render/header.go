@@ -35,6 +35,7 @@ type header struct {
 	fixed string             // complete "Name: value\r\n" when not a template
 	tmpl  *template.Template // otherwise
 	from  bool               // the From header: To is added after it
+	to    bool               // the To header
 }
 
 // Headers mailout writes itself; the file's copies are dropped (the MIME
@@ -129,7 +130,7 @@ func (t *Template) parseHeaders(src []byte, refs *refSet) (string, int, error) {
 				t.idDomain = addrs[0].Address[strings.LastIndexByte(addrs[0].Address, '@')+1:]
 			}
 		}
-		h := &header{name: r.name, line: r.line, from: lower == "from"}
+		h := &header{name: r.name, line: r.line, from: lower == "from", to: lower == "to"}
 		if isAddressHeader(lower) {
 			h.kind = hdrAddress
 		}
@@ -200,6 +201,16 @@ func (t *Template) writeHeaders(w *capWriter, r Recipient, messageID string, dat
 			sb.Reset()
 			if err := h.tmpl.Execute(&capWriter{buf: sb, limit: maxHeaderSize}, data); err != nil {
 				return templateErr(t.textName, err)
+			}
+			if h.kind == hdrAddress && len(bytes.TrimSpace(sb.Bytes())) == 0 {
+				// An address header whose merge value is empty is left
+				// out; an empty To falls back to the recipient.
+				if h.to {
+					if _, err := w.WriteString("To: " + r.Email + "\r\n"); err != nil {
+						return err
+					}
+				}
+				continue
 			}
 			var err error
 			if f, err = formatHeader(h.name, h.kind, sb.String()); err != nil {

@@ -484,3 +484,18 @@ func TestExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyAddressHeaders(t *testing.T) {
+	tp := mustParse(t, Source{Text: []byte("From: a@example.com\nTo: {{.to}}\nCc: {{.cc}}\n\n{{index . \"Cc\"}}x\n")}, Options{})
+	m := mustRender(t, tp, Recipient{Email: "b@example.com", Fields: map[string]string{"to": " ", "cc": ""}})
+	h, parts := parseMessage(t, m.Data)
+	if _, ok := h["Cc"]; ok || h.Get("To") != "b@example.com" {
+		t.Errorf("Cc %q To %q", h.Get("Cc"), h.Get("To"))
+	}
+	if string(parts[0].Body) != "x\r\n" {
+		t.Errorf("body %q", parts[0].Body)
+	}
+	if _, err := tp.Render(Recipient{Email: "b@example.com", Fields: map[string]string{"to": ""}}, "", nil); !errors.Is(err, ErrMissingField) {
+		t.Errorf("missing cc column: %v", err)
+	}
+}
