@@ -257,6 +257,25 @@ func classifyNoReply(a Attempt, e *smtpclient.Error, step Step) Result {
 		x.Step = step
 		return x
 	}
+	if e.Err == nil {
+		// smtpclient refused before or without asking the server.
+		switch step {
+		case StepAuth:
+			// No usable mechanism, credentials not sent without TLS, or an
+			// exchange we had to abort: retrying will not help.
+			x := mk(AuthFailed, a, "could not authenticate: "+e.Text)
+			x.Step = step
+			return x
+		case StepMail:
+			x := mk(SenderRejected, a, "the sender address cannot be used: "+e.Text)
+			x.Step = step
+			return x
+		case StepRcpt:
+			x := mk(Permanent, a, "the recipient address cannot be used: "+e.Text)
+			x.Step = step
+			return x
+		}
+	}
 	x := classifyNet(a, step, e.Err)
 	if x.Class == Temporary {
 		// Not a network error we know: a malformed or oversized reply

@@ -196,6 +196,12 @@ func rows(t *testing.T) []row {
 		{"malformed greeting", D, "", &smtpclient.Error{Command: "connect", Err: smtpclient.ErrProtocol}, ProtocolError, tmp, false, false},
 		{"tls handshake failed at starttls", D, "", &smtpclient.Error{Command: "STARTTLS", Err: fmt.Errorf("%w: %w", smtpclient.ErrTLSHandshake, io.EOF)}, TLSFailed, tmp, true, false},
 		{"eof mid-data", D, "", &smtpclient.Error{Command: "DATA", Err: io.ErrUnexpectedEOF}, ProtocolError, tmp, false, false},
+		{"size over the announced SIZE, at MAIL", D, "", reply("MAIL", 552, "5.3.4", "message size 40000000 exceeds the server's limit of 35882577 (RFC 1870)"), Permanent, perm, false, false},
+		{"no SMTPUTF8 at MAIL", D, "", reply("MAIL", 553, "5.6.7", "the server does not support SMTPUTF8"), Permanent, perm, false, false},
+		{"no usable auth mechanism", R, "", &smtpclient.Error{Command: "AUTH", Text: `server offers no supported AUTH mechanism (offered: "GSSAPI")`}, AuthFailed, run, true, false},
+		{"credentials not sent without tls", R, "", &smtpclient.Error{Command: "AUTH", Text: "refusing to send credentials without TLS"}, AuthFailed, run, true, false},
+		{"bad sender address (client side)", R, "", &smtpclient.Error{Command: "MAIL", Text: "address contains CR or LF"}, SenderRejected, perm, true, false},
+		{"bad recipient address (client side)", D, "", &smtpclient.Error{Command: "RCPT", Text: "address contains CR or LF"}, Permanent, perm, false, false},
 		{"cancelled", R, StepMail, context.Canceled, Temporary, tmp, false, false},
 
 		// TLS.

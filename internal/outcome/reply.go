@@ -201,6 +201,12 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 		// so the address is not suppressed.
 		return mk(SenderRejected, a, "our sending IP is on a blocklist or has a bad reputation")
 	}
+	if perm && (strings.HasPrefix(enh, "5.3.") || strings.HasPrefix(enh, "5.6.")) {
+		// RFC 3463 X.3.x (system: e.g. 5.3.4 message too big) and X.6.x
+		// (media: e.g. 5.6.7 no SMTPUTF8): the message does not suit this
+		// server, even when said at MAIL FROM (RFC 1870 SIZE).
+		return mk(Permanent, a, "the message cannot be taken by this server (size or format)")
+	}
 	if perm && isMailboxFull(t, enh) {
 		// Kind stays temporary: the queue fails it at the campaign's max age.
 		return mk(MailboxFull, a, "recipient's mailbox is full")

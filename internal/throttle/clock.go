@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Clock is the time source of a Limiter. Real code uses RealClock; tests use
+// Clock is the time source of a Limiter. Real code uses RealClock(); tests use
 // a FakeClock so that they never sleep and always count the same.
 type Clock interface {
 	Now() time.Time
@@ -15,14 +15,15 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-// RealClock is the wall clock.
-type RealClock struct{}
+// RealClock returns the wall clock.
+func RealClock() Clock { return realClock{} }
 
-// Now returns time.Now().
-func (RealClock) Now() time.Time { return time.Now() }
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
 
 // Sleep waits d on a timer, or until ctx ends.
-func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -6,7 +6,7 @@
 // route and domain, and asks a Limiter before each message (Wait) and before
 // each SMTP session (Acquire, AcquireDomain); then the transport sends, and
 // when outcome.Classify says rate-limited the scheduler calls SlowDown for
-// that domain. Every wait runs on an injected Clock (RealClock in
+// that domain. Every wait runs on an injected Clock (RealClock() in
 // production, FakeClock in tests), with token buckets from
 // golang.org/x/time/rate driven by explicit times.
 //

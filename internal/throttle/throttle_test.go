@@ -361,3 +361,19 @@ func TestIdleDomainsAreForgotten(t *testing.T) {
 		t.Errorf("%d domains kept, want 2 (busy and the slowed one)", n)
 	}
 }
+
+func TestRealClock(t *testing.T) {
+	clk := RealClock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := clk.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sleep on a cancelled context: %v", err)
+	}
+	before := clk.Now()
+	if err := clk.Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if clk.Now().Sub(before) < time.Millisecond {
+		t.Error("slept less than asked")
+	}
+}
