@@ -57,7 +57,7 @@ C: RCPT TO:<b@example.com>
 S: 250 Ok
 C: DATA
 S: 354 go ahead
-C: caf` + "\u00e9" + `
+C: caf`+"\u00e9"+`
 C: .
 S: 250 Ok
 C: QUIT

@@ -45,10 +45,10 @@ func (e *Error) Temporary() bool { return e.Code == 0 || e.Code/100 == 4 }
 func (e *Error) Permanent() bool { return e.Code/100 == 5 }
 
 // ErrAmbiguous is wrapped in the Err of a "BODY" Error when the whole
-// message including the final "." was handed to the network but no reply was
-// read (connection lost, timeout, cancellation). The server may have
-// accepted the message: a retry may deliver it twice (RFC 5321 §3.8,
-// RFC 1047).
+// message including the final "." was handed to the network but no proper
+// reply was read (connection lost, timeout, cancellation, malformed reply).
+// The server may have accepted the message: a retry may deliver it twice
+// (RFC 5321 §3.8, RFC 1047).
 var ErrAmbiguous = errors.New("no reply after the final \".\": the message may have been accepted")
 
 // ErrProtocol is wrapped in the Err of an Error for a malformed or oversized

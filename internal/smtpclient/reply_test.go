@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/textproto"
 	"strings"
 	"testing"
 )
@@ -113,4 +114,33 @@ func TestDotStuffing(t *testing.T) {
 			t.Errorf("writeDotStuffed(%q) = %q, want %q", tt.in, b.String(), tt.want)
 		}
 	}
+}
+
+// FuzzDotStuffing: whatever the body, reading the stuffed output back as
+// DATA (RFC 5321 §4.5.2, net/textproto's DotReader) gives the body with
+// normalised line ends, and the terminator cannot appear early.
+func FuzzDotStuffing(f *testing.F) {
+	for _, s := range []string{"", ".", "a\r\n.\r\nb", ".\n.\n", "x\r.\ry", "..\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var b bytes.Buffer
+		w := bufio.NewWriter(&b)
+		if err := writeDotStuffed(w, body); err != nil {
+			t.Fatal(err)
+		}
+		w.WriteString(".\r\n")
+		w.Flush()
+		got, err := io.ReadAll(textproto.NewReader(bufio.NewReader(&b)).DotReader())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.ReplaceAll(strings.ReplaceAll(string(body), "\r\n", "\n"), "\r", "\n")
+		if want != "" && !strings.HasSuffix(want, "\n") {
+			want += "\n"
+		}
+		if string(got) != want {
+			t.Fatalf("round trip of %q gave %q, want %q", body, got, want)
+		}
+	})
 }

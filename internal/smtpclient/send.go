@@ -2,8 +2,8 @@ package smtpclient
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -112,11 +112,11 @@ func (c *Client) Send(ctx context.Context, from string, rcpts []string, body []b
 	r, err := c.read(ctx, "BODY")
 	stop()
 	if err != nil {
+		// The whole message was written and no proper reply came back
+		// (lost connection, timeout, cancellation, garbage): the server may
+		// have taken it (RFC 5321 §3.8, RFC 1047).
 		e := err.(*Error)
-		if e.Code == 0 && !isProtocol(e) {
-			// The whole message was written: the server may have taken it.
-			e.Err = fmt.Errorf("%w: %w", ErrAmbiguous, e.Err)
-		}
+		e.Err = fmt.Errorf("%w: %w", ErrAmbiguous, e.Err)
 		return results, e
 	}
 	// RFC 5321 §4.1.1.4: after the reply to "." the transaction is over.
@@ -315,31 +315,25 @@ func (c *Client) writeBody(ctx context.Context, body []byte) error {
 }
 
 // writeDotStuffed copies body to w, turning bare LF and bare CR into CRLF,
-// doubling a leading "." on every line, and ending with CRLF.
+// doubling a leading "." on every line, and ending with CRLF. It copies
+// line by line rather than byte by byte.
 func writeDotStuffed(w *bufio.Writer, body []byte) error {
-	bol := true // at the beginning of a line
-	for i := 0; i < len(body); i++ {
-		ch := body[i]
-		switch {
-		case ch == '\r':
-			if i+1 < len(body) && body[i+1] == '\n' {
-				i++
-			}
-			w.WriteString("\r\n")
-			bol = true
-			continue
-		case ch == '\n':
-			w.WriteString("\r\n")
-			bol = true
-			continue
-		case bol && ch == '.':
+	for len(body) > 0 {
+		if body[0] == '.' {
 			w.WriteByte('.')
 		}
-		w.WriteByte(ch)
-		bol = false
-	}
-	if !bol {
+		i := bytes.IndexAny(body, "\r\n")
+		if i < 0 {
+			w.Write(body)
+			w.WriteString("\r\n")
+			break
+		}
+		w.Write(body[:i])
 		w.WriteString("\r\n")
+		if body[i] == '\r' && i+1 < len(body) && body[i+1] == '\n' {
+			i++
+		}
+		body = body[i+1:]
 	}
 	_, err := w.Write(nil)
 	return err
@@ -382,5 +376,3 @@ func (c *Client) Verify(ctx context.Context, from, rcpt string) error {
 	}
 	return rcptErr
 }
-
-func isProtocol(e *Error) bool { return e.Err != nil && errors.Is(e.Err, ErrProtocol) }

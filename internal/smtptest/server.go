@@ -170,6 +170,10 @@ func New(opt Options) (*Server, error) {
 	srv.AllowInsecureAuth = opt.TLS == nil
 	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = log.New(io.Discard, "", 0)
+	// RFC 5321 §4.5.3.2.7: a server waits at least 5 minutes for the next
+	// command; past that an idle client is dropped.
+	srv.ReadTimeout = 5 * time.Minute
+	srv.WriteTimeout = time.Minute
 	if !opt.ImplicitTLS {
 		srv.TLSConfig = opt.TLS
 	}
