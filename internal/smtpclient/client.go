@@ -401,6 +401,13 @@ func (c *Client) read(ctx context.Context, command string) (reply, error) {
 	return r, nil
 }
 
+// readWithin reads one reply under a deadline of its own.
+func (c *Client) readWithin(ctx context.Context, command string, timeout time.Duration) (reply, error) {
+	stop := c.deadline(ctx, timeout)
+	defer stop()
+	return c.read(ctx, command)
+}
+
 func (c *Client) writeLine(line string) error {
 	switch {
 	case c.redact:

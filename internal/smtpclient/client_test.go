@@ -522,3 +522,64 @@ S: 221 Bye`)
 	_ = c.Quit(ctx)
 	s.done(t)
 }
+
+// Pipelined MAIL refused: the RCPT and DATA replies are read to stay in
+// step, the MAIL refusal is the transaction's error, and the next
+// transaction starts with RSET (RELIABILITY #23, #26).
+func TestSendPipelinedMailRefused(t *testing.T) {
+	s := startScript(t, nil, greetESMTP+`
+C: MAIL FROM:<a@x.org>
+C: RCPT TO:<b@y.com>
+C: DATA
+S: 550 5.7.1 Sender blocked
+S: 503 5.5.1 Need MAIL
+S: 503 5.5.1 Need MAIL
+C: RSET
+S: 250 Ok
+C: QUIT
+S: 221 Bye`)
+	c := mustDial(t, s, nil)
+	res, err := c.Send(ctx, "a@x.org", []string{"b@y.com"}, []byte("x"), SendOptions{})
+	if e := asError(t, err); e.Command != "MAIL" || e.Code != 550 || e.Enhanced != "5.7.1" {
+		t.Errorf("got %v, want MAIL 550 5.7.1", err)
+	}
+	if res[0].Err != nil {
+		t.Errorf("recipient result %v: a 503 after a refused MAIL says nothing about it", res[0].Err)
+	}
+	if err := c.resetIfDirty(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Quit(ctx)
+	s.done(t)
+}
+
+// Pipelined: every RCPT refused but DATA answered 354. The client ends the
+// data at once with a lone "." and reports no transaction error.
+func TestSendPipelinedDataAcceptedWithoutRcpt(t *testing.T) {
+	s := startScript(t, nil, greetESMTP+`
+C: MAIL FROM:<a@x.org>
+C: RCPT TO:<b@y.com>
+C: DATA
+S: 250 Ok
+S: 550 5.1.1 unknown
+S: 354 go ahead
+C: .
+S: 554 5.5.1 No valid recipients
+C: RSET
+S: 250 Ok
+C: QUIT
+S: 221 Bye`)
+	c := mustDial(t, s, nil)
+	res, err := c.Send(ctx, "a@x.org", []string{"b@y.com"}, []byte("secret body"), SendOptions{})
+	if err != nil {
+		t.Errorf("Send: %v", err)
+	}
+	if e := asError(t, res[0].Err); e.Code != 550 {
+		t.Errorf("recipient: %v", e)
+	}
+	if err := c.resetIfDirty(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Quit(ctx)
+	s.done(t)
+}

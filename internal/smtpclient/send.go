@@ -96,7 +96,7 @@ func (c *Client) Send(ctx context.Context, from string, rcpts []string, body []b
 			if err := c.writeBody(ctx, nil); err != nil {
 				return results, err
 			}
-			if _, err := c.read(ctx, "BODY"); err != nil {
+			if _, err := c.readWithin(ctx, "BODY", c.to.DataTerm); err != nil {
 				return results, err
 			}
 		}
@@ -108,9 +108,7 @@ func (c *Client) Send(ctx context.Context, from string, rcpts []string, body []b
 	if err := c.writeBody(ctx, body); err != nil {
 		return results, err
 	}
-	stop := c.deadline(ctx, c.to.DataTerm)
-	r, err := c.read(ctx, "BODY")
-	stop()
+	r, err := c.readWithin(ctx, "BODY", c.to.DataTerm)
 	if err != nil {
 		// The whole message was written and no proper reply came back
 		// (lost connection, timeout, cancellation, garbage): the server may
@@ -156,9 +154,7 @@ func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []str
 	}
 	accepted := 0
 	for _, i := range rcptIdx {
-		stop := c.deadline(ctx, c.to.Rcpt)
-		r, err := c.read(ctx, "RCPT")
-		stop()
+		r, err := c.readWithin(ctx, "RCPT", c.to.Rcpt)
 		if err != nil {
 			return 0, reply{}, err
 		}
@@ -175,9 +171,7 @@ func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []str
 			results[i].Err = c.replyError("RCPT", r)
 		}
 	}
-	stop = c.deadline(ctx, c.to.DataInit)
-	dr, err := c.read(ctx, "DATA")
-	stop()
+	dr, err := c.readWithin(ctx, "DATA", c.to.DataInit)
 	if err != nil {
 		return 0, reply{}, err
 	}
@@ -189,7 +183,7 @@ func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []str
 			// A server that refused MAIL but accepted DATA: end the data
 			// at once so the session stays in step.
 			if err := c.writeBody(ctx, nil); err == nil {
-				_, _ = c.read(ctx, "BODY")
+				_, _ = c.readWithin(ctx, "BODY", c.to.DataTerm)
 			}
 		}
 		return 0, reply{}, mailErr
