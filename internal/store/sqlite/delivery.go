@@ -1,0 +1,327 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"mailout/internal/queue"
+	"mailout/internal/store"
+)
+
+// Claim leases up to limit due deliveries in one transaction. The writer is
+// a single connection and every write transaction begins IMMEDIATE, so two
+// claimers, in this process or another one, run one after the other and
+// never return the same row.
+func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []store.Delivery
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
+			return err
+		}
+		rows, err := tx.StmtContext(ctx, db.q.claim).QueryContext(ctx,
+			sql.Named("campaign", campaignID),
+			sql.Named("owner", owner),
+			sql.Named("now", ms(now)),
+			sql.Named("lease_until", ms(now.Add(lease))),
+			sql.Named("limit", limit),
+		)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim campaign %d: %w", campaignID, err)
+	}
+	// RETURNING has no defined order; the claim took them in this one.
+	slices.SortFunc(out, func(a, b store.Delivery) int {
+		if c := a.NextAt.Compare(b.NextAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Record applies the results in one transaction, each fenced by its
+// attempt number; it returns how many applied.
+func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, error) {
+	for _, r := range results {
+		if err := checkResult(r); err != nil {
+			return 0, fmt.Errorf("sqlite: record delivery %d: %w", r.DeliveryID, err)
+		}
+	}
+	if len(results) == 0 {
+		return 0, nil
+	}
+	applied := 0
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		rec := tx.StmtContext(ctx, db.q.record)
+		refund := tx.StmtContext(ctx, db.q.recordRefund)
+		for _, r := range results {
+			at := r.At
+			if at.IsZero() {
+				at = time.Now()
+			}
+			var (
+				res sql.Result
+				err error
+			)
+			if r.Refund {
+				res, err = refund.ExecContext(ctx,
+					sql.Named("id", r.DeliveryID), sql.Named("attempt", r.Attempt),
+					sql.Named("state", string(r.State)), sql.Named("next_at", ms(r.NextAt)),
+					sql.Named("at", ms(at)))
+			} else {
+				res, err = rec.ExecContext(ctx,
+					sql.Named("id", r.DeliveryID), sql.Named("attempt", r.Attempt),
+					sql.Named("state", string(r.State)), sql.Named("next_at", ms(r.NextAt)),
+					sql.Named("class", r.Class), sql.Named("step", r.Step), sql.Named("code", r.Code),
+					sql.Named("enhanced", r.Enhanced), sql.Named("text", r.Text),
+					sql.Named("host", r.Host), sql.Named("via", r.Via),
+					sql.Named("message_id", r.MessageID),
+					sql.Named("possible_duplicate", r.PossibleDuplicate),
+					sql.Named("at", ms(at)))
+			}
+			if err != nil {
+				return fmt.Errorf("delivery %d: %w", r.DeliveryID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("delivery %d: %w", r.DeliveryID, err)
+			}
+			applied += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: record %d results: %w", len(results), err)
+	}
+	return applied, nil
+}
+
+// checkResult refuses a result that would put a row in a state an attempt
+// cannot end in.
+func checkResult(r store.AttemptResult) error {
+	switch r.State {
+	case queue.Pending, queue.Deferred:
+		return nil
+	case queue.Delivered, queue.Failed, queue.Suppressed:
+		if r.Refund {
+			return fmt.Errorf("refund to final state %q", r.State)
+		}
+		return nil
+	}
+	return fmt.Errorf("result state %q is not one an attempt ends in", r.State)
+}
+
+// ReleaseLeases returns expired leases (all leases when now is zero) to
+// pending, flagged as possible duplicates.
+func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time) (int, error) {
+	due := now
+	if due.IsZero() {
+		due = time.Now()
+	}
+	n, err := db.exec(ctx, campaignID, db.q.releaseLeases,
+		sql.Named("campaign", campaignID), sql.Named("now", ms(now)), sql.Named("due", ms(due)))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: release leases of campaign %d: %w", campaignID, err)
+	}
+	return n, nil
+}
+
+// Requeue moves failed deliveries of the given classes (all when empty)
+// back to pending, due at now. Failed rows whose key is suppressed stay
+// failed.
+func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error) {
+	n, err := db.exec(ctx, campaignID, db.q.requeue,
+		sql.Named("campaign", campaignID), sql.Named("classes", jsonList(classes)), sql.Named("now", ms(now)))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: requeue campaign %d: %w", campaignID, err)
+	}
+	return n, nil
+}
+
+// exec runs one campaign-wide update in a write transaction and returns the
+// rows it changed.
+func (db *DB) exec(ctx context.Context, campaignID int64, stmt *sql.Stmt, args ...any) (int, error) {
+	var n int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
+			return err
+		}
+		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// Counts tallies the campaign from one snapshot, so the states always sum
+// to the total (RELIABILITY #2).
+func (db *DB) Counts(ctx context.Context, campaignID int64) (*store.Counts, error) {
+	c := &store.Counts{ByState: map[queue.State]int{}, ByClass: map[string]int{}}
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		if err := campaignExists(ctx, tx, db.q.campaignExistsR, campaignID); err != nil {
+			return err
+		}
+		arg := sql.Named("campaign", campaignID)
+		if err := groupCount(ctx, tx.StmtContext(ctx, db.q.countsByState), arg, func(k string, n int) {
+			c.ByState[queue.State(k)] = n
+			c.Total += n
+		}); err != nil {
+			return err
+		}
+		if err := groupCount(ctx, tx.StmtContext(ctx, db.q.countsFailedByClass), arg, func(k string, n int) {
+			c.ByClass[k] = n
+		}); err != nil {
+			return err
+		}
+		var due sql.NullInt64
+		if err := tx.StmtContext(ctx, db.q.countsNextDue).QueryRowContext(ctx, arg).Scan(&due); err != nil {
+			return err
+		}
+		if due.Valid {
+			c.NextDue = fromMS(due.Int64)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: counts of campaign %d: %w", campaignID, err)
+	}
+	return c, nil
+}
+
+func groupCount(ctx context.Context, stmt *sql.Stmt, arg sql.NamedArg, fn func(string, int)) error {
+	rows, err := stmt.QueryContext(ctx, arg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return err
+		}
+		fn(k, n)
+	}
+	return rows.Err()
+}
+
+// Deliveries streams the campaign's deliveries in id order, one row at a
+// time, to fn; an error from fn stops the walk and is returned as is.
+func (db *DB) Deliveries(ctx context.Context, campaignID int64, f store.DeliveryFilter, fn func(*store.Delivery) error) error {
+	states := make([]string, len(f.States))
+	for i, s := range f.States {
+		states[i] = string(s)
+	}
+	var fnErr error
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		if err := campaignExists(ctx, tx, db.q.campaignExistsR, campaignID); err != nil {
+			return err
+		}
+		rows, err := tx.StmtContext(ctx, db.q.deliveriesList).QueryContext(ctx,
+			sql.Named("campaign", campaignID), sql.Named("states", jsonList(states)),
+			sql.Named("classes", jsonList(f.Classes)))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return err
+			}
+			if fnErr = fn(d); fnErr != nil {
+				return fnErr
+			}
+		}
+		return rows.Err()
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: deliveries of campaign %d: %w", campaignID, err)
+	}
+	return nil
+}
+
+// Domains lists the campaign's distinct recipient domains, sorted.
+func (db *DB) Domains(ctx context.Context, campaignID int64) ([]string, error) {
+	var out []string
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		if err := campaignExists(ctx, tx, db.q.campaignExistsR, campaignID); err != nil {
+			return err
+		}
+		rows, err := tx.StmtContext(ctx, db.q.domainsList).QueryContext(ctx, sql.Named("campaign", campaignID))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: domains of campaign %d: %w", campaignID, err)
+	}
+	return out, nil
+}
+
+// jsonList encodes a filter list for json_each; nil encodes as [].
+func jsonList(v []string) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(v) // []string always marshals
+	return string(b)
+}
+
+// scanDelivery reads the columns of queries/deliveries_list.sql.
+func scanDelivery(s scanner) (*store.Delivery, error) {
+	var (
+		d                                    store.Delivery
+		fields, state                        string
+		nextAt, leaseUntil                   int64
+		created, updated, delivered, dupFlag int64
+	)
+	if err := s.Scan(&d.ID, &d.CampaignID, &d.Line, &d.Email, &d.Domain, &d.Key, &fields, &state,
+		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &d.Class, &d.Step, &d.Code, &d.Enhanced,
+		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(fields), &d.Fields); err != nil {
+		return nil, fmt.Errorf("delivery %d: fields: %w", d.ID, err)
+	}
+	d.State = queue.State(state)
+	d.NextAt, d.LeaseUntil = fromMS(nextAt), fromMS(leaseUntil)
+	d.CreatedAt, d.UpdatedAt, d.DeliveredAt = fromMS(created), fromMS(updated), fromMS(delivered)
+	d.PossibleDuplicate = dupFlag != 0
+	return &d, nil
+}

@@ -1,0 +1,140 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+//go:embed queries/*.sql
+var queryFiles embed.FS
+
+// importBatch is how many recipients one INSERT statement carries during an
+// import: 9 parameters a row keeps it far below SQLite's 32766-parameter
+// limit, and it makes the per-statement cost (a cgo-free call through
+// database/sql) negligible next to the B-tree work.
+const importBatch = 100
+
+// queries holds every statement, prepared on the handle that runs it.
+type queries struct {
+	// writer
+	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert *sql.Stmt
+	deliveryInsert, deliveryInsertBatch, importSuppressed                *sql.Stmt
+	campaignSetStatus, campaignSetDiagnosis                              *sql.Stmt
+	claim, record, recordRefund, releaseLeases, requeue                  *sql.Stmt
+	messageSave, suppressionInsert                                       *sql.Stmt
+	// readers
+	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
+	countsByState, countsFailedByClass, countsNextDue                               *sql.Stmt
+	deliveriesList, domainsList, messagesList, suppressionGet                       *sql.Stmt
+
+	all []*sql.Stmt
+}
+
+// prepare prepares every query file on its handle. SQLite compiles the
+// statement at prepare time, so a syntax error or an unknown column fails
+// here, at start-up.
+func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
+	q := &queries{}
+	insert, err := queryText("delivery_insert")
+	if err != nil {
+		return nil, err
+	}
+	batch, err := repeatValues(insert, importBatch)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		db   *sql.DB
+		name string
+		text string // overrides the file's text
+		dst  **sql.Stmt
+	}{
+		{w, "campaign_exists", "", &q.campaignExistsW},
+		{w, "campaign_name_taken", "", &q.campaignNameTaken},
+		{w, "campaign_insert", "", &q.campaignInsert},
+		{w, "attachment_insert", "", &q.attachmentInsert},
+		{w, "delivery_insert", "", &q.deliveryInsert},
+		{w, "delivery_insert", batch, &q.deliveryInsertBatch},
+		{w, "import_suppressed", "", &q.importSuppressed},
+		{w, "campaign_set_status", "", &q.campaignSetStatus},
+		{w, "campaign_set_diagnosis", "", &q.campaignSetDiagnosis},
+		{w, "claim", "", &q.claim},
+		{w, "record", "", &q.record},
+		{w, "record_refund", "", &q.recordRefund},
+		{w, "release_leases", "", &q.releaseLeases},
+		{w, "requeue", "", &q.requeue},
+		{w, "message_save", "", &q.messageSave},
+		{w, "suppression_insert", "", &q.suppressionInsert},
+		{r, "campaign_exists", "", &q.campaignExistsR},
+		{r, "campaign_get", "", &q.campaignGet},
+		{r, "campaign_get_by_name", "", &q.campaignGetByName},
+		{r, "campaigns_list", "", &q.campaignsList},
+		{r, "attachments_list", "", &q.attachmentsList},
+		{r, "counts_by_state", "", &q.countsByState},
+		{r, "counts_failed_by_class", "", &q.countsFailedByClass},
+		{r, "counts_next_due", "", &q.countsNextDue},
+		{r, "deliveries_list", "", &q.deliveriesList},
+		{r, "domains_list", "", &q.domainsList},
+		{r, "messages_list", "", &q.messagesList},
+		{r, "suppression_get", "", &q.suppressionGet},
+	} {
+		text := p.text
+		if text == "" {
+			if text, err = queryText(p.name); err != nil {
+				q.close()
+				return nil, err
+			}
+		}
+		stmt, err := p.db.PrepareContext(ctx, text)
+		if err != nil {
+			q.close()
+			return nil, fmt.Errorf("prepare %s: %w", p.name, err)
+		}
+		*p.dst = stmt
+		q.all = append(q.all, stmt)
+	}
+	return q, nil
+}
+
+func queryText(name string) (string, error) {
+	b, err := queryFiles.ReadFile("queries/" + name + ".sql")
+	if err != nil {
+		return "", fmt.Errorf("query %s: %w", name, err)
+	}
+	return string(b), nil
+}
+
+// repeatValues turns a one-row "INSERT … VALUES (…)" into an n-row one by
+// repeating the tuple that follows the last VALUES keyword.
+func repeatValues(insert string, n int) (string, error) {
+	i := strings.LastIndex(strings.ToUpper(insert), "VALUES")
+	if i < 0 {
+		return "", errors.New("delivery_insert: no VALUES clause")
+	}
+	tuple := strings.TrimSpace(insert[i+len("VALUES"):])
+	if !strings.HasPrefix(tuple, "(") || !strings.HasSuffix(tuple, ")") {
+		return "", errors.New("delivery_insert: VALUES must end the statement with one tuple")
+	}
+	var b strings.Builder
+	b.WriteString(insert[:i+len("VALUES")])
+	for k := range n {
+		if k > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n\t")
+		b.WriteString(tuple)
+	}
+	return b.String(), nil
+}
+
+func (q *queries) close() error {
+	var errs []error
+	for _, s := range q.all {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,21 @@
+-- claim: lease up to :limit due rows of a campaign, in next_at then id order
+-- (the subquery walks the partial index deliveries_due). RETURNING does not
+-- keep that order: the caller sorts by (next_at, id), which the update leaves
+-- unchanged.
+UPDATE deliveries
+SET state = 'sending',
+	attempts = attempts + 1,
+	lease_owner = :owner,
+	lease_until = :lease_until,
+	updated_at = :now
+WHERE id IN (
+	SELECT id FROM deliveries
+	WHERE campaign_id = :campaign
+		AND state IN ('pending', 'deferred')
+		AND next_at <= :now
+	ORDER BY next_at, id
+	LIMIT :limit
+)
+RETURNING id, campaign_id, line, email, domain, "key", fields, state, attempts, next_at,
+	lease_owner, lease_until, class, step, code, enhanced, text, host, via, message_id,
+	possible_duplicate, created_at, updated_at, delivered_at

@@ -1,0 +1,6 @@
+-- delivery_insert: recipients of an import. Positional parameters, one
+-- parenthesised tuple per row: campaign_id, line, email, domain, key, fields,
+-- next_at, created_at, updated_at. The code repeats the tuple after VALUES to
+-- insert many rows per statement.
+INSERT INTO deliveries (campaign_id, line, email, domain, "key", fields, state, next_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)

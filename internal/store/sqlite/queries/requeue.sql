@@ -1,0 +1,11 @@
+-- requeue: failed rows of the classes in the JSON array :classes (all when it
+-- is empty) go back to pending, due at :now. Rows whose key has since been
+-- suppressed stay failed. attempts is kept (it only ever grows: the fence).
+UPDATE deliveries
+SET state = 'pending',
+	next_at = :now,
+	updated_at = :now
+WHERE campaign_id = :campaign
+	AND state = 'failed'
+	AND (json_array_length(:classes) = 0 OR class IN (SELECT value FROM json_each(:classes)))
+	AND "key" NOT IN (SELECT "key" FROM suppressions)

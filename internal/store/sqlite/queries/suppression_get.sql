@@ -1,0 +1,2 @@
+-- suppression_get
+SELECT 1 FROM suppressions WHERE "key" = :key
