@@ -1,0 +1,405 @@
+#!/usr/bin/env bash
+# scripts/test-setup.sh — install and start the real mail peers the tests use.
+#
+# Usage (as root, or through sudo):
+#   scripts/test-setup.sh          install what is missing, start what is stopped
+#   scripts/test-setup.sh stop     stop the peers this script started
+#
+# What it provides, all on loopback, all under $PEER_DIR (default
+# /var/lib/mailout-peers), nothing in /etc touched:
+#   - Postfix, a dedicated instance (postfix -c $PEER_DIR/postfix/etc):
+#       127.0.0.1:2587  submission: STARTTLS required, AUTH only after TLS,
+#                       relaying only for authenticated clients
+#       127.0.0.1:2465  submissions: implicit TLS (wrapper mode), AUTH required
+#       127.0.0.1:2525  plain SMTP, no TLS, no AUTH: relaying denied
+#                       (554 5.7.1 Relay access denied); accepts mail only
+#                       for the local domain mailout.test
+#     Every accepted message, whatever the recipient domain, is delivered by
+#     Postfix's virtual(8) agent into one Maildir, one file per recipient,
+#     with the envelope recipient in the prepended Delivered-To: header:
+#       $PEER_DIR/mail/inbox/new/<file>
+#   - Dovecot, auth service only (no IMAP/POP listener): the SASL back end of
+#     Postfix (PLAIN, LOGIN, CRAM-MD5). Test account mailout / peer-secret.
+#   - smtp-sink and smtp-source (from the postfix package), dnsmasq (installed,
+#     not started), swaks.
+# Endpoints and credentials are written to $PEER_DIR/env (KEY=value lines),
+# which scripts/test.sh sources and internal/peertest reads.
+#
+# Idempotent: when the packages are installed and the peers run with the
+# current configuration, it only checks and exits (well under a second).
+# No systemd needed: the daemons are started directly.
+set -euo pipefail
+
+PEER_DIR=${MAILOUT_PEER_DIR:-/var/lib/mailout-peers}
+SUBMISSION_PORT=2587
+SMTPS_PORT=2465
+PLAIN_PORT=2525
+PEER_USER=mailout
+PEER_PASS=peer-secret # test-only credential, never used outside loopback
+LOCAL_DOMAIN=mailout.test
+export PATH=$PATH:/usr/sbin:/sbin
+
+PACKAGES=(postfix sasl2-bin libsasl2-modules dnsmasq-base dovecot-core
+	dovecot-imapd swaks openssl ca-certificates gcc libc6-dev)
+
+log() { printf 'test-setup: %s\n' "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+if [[ ${EUID} -ne 0 ]]; then
+	if command -v sudo >/dev/null 2>&1; then
+		exec sudo --preserve-env=MAILOUT_PEER_DIR bash "$0" "$@"
+	fi
+	die "must run as root (it installs Debian packages and starts daemons)"
+fi
+
+PF_ETC=$PEER_DIR/postfix/etc
+PF_SPOOL=$PEER_DIR/postfix/spool
+PF_DATA=$PEER_DIR/postfix/data
+PF_LOG=$PEER_DIR/postfix/maillog
+DC_DIR=$PEER_DIR/dovecot
+DC_CONF=$DC_DIR/dovecot.conf
+DC_RUN=$DC_DIR/run
+TLS_DIR=$PEER_DIR/tls
+MAIL_DIR=$PEER_DIR/mail
+INBOX=$MAIL_DIR/inbox
+ENV_FILE=$PEER_DIR/env
+LOCK_FILE=$PEER_DIR/lock
+
+# ---------------------------------------------------------------- stop
+dovecot_pid() {
+	local pid
+	[[ -r $DC_RUN/master.pid ]] || return 1
+	pid=$(<"$DC_RUN/master.pid")
+	# A pid file left by a previous boot may name an unrelated process.
+	[[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == dovecot ]] || return 1
+	echo "$pid"
+}
+
+postfix_running() {
+	[[ -r $PF_ETC/main.cf ]] && postfix -c "$PF_ETC" status >/dev/null 2>&1
+}
+
+if [[ ${1:-} == stop ]]; then
+	if postfix_running; then
+		postfix -c "$PF_ETC" stop >/dev/null 2>&1 || true
+	fi
+	if pid=$(dovecot_pid); then
+		kill "$pid" || true
+	fi
+	# Both shut down asynchronously: wait (up to 20 s) until they are gone.
+	for ((i = 0; i < 200; i++)); do
+		postfix_running || dovecot_pid >/dev/null || break
+		sleep 0.1
+	done
+	if postfix_running || dovecot_pid >/dev/null; then
+		die "the peers did not stop within 20 s"
+	fi
+	log "peers stopped"
+	exit 0
+elif [[ $# -gt 0 ]]; then
+	die "unknown argument: $1 (usage: $0 [stop])"
+fi
+
+# ---------------------------------------------------------------- packages
+missing=()
+for p in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[[ $status == installed ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# Leave /etc/postfix unconfigured: this script runs its own instance.
+	echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+	echo "postfix postfix/mailname string $LOCAL_DOMAIN" | debconf-set-selections
+	# Keep the packages' own daemons (system dovecot, postfix) from being
+	# started by their maintainer scripts: nothing runs but what we start.
+	# See invoke-rc.d(8): exit code 101 of policy-rc.d means "action forbidden".
+	policy=/usr/sbin/policy-rc.d
+	created_policy=
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		created_policy=1
+	fi
+	apt_rc=0
+	{ apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } </dev/null || apt_rc=$?
+	if [[ -n $created_policy ]]; then
+		rm -f "$policy"
+	fi
+	((apt_rc == 0)) || die "apt-get failed (exit $apt_rc)"
+fi
+for cmd in postfix postconf smtp-sink smtp-source dovecot openssl; do
+	command -v "$cmd" >/dev/null 2>&1 || die "$cmd not found after install"
+done
+
+# ---------------------------------------------------------------- files
+# write_if_changed FILE MODE TAG: stdin becomes FILE when its content
+# differs; then TAG (postfix, dovecot) is marked for a reload.
+pf_changed=
+dc_changed=
+write_if_changed() {
+	local file=$1 mode=$2 tag=$3 tmp
+	tmp=$(mktemp "$file.XXXXXX")
+	cat >"$tmp"
+	chmod "$mode" "$tmp"
+	if [[ -f $file ]] && cmp -s "$tmp" "$file"; then
+		rm -f "$tmp"
+		return 0
+	fi
+	mv -f "$tmp" "$file"
+	case $tag in
+	postfix) pf_changed=1 ;;
+	dovecot) dc_changed=1 ;;
+	esac
+}
+
+# Postfix checks that the queue directory's parents are root-owned and not
+# group/world-writable.
+install -d -m 755 -o root -g root "$PEER_DIR" "$PEER_DIR/postfix" "$PF_ETC" "$TLS_DIR" "$DC_DIR"
+install -d -m 755 -o root -g root "$PF_SPOOL"
+install -d -m 755 -o root -g root "$DC_RUN"
+[[ -e $LOCK_FILE ]] || install -m 666 /dev/null "$LOCK_FILE"
+
+# Mail is delivered as the user who ran the script through sudo, so that a
+# developer's tests (not root) can read and clean it; as nobody otherwise
+# (CI runs everything as root). virtual(8) refuses uids below 100.
+mail_uid=65534
+mail_gid=65534
+if [[ ${SUDO_UID:-0} =~ ^[0-9]+$ && ${SUDO_UID:-0} -ge 1000 && ${SUDO_GID:-0} =~ ^[0-9]+$ ]]; then
+	mail_uid=$SUDO_UID
+	mail_gid=$SUDO_GID
+fi
+install -d -m 755 -o "$mail_uid" -g "$mail_gid" "$MAIL_DIR"
+# The Maildir itself, made here so that tests can read it before the first
+# delivery (virtual(8) would create it 0700).
+for d in "$INBOX" "$INBOX/new" "$INBOX/cur" "$INBOX/tmp"; do
+	install -d -m 755 -o "$mail_uid" -g "$mail_gid" "$d"
+done
+
+# Self-signed certificate for 127.0.0.1 and localhost (CA:TRUE so that it can
+# be used directly as the trust root of a client's tls.Config).
+if [[ ! -s $TLS_DIR/cert.pem || ! -s $TLS_DIR/key.pem ]]; then
+	log "generating the TLS certificate"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 \
+		-subj "/CN=localhost/O=mailout test peer" \
+		-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign" \
+		-addext "extendedKeyUsage=serverAuth" \
+		-keyout "$TLS_DIR/key.pem.new" -out "$TLS_DIR/cert.pem.new" 2>/dev/null
+	chmod 600 "$TLS_DIR/key.pem.new"
+	chmod 644 "$TLS_DIR/cert.pem.new"
+	mv -f "$TLS_DIR/key.pem.new" "$TLS_DIR/key.pem"
+	mv -f "$TLS_DIR/cert.pem.new" "$TLS_DIR/cert.pem"
+	pf_changed=1
+fi
+
+# --- Dovecot: auth service only, listening on a socket inside Postfix's
+# queue directory (smtpd_sasl_path is relative to it).
+write_if_changed "$DC_DIR/passwd" 640 dovecot <<EOF
+$PEER_USER:{PLAIN}$PEER_PASS::::::
+EOF
+chgrp dovecot "$DC_DIR/passwd"
+
+write_if_changed "$DC_CONF" 644 dovecot <<EOF
+# Generated by scripts/test-setup.sh: SASL back end for the test Postfix.
+protocols =
+base_dir = $DC_RUN
+state_dir = $DC_DIR/state
+log_path = $DC_DIR/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login cram-md5
+# No penalty delay after a failed AUTH: tests of "535" stay fast.
+auth_failure_delay = 0
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DC_DIR/passwd
+}
+userdb {
+  driver = static
+  args = uid=$mail_uid gid=$mail_gid home=$MAIL_DIR
+}
+service auth {
+  unix_listener $PF_SPOOL/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+service anvil {
+  chroot =
+}
+EOF
+install -d -m 750 -o root -g root "$DC_DIR/state"
+
+# --- Postfix
+write_if_changed "$PF_ETC/main.cf" 644 postfix <<EOF
+# Generated by scripts/test-setup.sh: test relay for mailout's interop tests.
+compatibility_level = 3.6
+queue_directory = $PF_SPOOL
+data_directory = $PF_DATA
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = $PF_LOG
+syslog_name = mailout-peer
+
+myhostname = peer.$LOCAL_DOMAIN
+mydomain = $LOCAL_DOMAIN
+myorigin = \$myhostname
+mydestination =
+relay_domains =
+mynetworks = 127.0.0.1/32
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+smtpd_peername_lookup = no
+append_dot_mydomain = no
+biff = no
+alias_maps =
+alias_database =
+local_recipient_maps =
+message_size_limit = 52428800
+
+# Delivery: every message this relay accepts, whatever the recipient domain
+# (default and relay transport), is stored by virtual(8) in one Maildir,
+# $INBOX, one file per recipient, with the envelope recipient in the
+# Delivered-To: header virtual(8) prepends. (virtual(8) does not allow
+# regexp substitution in virtual_mailbox_maps, hence one Maildir for all.)
+virtual_mailbox_domains = $LOCAL_DOMAIN
+virtual_mailbox_base = $MAIL_DIR
+virtual_mailbox_maps = static:inbox/
+virtual_uid_maps = static:$mail_uid
+virtual_gid_maps = static:$mail_gid
+virtual_minimum_uid = 100
+virtual_mailbox_limit = 0
+default_transport = virtual
+relay_transport = virtual
+
+# Who may relay: only SASL-authenticated clients (RFC 4954). Everyone else
+# gets "554 5.7.1 <rcpt>: Relay access denied" for non-local domains.
+smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = private/auth
+smtpd_sasl_auth_enable = no
+smtpd_sasl_security_options = noanonymous
+smtpd_sasl_tls_security_options = noanonymous
+smtpd_tls_auth_only = yes
+smtpd_tls_security_level = none
+smtpd_tls_chain_files = $TLS_DIR/key.pem, $TLS_DIR/cert.pem
+smtpd_tls_loglevel = 0
+EOF
+
+write_if_changed "$PF_ETC/master.cf" 644 postfix <<EOF
+# Generated by scripts/test-setup.sh. No chroot: nothing to copy into the spool.
+# service type  private unpriv  chroot  wakeup  maxproc command + args
+127.0.0.1:$SUBMISSION_PORT inet n - n - - smtpd
+  -o syslog_name=mailout-peer/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+127.0.0.1:$SMTPS_PORT inet n - n - - smtpd
+  -o syslog_name=mailout-peer/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+127.0.0.1:$PLAIN_PORT inet n - n - - smtpd
+  -o syslog_name=mailout-peer/plain
+  -o smtpd_tls_security_level=none
+  -o smtpd_sasl_auth_enable=no
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+
+write_if_changed "$ENV_FILE" 644 none <<EOF
+# Generated by scripts/test-setup.sh: real peers for mailout's tests.
+MAILOUT_PEER_POSTFIX_SUBMISSION=127.0.0.1:$SUBMISSION_PORT
+MAILOUT_PEER_POSTFIX_SMTPS=127.0.0.1:$SMTPS_PORT
+MAILOUT_PEER_POSTFIX_PLAIN=127.0.0.1:$PLAIN_PORT
+MAILOUT_PEER_POSTFIX_USER=$PEER_USER
+MAILOUT_PEER_POSTFIX_PASS=$PEER_PASS
+MAILOUT_PEER_POSTFIX_CA=$TLS_DIR/cert.pem
+MAILOUT_PEER_POSTFIX_MAILDIR=$INBOX
+MAILOUT_PEER_POSTFIX_LOCAL_DOMAIN=$LOCAL_DOMAIN
+MAILOUT_PEER_LOCK=$LOCK_FILE
+MAILOUT_PEER_SMTP_SINK=$(command -v smtp-sink)
+MAILOUT_PEER_SMTP_SOURCE=$(command -v smtp-source)
+EOF
+
+# ---------------------------------------------------------------- start
+# port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_for DESCRIPTION COMMAND...: poll a condition for up to 20 s.
+wait_for() {
+	local what=$1 i
+	shift
+	for ((i = 0; i < 200; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	die "timed out waiting for $what"
+}
+
+if ! postfix_running; then
+	# Creates the queue directories with their owners (post-install).
+	postfix -c "$PF_ETC" check || die "postfix check failed; see $PF_LOG"
+fi
+
+if pid=$(dovecot_pid); then
+	if [[ -n $dc_changed ]]; then
+		log "reloading dovecot"
+		kill -HUP "$pid" # dovecot(1): SIGHUP rereads the configuration
+	fi
+else
+	log "starting dovecot (auth only)"
+	rm -f "$PF_SPOOL/private/auth"
+	# Daemons must not keep our stdout/stderr open: a caller reading them
+	# through a pipe (CI) would wait for EOF forever.
+	dovecot -c "$DC_CONF" </dev/null >>"$DC_DIR/startup.log" 2>&1 ||
+		die "dovecot failed to start; see $DC_DIR/startup.log and $DC_DIR/dovecot.log"
+fi
+wait_for "dovecot's auth socket" test -S "$PF_SPOOL/private/auth"
+
+if postfix_running; then
+	if [[ -n $pf_changed ]]; then
+		log "reloading postfix"
+		postfix -c "$PF_ETC" reload </dev/null >>"$PEER_DIR/postfix/startup.log" 2>&1
+	fi
+else
+	log "starting postfix"
+	for port in $SUBMISSION_PORT $SMTPS_PORT $PLAIN_PORT; do
+		port_open "$port" && die "127.0.0.1:$port is taken by another program"
+	done
+	postfix -c "$PF_ETC" start </dev/null >>"$PEER_DIR/postfix/startup.log" 2>&1 ||
+		die "postfix failed to start; see $PEER_DIR/postfix/startup.log and $PF_LOG"
+fi
+for port in $SUBMISSION_PORT $SMTPS_PORT $PLAIN_PORT; do
+	wait_for "postfix on 127.0.0.1:$port" port_open "$port"
+done
+
+log "peers ready; endpoints in $ENV_FILE"
