@@ -1,0 +1,589 @@
+// Package scheduler runs a campaign: it claims due deliveries from the store
+// in batches with a lease, asks the throttle when each may start, has each
+// message rendered and handed to the transport, classifies nothing itself
+// (the transport returns an outcome.Result) and records every outcome through
+// the queue's transition rules, in batches.
+//
+// Place in the flow: store.Claim -> render -> throttle -> transport.Deliver
+// -> queue.Policy.Next -> store.Record.
+//
+// Durability (DESIGN.md "Delivery semantics"): a row is claimed — attempts
+// incremented, leased — in a committed transaction before it is attempted,
+// so a crash never loses a recipient; results are written in small batches,
+// so a crash re-sends at most the messages in flight plus the results not yet
+// flushed (Config.RecordBatch), and those rows come back flagged as possible
+// duplicates with their deterministic Message-ID unchanged.
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mailout/internal/outcome"
+	"mailout/internal/queue"
+	"mailout/internal/store"
+	"mailout/internal/throttle"
+	"mailout/internal/transport"
+)
+
+// RenderFunc builds the message for one delivery. buf may be reused by the
+// caller after the transport returns.
+type RenderFunc func(d *store.Delivery, buf *bytes.Buffer) (*transport.Message, error)
+
+// Config is everything one run of a campaign needs.
+type Config struct {
+	Store     store.Store
+	Campaign  *store.Campaign
+	Transport transport.Transport
+	Render    RenderFunc
+	Profile   throttle.Profile
+	Clock     throttle.Clock
+	Policy    queue.Policy
+	// Owner names this runner in leases (host:pid:random).
+	Owner string
+	// Lease is how long a claimed row stays ours; default 10 minutes.
+	Lease time.Duration
+	// ClaimBatch is the most rows claimed at once; default 256.
+	ClaimBatch int
+	// RecordBatch is the most results buffered before they are written;
+	// default 64. It bounds the duplicates a crash can cause.
+	RecordBatch int
+	// RecordEvery flushes buffered results at least this often; default 100ms.
+	RecordEvery time.Duration
+	// Wait is how long Run stays while only deferred recipients are left
+	// (0: return as soon as nothing is due).
+	Wait time.Duration
+	// Breaker stops a campaign that can deliver nothing; zero value = on
+	// with defaults.
+	Breaker BreakerConfig
+	// ShutdownTimeout bounds how long in-flight deliveries may take to
+	// finish after ctx is cancelled; default 10 minutes (the RFC 5321
+	// §4.5.3.2.6 DATA termination timeout, so a slow final 250 still counts).
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+	// Progress, when set, is called after every flush with the counts so far.
+	Progress func(Progress)
+}
+
+// BreakerConfig is the self-diagnosing part of a run (issue "doctor"): when
+// the first attempts all end in faults on our side, the campaign is paused
+// instead of marking the list failed.
+type BreakerConfig struct {
+	Disabled bool
+	// FirstAttempts: pause when this many first attempts (default 10, or all
+	// recipients when fewer) all end in local-fault classes.
+	FirstAttempts int
+}
+
+// Progress is a snapshot for progress displays.
+type Progress struct {
+	Total, Delivered, Failed, Deferred, Suppressed, Pending int
+	Sent                                                    int // attempts finished in this run
+	Started                                                 time.Time
+}
+
+// StopReason says why Run returned.
+type StopReason string
+
+const (
+	StopDone        StopReason = "done"        // every delivery is final
+	StopDeferred    StopReason = "deferred"    // only deferred rows remain, due after Wait
+	StopInterrupted StopReason = "interrupted" // ctx cancelled (signal)
+	StopPaused      StopReason = "paused"      // a fault of the route stopped the run
+)
+
+// Result of one Run.
+type Result struct {
+	Stop StopReason
+	// Reason is the pause reason (the outcome that stopped the run).
+	Reason string
+	// PauseResult is the outcome that caused a pause, if any.
+	PauseResult *outcome.Result
+	Counts      *store.Counts
+	Attempts    int
+}
+
+// ErrStoreFailed wraps a store error that stopped the run: nothing more is
+// sent when its outcome cannot be recorded (RELIABILITY.md #8).
+var ErrStoreFailed = errors.New("store failed")
+
+func (c *Config) defaults() {
+	if c.Lease <= 0 {
+		c.Lease = 10 * time.Minute
+	}
+	if c.ClaimBatch <= 0 {
+		c.ClaimBatch = 256
+	}
+	if c.RecordBatch <= 0 {
+		c.RecordBatch = 64
+	}
+	if c.RecordEvery <= 0 {
+		c.RecordEvery = 100 * time.Millisecond
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Breaker.FirstAttempts <= 0 {
+		c.Breaker.FirstAttempts = 10
+	}
+}
+
+type job struct {
+	d *store.Delivery
+}
+
+// run is the state of one Run call.
+type run struct {
+	cfg     Config
+	limiter *throttle.Limiter
+	started time.Time
+
+	mu sync.Mutex
+	// drained is signalled (on mu) when pending was taken for writing.
+	drained   *sync.Cond
+	pending   []store.AttemptResult
+	storeErr  error
+	pause     *outcome.Result
+	attempts  int
+	firstSeen int // attempts counted by the breaker
+	firstBad  int
+	flushKick chan struct{}
+	flushMu   sync.Mutex
+	// lastProgress is guarded by flushMu.
+	lastProgress time.Time
+	// total is the campaign's size when the run started.
+	total int
+	sent  atomic.Int64
+
+	// inflight counts jobs handed to workers and not yet finished; idle is
+	// poked when it drops to zero.
+	inflight atomic.Int64
+	idle     chan struct{}
+}
+
+// Run sends the campaign until every delivery is final, only deferred ones
+// are left beyond cfg.Wait, ctx is cancelled, or a route fault pauses it.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	r := &run{
+		cfg:       cfg,
+		limiter:   throttle.New(cfg.Profile, cfg.Clock),
+		started:   cfg.Clock.Now(),
+		flushKick: make(chan struct{}, 1),
+		idle:      make(chan struct{}, 1),
+	}
+	r.drained = sync.NewCond(&r.mu)
+	return r.run(ctx)
+}
+
+func (r *run) run(parent context.Context) (*Result, error) {
+	cfg := r.cfg
+	c := cfg.Campaign
+	// stop ends the claiming; in-flight deliveries go on under sendCtx,
+	// which ends only after ShutdownTimeout once parent is done.
+	stopCtx, stop := context.WithCancel(parent)
+	defer stop()
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(parent))
+	defer cancelSend()
+	go func() {
+		select {
+		case <-parent.Done():
+			t := time.NewTimer(cfg.ShutdownTimeout)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancelSend()
+			case <-sendCtx.Done():
+			}
+		case <-sendCtx.Done():
+		}
+	}()
+
+	counts, err := cfg.Store.Counts(parent, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+	}
+	r.total = counts.ByState[queue.Pending] + counts.ByState[queue.Deferred] + counts.ByState[queue.Sending]
+	if cfg.Progress != nil {
+		cfg.Progress(r.progress(counts))
+	}
+
+	workers := max(cfg.Profile.Connections, 1)
+	jobs := make(chan job, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			for j := range jobs {
+				if stopCtx.Err() != nil {
+					// Claimed but never started: give the attempt back.
+					r.add(refund(j.d, cfg.Clock.Now()))
+				} else {
+					r.deliver(stopCtx, sendCtx, stop, j.d, &buf)
+				}
+				if r.inflight.Add(-1) == 0 {
+					select {
+					case r.idle <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+
+	flushDone := make(chan struct{})
+	flushStop := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		t := time.NewTicker(cfg.RecordEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-flushStop:
+				return
+			case <-t.C:
+			case <-r.flushKick:
+			}
+			if err := r.flush(context.WithoutCancel(parent)); err != nil {
+				stop()
+			}
+		}
+	}()
+
+	claimErr := r.claimLoop(stopCtx, jobs)
+	close(jobs)
+	wg.Wait()
+	close(flushStop)
+	<-flushDone
+	ferr := r.flush(context.WithoutCancel(parent))
+
+	res := &Result{Attempts: r.attempts}
+	bg := context.WithoutCancel(parent)
+	counts, cerr := cfg.Store.Counts(bg, c.ID)
+	res.Counts = counts
+	if cfg.Progress != nil && cerr == nil {
+		cfg.Progress(r.progress(counts))
+	}
+
+	r.mu.Lock()
+	storeErr, pause := r.storeErr, r.pause
+	r.mu.Unlock()
+	switch {
+	case storeErr != nil || ferr != nil:
+		err := storeErr
+		if err == nil {
+			err = ferr
+		}
+		return res, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+	case claimErr != nil && !errors.Is(claimErr, context.Canceled):
+		return res, claimErr
+	case cerr != nil:
+		return res, cerr
+	case pause != nil:
+		res.Stop = StopPaused
+		res.PauseResult = pause
+		res.Reason = pauseReason(pause)
+		if err := cfg.Store.SetCampaignStatus(bg, c.ID, store.CampaignPaused, res.Reason); err != nil {
+			return res, err
+		}
+	case parent.Err() != nil:
+		res.Stop = StopInterrupted
+		res.Reason = "interrupted"
+		if err := cfg.Store.SetCampaignStatus(bg, c.ID, store.CampaignPaused, "interrupted"); err != nil {
+			return res, err
+		}
+	case counts.ByState[queue.Pending]+counts.ByState[queue.Deferred]+counts.ByState[queue.Sending] == 0:
+		res.Stop = StopDone
+		if err := cfg.Store.SetCampaignStatus(bg, c.ID, store.CampaignDone, ""); err != nil {
+			return res, err
+		}
+	default:
+		res.Stop = StopDeferred
+	}
+	return res, nil
+}
+
+func pauseReason(p *outcome.Result) string {
+	s := string(p.Class)
+	if p.Code != 0 {
+		s += fmt.Sprintf(": %d", p.Code)
+		if p.Enhanced != "" {
+			s += " " + p.Enhanced
+		}
+		if p.Text != "" {
+			s += " " + p.Text
+		}
+	} else if p.Text != "" {
+		s += ": " + p.Text
+	}
+	if p.Host != "" {
+		s += " (" + p.Host + ")"
+	}
+	return s
+}
+
+// claimLoop feeds jobs until nothing is due within the wait, or ctx ends.
+func (r *run) claimLoop(ctx context.Context, jobs chan<- job) error {
+	cfg := r.cfg
+	var deadline time.Time
+	if cfg.Wait > 0 {
+		deadline = r.started.Add(cfg.Wait)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		now := cfg.Clock.Now()
+		batch, err := cfg.Store.Claim(ctx, cfg.Campaign.ID, cfg.Owner, now, cfg.Lease, r.claimSize())
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.setStoreErr(err)
+			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+		for i := range batch {
+			r.inflight.Add(1)
+			select {
+			case jobs <- job{d: &batch[i]}:
+			case <-ctx.Done():
+				r.inflight.Add(-1)
+				// Give back what was claimed but never handed out.
+				for j := range batch[i:] {
+					r.add(refund(&batch[i+j], now))
+				}
+				return ctx.Err()
+			}
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		// Nothing due now: wait until in-flight results are recorded, then
+		// look at what is left.
+		if err := r.drain(ctx); err != nil {
+			return err
+		}
+		if err := r.flush(ctx); err != nil {
+			return err
+		}
+		counts, err := cfg.Store.Counts(ctx, cfg.Campaign.ID)
+		if err != nil {
+			r.setStoreErr(err)
+			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+		open := counts.ByState[queue.Pending] + counts.ByState[queue.Deferred]
+		if open == 0 && counts.ByState[queue.Sending] == 0 {
+			return nil
+		}
+		if open == 0 {
+			// Rows still sending under someone else's lease: look again
+			// when the first could expire.
+			return nil
+		}
+		next := counts.NextDue
+		if next.IsZero() || deadline.IsZero() || next.After(deadline) {
+			return nil
+		}
+		if err := cfg.Clock.Sleep(ctx, next.Sub(cfg.Clock.Now())); err != nil {
+			return err
+		}
+	}
+}
+
+// drain waits until every handed-out job has been attempted.
+func (r *run) drain(ctx context.Context) error {
+	for r.inflight.Load() > 0 {
+		select {
+		case <-r.idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func refund(d *store.Delivery, now time.Time) store.AttemptResult {
+	return store.AttemptResult{DeliveryID: d.ID, Attempt: d.Attempts, State: queue.Pending,
+		NextAt: now, Refund: true, MessageID: d.MessageID, At: now}
+}
+
+// claimSize keeps a claim small enough to be sent well within the lease at
+// the profile's rate.
+func (r *run) claimSize() int {
+	n := r.cfg.ClaimBatch
+	if rate := r.cfg.Profile.Rate; rate > 0 {
+		n = min(n, max(1, int(rate*r.cfg.Lease.Seconds()/4)))
+	}
+	return n
+}
+
+// deliver makes one attempt and buffers its result.
+func (r *run) deliver(stopCtx, sendCtx context.Context, stop context.CancelFunc, d *store.Delivery, buf *bytes.Buffer) {
+	cfg := r.cfg
+	if err := r.limiter.Wait(stopCtx, d.Domain); err != nil {
+		r.add(refund(d, cfg.Clock.Now()))
+		return
+	}
+	var res transport.Result
+	buf.Reset()
+	msg, err := cfg.Render(d, buf)
+	if err != nil {
+		res.Result = outcome.Result{Class: outcome.RenderFailed, Kind: outcome.KindPermanent,
+			Step: outcome.StepRender, Text: err.Error(), Reason: "the message could not be built for this recipient"}
+		res.Via = "render"
+	} else {
+		if d.MessageID == "" {
+			d.MessageID = msg.MessageID
+		}
+		release, err := r.limiter.AcquireDomain(stopCtx, d.Domain)
+		if err != nil {
+			r.add(refund(d, cfg.Clock.Now()))
+			return
+		}
+		res = cfg.Transport.Deliver(sendCtx, msg)
+		release()
+	}
+	now := cfg.Clock.Now()
+	if res.Class == outcome.RateLimited {
+		r.limiter.SlowDown(d.Domain)
+	}
+	tr := cfg.Policy.Next(res.Result, d.Attempts, cfg.Campaign.CreatedAt, now, rand.Float64())
+	ar := store.AttemptResult{
+		DeliveryID: d.ID, Attempt: d.Attempts, State: tr.State, NextAt: tr.NextAt,
+		Class: string(res.Class), Step: string(res.Step), Code: res.Code, Enhanced: res.Enhanced,
+		Text: res.Text, Host: res.Host, Via: res.Via, MessageID: d.MessageID,
+		PossibleDuplicate: res.Ambiguous, At: now,
+	}
+	if tr.State == queue.Failed && res.Kind == outcome.KindTemporary && tr.Reason != "" {
+		ar.Text = tr.Reason + ": " + ar.Text
+	}
+	cfg.Logger.Debug("attempt", "campaign", cfg.Campaign.Name, "delivery", d.ID, "rcpt_domain", d.Domain,
+		"class", res.Class, "smtp_code", res.Code, "host", res.Host, "state", tr.State)
+	r.add(ar)
+
+	r.mu.Lock()
+	r.attempts++
+	if res.Kind == outcome.KindPermanentForRun && r.pause == nil {
+		p := res.Result
+		r.pause = &p
+		stop()
+	}
+	if !cfg.Breaker.Disabled && r.firstSeen < cfg.Breaker.FirstAttempts && res.Class != outcome.RenderFailed {
+		r.firstSeen++
+		if res.LocalFault {
+			r.firstBad++
+		}
+		limit := min(cfg.Breaker.FirstAttempts, r.breakerTotal())
+		if r.firstSeen == limit && r.firstBad == limit && r.pause == nil {
+			p := res.Result
+			p.Reason = fmt.Sprintf("the first %d attempts all failed on our side: %s", limit, p.Reason)
+			r.pause = &p
+			stop()
+		}
+	}
+	r.mu.Unlock()
+}
+
+// breakerTotal is the number of recipients the breaker's window can hold:
+// a campaign smaller than the window trips after all of them.
+func (r *run) breakerTotal() int {
+	if r.total == 0 {
+		return r.cfg.Breaker.FirstAttempts
+	}
+	return r.total
+}
+
+// add buffers one result and asks for a flush when the batch is full. While
+// a full batch waits to be written, add blocks: the results not yet
+// recorded never exceed two batches (one being written, one filling), which
+// bounds what a crash can send twice.
+func (r *run) add(ar store.AttemptResult) {
+	r.mu.Lock()
+	for len(r.pending) >= r.cfg.RecordBatch && r.storeErr == nil {
+		select {
+		case r.flushKick <- struct{}{}:
+		default:
+		}
+		r.drained.Wait()
+	}
+	r.pending = append(r.pending, ar)
+	full := len(r.pending) >= r.cfg.RecordBatch
+	r.mu.Unlock()
+	if full {
+		select {
+		case r.flushKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flush writes the buffered results. A store failure keeps them buffered
+// and stops the run: nothing is sent that cannot be recorded.
+func (r *run) flush(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	batch := r.pending
+	r.pending = nil
+	r.drained.Broadcast()
+	r.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	var err error
+	for try := 0; try < 5; try++ {
+		if _, err = r.cfg.Store.Record(ctx, batch); err == nil {
+			break
+		}
+		r.cfg.Logger.Warn("recording results failed; retrying", "campaign", r.cfg.Campaign.Name, "err", err, "results", len(batch))
+		if serr := r.cfg.Clock.Sleep(ctx, time.Duration(try+1)*200*time.Millisecond); serr != nil {
+			break
+		}
+	}
+	if err != nil {
+		r.mu.Lock()
+		r.pending = append(batch, r.pending...)
+		r.mu.Unlock()
+		r.setStoreErr(err)
+		return err
+	}
+	r.sent.Add(int64(len(batch)))
+	// Counting is a scan of the campaign: at most once a second.
+	if now := r.cfg.Clock.Now(); r.cfg.Progress != nil && now.Sub(r.lastProgress) >= time.Second {
+		r.lastProgress = now
+		if counts, cerr := r.cfg.Store.Counts(ctx, r.cfg.Campaign.ID); cerr == nil {
+			r.cfg.Progress(r.progress(counts))
+		}
+	}
+	return nil
+}
+
+func (r *run) progress(c *store.Counts) Progress {
+	return Progress{
+		Total: c.Total, Delivered: c.ByState[queue.Delivered], Failed: c.ByState[queue.Failed],
+		Deferred: c.ByState[queue.Deferred], Suppressed: c.ByState[queue.Suppressed],
+		Pending: c.ByState[queue.Pending] + c.ByState[queue.Sending],
+		Sent:    int(r.sent.Load()), Started: r.started,
+	}
+}
+
+func (r *run) setStoreErr(err error) {
+	r.mu.Lock()
+	if r.storeErr == nil {
+		r.storeErr = err
+	}
+	r.drained.Broadcast()
+	r.mu.Unlock()
+}
