@@ -1,0 +1,33 @@
+package campaign
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// ErrLocked is returned when another process is running the campaign.
+var ErrLocked = errors.New("the campaign is being sent by another mailout process")
+
+// FileLock takes an exclusive, non-blocking lock on path (created if
+// needed). The kernel drops it when the process dies, even by SIGKILL, so a
+// runner that holds it knows that every row still "sending" is an orphan of
+// a dead run. Unlock with the returned function.
+func FileLock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("campaign lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrLocked
+		}
+		return nil, fmt.Errorf("campaign lock %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

@@ -1,0 +1,199 @@
+package campaign
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"mailout/internal/queue"
+	"mailout/internal/render"
+	"mailout/internal/scheduler"
+	"mailout/internal/store"
+	"mailout/internal/throttle"
+	"mailout/internal/transport"
+)
+
+// RunOptions are what one run of a stored campaign needs besides the
+// campaign itself.
+type RunOptions struct {
+	Store    store.Store
+	Campaign *store.Campaign
+	// Relays, when not nil, replace the stored relay accounts (they carry
+	// passwords, which are never stored).
+	Relays []*transport.RelayAccount
+	// RootCAs for the relay route (nil = system roots or the stored CA file).
+	RootCAs *x509.CertPool
+	Profile throttle.Profile
+	Clock   throttle.Clock
+	// Wait: how long to stay for deferred recipients.
+	Wait time.Duration
+	// Lock is taken before anything is sent (see FileLock); nil = no lock.
+	Lock func(campaignID int64) (unlock func(), err error)
+	// Getenv and ReadFile resolve password-env and password-file of stored
+	// relays; default os.Getenv and os.ReadFile.
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+	Logger   *slog.Logger
+	Progress func(scheduler.Progress)
+	// Owner names this runner in leases.
+	Owner string
+	// Scheduler tuning (tests); zero values take the scheduler's defaults.
+	RecordBatch int
+}
+
+// ErrNeedRelay is returned when a stored relay's password was typed in the
+// URL (and so not stored) and no relay was given for this run.
+var ErrNeedRelay = errors.New("the relay password was given in the URL and is not stored: give the same --relay again")
+
+// Run sends the campaign until it is done, deferred beyond Wait, paused or
+// interrupted (ctx cancelled).
+func Run(ctx context.Context, o RunOptions) (*scheduler.Result, error) {
+	c := o.Campaign
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.ReadFile == nil {
+		o.ReadFile = os.ReadFile
+	}
+	if o.Clock == nil {
+		o.Clock = throttle.RealClock()
+	}
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = host + ":" + strconv.Itoa(os.Getpid())
+	}
+	if c.Status == store.CampaignCancelled {
+		return nil, fmt.Errorf("campaign %q was cancelled", c.Name)
+	}
+	settings, err := DecodeSettings(c.RouteConfig)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := ParseTemplate(c)
+	if err != nil {
+		return nil, err
+	}
+	if settings.Route != "direct" {
+		// Per-domain shaping is for talking to the recipients' own
+		// servers; a relay or the sandbox takes the whole list.
+		o.Profile.DomainConnections, o.Profile.DomainRate = 0, 0
+	}
+	tr, err := o.transport(settings)
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
+
+	if o.Lock != nil {
+		unlock, err := o.Lock(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		// We hold the only lock: rows left "sending" belong to a run that
+		// died. They go back to pending, flagged as possible duplicates.
+		n, err := o.Store.ReleaseLeases(ctx, c.ID, time.Time{})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", scheduler.ErrStoreFailed, err)
+		}
+		if n > 0 {
+			o.Logger.Warn("recipients of an interrupted run are sent again; they may receive the message twice",
+				"campaign", c.Name, "possible_duplicates", n)
+		}
+	}
+	if err := o.Store.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
+		return nil, fmt.Errorf("%w: %w", scheduler.ErrStoreFailed, err)
+	}
+	idDomain := messageIDDomain(tmpl)
+	salt := settings.MessageIDSalt
+	renderFn := func(d *store.Delivery, buf *bytes.Buffer) (*transport.Message, error) {
+		id := d.MessageID
+		if id == "" {
+			id = fmt.Sprintf("%s.%d@%s", salt, d.ID, idDomain)
+		}
+		m, err := tmpl.Render(render.Recipient{Email: d.Email, Fields: d.Fields}, id, buf)
+		if err != nil {
+			return nil, err
+		}
+		return &transport.Message{
+			DeliveryID: d.ID, CampaignID: c.ID, From: m.From, To: m.To, Domain: d.Domain,
+			MessageID: m.MessageID, Data: m.Data, SMTPUTF8: needsUTF8(m.From) || needsUTF8(m.To),
+		}, nil
+	}
+	policy := queue.Policy{RetryMin: c.RetryMin, MaxAge: c.MaxAge}
+	return scheduler.Run(ctx, scheduler.Config{
+		Store: o.Store, Campaign: c, Transport: tr, Render: renderFn,
+		Profile: o.Profile, Clock: o.Clock, Policy: policy, Owner: o.Owner,
+		Wait: o.Wait, Logger: o.Logger, Progress: o.Progress, RecordBatch: o.RecordBatch,
+	})
+}
+
+func needsUTF8(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// messageIDDomain is the right-hand side the template gives Message-IDs.
+func messageIDDomain(t *render.Template) string {
+	_, d, _ := strings.Cut(t.NewMessageID(), "@")
+	return d
+}
+
+// ParseTemplate parses a stored campaign's message.
+func ParseTemplate(c *store.Campaign) (*render.Template, error) {
+	src := render.Source{Text: c.Message.Template, TextName: c.Message.TemplateName,
+		HTML: c.Message.HTML, HTMLName: c.Message.HTMLName}
+	for _, a := range c.Message.Attachments {
+		src.Attachments = append(src.Attachments, render.Attachment{Name: a.Name, ContentType: a.ContentType, Data: a.Data})
+	}
+	return render.Parse(src, render.Options{})
+}
+
+func (o *RunOptions) transport(s *Settings) (transport.Transport, error) {
+	switch s.Route {
+	case "", "sandbox":
+		return &transport.Sandbox{Sink: o.Store}, nil
+	case "relay":
+		accounts := o.Relays
+		if accounts == nil {
+			for i, raw := range s.Relays {
+				if i < len(s.RelayPasswordInURL) && s.RelayPasswordInURL[i] {
+					return nil, ErrNeedRelay
+				}
+				a, _, err := transport.ParseRelayURL(raw, o.Getenv, o.ReadFile)
+				if err != nil {
+					return nil, err
+				}
+				accounts = append(accounts, a)
+			}
+		}
+		roots := o.RootCAs
+		if roots == nil && s.RelayCA != "" {
+			pool, err := transport.LoadCAFile(s.RelayCA)
+			if err != nil {
+				return nil, err
+			}
+			roots = pool
+		}
+		return transport.NewRelay(transport.RelayConfig{
+			Accounts: accounts, LocalName: s.HELO, MaxConns: max(o.Profile.Connections, 1),
+			PerConnection: o.Profile.PerConnection, RootCAs: roots, Logger: o.Logger,
+		})
+	default:
+		return nil, fmt.Errorf("route %q is not supported yet (use sandbox or relay)", s.Route)
+	}
+}

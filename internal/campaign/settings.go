@@ -1,0 +1,58 @@
+// Package campaign runs one stored campaign: it turns the campaign's stored
+// settings into a route (transport), a renderer and a scheduler run, holding
+// the campaign's lock so that one runner sends it at a time. The CLI's send,
+// resume and retry commands (and later the web app and workers) use it.
+//
+// Place in the flow: store.Campaign -> render.Parse + transport.New* ->
+// scheduler.Run -> scheduler.Result.
+package campaign
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+)
+
+// Settings is a campaign's route and sending settings as stored with it
+// (store.Campaign.RouteConfig). It holds no secret: relay URLs are stored
+// without their password, with where the password comes from instead.
+type Settings struct {
+	Route string `json:"route"`
+	// Relays are redacted relay URLs, in the order they are tried.
+	Relays []string `json:"relays,omitempty"`
+	// RelayPasswordInURL marks relays whose password was typed in the URL:
+	// it is not stored, so resuming needs the --relay flags again.
+	RelayPasswordInURL []bool `json:"relay_password_in_url,omitempty"`
+	RelayCA            string `json:"relay_ca,omitempty"`
+	HELO               string `json:"helo,omitempty"`
+	// MessageIDSalt makes Message-IDs deterministic per delivery, so a
+	// message sent again after a crash carries the same Message-ID
+	// (RELIABILITY.md #5).
+	MessageIDSalt string `json:"message_id_salt"`
+}
+
+// NewSalt returns a random Message-ID salt.
+func NewSalt() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Encode returns the JSON form.
+func (s *Settings) Encode() []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// DecodeSettings reads the stored JSON form.
+func DecodeSettings(b []byte) (*Settings, error) {
+	var s Settings
+	if len(b) == 0 {
+		return &Settings{Route: "sandbox"}, nil
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("campaign settings: %w", err)
+	}
+	return &s, nil
+}
