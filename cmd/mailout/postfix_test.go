@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailout/internal/peertest"
+)
+
+// TestPostfixRelayInterop sends a 200-recipient campaign through a real
+// Postfix (STARTTLS, SASL AUTH) and checks every message where Postfix
+// delivered it: personalised headers and body, attachment byte for byte.
+func TestPostfixRelayInterop(t *testing.T) {
+	p := peertest.Postfix(t)
+	p.Clean(t)
+	const n = 200
+	var emails []string
+	for i := range n {
+		emails = append(emails, fmt.Sprintf("user%03d@example.%s", i, []string{"org", "net", "com"}[i%3]))
+	}
+	list := writeList(t, emails...)
+	msgFile := writeMessage(t, "From: Tienda <news@example.com>\nSubject: Hola {{.first_name}} ñandú\nX-Campaign: interop\n\nQuerido {{.first_name}},\n.línea con punto\n{{.email}}\n")
+	attach := filepath.Join(t.TempDir(), "price list.pdf")
+	blob := make([]byte, 30000)
+	_, _ = rand.Read(blob)
+	if err := os.WriteFile(attach, blob, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	env := map[string]string{"PEER_PASS": p.Pass}
+	r := mailout(t, env, "send", "--db", db, "--campaign", "interop", "--recipients", list, "--message", msgFile,
+		"--attach", attach, "--relay", fmt.Sprintf("smtp://%s@%s?password-env=PEER_PASS", p.User, p.Submission),
+		"--relay-ca", p.CAFile, "--helo", "sender.mailout.test", "--connections", "4", "--rate", "0")
+	if r.code != exitOK {
+		t.Fatalf("send exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := p.WaitDelivered(ctx, t, n); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range emails {
+		got := p.Delivered(t, e)
+		if len(got) != 1 {
+			t.Errorf("%s: %d messages at Postfix, want 1", e, len(got))
+			continue
+		}
+		checkInterop(t, got[0], e, fmt.Sprintf("Name%d", i), blob)
+	}
+}
+
+func checkInterop(t *testing.T, raw []byte, email, name string, blob []byte) {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("%s: %v", email, err)
+	}
+	var dec mime.WordDecoder
+	subj, _ := dec.DecodeHeader(m.Header.Get("Subject"))
+	if subj != "Hola "+name+" ñandú" {
+		t.Errorf("%s: Subject %q", email, subj)
+	}
+	if m.Header.Get("X-Campaign") != "interop" || m.Header.Get("Message-Id") == "" {
+		t.Errorf("%s: custom header or Message-ID missing", email)
+	}
+	if to, _ := mail.ParseAddress(m.Header.Get("To")); to == nil || to.Address != email {
+		t.Errorf("%s: To %q", email, m.Header.Get("To"))
+	}
+	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("%s: content type: %v", email, err)
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	var text string
+	var att []byte
+	for {
+		part, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", email, err)
+		}
+		body, _ := io.ReadAll(part)
+		switch cte := strings.ToLower(part.Header.Get("Content-Transfer-Encoding")); {
+		case strings.HasPrefix(part.Header.Get("Content-Type"), "text/plain"):
+			text = decodeCTE(t, cte, body)
+		case strings.Contains(part.Header.Get("Content-Disposition"), "attachment"):
+			att, err = base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(body)))
+			if err != nil {
+				t.Fatalf("%s: attachment base64: %v", email, err)
+			}
+		}
+	}
+	want := "Querido " + name + ",\n.línea con punto\n" + email + "\n"
+	if strings.ReplaceAll(text, "\r\n", "\n") != want {
+		t.Errorf("%s: body %q, want %q", email, text, want)
+	}
+	if !bytes.Equal(att, blob) {
+		t.Errorf("%s: attachment differs (%d bytes, want %d)", email, len(att), len(blob))
+	}
+}
+
+func decodeCTE(t *testing.T, cte string, body []byte) string {
+	t.Helper()
+	switch cte {
+	case "quoted-printable":
+		b, err := io.ReadAll(quotedPrintableReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	case "base64":
+		b, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	return string(body)
+}

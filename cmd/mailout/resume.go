@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"mailout/internal/campaign"
+	"mailout/internal/store"
+	"mailout/internal/transport"
+)
+
+func (a *app) resumeCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "resume CAMPAIGN",
+		Short: "Continue a paused, interrupted or deferred campaign where it stopped",
+		Long: `resume continues a campaign exactly where its per-recipient states say:
+delivered and failed recipients are left alone, pending and due deferred
+ones are sent. Recipients that were in flight when a previous run was
+killed are sent again (they may get the message twice; the report flags
+them as possible duplicates).
+
+A relay password typed in the URL is not stored: give the same --relay
+again. Passwords from --relay-password-env/-file are read again.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.resume(cmd.Context(), cmd, args[0], &f, nil)
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
+
+// resume runs a stored campaign again; before, when set, changes it first
+// (retry requeues failures).
+func (a *app) resume(ctx context.Context, cmd *cobra.Command, name string, f *runFlags,
+	before func(context.Context, store.Store, *store.Campaign) error) error {
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := a.findCampaign(ctx, st, name)
+	if err != nil {
+		return err
+	}
+	profile, err := storedProfile(c, f, cmd)
+	if err != nil {
+		return err
+	}
+	var relays []*transport.RelayAccount
+	if len(f.relays) > 0 {
+		settings, err := campaign.DecodeSettings(c.RouteConfig)
+		if err != nil {
+			return err
+		}
+		if settings.Route != "relay" {
+			return usageErr("campaign %q uses the %s route; --relay applies to relay campaigns", name, settings.Route)
+		}
+		if relays, err = f.parseRelays(a, nil); err != nil {
+			return err
+		}
+	}
+	if before != nil {
+		if err := before(ctx, st, c); err != nil {
+			return err
+		}
+	}
+	return a.runCampaign(ctx, st, c, relays, profile, *f)
+}

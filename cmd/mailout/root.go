@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"mailout/internal/campaign"
+	"mailout/internal/store"
+	"mailout/internal/store/sqlite"
+)
+
+// Exit statuses, documented in README.md.
+const (
+	exitOK          = 0 // every recipient is final: delivered or failed with its reason
+	exitError       = 1 // could not start, or a store failure
+	exitUsage       = 2 // wrong flags or arguments
+	exitDeferred    = 3 // some recipients are deferred (will be retried)
+	exitPaused      = 4 // a fault of the route paused the campaign
+	exitInterrupted = 5 // stopped by a signal; resume continues
+)
+
+// exitError carries an exit status through cobra.
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitErr{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// app is what every command shares.
+type app struct {
+	dbPath   string
+	logLevel string
+	lang     string
+	stdout   io.Writer
+	stderr   io.Writer
+	logger   *slog.Logger
+	getenv   func(string) string
+}
+
+func execute(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args, os.Stdout, os.Stderr, os.Getenv)
+}
+
+// run is the whole command line program, for main and for tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(a.stderr, "mailout:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(a.stderr, "mailout:", err)
+	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "unknown command") ||
+		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "required flag") {
+		return exitUsage
+	}
+	return exitError
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mailout",
+		Short: "Send a personalised message to every recipient of a list",
+		Long: `mailout sends one personalised message to every recipient of a CSV list,
+through an SMTP relay (your provider's server) or kept in a local sandbox,
+records every outcome, retries what is temporary, and tells you why when
+mail does not get out.
+
+Quick start (sandbox, nothing leaves the machine):
+  mailout send --recipients examples/recipients.csv --message examples/message.txt`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup()
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.dbPath, "db", a.envOr("MAILOUT_DB", "mailout.db"), "SQLite database file (env MAILOUT_DB)")
+	pf.StringVar(&a.logLevel, "log-level", a.envOr("MAILOUT_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (logs go to stderr)")
+	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts: en or es (default from LANG)")
+	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
+	return root
+}
+
+func (a *app) setup() error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return usageErr("--log-level %q: use debug, info, warn or error", a.logLevel)
+	}
+	a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}))
+	if a.lang != "en" && a.lang != "es" {
+		return usageErr("--lang %q: use en or es", a.lang)
+	}
+	return nil
+}
+
+func (a *app) envOr(k, def string) string {
+	if v := a.getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// defaultLang reads the locale the way POSIX does (LC_ALL, LC_MESSAGES, LANG).
+func (a *app) defaultLang() string {
+	for _, k := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+		if v := a.getenv(k); v != "" {
+			if strings.HasPrefix(strings.ToLower(v), "es") {
+				return "es"
+			}
+			return "en"
+		}
+	}
+	return "en"
+}
+
+func (a *app) openStore(ctx context.Context) (store.Store, error) {
+	st, err := sqlite.Open(ctx, a.dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", a.dbPath, err)
+	}
+	return st, nil
+}
+
+// lock is the SQLite deployment's campaign lock: a file beside the
+// database, held with flock while a process sends the campaign.
+func (a *app) lock(id int64) (func(), error) {
+	unlock, err := campaign.FileLock(fmt.Sprintf("%s.campaign-%d.lock", a.dbPath, id))
+	if errors.Is(err, campaign.ErrLocked) {
+		return nil, &exitErr{code: exitError, err: fmt.Errorf("%w (wait for it to finish, or stop it first)", err)}
+	}
+	return unlock, err
+}
+
+func (a *app) findCampaign(ctx context.Context, st store.Store, name string) (*store.Campaign, error) {
+	c, err := st.CampaignByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("no campaign named %q in %s (see: mailout campaigns)", name, a.dbPath)}
+	}
+	return c, err
+}

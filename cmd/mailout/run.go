@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mailout/internal/campaign"
+	"mailout/internal/outcome"
+	"mailout/internal/report"
+	"mailout/internal/scheduler"
+	"mailout/internal/store"
+	"mailout/internal/throttle"
+	"mailout/internal/transport"
+)
+
+// runFlags are the sending flags shared by send, resume and retry.
+type runFlags struct {
+	route         string
+	relays        []string
+	relayCA       string
+	passwordEnv   string
+	passwordFile  string
+	helo          string
+	profileName   string
+	connections   int
+	rate          float64
+	perConnection int
+	pauseEvery    int
+	pause         time.Duration
+	// direct route: per destination domain
+	domainConnections int
+	domainRate        float64
+	wait              time.Duration
+	json              bool
+}
+
+func (f *runFlags) register(cmd *cobra.Command, withRoute bool) {
+	fl := cmd.Flags()
+	if withRoute {
+		fl.StringVar(&f.route, "route", "", "sandbox or relay (default: relay when --relay is given, else sandbox)")
+		fl.StringVar(&f.helo, "helo", "", "host name announced in EHLO (default: this machine's name)")
+		fl.StringVar(&f.relayCA, "relay-ca", "", "PEM file of the CA that signed the relay's certificate (default: system roots)")
+	}
+	fl.StringArrayVar(&f.relays, "relay", nil, "relay account URL, smtp://user:pass@host:587 or smtps://…:465 (repeatable: tried in order)")
+	fl.StringVar(&f.passwordEnv, "relay-password-env", "", "environment variable holding the relay password (instead of the URL)")
+	fl.StringVar(&f.passwordFile, "relay-password-file", "", "file holding the relay password (instead of the URL)")
+	fl.StringVar(&f.profileName, "profile", "normal", "speed profile: slow, normal or fast (test with slow first)")
+	fl.IntVar(&f.connections, "connections", 0, "custom: simultaneous SMTP connections")
+	fl.Float64Var(&f.rate, "rate", 0, "custom: messages per second overall (0 = no limit)")
+	fl.IntVar(&f.perConnection, "per-connection", 0, "custom: messages per connection before reconnecting (0 = no limit)")
+	fl.IntVar(&f.pauseEvery, "pause-every", 0, "custom: pause after this many messages…")
+	fl.DurationVar(&f.pause, "pause", 0, "custom: …for this long")
+	fl.IntVar(&f.domainConnections, "domain-connections", 0, "custom, direct route: simultaneous connections per recipient domain")
+	fl.Float64Var(&f.domainRate, "domain-rate", 0, "custom, direct route: messages per minute per recipient domain (0 = no limit)")
+	fl.DurationVar(&f.wait, "wait", 15*time.Minute, "stay this long for deferred recipients before exiting (0 = exit when nothing is due)")
+	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+}
+
+// profile is the named profile with the custom values given on top.
+func (f *runFlags) profile(cmd *cobra.Command) (throttle.Profile, error) {
+	p, err := throttle.Lookup(f.profileName)
+	if err != nil {
+		return p, usageErr("--profile: %v", err)
+	}
+	return f.custom(cmd, p)
+}
+
+// custom applies the custom speed flags that were given to p.
+func (f *runFlags) custom(cmd *cobra.Command, p throttle.Profile) (throttle.Profile, error) {
+	fl := cmd.Flags()
+	if fl.Changed("connections") {
+		p.Connections = f.connections
+		p.DomainConnections = min(p.DomainConnections, p.Connections)
+	}
+	if fl.Changed("domain-connections") {
+		p.DomainConnections = f.domainConnections
+	}
+	if fl.Changed("domain-rate") {
+		p.DomainRate = f.domainRate
+	}
+	if fl.Changed("rate") {
+		p.Rate = f.rate
+	}
+	if fl.Changed("per-connection") {
+		p.PerConnection = f.perConnection
+	}
+	if fl.Changed("pause-every") {
+		p.PauseEvery = f.pauseEvery
+	}
+	if fl.Changed("pause") {
+		p.Pause = f.pause
+	}
+	if err := p.Validate(); err != nil {
+		return p, usageErr("speed: %v", err)
+	}
+	return p, nil
+}
+
+// parseRelays reads the --relay URLs; settings (when not nil) gets their
+// redacted, storable form.
+func (f *runFlags) parseRelays(a *app, settings *campaign.Settings) ([]*transport.RelayAccount, error) {
+	var out []*transport.RelayAccount
+	for _, raw := range f.relays {
+		acc, src, err := transport.ParseRelayURL(raw, a.getenv, os.ReadFile)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		if acc.Password == "" && acc.Username != "" {
+			switch {
+			case f.passwordEnv != "":
+				if acc.Password = a.getenv(f.passwordEnv); acc.Password == "" {
+					return nil, usageErr("--relay-password-env: %s is empty or not set", f.passwordEnv)
+				}
+				src.Env = f.passwordEnv
+			case f.passwordFile != "":
+				b, err := os.ReadFile(f.passwordFile)
+				if err != nil {
+					return nil, usageErr("--relay-password-file: %v", err)
+				}
+				acc.Password = trimNewline(string(b))
+				src.File = f.passwordFile
+			}
+		}
+		if settings != nil {
+			settings.Relays = append(settings.Relays, acc.Redacted(src.Env, src.File))
+			settings.RelayPasswordInURL = append(settings.RelayPasswordInURL, src.InURL)
+		}
+		out = append(out, acc)
+	}
+	return out, nil
+}
+
+func trimNewline(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// runCampaign sends a stored campaign and prints the outcome; its error
+// carries the exit status.
+func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign, relays []*transport.RelayAccount, profile throttle.Profile, f runFlags) error {
+	prog := newProgress(a.stderr, c.Name)
+	res, err := campaign.Run(ctx, campaign.RunOptions{
+		Store: st, Campaign: c, Relays: relays, Profile: profile, Wait: f.wait,
+		Lock: a.lock, Logger: a.logger, Progress: prog.update,
+	})
+	prog.finish()
+	if err != nil {
+		var ee *exitErr
+		if errors.As(err, &ee) {
+			return err
+		}
+		if errors.Is(err, campaign.ErrNeedRelay) {
+			return usageErr("%v", err)
+		}
+		return &exitErr{code: exitError, err: err}
+	}
+	fresh, err := st.Campaign(context.WithoutCancel(ctx), c.ID)
+	if err != nil {
+		return &exitErr{code: exitError, err: err}
+	}
+	sum := report.NewSummary(fresh, res.Counts)
+	if res.PauseResult != nil {
+		route := "relay"
+		if fresh.Route != "" {
+			route = fresh.Route
+		}
+		sum.Advice = outcome.Advice(res.PauseResult.Class, route, a.lang)
+	}
+	if f.json {
+		if err := sum.WriteJSON(a.stdout); err != nil {
+			return err
+		}
+	} else {
+		sum.WriteText(a.stdout)
+	}
+	switch res.Stop {
+	case scheduler.StopDone:
+		return nil
+	case scheduler.StopDeferred:
+		msg := fmt.Sprintf("%d recipients are deferred and will be retried", sum.Deferred+sum.Pending)
+		if sum.NextRetry != nil {
+			msg += fmt.Sprintf(" (next at %s, until %s)", sum.NextRetry.Local().Format(time.DateTime), sum.Until.Local().Format(time.DateTime))
+		}
+		return &exitErr{code: exitDeferred, err: fmt.Errorf("%s; continue with: mailout resume %s", msg, quoteArg(c.Name))}
+	case scheduler.StopPaused:
+		return &exitErr{code: exitPaused, err: fmt.Errorf("campaign paused: %s. No recipient was marked failed for it; after fixing the cause continue with: mailout resume %s", res.Reason, quoteArg(c.Name))}
+	default:
+		return &exitErr{code: exitInterrupted, err: fmt.Errorf("interrupted; messages in flight were finished and recorded. Continue with: mailout resume %s", quoteArg(c.Name))}
+	}
+}
+
+func quoteArg(s string) string {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			b, _ := json.Marshal(s)
+			return "'" + string(b[1:len(b)-1]) + "'"
+		}
+	}
+	return s
+}
+
+// storedProfile is the campaign's stored speed profile, with the speed
+// flags given now on top.
+func storedProfile(c *store.Campaign, f *runFlags, cmd *cobra.Command) (throttle.Profile, error) {
+	var p throttle.Profile
+	if cmd.Flags().Changed("profile") || len(c.Profile) == 0 || json.Unmarshal(c.Profile, &p) != nil {
+		return f.profile(cmd)
+	}
+	return f.custom(cmd, p)
+}

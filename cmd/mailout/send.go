@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mailout/internal/campaign"
+	"mailout/internal/recipient"
+	"mailout/internal/render"
+	"mailout/internal/store"
+	"mailout/internal/throttle"
+	"mailout/internal/transport"
+)
+
+// sendFlags are the flags of `mailout send`.
+type sendFlags struct {
+	recipients string
+	message    string
+	html       string
+	attach     []string
+	name       string
+	maxAge     time.Duration
+	retryMin   time.Duration
+	run        runFlags
+}
+
+func (a *app) sendCmd() *cobra.Command {
+	var f sendFlags
+	cmd := &cobra.Command{
+		Use:   "send --recipients FILE.csv --message FILE [flags]",
+		Short: "Import a list, create a campaign and send it",
+		Long: `send imports the recipients (CSV with a header row and an "email" column;
+every other column is a merge field), checks the message template by
+rendering it for the first recipient, stores the campaign, and sends it.
+
+Routes:
+  sandbox (default)  every message is rendered and kept in the database;
+                     see them with: mailout export CAMPAIGN DIR
+  relay              through your provider's SMTP server:
+                     --relay smtp://user:pass@smtp.example.com:587   (STARTTLS)
+                     --relay smtps://user:pass@smtp.example.com:465  (implicit TLS)
+                     --relay 'smtp://user@host:587?password-env=SMTP_PASS'
+                     several --relay: tried in order, the next takes over
+                     when one fails (credentials, relay denied, unreachable)
+
+It stays until every recipient is final or --wait runs out. Exit status:
+0 all final, 3 some deferred (run "mailout resume"), 4 paused by a route
+fault, 5 interrupted, 1 error, 2 usage.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.send(cmd.Context(), &f, cmd)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.recipients, "recipients", "", "CSV file of recipients (required)")
+	fl.StringVar(&f.message, "message", "", "message template: headers, blank line, text body (required)")
+	fl.StringVar(&f.html, "html", "", "HTML body template (optional; a text part is derived when the message has no body)")
+	fl.StringArrayVar(&f.attach, "attach", nil, "file to attach to every message (repeatable)")
+	fl.StringVar(&f.name, "campaign", "", "campaign name (default: the list's file name and the time)")
+	fl.DurationVar(&f.maxAge, "max-age", 72*time.Hour, "keep retrying temporary failures this long after the campaign starts")
+	fl.DurationVar(&f.retryMin, "retry-min", 5*time.Minute, "first retry delay; later ones grow with jitter")
+	f.run.register(cmd, true)
+	_ = cmd.MarkFlagRequired("recipients")
+	_ = cmd.MarkFlagRequired("message")
+	return cmd
+}
+
+func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error {
+	if f.maxAge <= 0 || f.retryMin <= 0 {
+		return usageErr("--max-age and --retry-min must be positive")
+	}
+	profile, err := f.run.profile(cmd)
+	if err != nil {
+		return err
+	}
+	route := f.run.route
+	if route == "" {
+		route = "sandbox"
+		if len(f.run.relays) > 0 {
+			route = "relay"
+		}
+	}
+	settings := &campaign.Settings{Route: route, HELO: f.run.helo, RelayCA: f.run.relayCA, MessageIDSalt: campaign.NewSalt()}
+	var relays []*transport.RelayAccount
+	switch route {
+	case "sandbox":
+		if len(f.run.relays) > 0 {
+			return usageErr("--relay given with --route sandbox: drop one of them")
+		}
+	case "relay":
+		if len(f.run.relays) == 0 {
+			return usageErr("--route relay needs --relay smtp://user:password@host:587")
+		}
+		relays, err = f.run.parseRelays(a, settings)
+		if err != nil {
+			return err
+		}
+	default:
+		return usageErr("--route %q: use sandbox or relay (direct delivery is not available yet)", route)
+	}
+
+	msg, err := readMessage(f)
+	if err != nil {
+		return err
+	}
+	tmpl, err := campaign.ParseTemplate(&store.Campaign{Message: *msg})
+	if err != nil {
+		return &exitErr{code: exitError, err: err}
+	}
+
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	name := f.name
+	if name == "" {
+		base := strings.TrimSuffix(filepath.Base(f.recipients), filepath.Ext(f.recipients))
+		name = base + "-" + time.Now().Format("20060102-150405")
+	}
+	c := &store.Campaign{
+		Name: name, Status: store.CampaignRunning, Route: route, RouteConfig: settings.Encode(),
+		Profile: profileJSON(profile), MaxAge: f.maxAge, RetryMin: f.retryMin, Message: *msg,
+	}
+	if err := a.importList(ctx, st, c, f.recipients, tmpl); err != nil {
+		return err
+	}
+	return a.runCampaign(ctx, st, c, relays, profile, f.run)
+}
+
+func readMessage(f *sendFlags) (*store.Message, error) {
+	m := &store.Message{TemplateName: filepath.Base(f.message)}
+	var err error
+	if m.Template, err = os.ReadFile(f.message); err != nil {
+		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("message: %w", err)}
+	}
+	if f.html != "" {
+		m.HTMLName = filepath.Base(f.html)
+		if m.HTML, err = os.ReadFile(f.html); err != nil {
+			return nil, &exitErr{code: exitUsage, err: fmt.Errorf("html: %w", err)}
+		}
+	}
+	for _, p := range f.attach {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, &exitErr{code: exitUsage, err: fmt.Errorf("attachment: %w", err)}
+		}
+		m.Attachments = append(m.Attachments, store.Attachment{Name: filepath.Base(p), Data: data})
+	}
+	return m, nil
+}
+
+// importList streams the CSV into the campaign in one transaction. The
+// template is rendered for the first good recipient before anything is
+// stored: an error there stops everything with the file and line.
+func (a *app) importList(ctx context.Context, st store.Store, c *store.Campaign, path string, tmpl *render.Template) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return &exitErr{code: exitUsage, err: fmt.Errorf("recipients: %w", err)}
+	}
+	defer file.Close()
+
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows := make(chan recipient.Recipient, 1024)
+	var (
+		stats    recipient.Stats
+		readErr  error
+		badRows  []recipient.RowError
+		badCount int
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(rows)
+		stats, readErr = recipient.Read(ictx, file, recipient.Options{}, func(r recipient.Recipient) error {
+			select {
+			case rows <- r:
+				return nil
+			case <-ictx.Done():
+				return ictx.Err()
+			}
+		}, func(e recipient.RowError) {
+			badCount++
+			if len(badRows) < 20 {
+				badRows = append(badRows, e)
+			}
+		})
+	}()
+	first := true
+	next := func() (*store.NewRecipient, error) {
+		r, ok := <-rows
+		if !ok {
+			<-done
+			if readErr != nil {
+				return nil, readErr
+			}
+			return nil, nil
+		}
+		if first {
+			first = false
+			if _, err := tmpl.Render(render.Recipient{Email: r.Address.String(), Fields: r.Fields}, "", nil); err != nil {
+				return nil, fmt.Errorf("the message does not render for the first recipient (%s, line %d): %w", r.Address, r.Line, err)
+			}
+		}
+		return &store.NewRecipient{Line: r.Line, Email: r.Address.String(), Domain: r.Address.Domain,
+			Key: r.Address.Key(), Fields: r.Fields}, nil
+	}
+	err = st.ImportCampaign(ctx, c, next)
+	cancel()
+	for range rows { // let the reader finish
+	}
+	<-done
+	for _, e := range badRows {
+		fmt.Fprintf(a.stderr, "%s:%d: %s\n", filepath.Base(path), e.Line, e.Reason)
+	}
+	if badCount > len(badRows) {
+		fmt.Fprintf(a.stderr, "... and %d more rejected rows\n", badCount-len(badRows))
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return &exitErr{code: exitUsage, err: fmt.Errorf("a campaign named %q exists already: pick another --campaign, or continue it with: mailout resume %s", c.Name, c.Name)}
+		}
+		return &exitErr{code: exitError, err: fmt.Errorf("nothing was imported or sent: %w", err)}
+	}
+	if stats.Imported == 0 {
+		return &exitErr{code: exitError, err: fmt.Errorf("%s: no valid recipient (%d rows rejected)", path, badCount)}
+	}
+	fmt.Fprintf(a.stderr, "Campaign %q: %d recipients imported from %s", c.Name, stats.Imported, filepath.Base(path))
+	if badCount > 0 {
+		fmt.Fprintf(a.stderr, ", %d rows rejected (%d invalid, %d duplicates)", badCount, stats.Invalid, stats.Duplicates)
+	}
+	fmt.Fprintln(a.stderr)
+	return nil
+}
+
+func profileJSON(p throttle.Profile) []byte {
+	b, _ := json.Marshal(p)
+	return b
+}
