@@ -55,8 +55,8 @@ func (a *app) resume(ctx context.Context, cmd *cobra.Command, name string, f *ru
 		if err != nil {
 			return err
 		}
-		if settings.Route != "relay" {
-			return usageErr("campaign %q uses the %s route; --relay applies to relay campaigns", name, settings.Route)
+		if settings.Route != "relay" && len(settings.Relays) == 0 {
+			return usageErr("campaign %q uses the %s route without a relay; --relay does not apply", name, settings.Route)
 		}
 		if relays, err = f.parseRelays(a, nil); err != nil {
 			return err

@@ -27,6 +27,11 @@ type runFlags struct {
 	passwordEnv   string
 	passwordFile  string
 	helo          string
+	dns           []string
+	allowLoopback bool
+	mxPort        int
+	fallback      []string
+	fallbackAfter int
 	profileName   string
 	connections   int
 	rate          float64
@@ -43,9 +48,15 @@ type runFlags struct {
 func (f *runFlags) register(cmd *cobra.Command, withRoute bool) {
 	fl := cmd.Flags()
 	if withRoute {
-		fl.StringVar(&f.route, "route", "", "sandbox or relay (default: relay when --relay is given, else sandbox)")
+		fl.StringVar(&f.route, "route", "", "sandbox, relay or direct (default: relay when --relay is given, else sandbox)")
 		fl.StringVar(&f.helo, "helo", "", "host name announced in EHLO (default: this machine's name)")
 		fl.StringVar(&f.relayCA, "relay-ca", "", "PEM file of the CA that signed the relay's certificate (default: system roots)")
+		fl.StringArrayVar(&f.dns, "dns", nil, "direct route: DNS server IP or IP:PORT to ask for MX records (repeatable; default: the system's)")
+		fl.BoolVar(&f.allowLoopback, "allow-loopback-mx", false, "direct route, labs only: allow MX hosts on loopback and private addresses")
+		fl.IntVar(&f.mxPort, "mx-port", 25, "direct route, labs only: the port of the MX hosts")
+		_ = fl.MarkHidden("mx-port")
+		fl.StringArrayVar(&f.fallback, "fallback-relay", nil, "direct route: relay URL to use when direct delivery fails for a local reason (port 25 or DNS blocked)")
+		fl.IntVar(&f.fallbackAfter, "fallback-after", 0, "direct route with --fallback-relay: also hand a recipient to the relay after this many temporary failures")
 	}
 	fl.StringArrayVar(&f.relays, "relay", nil, "relay account URL, smtp://user:pass@host:587 or smtps://…:465 (repeatable: tried in order)")
 	fl.StringVar(&f.passwordEnv, "relay-password-env", "", "environment variable holding the relay password (instead of the URL)")

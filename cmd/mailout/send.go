@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"mailout/internal/campaign"
+	"mailout/internal/mx"
 	"mailout/internal/recipient"
 	"mailout/internal/render"
 	"mailout/internal/store"
@@ -89,7 +90,13 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		}
 	}
 	settings := &campaign.Settings{Route: route, HELO: f.run.helo, RelayCA: f.run.relayCA, MessageIDSalt: campaign.NewSalt()}
+	if route != "sandbox" && settings.HELO == "" {
+		settings.HELO = a.defaultHELO()
+	}
 	var relays []*transport.RelayAccount
+	if route != "direct" && (len(f.run.dns) > 0 || f.run.allowLoopback || len(f.run.fallback) > 0) {
+		return usageErr("--dns, --allow-loopback-mx and --fallback-relay belong to --route direct")
+	}
 	switch route {
 	case "sandbox":
 		if len(f.run.relays) > 0 {
@@ -103,8 +110,27 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		if err != nil {
 			return err
 		}
+	case "direct":
+		if len(f.run.relays) > 0 {
+			return usageErr("--relay goes with --route relay; with --route direct use --fallback-relay")
+		}
+		settings.DNS, settings.AllowLoopbackMX, settings.FallbackAfter = f.run.dns, f.run.allowLoopback, f.run.fallbackAfter
+		if f.run.mxPort != 25 {
+			settings.MXPort = f.run.mxPort
+		}
+		for _, s := range f.run.dns {
+			if _, err := mx.ParseServer(s); err != nil {
+				return usageErr("--dns %q: %v", s, err)
+			}
+		}
+		if len(f.run.fallback) > 0 {
+			f.run.relays = f.run.fallback
+			if relays, err = f.run.parseRelays(a, settings); err != nil {
+				return err
+			}
+		}
 	default:
-		return usageErr("--route %q: use sandbox or relay (direct delivery is not available yet)", route)
+		return usageErr("--route %q: use sandbox, relay or direct", route)
 	}
 
 	msg, err := readMessage(f)
@@ -246,4 +272,18 @@ func (a *app) importList(ctx context.Context, st store.Store, c *store.Campaign,
 func profileJSON(p throttle.Profile) []byte {
 	b, _ := json.Marshal(p)
 	return b
+}
+
+// defaultHELO is this machine's name, with a warning when it is not fully
+// qualified: many receiving servers distrust a bare EHLO name (RFC 5321
+// §4.1.1.1 asks for the client's FQDN).
+func (a *app) defaultHELO() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "localhost"
+	}
+	if !strings.Contains(strings.Trim(h, "."), ".") {
+		fmt.Fprintf(a.stderr, "warning: this machine's name %q is not a fully qualified domain name; some servers refuse such clients: set --helo mail.yourdomain.example\n", h)
+	}
+	return h
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"mailout/internal/mx"
 	"mailout/internal/queue"
 	"mailout/internal/render"
 	"mailout/internal/scheduler"
@@ -128,13 +129,19 @@ func Run(ctx context.Context, o RunOptions) (*scheduler.Result, error) {
 		return &transport.Message{
 			DeliveryID: d.ID, CampaignID: c.ID, From: m.From, To: m.To, Domain: d.Domain,
 			MessageID: m.MessageID, Data: m.Data, SMTPUTF8: needsUTF8(m.From) || needsUTF8(m.To),
+			Attempt: d.Attempts,
 		}, nil
 	}
 	policy := queue.Policy{RetryMin: c.RetryMin, MaxAge: c.MaxAge}
+	breaker := scheduler.BreakerConfig{}
+	if settings.Route == "direct" {
+		breaker.MinDomains = 2
+	}
 	return scheduler.Run(ctx, scheduler.Config{
 		Store: o.Store, Campaign: c, Transport: tr, Render: renderFn,
 		Profile: o.Profile, Clock: o.Clock, Policy: policy, Owner: o.Owner,
 		Wait: o.Wait, Logger: o.Logger, Progress: o.Progress, RecordBatch: o.RecordBatch,
+		Breaker: breaker,
 	})
 }
 
@@ -168,32 +175,59 @@ func (o *RunOptions) transport(s *Settings) (transport.Transport, error) {
 	case "", "sandbox":
 		return &transport.Sandbox{Sink: o.Store}, nil
 	case "relay":
-		accounts := o.Relays
-		if accounts == nil {
-			for i, raw := range s.Relays {
-				if i < len(s.RelayPasswordInURL) && s.RelayPasswordInURL[i] {
-					return nil, ErrNeedRelay
-				}
-				a, _, err := transport.ParseRelayURL(raw, o.Getenv, o.ReadFile)
-				if err != nil {
-					return nil, err
-				}
-				accounts = append(accounts, a)
-			}
+		return o.relay(s)
+	case "direct":
+		res, err := mx.New(mx.Config{Servers: s.DNS, AllowLoopback: s.AllowLoopbackMX})
+		if err != nil {
+			return nil, err
 		}
-		roots := o.RootCAs
-		if roots == nil && s.RelayCA != "" {
-			pool, err := transport.LoadCAFile(s.RelayCA)
+		direct, err := transport.NewDirect(transport.DirectConfig{
+			Resolver: res, LocalName: s.HELO, Port: s.MXPort,
+			PerConnection: o.Profile.PerConnection, Logger: o.Logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(s.Relays) == 0 && o.Relays == nil {
+			return direct, nil
+		}
+		relay, err := o.relay(s)
+		if err != nil {
+			return nil, err
+		}
+		return &transport.Hybrid{Direct: direct, Relay: relay, After: s.FallbackAfter, Logger: o.Logger}, nil
+	default:
+		return nil, fmt.Errorf("route %q is not supported (use sandbox, relay or direct)", s.Route)
+	}
+}
+
+// relay builds the relay route from the accounts given for this run, or
+// from the stored ones (whose passwords come from the environment or a
+// file again).
+func (o *RunOptions) relay(s *Settings) (*transport.Relay, error) {
+	accounts := o.Relays
+	if accounts == nil {
+		for i, raw := range s.Relays {
+			if i < len(s.RelayPasswordInURL) && s.RelayPasswordInURL[i] {
+				return nil, ErrNeedRelay
+			}
+			a, _, err := transport.ParseRelayURL(raw, o.Getenv, o.ReadFile)
 			if err != nil {
 				return nil, err
 			}
-			roots = pool
+			accounts = append(accounts, a)
 		}
-		return transport.NewRelay(transport.RelayConfig{
-			Accounts: accounts, LocalName: s.HELO, MaxConns: max(o.Profile.Connections, 1),
-			PerConnection: o.Profile.PerConnection, RootCAs: roots, Logger: o.Logger,
-		})
-	default:
-		return nil, fmt.Errorf("route %q is not supported yet (use sandbox or relay)", s.Route)
 	}
+	roots := o.RootCAs
+	if roots == nil && s.RelayCA != "" {
+		pool, err := transport.LoadCAFile(s.RelayCA)
+		if err != nil {
+			return nil, err
+		}
+		roots = pool
+	}
+	return transport.NewRelay(transport.RelayConfig{
+		Accounts: accounts, LocalName: s.HELO, MaxConns: max(o.Profile.Connections, 1),
+		PerConnection: o.Profile.PerConnection, RootCAs: roots, Logger: o.Logger,
+	})
 }

@@ -26,6 +26,16 @@ type Settings struct {
 	RelayPasswordInURL []bool `json:"relay_password_in_url,omitempty"`
 	RelayCA            string `json:"relay_ca,omitempty"`
 	HELO               string `json:"helo,omitempty"`
+	// Direct route: DNS servers ("IP" or "IP:PORT"; empty = the system's),
+	// the lab setting that allows MX hosts on loopback and private
+	// addresses, and the MX port (25 except in labs).
+	DNS             []string `json:"dns,omitempty"`
+	AllowLoopbackMX bool     `json:"allow_loopback_mx,omitempty"`
+	MXPort          int      `json:"mx_port,omitempty"`
+	// Hybrid: with route "direct", Relays (when set) is the fallback relay,
+	// used when direct delivery fails for a local reason or after
+	// FallbackAfter temporary failures.
+	FallbackAfter int `json:"fallback_after,omitempty"`
 	// MessageIDSalt makes Message-IDs deterministic per delivery, so a
 	// message sent again after a crash carries the same Message-ID
 	// (RELIABILITY.md #5).

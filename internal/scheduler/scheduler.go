@@ -80,6 +80,10 @@ type BreakerConfig struct {
 	// FirstAttempts: pause when this many first attempts (default 10, or all
 	// recipients when fewer) all end in local-fault classes.
 	FirstAttempts int
+	// MinDomains: the failing attempts must span at least this many
+	// recipient domains (direct route: 2, so that one broken domain does
+	// not look like a blocked port 25), unless the campaign has fewer.
+	MinDomains int
 }
 
 // Progress is a snapshot for progress displays.
@@ -150,15 +154,16 @@ type run struct {
 
 	mu sync.Mutex
 	// drained is signalled (on mu) when pending was taken for writing.
-	drained   *sync.Cond
-	pending   []store.AttemptResult
-	storeErr  error
-	pause     *outcome.Result
-	attempts  int
-	firstSeen int // attempts counted by the breaker
-	firstBad  int
-	flushKick chan struct{}
-	flushMu   sync.Mutex
+	drained    *sync.Cond
+	pending    []store.AttemptResult
+	storeErr   error
+	pause      *outcome.Result
+	attempts   int
+	firstSeen  int // attempts counted by the breaker
+	firstBad   int
+	badDomains map[string]bool
+	flushKick  chan struct{}
+	flushMu    sync.Mutex
 	// lastProgress is guarded by flushMu.
 	lastProgress time.Time
 	// total is the campaign's size when the run started.
@@ -176,11 +181,12 @@ type run struct {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
 	r := &run{
-		cfg:       cfg,
-		limiter:   throttle.New(cfg.Profile, cfg.Clock),
-		started:   cfg.Clock.Now(),
-		flushKick: make(chan struct{}, 1),
-		idle:      make(chan struct{}, 1),
+		cfg:        cfg,
+		limiter:    throttle.New(cfg.Profile, cfg.Clock),
+		started:    cfg.Clock.Now(),
+		flushKick:  make(chan struct{}, 1),
+		idle:       make(chan struct{}, 1),
+		badDomains: map[string]bool{},
 	}
 	r.drained = sync.NewCond(&r.mu)
 	return r.run(ctx)
@@ -480,13 +486,17 @@ func (r *run) deliver(stopCtx, sendCtx context.Context, stop context.CancelFunc,
 		r.pause = &p
 		stop()
 	}
-	if !cfg.Breaker.Disabled && r.firstSeen < cfg.Breaker.FirstAttempts && res.Class != outcome.RenderFailed {
+	if !cfg.Breaker.Disabled && r.firstBad == r.firstSeen && res.Class != outcome.RenderFailed {
 		r.firstSeen++
 		if res.LocalFault {
 			r.firstBad++
+			if len(r.badDomains) < 16 {
+				r.badDomains[d.Domain] = true
+			}
 		}
 		limit := min(cfg.Breaker.FirstAttempts, r.breakerTotal())
-		if r.firstSeen == limit && r.firstBad == limit && r.pause == nil {
+		enoughDomains := len(r.badDomains) >= cfg.Breaker.MinDomains || r.firstSeen >= r.breakerTotal()
+		if r.firstSeen >= limit && r.firstBad == r.firstSeen && enoughDomains && r.pause == nil {
 			p := res.Result
 			p.Reason = fmt.Sprintf("the first %d attempts all failed on our side: %s", limit, p.Reason)
 			r.pause = &p

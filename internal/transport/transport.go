@@ -32,6 +32,8 @@ type Message struct {
 	Data []byte
 	// SMTPUTF8 is set when the envelope needs RFC 6531.
 	SMTPUTF8 bool
+	// Attempt is the delivery's attempt number, 1 for the first.
+	Attempt int
 }
 
 // Result is the outcome of one Deliver call.
