@@ -1,0 +1,81 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"mailout/internal/queue"
+	"mailout/internal/store"
+)
+
+func TestCSVNeutralisesFormulas(t *testing.T) {
+	var b bytes.Buffer
+	w, err := NewWriter(&b, FormatCSV, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := []string{"=HYPERLINK(\"http://x\",\"y\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx"}
+	for _, e := range evil {
+		d := &store.Delivery{Line: 2, Email: "a@example.org", State: queue.Failed, Class: "permanent", Text: e}
+		if err := w.Write(NewRow(d, "relay", "en")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(evil)+1 || strings.Join(recs[0], ",") != strings.Join(Columns, ",") {
+		t.Fatalf("header or row count wrong: %v", recs)
+	}
+	for i, r := range recs[1:] {
+		text := r[6]
+		if text == "" || strings.ContainsAny(text[:1], "=+-@\t\r") {
+			t.Errorf("row %d: cell %q would run as a formula", i, text)
+		}
+	}
+	// --raw keeps the text exactly.
+	b.Reset()
+	w, _ = NewWriter(&b, FormatCSV, true)
+	_ = w.Write(NewRow(&store.Delivery{Email: "a@example.org", State: queue.Failed, Text: "=1+1"}, "relay", "en"))
+	_ = w.Close()
+	if !strings.Contains(b.String(), ",=1+1,") {
+		t.Errorf("raw export changed the cell: %s", b.String())
+	}
+}
+
+func TestRowsCarryAdviceForFailures(t *testing.T) {
+	d := &store.Delivery{Email: "a@example.org", State: queue.Failed, Class: "recipient-unknown", Code: 550, Enhanced: "5.1.1"}
+	if r := NewRow(d, "relay", "es"); r.Advice == "" || r.Advice == NewRow(d, "relay", "en").Advice {
+		t.Fatalf("advice en/es: %q", r.Advice)
+	}
+	ok := &store.Delivery{Email: "b@example.org", State: queue.Delivered, Class: "delivered"}
+	if r := NewRow(ok, "relay", "en"); r.Advice != "" {
+		t.Errorf("advice on a delivered row: %q", r.Advice)
+	}
+}
+
+func TestSummaryJSON(t *testing.T) {
+	now := time.Now()
+	c := &store.Campaign{Name: "c", Status: store.CampaignRunning, CreatedAt: now, MaxAge: time.Hour}
+	n := &store.Counts{Total: 5, ByState: map[queue.State]int{queue.Delivered: 2, queue.Failed: 1, queue.Deferred: 2},
+		ByClass: map[string]int{"recipient-unknown": 1}, NextDue: now.Add(time.Minute)}
+	var b bytes.Buffer
+	if err := NewSummary(c, n).WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["delivered"] != 2.0 || got["deferred"] != 2.0 || got["failed_by_class"].(map[string]any)["recipient-unknown"] != 1.0 || got["next_retry"] == nil {
+		t.Fatalf("summary %v", got)
+	}
+}
