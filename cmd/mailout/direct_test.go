@@ -1,0 +1,281 @@
+package main
+
+import (
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"mailout/internal/mx/mxtest"
+	"mailout/internal/smtptest"
+)
+
+// These tests show the direct route (issue 3) end to end: `mailout send
+// --route direct` asks a DNS server we run (mxtest, in-process) for the
+// recipients' MX records and speaks SMTP to the receiving servers it names,
+// in-process smtptest servers on 127.0.0.x, all on one port passed with the
+// lab flag --mx-port (port 25 in production).
+
+// mxLab is a set of receiving servers on 127.0.0.x that share one port.
+type mxLab struct {
+	port    int
+	servers map[string]*smtptest.Server // by IP
+}
+
+// startMXLab starts one smtptest server on each of ips, all on the same
+// port: the port of the first, retried with another when a later address
+// has it taken.
+func startMXLab(t *testing.T, opts map[string]smtptest.Options, ips ...string) *mxLab {
+	t.Helper()
+	for range 20 {
+		lab := &mxLab{servers: map[string]*smtptest.Server{}}
+		var started []*smtptest.Server
+		ok := true
+		for _, ip := range ips {
+			o := opts[ip]
+			o.Addr = net.JoinHostPort(ip, strconv.Itoa(lab.port))
+			s, err := smtptest.New(o)
+			if err != nil {
+				ok = false
+				break
+			}
+			started = append(started, s)
+			if lab.port == 0 {
+				_, p, _ := net.SplitHostPort(s.Addr)
+				lab.port, _ = strconv.Atoi(p)
+			}
+			lab.servers[ip] = s
+		}
+		if ok {
+			for _, s := range started {
+				t.Cleanup(func() { _ = s.Close() })
+			}
+			return lab
+		}
+		for _, s := range started {
+			_ = s.Close()
+		}
+	}
+	t.Fatal("no port free on every lab address")
+	return nil
+}
+
+// directArgs is a direct-route send through the lab's DNS server and port.
+func directArgs(db, name, list, msg, dnsAddr string, port int, extra ...string) []string {
+	args := []string{"send", "--db", db, "--campaign", name, "--recipients", list, "--message", msg,
+		"--route", "direct", "--dns", dnsAddr, "--helo", "sender.mailout.test", "--allow-loopback-mx",
+		"--mx-port", strconv.Itoa(port)}
+	return append(args, extra...)
+}
+
+// rcptTimes records when a server accepted each RCPT (smtptest.Options.Faults
+// sees every step; it returns no fault here).
+type rcptTimes struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (r *rcptTimes) add() {
+	r.mu.Lock()
+	r.at = append(r.at, time.Now())
+	r.mu.Unlock()
+}
+
+func (r *rcptTimes) times() []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.at)
+}
+
+// TestDirectCampaignOutcomes is the campaign of issue 3 "How it is shown":
+// eight domains, each with its own way of answering, one run; every
+// recipient ends in the right state and class, and the report names the MX
+// host that took each message.
+func TestDirectCampaignOutcomes(t *testing.T) {
+	const (
+		deadMX    = "127.0.0.2" // nothing listens: connection refused
+		backupMX  = "127.0.0.3" // dead.test's second MX
+		implicit  = "127.0.0.4" // implicit.test's own A record
+		faultsMX  = "127.0.0.5" // local part picks the fault
+		limitedMX = "127.0.0.6" // 421 4.7.28 to the first MAIL
+		bulkMX    = "127.0.0.7" // a healthy domain with many recipients
+	)
+	var (
+		mu           sync.Mutex
+		limitedMails int
+		limitedOK    rcptTimes
+		bulkOK       rcptTimes
+	)
+	opts := map[string]smtptest.Options{
+		backupMX: {Domain: "mx2.dead.test"},
+		implicit: {Domain: "implicit.test"},
+		faultsMX: {Domain: "mx.faults.test", LocalPartFaults: true},
+		limitedMX: {Domain: "mx.limited.test", Faults: func(ev smtptest.Event) *smtptest.Fault {
+			switch ev.Step {
+			case "mail":
+				mu.Lock()
+				defer mu.Unlock()
+				limitedMails++
+				if limitedMails == 1 {
+					// RFC 5321 §3.8: 421 closes the session. 4.7.28 is
+					// Gmail's "rate limited" enhanced code.
+					return &smtptest.Fault{Code: 421, Enhanced: "4.7.28", Text: "Too many messages from your IP, slow down"}
+				}
+			case "rcpt":
+				limitedOK.add()
+			}
+			return nil
+		}},
+		bulkMX: {Domain: "mx.bulk.test", Faults: func(ev smtptest.Event) *smtptest.Fault {
+			if ev.Step == "rcpt" {
+				bulkOK.add()
+			}
+			return nil
+		}},
+	}
+	lab := startMXLab(t, opts, backupMX, implicit, faultsMX, limitedMX, bulkMX)
+
+	z := mxtest.NewZone()
+	z.MX("dead.test", 10, "mx1.dead.test").MX("dead.test", 20, "mx2.dead.test").
+		A("mx1.dead.test", deadMX).A("mx2.dead.test", backupMX)
+	z.A("implicit.test", implicit) // no MX: RFC 5321 §5.1 implicit MX
+	z.NullMX("nullmx.test")        // RFC 7505
+	// nxdomain.test: no record at all, the server answers NXDOMAIN.
+	z.MX("grey.test", 10, "mx.faults.test").MX("users.test", 10, "mx.faults.test").A("mx.faults.test", faultsMX)
+	z.MX("limited.test", 10, "mx.limited.test").A("mx.limited.test", limitedMX)
+	z.MX("bulk.test", 10, "mx.bulk.test").A("mx.bulk.test", bulkMX)
+	dnsSrv := mxtest.Start(t, z)
+
+	bulk := manyRecipients(20, "bulk.test")
+	emails := append([]string{
+		"alice@dead.test", "bob@implicit.test", "carol@nullmx.test", "dave@nxdomain.test",
+		"greylist@grey.test", "unknown@users.test", "full@users.test",
+		"first@limited.test", "second@limited.test", "third@limited.test",
+	}, bulk...)
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	start := time.Now()
+	r := mailout(t, nil, directArgs(db, "direct", writeList(t, emails...), writeMessage(t, testMessage),
+		dnsSrv.Addr(), lab.port, "--profile", "fast", "--rate", "0", "--domain-rate", "0",
+		"--retry-min", "50ms", "--max-age", "6s", "--wait", "1m", "--json")...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("campaign of %d recipients over 8 domains took %s", len(emails), time.Since(start).Round(time.Millisecond))
+	t.Log(mailout(t, nil, "report", "direct", "--db", db).stdout)
+
+	rows := byEmail(reportRows(t, db, "direct"))
+	type want struct {
+		email, state, class string
+		code                float64
+		host                string // the MX host named in the report ("" = not checked)
+		attempts            float64
+	}
+	wants := []want{
+		{"alice@dead.test", "delivered", "delivered", 0, "mx2.dead.test", 1},
+		{"bob@implicit.test", "delivered", "delivered", 0, "implicit.test", 1},
+		{"carol@nullmx.test", "failed", "no-mail-server", 0, "", 1},
+		{"dave@nxdomain.test", "failed", "dns-nxdomain", 0, "", 1},
+		{"greylist@grey.test", "delivered", "delivered", 0, "mx.faults.test", 2},
+		{"unknown@users.test", "failed", "recipient-unknown", 550, "mx.faults.test", 1},
+		{"full@users.test", "failed", "mailbox-full", 452, "mx.faults.test", 0},
+		{"first@limited.test", "delivered", "delivered", 0, "mx.limited.test", 0},
+		{"second@limited.test", "delivered", "delivered", 0, "mx.limited.test", 0},
+		{"third@limited.test", "delivered", "delivered", 0, "mx.limited.test", 0},
+	}
+	for _, e := range bulk {
+		wants = append(wants, want{e, "delivered", "delivered", 0, "mx.bulk.test", 1})
+	}
+	for _, w := range wants {
+		row := rows[w.email]
+		if row == nil {
+			t.Errorf("no report row for %s", w.email)
+			continue
+		}
+		if row["state"] != w.state || row["class"] != w.class {
+			t.Errorf("%s: state %v class %v (%v); want %s %s", w.email, row["state"], row["class"], row["text"], w.state, w.class)
+		}
+		if w.code != 0 && row["code"] != w.code {
+			t.Errorf("%s: code %v, want %v", w.email, row["code"], w.code)
+		}
+		if w.host != "" && (row["host"] != w.host || row["via"] != "direct:"+w.host) {
+			t.Errorf("%s: host %v via %v, want host %s via direct:%s", w.email, row["host"], row["via"], w.host, w.host)
+		}
+		if w.attempts != 0 && row["attempts"] != w.attempts {
+			t.Errorf("%s: %v attempts, want %v", w.email, row["attempts"], w.attempts)
+		}
+		if w.state == "failed" && row["advice"] == "" {
+			t.Errorf("%s: failed without advice", w.email)
+		}
+	}
+	// mailbox-full retried until --max-age, then gave up.
+	if row := rows["full@users.test"]; row != nil {
+		if a, _ := row["attempts"].(float64); a < 3 {
+			t.Errorf("full@users.test: %v attempts, want several retries before max age", a)
+		}
+		if txt, _ := row["text"].(string); !strings.Contains(txt, "max age") {
+			t.Errorf("full@users.test: text %q does not say it gave up at the max age", txt)
+		}
+	}
+	// Exactly one limited.test recipient met the 421 and needed a second attempt.
+	second := 0
+	for _, e := range []string{"first@limited.test", "second@limited.test", "third@limited.test"} {
+		if a, _ := rows[e]["attempts"].(float64); a == 2 {
+			second++
+		}
+	}
+	if second != 1 {
+		t.Errorf("%d limited.test recipients took 2 attempts, want 1 (the one answered 421)", second)
+	}
+
+	// Which server got which message: each accepted recipient exactly once,
+	// at the MX the report names.
+	at := map[string][]string{}
+	for ip, s := range lab.servers {
+		for _, m := range s.Messages() {
+			for _, rc := range m.Rcpts {
+				at[rc] = append(at[rc], ip)
+			}
+		}
+	}
+	for _, w := range wants {
+		n := len(at[w.email])
+		if (w.state == "delivered") != (n == 1) || n > 1 {
+			t.Errorf("%s received %d times (at %v), state %s", w.email, n, at[w.email], w.state)
+		}
+	}
+	if got := at["alice@dead.test"]; len(got) == 1 && got[0] != backupMX {
+		t.Errorf("alice@dead.test delivered at %s, want the backup MX %s", got[0], backupMX)
+	}
+
+	// The 421 slowed limited.test down (one message a second, throttle
+	// SlowDown) while bulk.test went on at full speed: its 20 messages were
+	// all in before limited.test's last one.
+	lt, bt := limitedOK.times(), bulkOK.times()
+	if len(lt) != 3 || len(bt) != 20 {
+		t.Fatalf("accepted RCPTs: limited.test %d, bulk.test %d; want 3 and 20", len(lt), len(bt))
+	}
+	slices.SortFunc(lt, time.Time.Compare)
+	slices.SortFunc(bt, time.Time.Compare)
+	if gap := lt[2].Sub(lt[1]); gap < 900*time.Millisecond {
+		t.Errorf("limited.test after its 421: messages %s apart, want ≥ 1s (slowed down to 60/min)", gap)
+	}
+	if !bt[19].Before(lt[2]) {
+		t.Errorf("bulk.test finished at +%s, after limited.test's last message at +%s: the slow-down held up other domains",
+			bt[19].Sub(start), lt[2].Sub(start))
+	}
+	// One MX query per domain, although several domains have several recipients.
+	for _, d := range []string{"dead.test", "implicit.test", "nullmx.test", "grey.test", "users.test", "limited.test", "bulk.test"} {
+		if n := dnsSrv.QueriesFor(d, dns.TypeMX); n != 1 {
+			t.Errorf("%s: %d MX queries, want 1", d, n)
+		}
+	}
+	if strings.Contains(r.stdout, "\"delivered\": 0") {
+		t.Errorf("summary: %s", r.stdout)
+	}
+}
