@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"path/filepath"
 	"slices"
@@ -277,5 +278,100 @@ func TestDirectCampaignOutcomes(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "\"delivered\": 0") {
 		t.Errorf("summary: %s", r.stdout)
+	}
+}
+
+// TestDirectMXQueriesPerDomain is the query-count proof: 10,000
+// recipients over 100 domains cost one MX query per domain — 100, not
+// 10,000 — plus one A and one AAAA query per MX host name.
+func TestDirectMXQueriesPerDomain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000-recipient campaign")
+	}
+	sinks := []string{"127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"}
+	lab := startMXLab(t, nil, sinks...)
+	z := mxtest.NewZone()
+	const domains, perDomain = 100, 100
+	var emails []string
+	for d := range domains {
+		dom := fmt.Sprintf("d%03d.test", d)
+		host := fmt.Sprintf("mx%d.sinks.test", d%len(sinks))
+		z.MX(dom, 10, host)
+		for i := range perDomain {
+			emails = append(emails, fmt.Sprintf("u%03d@%s", i, dom))
+		}
+	}
+	for i, ip := range sinks {
+		z.A(fmt.Sprintf("mx%d.sinks.test", i), ip)
+	}
+	dnsSrv := mxtest.Start(t, z)
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	start := time.Now()
+	r := mailout(t, nil, directArgs(db, "many", writeList(t, emails...), writeMessage(t, testMessage),
+		dnsSrv.Addr(), lab.port, "--profile", "fast", "--rate", "0", "--domain-rate", "0",
+		"--connections", "20", "--json")...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	elapsed := time.Since(start)
+	received := 0
+	for _, s := range lab.servers {
+		received += len(s.Messages())
+	}
+	if received != len(emails) {
+		t.Fatalf("the sinks received %d messages, want %d", received, len(emails))
+	}
+	mxq, aq, aaaaq := dnsSrv.Queries(dns.TypeMX), dnsSrv.Queries(dns.TypeA), dnsSrv.Queries(dns.TypeAAAA)
+	t.Logf("%d recipients over %d domains in %s: %d MX, %d A, %d AAAA queries",
+		len(emails), domains, elapsed.Round(time.Millisecond), mxq, aq, aaaaq)
+	if mxq > domains {
+		t.Errorf("%d MX queries for %d domains, want at most %d (one per domain, not per recipient)", mxq, domains, domains)
+	}
+	if aq > len(sinks) || aaaaq > len(sinks) {
+		t.Errorf("%d A and %d AAAA queries for %d MX host names, want at most one of each per host", aq, aaaaq, len(sinks))
+	}
+	for d := range domains {
+		if n := dnsSrv.QueriesFor(fmt.Sprintf("d%03d.test", d), dns.TypeMX); n != 1 {
+			t.Errorf("d%03d.test: %d MX queries, want 1", d, n)
+		}
+	}
+}
+
+// TestDirectConnectionReuse shows that messages to one domain share SMTP
+// sessions (one transaction after another, RFC 5321 §3.3), within the
+// per-domain connection cap and the messages-per-connection limit of the
+// speed profile.
+func TestDirectConnectionReuse(t *testing.T) {
+	const n = 60
+	tests := []struct {
+		name      string
+		flags     []string
+		wantConns func(int) bool
+		want      string
+	}{
+		{"one connection per domain", []string{"--domain-connections", "1"}, func(c int) bool { return c == 1 }, "exactly 1"},
+		{"three connections per domain", []string{"--domain-connections", "3"}, func(c int) bool { return c >= 1 && c <= 3 }, "1 to 3"},
+		{"20 messages per connection", []string{"--domain-connections", "1", "--per-connection", "20"}, func(c int) bool { return c == n/20 }, "exactly 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lab := startMXLab(t, nil, "127.0.0.31")
+			s := lab.servers["127.0.0.31"]
+			z := mxtest.NewZone().MX("reuse.test", 10, "mx.reuse.test").A("mx.reuse.test", "127.0.0.31")
+			dnsSrv := mxtest.Start(t, z)
+			db := filepath.Join(t.TempDir(), "mailout.db")
+			args := directArgs(db, "reuse", writeList(t, manyRecipients(n, "reuse.test")...), writeMessage(t, testMessage),
+				dnsSrv.Addr(), lab.port, "--profile", "fast", "--rate", "0", "--domain-rate", "0")
+			r := mailout(t, nil, append(args, tc.flags...)...)
+			if r.code != exitOK {
+				t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+			if got := len(s.Messages()); got != n {
+				t.Fatalf("%d messages received, want %d", got, n)
+			}
+			if c := s.Connections(); !tc.wantConns(c) || c >= n {
+				t.Errorf("%d messages over %d connections, want %s", n, c, tc.want)
+			}
+		})
 	}
 }
