@@ -194,6 +194,9 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 	}
 	switch res.Stop {
 	case scheduler.StopDone:
+		if fresh.Route == "sandbox" && !f.json {
+			fmt.Fprintf(a.stdout, "\nThe sandbox kept every message; nothing left this machine. Look at them with:\n  mailout export %s DIR     (one .eml file per recipient)\n  mailout report %s\n", quoteArg(c.Name), quoteArg(c.Name))
+		}
 		return nil
 	case scheduler.StopDeferred:
 		msg := fmt.Sprintf("%d recipients are deferred and will be retried", sum.Deferred+sum.Pending)

@@ -1,11 +1,14 @@
 package transport
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -305,5 +308,52 @@ func TestRelayURLPasswordSources(t *testing.T) {
 	}
 	if a, _, _ := ParseRelayURL("smtp://u@h?password-env=SMTP_PASS", getenv, read); strings.Contains(a.Redacted("SMTP_PASS", ""), "from-env") {
 		t.Fatal("stored form holds the password")
+	}
+}
+
+// TestRelayNetworkFaults covers the faults that need a network we do not
+// have on loopback: a port that drops SYNs (firewall, antivirus, ISP) and
+// no route to the host (gateway problem). The dialer reproduces what the
+// kernel returns; the real thing is exercised in network namespaces by the
+// doctor's tests.
+func TestRelayNetworkFaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+		class outcome.Class
+	}{
+		{"filtered port", func(ctx context.Context, network, addr string) (net.Conn, error) {
+			<-ctx.Done() // SYN never answered
+			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+		}, outcome.ConnectTimeout},
+		{"no route", func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}
+		}, outcome.NetworkUnreachable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := NewRelay(RelayConfig{Accounts: []*RelayAccount{account(t, "smtp+insecure://127.0.0.1:2525")}, MaxConns: 1,
+				Dial: tt.dial, Timeouts: smtpclient.Timeouts{Connect: 50 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			res := r.Deliver(t.Context(), msg("x@example.org"))
+			if res.Class != tt.class || !res.LocalFault || res.Kind != outcome.KindTemporary {
+				t.Fatalf("%+v, want %s (temporary, local)", res, tt.class)
+			}
+			if outcome.Advice(res.Class, "relay", "en") == "" {
+				t.Fatal("no advice")
+			}
+		})
+	}
+}
+
+func TestRelayTemporaryReply(t *testing.T) {
+	s, pool, _ := submission(t, onRcpt(450, "4.2.0", "Temporary local problem, try later"))
+	r := newRelay(t, pool, 1, account(t, okURL(s.Addr)))
+	res := r.Deliver(t.Context(), msg("x@example.org"))
+	if res.Class != outcome.Temporary || res.Kind != outcome.KindTemporary || res.Code != 450 || res.Enhanced != "4.2.0" {
+		t.Fatalf("%+v, want temporary 450 4.2.0", res)
 	}
 }
