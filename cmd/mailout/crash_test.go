@@ -144,3 +144,34 @@ func TestSIGTERMPausesGracefully(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondRunnerIsRefused: two processes on one campaign would both send
+// (RELIABILITY.md #9); the second is refused while the first runs.
+func TestSecondRunnerIsRefused(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{})
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	list := writeList(t, manyRecipients(200, "example.org")...)
+	relay := "smtp+insecure://" + s.Addr
+	cmd, out := startSend(t, db, "twice", list, relay, "--connections", "1", "--rate", "50")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.WaitMessages(ctx, 5); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	r := mailout(t, nil, "resume", "twice", "--db", db, "--relay", relay)
+	if r.code != exitError || !strings.Contains(r.stderr, "another mailout process") {
+		t.Fatalf("second runner: exit %d %s", r.code, r.stderr)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	// Once the first has stopped, resume takes over and finishes the list.
+	if r := mailout(t, nil, "resume", "twice", "--db", db, "--relay", relay, "--profile", "fast", "--rate", "0"); r.code != exitOK {
+		t.Fatalf("resume after the first stopped: %d %s", r.code, r.stderr)
+	}
+	got := copies(s)
+	for _, e := range manyRecipients(200, "example.org") {
+		if got[e] != 1 {
+			t.Errorf("%s got %d copies", e, got[e])
+		}
+	}
+}
