@@ -20,8 +20,21 @@
 #       $PEER_DIR/mail/inbox/new/<file>
 #   - Dovecot, auth service only (no IMAP/POP listener): the SASL back end of
 #     Postfix (PLAIN, LOGIN, CRAM-MD5). Test account mailout / peer-secret.
-#   - smtp-sink and smtp-source (from the postfix package), dnsmasq (installed,
-#     not started), swaks.
+#     Postfix also accepts, without AUTH, the direct-route test domains below:
+#     it is their MX.
+#   - dnsmasq, a DNS server on 127.0.0.1:$DNS_PORT (UDP and TCP), answering
+#     only for mailout.test and below (never forwarding anything), for the
+#     direct route's interop tests (mailout send --route direct --dns
+#     127.0.0.1:5354 --allow-loopback-mx --mx-port 2525):
+#       mailout.test, direct.mailout.test  MX 10 mx1.mailout.test
+#       fallback.mailout.test              MX 5 mx0.mailout.test (127.0.0.2:
+#                                          nothing listens), MX 10 mx1
+#       implicit.mailout.test              no MX, A 127.0.0.1 (implicit MX)
+#       nullmx.mailout.test                MX 0 . (RFC 7505 null MX)
+#       nowhere.mailout.test               NXDOMAIN
+#       mx1.mailout.test                   A 127.0.0.1 (the Postfix peer)
+#   - smtp-sink and smtp-source (from the postfix package), swaks.
+#   - nftables and iproute2 (nft, ip netns) for tests of blocked ports.
 # Endpoints and credentials are written to $PEER_DIR/env (KEY=value lines),
 # which scripts/test.sh sources and internal/peertest reads.
 #
@@ -37,9 +50,11 @@ PLAIN_PORT=2525
 PEER_USER=mailout
 PEER_PASS=peer-secret # test-only credential, never used outside loopback
 LOCAL_DOMAIN=mailout.test
+# 5354, not 5353: 5353 is multicast DNS (avahi) on many desktops.
+DNS_PORT=5354
 export PATH=$PATH:/usr/sbin:/sbin
 
-PACKAGES=(postfix sasl2-bin libsasl2-modules dnsmasq-base dovecot-core
+PACKAGES=(postfix sasl2-bin libsasl2-modules dnsmasq-base nftables iproute2 dovecot-core
 	dovecot-imapd swaks openssl ca-certificates gcc libc6-dev)
 
 log() { printf 'test-setup: %s\n' "$*" >&2; }
@@ -67,6 +82,9 @@ MAIL_DIR=$PEER_DIR/mail
 INBOX=$MAIL_DIR/inbox
 ENV_FILE=$PEER_DIR/env
 LOCK_FILE=$PEER_DIR/lock
+DNS_DIR=$PEER_DIR/dnsmasq
+DNS_CONF=$DNS_DIR/dnsmasq.conf
+DNS_PID=$DNS_DIR/dnsmasq.pid
 
 # ---------------------------------------------------------------- stop
 dovecot_pid() {
@@ -75,6 +93,14 @@ dovecot_pid() {
 	pid=$(<"$DC_RUN/master.pid")
 	# A pid file left by a previous boot may name an unrelated process.
 	[[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == dovecot ]] || return 1
+	echo "$pid"
+}
+
+dnsmasq_pid() {
+	local pid
+	[[ -r $DNS_PID ]] || return 1
+	pid=$(<"$DNS_PID")
+	[[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == dnsmasq ]] || return 1
 	echo "$pid"
 }
 
@@ -89,12 +115,15 @@ if [[ ${1:-} == stop ]]; then
 	if pid=$(dovecot_pid); then
 		kill "$pid" || true
 	fi
+	if pid=$(dnsmasq_pid); then
+		kill "$pid" || true
+	fi
 	# Both shut down asynchronously: wait (up to 20 s) until they are gone.
 	for ((i = 0; i < 200; i++)); do
-		postfix_running || dovecot_pid >/dev/null || break
+		postfix_running || dovecot_pid >/dev/null || dnsmasq_pid >/dev/null || break
 		sleep 0.1
 	done
-	if postfix_running || dovecot_pid >/dev/null; then
+	if postfix_running || dovecot_pid >/dev/null || dnsmasq_pid >/dev/null; then
 		die "the peers did not stop within 20 s"
 	fi
 	log "peers stopped"
@@ -132,7 +161,7 @@ if ((${#missing[@]})); then
 	fi
 	((apt_rc == 0)) || die "apt-get failed (exit $apt_rc)"
 fi
-for cmd in postfix postconf smtp-sink smtp-source dovecot openssl; do
+for cmd in postfix postconf smtp-sink smtp-source dovecot openssl dnsmasq nft ip; do
 	command -v "$cmd" >/dev/null 2>&1 || die "$cmd not found after install"
 done
 
@@ -141,6 +170,7 @@ done
 # differs; then TAG (postfix, dovecot) is marked for a reload.
 pf_changed=
 dc_changed=
+dns_changed=
 write_if_changed() {
 	local file=$1 mode=$2 tag=$3 tmp
 	tmp=$(mktemp "$file.XXXXXX")
@@ -154,6 +184,7 @@ write_if_changed() {
 	case $tag in
 	postfix) pf_changed=1 ;;
 	dovecot) dc_changed=1 ;;
+	dnsmasq) dns_changed=1 ;;
 	esac
 }
 
@@ -161,7 +192,7 @@ write_if_changed() {
 # group/world-writable.
 install -d -m 755 -o root -g root "$PEER_DIR" "$PEER_DIR/postfix" "$PF_ETC" "$TLS_DIR" "$DC_DIR"
 install -d -m 755 -o root -g root "$PF_SPOOL"
-install -d -m 755 -o root -g root "$DC_RUN"
+install -d -m 755 -o root -g root "$DC_RUN" "$DNS_DIR"
 [[ -e $LOCK_FILE ]] || install -m 666 /dev/null "$LOCK_FILE"
 
 # Mail is delivered as the user who ran the script through sudo, so that a
@@ -269,7 +300,8 @@ message_size_limit = 52428800
 # $INBOX, one file per recipient, with the envelope recipient in the
 # Delivered-To: header virtual(8) prepends. (virtual(8) does not allow
 # regexp substitution in virtual_mailbox_maps, hence one Maildir for all.)
-virtual_mailbox_domains = $LOCAL_DOMAIN
+virtual_mailbox_domains = $LOCAL_DOMAIN, direct.$LOCAL_DOMAIN,
+	fallback.$LOCAL_DOMAIN, implicit.$LOCAL_DOMAIN
 virtual_mailbox_base = $MAIL_DIR
 virtual_mailbox_maps = static:inbox/
 virtual_uid_maps = static:$mail_uid
@@ -335,6 +367,31 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 
+# --- dnsmasq: answers for $LOCAL_DOMAIN and below from these lines only.
+# local=/.../ makes it answer there like an authoritative server: NXDOMAIN
+# for unknown names, an empty NOERROR (no data) for other types of known
+# names, never REFUSED or forwarded (there is no upstream: no-resolv).
+write_if_changed "$DNS_CONF" 644 dnsmasq <<EOF
+# Generated by scripts/test-setup.sh: DNS server for the direct route's tests.
+port=$DNS_PORT
+listen-address=127.0.0.1
+bind-interfaces
+no-resolv
+no-hosts
+no-poll
+local=/$LOCAL_DOMAIN/
+local-ttl=300
+log-facility=$DNS_DIR/dnsmasq.log
+mx-host=$LOCAL_DOMAIN,mx1.$LOCAL_DOMAIN,10
+mx-host=direct.$LOCAL_DOMAIN,mx1.$LOCAL_DOMAIN,10
+mx-host=fallback.$LOCAL_DOMAIN,mx0.$LOCAL_DOMAIN,5
+mx-host=fallback.$LOCAL_DOMAIN,mx1.$LOCAL_DOMAIN,10
+mx-host=nullmx.$LOCAL_DOMAIN,.,0
+host-record=mx1.$LOCAL_DOMAIN,127.0.0.1
+host-record=mx0.$LOCAL_DOMAIN,127.0.0.2
+host-record=implicit.$LOCAL_DOMAIN,127.0.0.1
+EOF
+
 write_if_changed "$ENV_FILE" 644 none <<EOF
 # Generated by scripts/test-setup.sh: real peers for mailout's tests.
 MAILOUT_PEER_POSTFIX_SUBMISSION=127.0.0.1:$SUBMISSION_PORT
@@ -348,6 +405,13 @@ MAILOUT_PEER_POSTFIX_LOCAL_DOMAIN=$LOCAL_DOMAIN
 MAILOUT_PEER_LOCK=$LOCK_FILE
 MAILOUT_PEER_SMTP_SINK=$(command -v smtp-sink)
 MAILOUT_PEER_SMTP_SOURCE=$(command -v smtp-source)
+MAILOUT_PEER_DNS=127.0.0.1:$DNS_PORT
+MAILOUT_PEER_DNS_MX_HOST=mx1.$LOCAL_DOMAIN
+MAILOUT_PEER_DNS_MX_DOMAINS=$LOCAL_DOMAIN,direct.$LOCAL_DOMAIN
+MAILOUT_PEER_DNS_FALLBACK_DOMAIN=fallback.$LOCAL_DOMAIN
+MAILOUT_PEER_DNS_IMPLICIT_DOMAIN=implicit.$LOCAL_DOMAIN
+MAILOUT_PEER_DNS_NULLMX_DOMAIN=nullmx.$LOCAL_DOMAIN
+MAILOUT_PEER_DNS_NXDOMAIN=nowhere.$LOCAL_DOMAIN
 EOF
 
 # ---------------------------------------------------------------- start
@@ -401,5 +465,20 @@ fi
 for port in $SUBMISSION_PORT $SMTPS_PORT $PLAIN_PORT; do
 	wait_for "postfix on 127.0.0.1:$port" port_open "$port"
 done
+
+# dnsmasq rereads only its hosts files on SIGHUP, not its configuration:
+# a changed configuration means a restart.
+if pid=$(dnsmasq_pid) && [[ -n $dns_changed ]]; then
+	log "restarting dnsmasq"
+	kill "$pid"
+	wait_for "dnsmasq to stop" eval '! dnsmasq_pid >/dev/null'
+fi
+if ! dnsmasq_pid >/dev/null; then
+	log "starting dnsmasq on 127.0.0.1:$DNS_PORT"
+	port_open "$DNS_PORT" && die "127.0.0.1:$DNS_PORT is taken by another program"
+	dnsmasq --conf-file="$DNS_CONF" --pid-file="$DNS_PID" </dev/null >>"$DNS_DIR/startup.log" 2>&1 ||
+		die "dnsmasq failed to start; see $DNS_DIR/startup.log"
+fi
+wait_for "dnsmasq on 127.0.0.1:$DNS_PORT" port_open "$DNS_PORT"
 
 log "peers ready; endpoints in $ENV_FILE"

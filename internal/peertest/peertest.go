@@ -9,6 +9,13 @@
 //	                                                   │ virtual(8)
 //	                              test <── Delivered ── Maildir (one file per recipient)
 //
+// For the direct route, a real DNS server (dnsmasq, DNS) gives MX records
+// that point at the same Postfix, which accepts the test domains without
+// AUTH on its plain port:
+//
+//	mailout ──MX?──> dnsmasq 127.0.0.1:5354 ──> mx1.mailout.test = 127.0.0.1
+//	mailout ──SMTP──> Postfix 127.0.0.1:2525 ──> the same Maildir
+//
 // The peers' endpoints and credentials come from the env file the set-up
 // script writes (/var/lib/mailout-peers/env, or the path in
 // MAILOUT_PEERS_ENV); variables of the same name in the process environment

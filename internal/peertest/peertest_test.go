@@ -378,3 +378,39 @@ func TestSameAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestDNSPeerAnswers checks the DNS peer with the standard library's DNS
+// client: the records scripts/test-setup.sh promises are there.
+func TestDNSPeerAnswers(t *testing.T) {
+	p := DNS(t)
+	r := p.Resolver()
+	ctx := t.Context()
+	for _, d := range p.MXDomains {
+		mxs, err := r.LookupMX(ctx, d)
+		if err != nil || len(mxs) != 1 || mxs[0].Host != p.MXHost+"." || mxs[0].Pref != 10 {
+			t.Errorf("MX %s = %v, %v; want 10 %s.", d, mxs, err, p.MXHost)
+		}
+	}
+	mxs, err := r.LookupMX(ctx, p.FallbackDomain)
+	if err != nil || len(mxs) != 2 || mxs[0].Pref != 5 || mxs[1].Host != p.MXHost+"." {
+		t.Errorf("MX %s = %v, %v; want a dead MX 5 and MX 10 %s.", p.FallbackDomain, mxs, err, p.MXHost)
+	}
+	addrs, err := r.LookupHost(ctx, p.MXHost)
+	if err != nil || !slices.Equal(addrs, []string{"127.0.0.1"}) {
+		t.Errorf("%s = %v, %v; want 127.0.0.1", p.MXHost, addrs, err)
+	}
+	addrs, err = r.LookupHost(ctx, p.ImplicitDomain)
+	if err != nil || !slices.Equal(addrs, []string{"127.0.0.1"}) {
+		t.Errorf("%s = %v, %v; want 127.0.0.1", p.ImplicitDomain, addrs, err)
+	}
+	// No MX for the implicit domain (the A record above is what makes it
+	// an implicit MX rather than a missing domain).
+	if mxs, err := r.LookupMX(ctx, p.ImplicitDomain); err == nil && len(mxs) > 0 {
+		t.Errorf("MX %s = %v, want none", p.ImplicitDomain, mxs)
+	}
+	_, err = r.LookupMX(ctx, p.NXDomain)
+	var de *net.DNSError
+	if !errors.As(err, &de) || !de.IsNotFound {
+		t.Errorf("MX %s: %v, want not found", p.NXDomain, err)
+	}
+}
