@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailout/internal/mx/mxtest"
+	"mailout/internal/peertest"
 	"mailout/internal/smtptest"
 )
 
@@ -373,5 +375,89 @@ func TestDirectConnectionReuse(t *testing.T) {
 				t.Errorf("%d messages over %d connections, want %s", n, c, tc.want)
 			}
 		})
+	}
+}
+
+// TestDirectPostfixDnsmasqInterop sends a direct campaign through real
+// peers: dnsmasq answers the MX questions, the real Postfix is the MX
+// (its plain port, --mx-port), and the messages are read back from where
+// Postfix delivered them.
+func TestDirectPostfixDnsmasqInterop(t *testing.T) {
+	pf := peertest.Postfix(t)
+	ns := peertest.DNS(t)
+	pf.Clean(t)
+	_, port, err := net.SplitHostPort(pf.Plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mxPort, _ := strconv.Atoi(port)
+
+	type want struct {
+		state, class, host string
+	}
+	wants := map[string]want{}
+	var emails []string
+	add := func(email string, w want) {
+		emails = append(emails, email)
+		wants[email] = w
+	}
+	for _, d := range ns.MXDomains {
+		for i := range 5 {
+			add(fmt.Sprintf("user%d@%s", i, d), want{"delivered", "delivered", ns.MXHost})
+		}
+	}
+	for i := range 3 {
+		add(fmt.Sprintf("backup%d@%s", i, ns.FallbackDomain), want{"delivered", "delivered", ns.MXHost})
+	}
+	for i := range 2 {
+		add(fmt.Sprintf("own%d@%s", i, ns.ImplicitDomain), want{"delivered", "delivered", ns.ImplicitDomain})
+	}
+	add("nobody@"+ns.NullMXDomain, want{"failed", "no-mail-server", ""})
+	add("nobody@"+ns.NXDomain, want{"failed", "dns-nxdomain", ""})
+	delivered := len(emails) - 2
+
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	r := mailout(t, nil, directArgs(db, "interop", writeList(t, emails...), writeMessage(t, testMessage),
+		ns.Addr, mxPort, "--profile", "fast", "--rate", "0", "--domain-rate", "0", "--json")...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	rows := byEmail(reportRows(t, db, "interop"))
+	for email, w := range wants {
+		row := rows[email]
+		if row == nil {
+			t.Errorf("no report row for %s", email)
+			continue
+		}
+		if row["state"] != w.state || row["class"] != w.class {
+			t.Errorf("%s: state %v class %v (%v); want %s %s", email, row["state"], row["class"], row["text"], w.state, w.class)
+		}
+		if w.host != "" && (row["host"] != w.host || row["via"] != "direct:"+w.host) {
+			t.Errorf("%s: host %v via %v, want %s", email, row["host"], row["via"], w.host)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := pf.WaitDelivered(ctx, t, delivered); err != nil {
+		t.Fatal(err)
+	}
+	for i, email := range emails {
+		got := pf.Delivered(t, email)
+		if wants[email].state != "delivered" {
+			if len(got) != 0 {
+				t.Errorf("%s: %d messages at Postfix, want none", email, len(got))
+			}
+			continue
+		}
+		if len(got) != 1 {
+			t.Errorf("%s: %d messages at Postfix, want 1", email, len(got))
+			continue
+		}
+		// Personalised, and received by Postfix from our EHLO name.
+		for _, s := range []string{fmt.Sprintf("Dear Name%d,", i), "your address is " + email + ".", "sender.mailout.test"} {
+			if !strings.Contains(string(got[0]), s) {
+				t.Errorf("%s: stored message lacks %q:\n%s", email, s, got[0])
+			}
+		}
 	}
 }
