@@ -1,0 +1,312 @@
+package doctor
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/miekg/dns"
+
+	"mailout/internal/mx"
+	"mailout/internal/smtpclient"
+)
+
+// maxDNSServers caps the DNS servers probed one by one.
+const maxDNSServers = 3
+
+// runDirect runs the direct-route checks: the guide's "port 53 for the MX
+// query, port 25 for the message".
+func runDirect(ctx context.Context, c *Config, r *Report) {
+	res, err := mx.New(mx.Config{Servers: c.DNS, ResolvConf: c.ResolvConf, Timeout: c.Timeouts.DNS,
+		AllowLoopback: c.AllowLoopbackMX, FailureTTL: -1})
+	if err != nil {
+		r.add(Finding{ID: "dns.servers", Severity: Fail, Code: "none", Evidence: []string{err.Error()}})
+		r.Verdict = newVerdict(VerdictDNSNoServer, "", "")
+		return
+	}
+	src := res.Source()
+	code := "resolv.conf"
+	if src == "flag" {
+		code = "flag"
+	}
+	r.add(Finding{ID: "dns.servers", Severity: Pass, Code: code,
+		Evidence: []string{strings.Join(res.Servers(), ", ") + " (from " + src + ")"}})
+
+	// 1. Port 53, UDP and TCP, server by server.
+	answered, timeouts, refused := 0, 0, 0
+	for i, srv := range res.Servers() {
+		if i == maxDNSServers {
+			break
+		}
+		for _, network := range []string{"udp", "tcp"} {
+			f := dnsProbe(ctx, c, srv, network, c.Domains[0])
+			r.add(f)
+			switch f.Code {
+			case "answer":
+				answered++
+			case codeTimeout:
+				timeouts++
+			default:
+				refused++
+			}
+		}
+	}
+	if answered == 0 {
+		if timeouts > 0 {
+			r.Verdict = newVerdict(VerdictDNSBlocked, "", "")
+		} else {
+			r.Verdict = newVerdict(VerdictDNSRefused, "", "")
+		}
+		return
+	}
+
+	// 2. MX lookups; 3. port 25 and SMTP on the first hosts of each.
+	var t tally
+	resolved := 0
+	for _, d := range c.Domains {
+		start := c.Now()
+		hosts, err := res.Lookup(ctx, d)
+		f := r.add(Finding{ID: "dns.mx", Subject: d, Millis: c.Now().Sub(start).Milliseconds()})
+		if err != nil {
+			f.Severity, f.Code, f.Evidence = Fail, "error", []string{err.Error()}
+			var me *mx.Error
+			if errors.As(err, &me) {
+				f.Code = me.Kind
+			}
+			continue
+		}
+		resolved++
+		f.Severity, f.Code = Pass, "answer"
+		for _, h := range hosts {
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%d %s %v", h.Pref, h.Name, h.Addrs))
+		}
+		for i, h := range hosts {
+			if i == c.MaxHosts || len(h.Addrs) == 0 {
+				break
+			}
+			checkMXHost(ctx, c, r, d, h, &t)
+		}
+	}
+	r.Verdict = newVerdict(t.verdict(resolved), "", "")
+}
+
+// dnsProbe sends one MX question to one server over one transport: does
+// port 53 answer (any rcode but REFUSED), time out, or refuse?
+func dnsProbe(ctx context.Context, c *Config, server, network, domain string) Finding {
+	id := "dns." + network
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(domain), dns.TypeMX)
+	m.SetEdns0(1232, false)
+	cl := &dns.Client{Net: network, Timeout: c.Timeouts.DNS}
+	qctx, cancel := context.WithTimeout(ctx, c.Timeouts.DNS)
+	defer cancel()
+	start := c.Now()
+	resp, _, err := cl.ExchangeContext(qctx, m, server)
+	f := Finding{ID: id, Subject: server, Millis: c.Now().Sub(start).Milliseconds()}
+	switch {
+	case err == nil && resp.Rcode == dns.RcodeRefused:
+		f.Severity, f.Code = Fail, codeRefused
+		f.Evidence = []string{fmt.Sprintf("%s %s: REFUSED (the server does not serve us)", server, network)}
+	case err == nil:
+		f.Severity, f.Code = Pass, "answer"
+		f.Evidence = []string{fmt.Sprintf("%s %s: %s in %dms (MX %s)", server, network, dns.RcodeToString[resp.Rcode], f.Millis, domain)}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		f.Severity, f.Code = Fail, codeRefused
+		f.Evidence = []string{fmt.Sprintf("%s %s: port 53 refused (%v)", server, network, err)}
+	default:
+		f.Severity, f.Code = Fail, dialCode(err)
+		if f.Code == codeError {
+			f.Code = codeTimeout // no usable answer reached us
+		}
+		f.Evidence = []string{fmt.Sprintf("%s %s: no answer after %dms (%v)", server, network, f.Millis, err)}
+	}
+	return f
+}
+
+// tally counts what the MX hosts did, for the verdict.
+type tally struct {
+	timeout, refused, unreachable, other int
+	sessions, rejected, tlsSigns         int
+	identities                           map[string]int // banner names of hosts whose name is unrelated
+	domainsWithForeign                   map[string]bool
+}
+
+func (t *tally) verdict(resolved int) string {
+	switch {
+	case resolved == 0:
+		return VerdictMXLookupFailed
+	case t.sessions == 0 && t.rejected == 0:
+		switch {
+		case t.timeout > 0 && t.refused == 0 && t.unreachable == 0:
+			return VerdictPort25Blocked
+		case t.refused > 0 && t.timeout == 0 && t.unreachable == 0:
+			return VerdictPort25Refused
+		case t.unreachable > 0 && t.timeout == 0 && t.refused == 0:
+			return VerdictNoRoute
+		case t.timeout+t.refused+t.unreachable > 0:
+			return VerdictPort25Blocked
+		}
+		return VerdictSMTPRejected
+	case t.sessions == 0:
+		return VerdictSMTPRejected
+	case len(t.domainsWithForeign) >= 2 && len(t.identities) == 1 && t.identities[firstKey(t.identities)] == t.sessions:
+		// One box answers in the place of every domain's MX: a
+		// transparent proxy (antivirus, gateway, ISP).
+		return VerdictPort25Intercept
+	case t.tlsSigns == t.sessions:
+		return VerdictTLSIntercepted
+	}
+	return VerdictOK
+}
+
+func firstKey(m map[string]int) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}
+
+// checkMXHost connects to port 25 of one MX host and, when it answers,
+// reads banner and EHLO and tries STARTTLS (RFC 3207) with certificate
+// verification, recording the signs of interception.
+func checkMXHost(ctx context.Context, c *Config, r *Report, domain string, h mx.Host, t *tally) {
+	addr := net.JoinHostPort(h.Addrs[0].String(), strconv.Itoa(c.MXPort))
+	subj := h.Name + " " + addr
+	conn, code, took, err := connect(ctx, c, addr)
+	f := r.add(Finding{ID: "smtp.port25", Subject: subj, Code: code, Millis: took.Milliseconds()})
+	if err != nil {
+		f.Severity = Fail
+		f.Evidence = []string{fmt.Sprintf("%s: %s after %s (%v)", addr, code, ms(took), err)}
+		switch code {
+		case codeTimeout:
+			t.timeout++
+		case codeRefused, codeReset:
+			t.refused++
+		case codeUnreachable:
+			t.unreachable++
+		default:
+			t.other++
+		}
+		return
+	}
+	f.Severity = Pass
+	f.Evidence = []string{fmt.Sprintf("%s: connected in %s", addr, ms(took))}
+
+	s := newSession(c, h.Name, addr, conn)
+	s.mode = modeOpportunistic
+	s.tlsConfig = &tls.Config{ServerName: h.Name, MinVersion: tls.VersionTLS12, RootCAs: c.MXRootCAs}
+	start := c.Now()
+	cl, err := s.dial(ctx)
+	took = c.Now().Sub(start)
+	banner := s.greeting()
+	var se *smtpclient.Error
+	errors.As(err, &se)
+	if banner == "" {
+		ev := append([]string{}, s.server...)
+		if err != nil {
+			ev = append(ev, replyText(err))
+		}
+		r.add(Finding{ID: "smtp.banner", Subject: subj, Severity: Fail, Code: replyCode(err), Evidence: ev, Millis: took.Milliseconds()})
+		t.rejected++
+		return
+	}
+	r.add(Finding{ID: "smtp.banner", Subject: subj, Severity: Pass, Code: "220", Evidence: []string{banner}})
+	if se != nil && se.Command != "STARTTLS" {
+		r.add(Finding{ID: "smtp.ehlo", Subject: subj, Severity: Fail, Code: replyCode(err), Evidence: append(append([]string{}, s.server...), replyText(err))})
+		t.rejected++
+		return
+	}
+	t.sessions++
+
+	// Who answers? A banner name unrelated to the MX host is a sign that
+	// something in between answers in its place.
+	name := bannerName(banner)
+	idf := r.add(Finding{ID: "smtp.identity", Subject: subj, Severity: Pass, Code: "related", Evidence: []string{"banner name " + name}})
+	if !related(name, h.Name) {
+		idf.Severity, idf.Code = Warn, "unrelated"
+		if t.identities == nil {
+			t.identities, t.domainsWithForeign = map[string]int{}, map[string]bool{}
+		}
+		t.identities[strings.ToLower(name)]++
+		t.domainsWithForeign[domain] = true
+	}
+
+	// EHLO and STARTTLS.
+	offered := false
+	for _, l := range s.server {
+		if len(l) > 4 && strings.EqualFold(strings.TrimSpace(l[4:]), "STARTTLS") {
+			offered = true
+		}
+	}
+	r.add(Finding{ID: "smtp.ehlo", Subject: subj, Severity: Pass, Code: "250", Evidence: ehloLines(s.server)})
+	switch {
+	case err != nil: // STARTTLS offered, handshake failed
+		p := certProblem(err)
+		if p == "" {
+			p = "handshake"
+		}
+		ev := []string{replyText(err)}
+		if leaf := peekCert(ctx, c, h.Name, addr, false); leaf != nil {
+			ev = append(ev, fmt.Sprintf("certificate for %q issued by %q", leaf.Subject.CommonName, leaf.Issuer.String()))
+		}
+		sev := Warn
+		if p == "unknown-authority" || p == "handshake" {
+			t.tlsSigns++
+		}
+		r.add(Finding{ID: "smtp.starttls", Subject: subj, Severity: sev, Code: p, Evidence: ev})
+	case !offered:
+		t.tlsSigns++
+		r.add(Finding{ID: "smtp.starttls", Subject: subj, Severity: Warn, Code: "not-offered",
+			Evidence: []string{"EHLO does not list STARTTLS: the server, or something between, strips it"}})
+	default:
+		st, _ := cl.TLS()
+		r.add(Finding{ID: "smtp.starttls", Subject: subj, Severity: Pass, Code: "ok", Evidence: []string{certSummary(st)}})
+	}
+	if cl != nil {
+		_ = cl.Quit(ctx)
+	}
+}
+
+// bannerName is the first word after "220" (RFC 5321 §4.3.1: the greeting
+// starts with the server's domain).
+func bannerName(banner string) string {
+	fs := strings.Fields(strings.TrimLeft(banner, "0123456789- "))
+	if len(fs) == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(fs[0], ".")
+}
+
+// related reports whether two host names share their last two labels
+// (mx1.example.com and smtp.example.com) or one is an IP literal.
+func related(a, b string) bool {
+	if net.ParseIP(strings.Trim(a, "[]")) != nil {
+		return true
+	}
+	tail := func(s string) string {
+		l := strings.Split(strings.ToLower(strings.TrimSuffix(s, ".")), ".")
+		if len(l) > 2 {
+			l = l[len(l)-2:]
+		}
+		return strings.Join(l, ".")
+	}
+	return tail(a) == tail(b)
+}
+
+func ehloLines(server []string) []string {
+	var out []string
+	for _, l := range server {
+		if strings.HasPrefix(l, "250") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
