@@ -25,6 +25,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"net"
+	"strings"
 	"time"
 
 	"mailout/internal/transport"
@@ -88,8 +89,11 @@ type Timeouts struct {
 	DNS time.Duration
 	// Connect is the TCP connect timeout; default 10 s.
 	Connect time.Duration
-	// SMTP bounds each SMTP step (greeting, EHLO, STARTTLS, AUTH, MAIL,
-	// RCPT); default 15 s.
+	// Greeting bounds the wait for the 220 banner; default 10 s. A
+	// STARTTLS URL on an implicit-TLS port waits this long.
+	Greeting time.Duration
+	// SMTP bounds each other SMTP step (EHLO, STARTTLS, AUTH, MAIL,
+	// RCPT); default 20 s (servers delay a login after a failed one).
 	SMTP time.Duration
 }
 
@@ -128,8 +132,11 @@ func (c *Config) withDefaults() Config {
 	if d.Timeouts.Connect == 0 {
 		d.Timeouts.Connect = 10 * time.Second
 	}
+	if d.Timeouts.Greeting == 0 {
+		d.Timeouts.Greeting = 10 * time.Second
+	}
 	if d.Timeouts.SMTP == 0 {
-		d.Timeouts.SMTP = 15 * time.Second
+		d.Timeouts.SMTP = 20 * time.Second
 	}
 	if d.ProbePorts == nil {
 		d.ProbePorts = DefaultProbePorts
@@ -183,6 +190,8 @@ type Verdict struct {
 	// Suggest is a concrete setting to try, e.g. a relay URL on a port
 	// that answered ("smtps://user@host:465").
 	Suggest string `json:"suggest,omitempty"`
+	// Host is the relay host name the verdict is about, if any.
+	Host string `json:"host,omitempty"`
 	// Title and Advice are the verdict in words, per language ("en",
 	// "es").
 	Title  map[string]string `json:"title"`
@@ -274,13 +283,18 @@ func (r *Report) add(f Finding) *Finding {
 	return &r.Findings[len(r.Findings)-1]
 }
 
-// setVerdict fills a verdict's words from the texts table.
+// newVerdict fills a verdict's words from the texts table.
 func newVerdict(id, subject, suggest string) Verdict {
-	v := Verdict{ID: id, Subject: subject, Suggest: suggest, Title: map[string]string{}, Advice: map[string]string{}}
-	for _, lang := range []string{"en", "es"} {
-		t := verdictTexts[lang][id]
-		v.Title[lang] = t.title
-		v.Advice[lang] = expand(t.advice, subject, suggest)
-	}
+	v := Verdict{ID: id, Subject: subject, Suggest: suggest}
+	v.fill()
 	return v
+}
+
+func (v *Verdict) fill() {
+	v.Title, v.Advice = map[string]string{}, map[string]string{}
+	for _, lang := range []string{"en", "es"} {
+		t := verdictTexts[lang][v.ID]
+		v.Title[lang] = t.title
+		v.Advice[lang] = strings.NewReplacer("{host}", v.Host, "{suggest}", v.Suggest).Replace(t.advice)
+	}
 }

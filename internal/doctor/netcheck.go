@@ -75,7 +75,7 @@ func probeMode(ctx context.Context, c *Config, host, addr string) portMode {
 	if err != nil {
 		return portMode{code: code, evidence: fmt.Sprintf("%s: %s after %s", addr, code, ms(took))}
 	}
-	line, rerr := readLine(conn, c.Timeouts.SMTP/3)
+	line, rerr := readLine(conn, c.Timeouts.Greeting)
 	conn.Close()
 	if rerr == nil && strings.HasPrefix(line, "220") {
 		m := portMode{code: codeConnected, greeting: line}
@@ -93,12 +93,12 @@ func probeMode(ctx context.Context, c *Config, host, addr string) portMode {
 	}
 	defer conn.Close()
 	tc := tls.Client(conn, &tls.Config{ServerName: host, InsecureSkipVerify: true}) //nolint:gosec // protocol probe only, no credentials
-	hctx, cancel := context.WithTimeout(ctx, c.Timeouts.SMTP/3)
+	hctx, cancel := context.WithTimeout(ctx, c.Timeouts.SMTP)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return portMode{code: "no-greeting", evidence: fmt.Sprintf("%s: no greeting and no TLS handshake (%v)", addr, err)}
 	}
-	line, _ = readLine(tc, c.Timeouts.SMTP/3)
+	line, _ = readLine(tc, c.Timeouts.Greeting)
 	m := portMode{code: codeConnected, implicit: true, greeting: line,
 		evidence: fmt.Sprintf("%s: TLS from the first byte, greeting %q", addr, line)}
 	_, m.auth = ehloProbe(ctx, c, host, addr, true)

@@ -178,7 +178,9 @@ func resolveRelay(ctx context.Context, c *Config, r *Report, acc *transport.Rela
 	if h := strings.TrimSuffix(strings.ToLower(acc.Host), "."); h == "invalid" || strings.HasSuffix(h, ".invalid") {
 		r.add(Finding{ID: "relay.resolve", Subject: subj, Severity: Fail, Code: mx.KindNXDomain,
 			Evidence: []string{acc.Host + ": the name does not exist (RFC 6761 reserves .invalid)"}})
-		return nil, newVerdict(VerdictRelayHostUnknown, subj, ""), true
+		v := Verdict{ID: VerdictRelayHostUnknown, Subject: subj, Host: acc.Host}
+		v.fill()
+		return nil, v, true
 	}
 	res, err := mx.New(mx.Config{Servers: c.DNS, ResolvConf: c.ResolvConf, Timeout: c.Timeouts.DNS, FailureTTL: -1})
 	if err != nil {
@@ -203,7 +205,9 @@ func resolveRelay(ctx context.Context, c *Config, r *Report, acc *transport.Rela
 	case mx.KindTimeout, mx.KindRefused, mx.KindServFail:
 		return nil, newVerdict(VerdictRelayDNS, subj, ""), true
 	}
-	return nil, newVerdict(VerdictRelayHostUnknown, subj, ""), true
+	v := Verdict{ID: VerdictRelayHostUnknown, Subject: subj, Host: acc.Host}
+	v.fill()
+	return nil, v, true
 }
 
 // relaySessionFailed turns a failed banner/TLS/EHLO/AUTH into findings and a

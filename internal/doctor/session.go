@@ -68,7 +68,7 @@ func (s *session) dial(ctx context.Context) (*smtpclient.Client, error) {
 	return smtpclient.Dial(ctx, smtpclient.Config{
 		Addr: s.addr, Host: s.host, LocalName: s.c.HELO, TLS: s.mode.client(), TLSConfig: tc,
 		Username: s.user, Password: s.pass, AllowPlaintextAuth: s.plainAuth,
-		Timeouts: smtpclient.Timeouts{Connect: s.c.Timeouts.Connect, Greeting: t, EHLO: t, StartTLS: t,
+		Timeouts: smtpclient.Timeouts{Connect: s.c.Timeouts.Connect, Greeting: s.c.Timeouts.Greeting, EHLO: t, StartTLS: t,
 			Auth: t, Mail: t, Rcpt: t, Quit: t},
 		Dial: dial,
 		Trace: func(line string) {

@@ -3,7 +3,6 @@ package doctor
 import (
 	"fmt"
 	"io"
-	"strings"
 )
 
 // WriteText writes the checklist (one line per finding with its evidence),
@@ -54,10 +53,6 @@ func checkTitle(id, lang string) string {
 		return t
 	}
 	return id
-}
-
-func expand(s, subject, suggest string) string {
-	return strings.NewReplacer("{subject}", subject, "{suggest}", suggest).Replace(s)
 }
 
 var uiTexts = map[string]map[string]string{
@@ -143,13 +138,13 @@ var verdictTexts = map[string]map[string]verdictText{
 		VerdictSMTPRejected: {"the mail servers refuse to talk to us",
 			"The mail servers answer but refuse us before any message: your address may be on a block list, or your ISP forbids direct delivery. Send through your provider's SMTP server (--relay)."},
 		VerdictRelayHostUnknown: {"the SMTP server's name does not exist",
-			"The SMTP server name {subject} does not exist: copy it exactly as your provider gives it. Do not guess: ask your provider for the server, port, user name and password."},
+			"The SMTP server name {host} does not exist: copy it exactly as your provider gives it. Do not guess: ask your provider for the server, port, user name and password."},
 		VerdictRelayDNS: {"the SMTP server's name cannot be looked up",
 			"The DNS server does not answer, so the SMTP server's name cannot be looked up: check your network connection, allow port 53, or enter your ISP's DNS server by IP (--dns)."},
 		VerdictRelayWrongPort: {"wrong port",
 			"Nothing usable answers on the configured port, but the same server answers on another one: use {suggest} (ask your provider which port to use: usually 587 with STARTTLS or 465 with TLS)."},
 		VerdictRelayRefused: {"wrong IP or service unavailable",
-			"The connection is refused and no usual port answers: the SMTP server's name or port is wrong, or the service is down. Check them with your provider; then try turning off your antivirus, or ask your network administrator."},
+			"\"Wrong IP or service unavailable\": the connection is refused and no usual port answers: the SMTP server's name or port is wrong, or the service is down. Check them with your provider; then try turning off your antivirus, or ask your network administrator."},
 		VerdictRelayBlocked: {"the SMTP server's port is blocked",
 			"The SMTP server does not answer on that port and no other usual port answers: a firewall, an antivirus or your gateway blocks it, or the name or port is wrong. Allow mailout through your firewall (and on the gateway), and check the server and port with your provider."},
 		VerdictTLSModeMismatch: {"TLS mode does not match the port",
@@ -193,13 +188,13 @@ var verdictTexts = map[string]map[string]verdictText{
 		VerdictSMTPRejected: {"los servidores de correo no desean hablar con usted",
 			"Los servidores de correo responden pero nos rechazan antes de cualquier mensaje: su dirección puede estar en una lista de bloqueo, o su proveedor prohíbe la entrega directa. Envíe mediante el servidor Smtp de su proveedor (--relay)."},
 		VerdictRelayHostUnknown: {"el nombre del servidor Smtp no existe",
-			"El nombre de servidor Smtp {subject} no existe: cópielo exactamente como se lo da su proveedor. No existe posibilidad de «adivinar»: solicite a su proveedor el servidor, puerto, nombre de usuario y contraseña."},
+			"El nombre de servidor Smtp {host} no existe: cópielo exactamente como se lo da su proveedor. No existe posibilidad de «adivinar»: solicite a su proveedor el servidor, puerto, nombre de usuario y contraseña."},
 		VerdictRelayDNS: {"no se puede consultar el nombre del servidor Smtp",
 			"El servidor DNS no responde, por eso no se puede consultar el nombre del servidor Smtp: compruebe la conexión de red, permita el puerto 53, o ingrese manualmente el servidor DNS de su proveedor (--dns)."},
 		VerdictRelayWrongPort: {"puerto incorrecto",
 			"Nada utilizable responde en el puerto configurado, pero el mismo servidor responde en otro: use {suggest} (pregunte a su proveedor qué puerto usar: normalmente 587 con STARTTLS o 465 con TLS)."},
 		VerdictRelayRefused: {"IP incorrecta o servicio no disponible",
-			"La conexión es rechazada y ningún puerto habitual responde: el nombre del servidor Smtp o el puerto son incorrectos, o el servicio no funciona. Compruébelos con su proveedor; luego intente desactivar su antivirus, o solicite asistencia a su administrador de red."},
+			"«IP incorrecta o servicio no disponible»: la conexión es rechazada y ningún puerto habitual responde: el nombre del servidor Smtp o el puerto son incorrectos, o el servicio no funciona. Compruébelos con su proveedor; luego intente desactivar su antivirus, o solicite asistencia a su administrador de red."},
 		VerdictRelayBlocked: {"el puerto del servidor Smtp está bloqueado",
 			"El servidor Smtp no responde en ese puerto y ningún otro puerto habitual responde: un firewall, un antivirus o su gateway lo bloquea, o el nombre o el puerto son incorrectos. Permita a mailout conectarse a través de su firewall (y del gateway), y compruebe servidor y puerto con su proveedor."},
 		VerdictTLSModeMismatch: {"el modo TLS no corresponde al puerto",
