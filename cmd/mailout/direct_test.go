@@ -461,3 +461,69 @@ func TestDirectPostfixDnsmasqInterop(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectFallbackRelay shows the hybrid route (--fallback-relay): when
+// the DNS server cannot be reached every domain goes by the relay; with
+// --fallback-after 2 a recipient that keeps failing temporarily goes by
+// the relay on its second attempt. The report says which way each went.
+func TestDirectFallbackRelay(t *testing.T) {
+	relaySrv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"shop": relayPass}, RequireAuth: true})
+	relay := fmt.Sprintf("smtp+insecure://shop:%s@%s", relayPass, relaySrv.Addr)
+
+	t.Run("DNS unreachable", func(t *testing.T) {
+		// A UDP and TCP port where nothing listens: every query is refused
+		// by the kernel (ICMP port unreachable, RST).
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadDNS := l.LocalAddr().String()
+		l.Close()
+		before := len(relaySrv.Messages())
+		emails := []string{"a@one.test", "b@two.test", "c@three.test"}
+		db := filepath.Join(t.TempDir(), "mailout.db")
+		r := mailout(t, nil, directArgs(db, "hyb", writeList(t, emails...), writeMessage(t, testMessage),
+			deadDNS, 25, "--fallback-relay", relay, "--profile", "fast", "--rate", "0", "--domain-rate", "0")...)
+		if r.code != exitOK {
+			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		t.Log(mailout(t, nil, "report", "hyb", "--db", db).stdout)
+		rows := byEmail(reportRows(t, db, "hyb"))
+		for _, e := range emails {
+			row := rows[e]
+			via, _ := row["via"].(string)
+			if row["state"] != "delivered" || !strings.HasPrefix(via, "relay") || !strings.Contains(via, "dns-unreachable") {
+				t.Errorf("%s: state %v via %q; want delivered by the relay after dns-unreachable", e, row["state"], via)
+			}
+		}
+		if got := len(relaySrv.Messages()) - before; got != len(emails) {
+			t.Errorf("relay received %d messages, want %d", got, len(emails))
+		}
+	})
+
+	t.Run("after two temporary failures", func(t *testing.T) {
+		lab := startMXLab(t, map[string]smtptest.Options{"127.0.0.61": {LocalPartFaults: true}}, "127.0.0.61")
+		z := mxtest.NewZone().MX("busy.test", 10, "mx.busy.test").A("mx.busy.test", "127.0.0.61")
+		ns := mxtest.Start(t, z)
+		before := len(relaySrv.Messages())
+		db := filepath.Join(t.TempDir(), "mailout.db")
+		r := mailout(t, nil, directArgs(db, "hyb2", writeList(t, "temp@busy.test", "ok@busy.test"), writeMessage(t, testMessage),
+			ns.Addr(), lab.port, "--fallback-relay", relay, "--fallback-after", "2", "--retry-min", "50ms", "--wait", "1m",
+			"--profile", "fast", "--rate", "0", "--domain-rate", "0")...)
+		if r.code != exitOK {
+			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		rows := byEmail(reportRows(t, db, "hyb2"))
+		if row := rows["ok@busy.test"]; row["state"] != "delivered" || row["via"] != "direct:mx.busy.test" {
+			t.Errorf("ok@busy.test: %v via %v; want delivered directly", row["state"], row["via"])
+		}
+		row := rows["temp@busy.test"]
+		via, _ := row["via"].(string)
+		if row["state"] != "delivered" || row["attempts"] != 2.0 || !strings.HasPrefix(via, "relay") {
+			t.Errorf("temp@busy.test: %v after %v attempts via %q; want delivered by the relay on attempt 2", row["state"], row["attempts"], via)
+		}
+		if got := len(relaySrv.Messages()) - before; got != 1 {
+			t.Errorf("relay received %d messages, want 1", got)
+		}
+	})
+}
