@@ -50,7 +50,7 @@ func runDirect(ctx context.Context, c *Config, r *Report) {
 			switch f.Code {
 			case "answer":
 				answered++
-			case codeTimeout:
+			case codeTimeout, codeBlockedHere:
 				timeouts++
 			default:
 				refused++
@@ -184,7 +184,7 @@ func checkMXHost(ctx context.Context, c *Config, r *Report, domain string, h mx.
 		f.Severity = Fail
 		f.Evidence = []string{fmt.Sprintf("%s: %s after %s (%v)", addr, code, ms(took), err)}
 		switch code {
-		case codeTimeout:
+		case codeTimeout, codeBlockedHere:
 			t.timeout++
 		case codeRefused, codeReset:
 			t.refused++

@@ -24,6 +24,9 @@ const (
 	codeRefused     = "refused"
 	codeReset       = "reset"
 	codeUnreachable = "unreachable"
+	// codeBlockedHere: the kernel of this very machine refused to send the
+	// packet (EPERM/EACCES): a firewall rule on this computer.
+	codeBlockedHere = "blocked-here"
 	codeError       = "error"
 )
 
@@ -37,6 +40,8 @@ func dialCode(err error) string {
 		return codeRefused
 	case errors.Is(err, syscall.ECONNRESET):
 		return codeReset
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return codeBlockedHere
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
 		return codeUnreachable
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),

@@ -77,7 +77,7 @@ func checkRelay(ctx context.Context, c *Config, r *Report, acc *transport.RelayA
 			return verdict(VerdictRelayWrongPort, sug)
 		}
 		switch code {
-		case codeTimeout:
+		case codeTimeout, codeBlockedHere:
 			return verdict(VerdictRelayBlocked, "")
 		case codeUnreachable:
 			return verdict(VerdictNoRoute, "")
