@@ -102,6 +102,13 @@ func TestDotStuffing(t *testing.T) {
 		{"bare\rcr", "bare\r\ncr\r\n"},
 		{"..two\n", "...two\r\n"},
 		{"mid.dot\n", "mid.dot\r\n"},
+		{"a\r", "a\r\n"},
+		{"a\r\r", "a\r\n\r\n"},
+		{"a\r\r\n", "a\r\n\r\n"},
+		{"a\r.b\r\n", "a\r\n..b\r\n"},
+		{"\r\n.\r\n", "\r\n..\r\n"},
+		{"\n\n", "\r\n\r\n"},
+		{"\r", "\r\n"},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
@@ -120,7 +127,7 @@ func TestDotStuffing(t *testing.T) {
 // DATA (RFC 5321 §4.5.2, net/textproto's DotReader) gives the body with
 // normalised line ends, and the terminator cannot appear early.
 func FuzzDotStuffing(f *testing.F) {
-	for _, s := range []string{"", ".", "a\r\n.\r\nb", ".\n.\n", "x\r.\ry", "..\r\n"} {
+	for _, s := range []string{"", ".", "a\r\n.\r\nb", ".\n.\n", "x\r.\ry", "..\r\n", "a\r", "\r\r\n.", "\r.\r\n.\r"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -143,4 +150,21 @@ func FuzzDotStuffing(f *testing.F) {
 			t.Fatalf("round trip of %q gave %q, want %q", body, got, want)
 		}
 	})
+}
+
+// BenchmarkDotStuffing stuffs a rendered 20 KB message (CRLF lines of 76
+// characters), the hot path of every DATA.
+func BenchmarkDotStuffing(b *testing.B) {
+	line := append(bytes.Repeat([]byte("x"), 74), '.', '\r', '\n')
+	var body []byte
+	for len(body) < 20<<10 {
+		body = append(body, line...)
+	}
+	w := bufio.NewWriterSize(io.Discard, 4096)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := writeDotStuffed(w, body); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -309,28 +309,48 @@ func (c *Client) writeBody(ctx context.Context, body []byte) error {
 }
 
 // writeDotStuffed copies body to w, turning bare LF and bare CR into CRLF,
-// doubling a leading "." on every line, and ending with CRLF. It copies
-// line by line rather than byte by byte.
+// doubling a leading "." on every line (RFC 5321 §4.5.2), and ending with
+// CRLF. It copies line by line: lines are found with bytes.IndexByte, which
+// is vectorised, so a rendered message (CRLF already) costs one search per
+// line rather than a look at every byte.
 func writeDotStuffed(w *bufio.Writer, body []byte) error {
 	for len(body) > 0 {
-		if body[0] == '.' {
-			w.WriteByte('.')
+		var line []byte
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+			if len(line) > 0 && line[len(line)-1] == '\r' {
+				line = line[:len(line)-1] // the CR of this CRLF
+			}
+		} else {
+			line, body = body, nil
+			if line[len(line)-1] == '\r' {
+				line = line[:len(line)-1] // a final bare CR ends the line
+			}
 		}
-		i := bytes.IndexAny(body, "\r\n")
-		if i < 0 {
-			w.Write(body)
-			w.WriteString("\r\n")
-			break
-		}
-		w.Write(body[:i])
-		w.WriteString("\r\n")
-		if body[i] == '\r' && i+1 < len(body) && body[i+1] == '\n' {
-			i++
-		}
-		body = body[i+1:]
+		writeStuffedLine(w, line)
 	}
 	_, err := w.Write(nil)
 	return err
+}
+
+// writeStuffedLine writes one line (no LF in it) and CRLF; a bare CR
+// inside it is a line break too, so the text after it is a line of its own
+// and gets its leading dot doubled.
+func writeStuffedLine(w *bufio.Writer, line []byte) {
+	for {
+		if len(line) > 0 && line[0] == '.' {
+			w.WriteByte('.')
+		}
+		j := bytes.IndexByte(line, '\r')
+		if j < 0 {
+			w.Write(line)
+			w.WriteString("\r\n")
+			return
+		}
+		w.Write(line[:j])
+		w.WriteString("\r\n")
+		line = line[j+1:]
+	}
 }
 
 // Verify runs MAIL FROM and RCPT TO for one address, then RSET, without
