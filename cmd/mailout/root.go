@@ -106,6 +106,7 @@ Quick start (sandbox, nothing leaves the machine):
 	pf.StringVar(&a.logLevel, "log-level", a.envOr("MAILOUT_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (logs go to stderr)")
 	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts: en or es (default from LANG)")
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
+	root.AddCommand(a.doctorCmd())
 	return root
 }
 

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mailout/internal/doctor"
+	"mailout/internal/mx"
+	"mailout/internal/transport"
+)
+
+// doctorFlags are the flags of `mailout doctor`.
+type doctorFlags struct {
+	route         string
+	relays        []string
+	passwordEnv   string
+	passwordFile  string
+	relayCA       string
+	dns           []string
+	domains       []string
+	campaign      string
+	account       string
+	helo          string
+	json          bool
+	allowLoopback bool
+	mxPort        int
+	probePorts    []int
+	discoverPorts []int
+	labHTTP       string
+	timeout       time.Duration
+}
+
+func (a *app) doctorCmd() *cobra.Command {
+	var f doctorFlags
+	cmd := &cobra.Command{
+		Use:   "doctor [--route direct] [--dns IP]... [--domain D]... | --relay URL... | --account ADDRESS",
+		Short: "Find out why mail does not get out, and what to do",
+		Long: `doctor runs, by itself, every check of the network-troubleshooting guide and
+prints a checklist (pass / warn / fail, with evidence) and a verdict in plain
+words with what to do (--lang es for Spanish, --json for machines).
+
+Direct delivery (the default): which DNS server is used, DNS on port 53 over
+UDP and TCP, the MX of the domains (--domain, or the recipients' domains of
+--campaign, else a few well-known ones), port 25 of their mail servers
+(timeout = blocked by a firewall, antivirus, gateway or ISP; refused; no
+route), banner, EHLO, STARTTLS and signs of interception.
+
+Relay (--relay URL, same forms as "mailout send"): the host name, the port
+(other usual ports are probed when it fails), banner, TLS mode against the
+port, EHLO, AUTH, login, then MAIL FROM and RCPT TO a test address and RSET:
+no message is sent.
+
+--account user@example.com finds the SMTP server of a mailbox the way mail
+clients do (autoconfig, SRV records, probing smtp./mail.) and prints the
+--relay URL to use.
+
+Exit status: 0 the route works, 1 it does not, 2 usage.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.doctor(cmd.Context(), &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.route, "route", "", "route to check: direct or relay (default: relay when --relay is given)")
+	fl.StringArrayVar(&f.relays, "relay", nil, "relay URL to check (repeatable): smtp://user@host:587, smtps://user@host:465")
+	fl.StringVar(&f.passwordEnv, "relay-password-env", "", "environment variable holding the relay password (instead of the URL)")
+	fl.StringVar(&f.passwordFile, "relay-password-file", "", "file holding the relay password (instead of the URL)")
+	fl.StringVar(&f.relayCA, "relay-ca", "", "PEM file of the CA that signed the relay's certificate (default: system roots)")
+	fl.StringArrayVar(&f.dns, "dns", nil, "DNS server IP or IP:PORT (repeatable; default: /etc/resolv.conf)")
+	fl.StringArrayVar(&f.domains, "domain", nil, "recipient domain whose mail servers to test (repeatable)")
+	fl.StringVar(&f.campaign, "campaign", "", "test the domains of this campaign's recipients")
+	fl.StringVar(&f.account, "account", "", "find the SMTP settings of this mailbox address")
+	fl.StringVar(&f.helo, "helo", "", "EHLO name (default: this machine's name)")
+	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
+	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up the whole diagnosis after this long")
+	// Lab settings, hidden: tests and labs on loopback or in namespaces.
+	fl.BoolVar(&f.allowLoopback, "allow-loopback-mx", false, "labs only: allow MX hosts on loopback and private addresses")
+	fl.IntVar(&f.mxPort, "mx-port", 25, "labs only: the port of the MX hosts")
+	fl.IntSliceVar(&f.probePorts, "probe-ports", nil, "labs only: relay ports to probe when the configured one fails")
+	fl.IntSliceVar(&f.discoverPorts, "discover-ports", nil, "labs only: ports probed by --account")
+	fl.StringVar(&f.labHTTP, "lab-http", "", "labs only: send every autoconfig HTTP request to this host:port")
+	for _, n := range []string{"allow-loopback-mx", "mx-port", "probe-ports", "discover-ports", "lab-http"} {
+		_ = fl.MarkHidden(n)
+	}
+	return cmd
+}
+
+func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	for _, s := range f.dns {
+		if _, err := mx.ParseServer(s); err != nil {
+			return usageErr("--dns %q: %v", s, err)
+		}
+	}
+	helo := f.helo
+	if helo == "" {
+		helo = a.defaultHELO()
+	}
+	if f.account != "" {
+		if len(f.relays) > 0 || f.route != "" || f.campaign != "" {
+			return usageErr("--account goes alone (with --dns)")
+		}
+		return a.discover(ctx, f, helo)
+	}
+	route := f.route
+	if route == "" {
+		route = doctor.RouteDirect
+		if len(f.relays) > 0 {
+			route = doctor.RouteRelay
+		}
+	}
+	cfg := doctor.Config{Route: route, DNS: f.dns, Domains: f.domains, HELO: helo,
+		MXPort: f.mxPort, AllowLoopbackMX: f.allowLoopback, ProbePorts: f.probePorts}
+	switch route {
+	case doctor.RouteRelay:
+		if len(f.relays) == 0 {
+			return usageErr("--route relay needs --relay smtp://user@host:587")
+		}
+		if len(f.domains) > 0 || f.campaign != "" {
+			return usageErr("--domain and --campaign belong to --route direct")
+		}
+		relays, err := a.doctorRelays(f)
+		if err != nil {
+			return err
+		}
+		cfg.Relays = relays
+		if f.relayCA != "" {
+			if cfg.RootCAs, err = transport.LoadCAFile(f.relayCA); err != nil {
+				return usageErr("--relay-ca: %v", err)
+			}
+		}
+	case doctor.RouteDirect:
+		if len(f.relays) > 0 {
+			return usageErr("--relay goes with --route relay")
+		}
+		if f.campaign != "" {
+			domains, err := a.campaignDomains(ctx, f.campaign)
+			if err != nil {
+				return err
+			}
+			cfg.Domains = append(cfg.Domains, domains...)
+		}
+	default:
+		return usageErr("--route %q: use direct or relay", route)
+	}
+	r := doctor.Run(ctx, cfg)
+	if f.json {
+		fmt.Fprintf(a.stdout, "%s\n", r.JSON())
+	} else {
+		r.WriteText(a.stdout, a.lang)
+	}
+	if !r.OK() {
+		return &exitErr{code: exitError, err: errors.New("")}
+	}
+	return nil
+}
+
+// doctorRelays parses the --relay URLs as `mailout send` does; passwords
+// stay in the accounts and are never printed.
+func (a *app) doctorRelays(f *doctorFlags) ([]*transport.RelayAccount, error) {
+	var out []*transport.RelayAccount
+	for _, raw := range f.relays {
+		acc, _, err := transport.ParseRelayURL(raw, a.getenv, os.ReadFile)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		if acc.Password == "" && acc.Username != "" {
+			switch {
+			case f.passwordEnv != "":
+				if acc.Password = a.getenv(f.passwordEnv); acc.Password == "" {
+					return nil, usageErr("--relay-password-env: %s is empty or not set", f.passwordEnv)
+				}
+			case f.passwordFile != "":
+				b, err := os.ReadFile(f.passwordFile)
+				if err != nil {
+					return nil, usageErr("--relay-password-file: %v", err)
+				}
+				acc.Password = trimNewline(string(b))
+			}
+		}
+		out = append(out, acc)
+	}
+	return out, nil
+}
+
+// campaignDomains returns the distinct recipient domains of a campaign.
+func (a *app) campaignDomains(ctx context.Context, name string) ([]string, error) {
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	c, err := a.findCampaign(ctx, st, name)
+	if err != nil {
+		return nil, err
+	}
+	domains, err := st.Domains(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s: %w", name, err)
+	}
+	if len(domains) > 5 { // a diagnosis, not a delivery: a handful is enough
+		domains = domains[:5]
+	}
+	return domains, nil
+}
+
+// discover runs `mailout doctor --account`.
+func (a *app) discover(ctx context.Context, f *doctorFlags, helo string) error {
+	dc := doctor.DiscoverConfig{Address: f.account, DNS: f.dns, Ports: f.discoverPorts, HELO: helo}
+	if f.labHTTP != "" {
+		dc.HTTPGet = doctor.HTTPGetVia(f.labHTTP, 10*time.Second)
+	}
+	d, err := doctor.Discover(ctx, dc)
+	if d == nil {
+		return usageErr("--account: %v", err)
+	}
+	if f.json {
+		b, _ := json.MarshalIndent(d, "", "  ")
+		fmt.Fprintf(a.stdout, "%s\n", b)
+	} else {
+		d.WriteText(a.stdout, a.lang)
+	}
+	if err != nil {
+		return &exitErr{code: exitError, err: errors.New("")}
+	}
+	return nil
+}
