@@ -1,0 +1,49 @@
+package doctor
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// allVerdicts lists every verdict ID; the tests below keep the texts and
+// docs/troubleshooting.md in step with it.
+var allVerdicts = []string{VerdictOK, VerdictDNSBlocked, VerdictDNSRefused, VerdictDNSNoServer, VerdictMXLookupFailed,
+	VerdictPort25Blocked, VerdictPort25Refused, VerdictNoRoute, VerdictPort25Intercept, VerdictTLSIntercepted,
+	VerdictSMTPRejected, VerdictRelayHostUnknown, VerdictRelayDNS, VerdictRelayWrongPort, VerdictRelayRefused,
+	VerdictRelayBlocked, VerdictTLSModeMismatch, VerdictRelayTLSFailed, VerdictAuthRequired, VerdictAuthFailed,
+	VerdictAuthUnavailable, VerdictRelayDenied, VerdictSenderRejected, VerdictRelayProtocol}
+
+func TestEveryVerdictHasTextsAndDocs(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/troubleshooting.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range allVerdicts {
+		for _, lang := range []string{"en", "es"} {
+			v := verdictTexts[lang][id]
+			if v.title == "" || v.advice == "" {
+				t.Errorf("%s: no %s text", id, lang)
+			}
+			if !strings.Contains(string(doc), v.advice) && !strings.Contains(v.advice, "{") {
+				t.Errorf("docs/troubleshooting.md lacks the %s advice of %s", lang, id)
+			}
+		}
+		if !strings.Contains(string(doc), "### `"+id+"`") {
+			t.Errorf("docs/troubleshooting.md has no section for %s", id)
+		}
+	}
+	if n := len(verdictTexts["en"]); n != len(allVerdicts) || len(verdictTexts["es"]) != n {
+		t.Errorf("%d en texts, %d es texts, %d verdicts", n, len(verdictTexts["es"]), len(allVerdicts))
+	}
+}
+
+func TestPackageDoc(t *testing.T) {
+	src, err := os.ReadFile("doctor.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), "// Package doctor ") || !strings.Contains(string(src), "Place in the flow") {
+		t.Error("doctor.go lacks a package doc comment placing it in the flow")
+	}
+}
