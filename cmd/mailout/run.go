@@ -32,6 +32,7 @@ type runFlags struct {
 	mxPort        int
 	fallback      []string
 	fallbackAfter int
+	timeouts      [3]time.Duration // connect, command, data
 	profileName   string
 	connections   int
 	rate          float64
@@ -57,6 +58,9 @@ func (f *runFlags) register(cmd *cobra.Command, withRoute bool) {
 		_ = fl.MarkHidden("mx-port")
 		fl.StringArrayVar(&f.fallback, "fallback-relay", nil, "direct route: relay URL to use when direct delivery fails for a local reason (port 25 or DNS blocked)")
 		fl.IntVar(&f.fallbackAfter, "fallback-after", 0, "direct route with --fallback-relay: also hand a recipient to the relay after this many temporary failures")
+		fl.DurationVar(&f.timeouts[0], "connect-timeout", 30*time.Second, "SMTP: time to establish a TCP connection")
+		fl.DurationVar(&f.timeouts[1], "command-timeout", 5*time.Minute, "SMTP: time for each command's reply (RFC 5321 §4.5.3.2: 5 minutes)")
+		fl.DurationVar(&f.timeouts[2], "data-timeout", 10*time.Minute, "SMTP: time for the reply to the end of a message (RFC 5321 §4.5.3.2.6: 10 minutes; shorter ones cause duplicates)")
 	}
 	fl.StringArrayVar(&f.relays, "relay", nil, "relay account URL, smtp://user:pass@host:587 or smtps://…:465 (repeatable: tried in order)")
 	fl.StringVar(&f.passwordEnv, "relay-password-env", "", "environment variable holding the relay password (instead of the URL)")

@@ -89,7 +89,13 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 			route = "relay"
 		}
 	}
-	settings := &campaign.Settings{Route: route, HELO: f.run.helo, RelayCA: f.run.relayCA, MessageIDSalt: campaign.NewSalt()}
+	settings := &campaign.Settings{Route: route, HELO: f.run.helo, RelayCA: f.run.relayCA, MessageIDSalt: campaign.NewSalt(),
+		ConnectTimeout: f.run.timeouts[0], CommandTimeout: f.run.timeouts[1], DataTimeout: f.run.timeouts[2]}
+	for _, d := range f.run.timeouts {
+		if d <= 0 {
+			return usageErr("--connect-timeout, --command-timeout and --data-timeout must be positive")
+		}
+	}
 	if route != "sandbox" && settings.HELO == "" {
 		settings.HELO = a.defaultHELO()
 	}

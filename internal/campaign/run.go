@@ -182,7 +182,7 @@ func (o *RunOptions) transport(s *Settings) (transport.Transport, error) {
 			return nil, err
 		}
 		direct, err := transport.NewDirect(transport.DirectConfig{
-			Resolver: res, LocalName: s.HELO, Port: s.MXPort,
+			Resolver: res, LocalName: s.HELO, Port: s.MXPort, Timeouts: s.Timeouts(),
 			PerConnection: o.Profile.PerConnection, Logger: o.Logger,
 		})
 		if err != nil {
@@ -228,6 +228,6 @@ func (o *RunOptions) relay(s *Settings) (*transport.Relay, error) {
 	}
 	return transport.NewRelay(transport.RelayConfig{
 		Accounts: accounts, LocalName: s.HELO, MaxConns: max(o.Profile.Connections, 1),
-		PerConnection: o.Profile.PerConnection, RootCAs: roots, Logger: o.Logger,
+		PerConnection: o.Profile.PerConnection, RootCAs: roots, Logger: o.Logger, Timeouts: s.Timeouts(),
 	})
 }

@@ -12,6 +12,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"mailout/internal/smtpclient"
 )
 
 // Settings is a campaign's route and sending settings as stored with it
@@ -36,6 +39,11 @@ type Settings struct {
 	// used when direct delivery fails for a local reason or after
 	// FallbackAfter temporary failures.
 	FallbackAfter int `json:"fallback_after,omitempty"`
+	// SMTP timeouts; zero takes the RFC 5321 §4.5.3.2 defaults (see
+	// smtpclient.Timeouts).
+	ConnectTimeout time.Duration `json:"connect_timeout,omitempty"`
+	CommandTimeout time.Duration `json:"command_timeout,omitempty"`
+	DataTimeout    time.Duration `json:"data_timeout,omitempty"`
 	// MessageIDSalt makes Message-IDs deterministic per delivery, so a
 	// message sent again after a crash carries the same Message-ID
 	// (RELIABILITY.md #5).
@@ -65,4 +73,19 @@ func DecodeSettings(b []byte) (*Settings, error) {
 		return nil, fmt.Errorf("campaign settings: %w", err)
 	}
 	return &s, nil
+}
+
+// Timeouts are the SMTP timeouts the settings ask for. The command timeout
+// applies to every command but DATA, whose RFC default (2 minutes) is kept
+// unless a shorter command timeout was asked for.
+func (s *Settings) Timeouts() smtpclient.Timeouts {
+	c := s.CommandTimeout
+	t := smtpclient.Timeouts{
+		Connect: s.ConnectTimeout, Greeting: c, EHLO: c, StartTLS: c, Auth: c, Mail: c, Rcpt: c,
+		DataBlock: c, DataTerm: s.DataTimeout, Quit: c,
+	}
+	if c > 0 && c < 2*time.Minute {
+		t.DataInit = c
+	}
+	return t
 }

@@ -34,6 +34,10 @@ type DirectConfig struct {
 	// MaxIdle caps the sessions kept open between messages, all hosts
 	// together; default 64.
 	MaxIdle int
+	// MaxPerHost caps the sessions open at once to one MX host address,
+	// whatever the recipient domain: many domains share one provider's MX
+	// (Postfix's destination concurrency is per next hop too). Default 5.
+	MaxPerHost int
 	// IdleTimeout: a session unused longer is not reused; default 30 s.
 	IdleTimeout time.Duration
 	// DownFor: after a host could not be reached, it is not dialled again
@@ -52,7 +56,7 @@ type Direct struct {
 	cfg DirectConfig
 
 	mu    sync.Mutex
-	idle  map[string][]*session // by host address "ip:port"
+	pools map[string]*hostPool // by host address "ip:port"
 	nIdle int
 	down  map[string]downEntry
 	// noTLS remembers hosts whose TLS handshake failed: they are spoken to
@@ -76,6 +80,9 @@ func NewDirect(cfg DirectConfig) (*Direct, error) {
 	if cfg.MaxIdle <= 0 {
 		cfg.MaxIdle = 64
 	}
+	if cfg.MaxPerHost <= 0 {
+		cfg.MaxPerHost = 5
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Second
 	}
@@ -88,7 +95,7 @@ func NewDirect(cfg DirectConfig) (*Direct, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Direct{cfg: cfg, idle: map[string][]*session{}, down: map[string]downEntry{}, noTLS: map[string]bool{}}, nil
+	return &Direct{cfg: cfg, pools: map[string]*hostPool{}, down: map[string]downEntry{}, noTLS: map[string]bool{}}, nil
 }
 
 // Deliver looks up the recipient domain's mail servers and tries them in
@@ -196,26 +203,88 @@ func (d *Direct) tlsFallback(addr string) bool {
 	return d.noTLS[addr]
 }
 
-// get returns an idle session to addr or dials one: opportunistic STARTTLS,
-// and plaintext when the handshake fails (RFC 7435; RELIABILITY.md #44).
+// hostPool holds the sessions to one MX host address.
+type hostPool struct {
+	idle    []*session
+	open    int             // sessions open, idle or in use
+	waiters []chan *session // a nil send means: a slot is free, dial
+}
+
+// get returns an idle session to addr, dials one within MaxPerHost, or
+// waits for one to come back. Dialling uses opportunistic STARTTLS and
+// plaintext when the handshake fails (RFC 7435; RELIABILITY.md #44).
 func (d *Direct) get(ctx context.Context, host, addr string) (*session, bool, error) {
-	d.mu.Lock()
-	for len(d.idle[addr]) > 0 {
-		l := d.idle[addr]
-		s := l[len(l)-1]
-		d.idle[addr] = l[:len(l)-1]
-		d.nIdle--
-		if s.c.Usable() && d.cfg.Now().Sub(s.lastUsed) < d.cfg.IdleTimeout {
-			d.mu.Unlock()
-			return s, true, nil
-		}
-		d.mu.Unlock()
-		d.discard(ctx, s)
+	for {
 		d.mu.Lock()
+		p := d.pools[addr]
+		if p == nil {
+			p = &hostPool{}
+			d.pools[addr] = p
+		}
+		if n := len(p.idle); n > 0 {
+			s := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			d.nIdle--
+			d.mu.Unlock()
+			if s.c.Usable() && d.cfg.Now().Sub(s.lastUsed) < d.cfg.IdleTimeout {
+				return s, true, nil
+			}
+			d.discard(ctx, addr, s)
+			continue
+		}
+		if p.open < d.cfg.MaxPerHost {
+			p.open++
+			d.mu.Unlock()
+			s, err := d.dial(ctx, host, addr)
+			if err != nil {
+				d.release(addr)
+				return nil, false, err
+			}
+			return s, false, nil
+		}
+		w := make(chan *session, 1)
+		p.waiters = append(p.waiters, w)
+		d.mu.Unlock()
+		select {
+		case s := <-w:
+			if s != nil {
+				return s, true, nil
+			}
+			// A slot was freed for us: it is counted as ours already.
+			s, err := d.dial(ctx, host, addr)
+			if err != nil {
+				d.release(addr)
+				return nil, false, err
+			}
+			return s, false, nil
+		case <-ctx.Done():
+			d.mu.Lock()
+			for i, x := range p.waiters {
+				if x == w {
+					p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+					break
+				}
+			}
+			d.mu.Unlock()
+			// A hand-over may have raced with the cancellation.
+			select {
+			case s := <-w:
+				if s != nil {
+					d.put(ctx, addr, s)
+				} else {
+					d.release(addr)
+				}
+			default:
+			}
+			return nil, false, &smtpclient.Error{Command: "connect", Err: ctx.Err()}
+		}
 	}
+}
+
+func (d *Direct) dial(ctx context.Context, host, addr string) (*session, error) {
+	d.mu.Lock()
 	noTLS := d.noTLS[addr]
 	d.mu.Unlock()
-
 	cfg := smtpclient.Config{
 		Addr: addr, Host: host, LocalName: d.cfg.LocalName, TLS: smtpclient.TLSOpportunistic,
 		// Opportunistic TLS does not authenticate the server (RFC 7435
@@ -236,48 +305,81 @@ func (d *Direct) get(ctx context.Context, host, addr string) (*session, bool, er
 		c, err = smtpclient.Dial(ctx, cfg)
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return &session{c: c, lastUsed: d.cfg.Now()}, false, nil
+	return &session{c: c, lastUsed: d.cfg.Now()}, nil
 }
 
-// put keeps a session for the next message to the same host.
+// put hands a session to a waiter, or keeps it for the next message to the
+// same host.
 func (d *Direct) put(ctx context.Context, addr string, s *session) {
 	if !s.c.Usable() || (d.cfg.PerConnection > 0 && s.sent >= d.cfg.PerConnection) {
-		d.discard(ctx, s)
+		d.discard(ctx, addr, s)
 		return
 	}
 	d.mu.Lock()
-	if d.nIdle >= d.cfg.MaxIdle {
+	p := d.pools[addr]
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
 		d.mu.Unlock()
-		d.discard(ctx, s)
+		w <- s
 		return
 	}
-	d.idle[addr] = append(d.idle[addr], s)
+	if d.nIdle >= d.cfg.MaxIdle {
+		d.mu.Unlock()
+		d.discard(ctx, addr, s)
+		return
+	}
+	p.idle = append(p.idle, s)
 	d.nIdle++
 	d.mu.Unlock()
 }
 
-func (d *Direct) discard(ctx context.Context, s *session) {
+// discard ends a session (QUIT when it can still talk) and frees its slot.
+func (d *Direct) discard(ctx context.Context, addr string, s *session) {
 	if s.c.Usable() {
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_ = s.c.Quit(qctx)
 		cancel()
 	}
 	_ = s.c.Close()
+	d.release(addr)
+}
+
+// release frees one session slot of addr, passing it to a waiter if any.
+func (d *Direct) release(addr string) {
+	d.mu.Lock()
+	p := d.pools[addr]
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		d.mu.Unlock()
+		w <- nil
+		return
+	}
+	p.open--
+	d.mu.Unlock()
 }
 
 // Close ends every idle session with QUIT.
 func (d *Direct) Close() error {
 	d.mu.Lock()
-	all := d.idle
-	d.idle = map[string][]*session{}
+	type idle struct {
+		addr string
+		s    *session
+	}
+	var all []idle
+	for addr, p := range d.pools {
+		for _, s := range p.idle {
+			all = append(all, idle{addr, s})
+		}
+		p.idle = nil
+	}
 	d.nIdle = 0
 	d.mu.Unlock()
-	for _, l := range all {
-		for _, s := range l {
-			d.discard(context.Background(), s)
-		}
+	for _, x := range all {
+		d.discard(context.Background(), x.addr, x.s)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,5 +168,48 @@ func TestDirectGreetingRefusalTriesNextMX(t *testing.T) {
 	res := d.Deliver(t.Context(), directMsg("a@busy.test", "busy.test"))
 	if res.Class != outcome.Delivered || len(s2.Messages()) != 1 {
 		t.Fatalf("%+v; want delivered by mx2 after mx1's 421 greeting", res)
+	}
+}
+
+func TestDirectCapsSessionsPerMXHostAcrossDomains(t *testing.T) {
+	l := newLab(t)
+	// Three domains hosted by one provider's MX.
+	for _, d := range []string{"one.test", "two.test", "three.test"} {
+		l.zone.MX(d, 10, "mx.provider.test")
+	}
+	l.zone.A("mx.provider.test", "127.0.0.10")
+	s := l.server(t, "127.0.0.10", smtptest.Options{})
+	r, err := mx.New(mx.Config{Servers: []string{l.dns.Addr()}, AllowLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDirect(DirectConfig{Resolver: r, LocalName: "sender.example.com", Port: l.port, MaxPerHost: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	const n = 60
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dom := []string{"one.test", "two.test", "three.test"}[i%3]
+			if res := d.Deliver(t.Context(), directMsg(fmt.Sprintf("u%d@%s", i, dom), dom)); res.Class != outcome.Delivered {
+				errs <- fmt.Sprintf("%d: %+v", i, res.Result)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if got := len(s.Messages()); got != n {
+		t.Fatalf("%d messages arrived, want %d", got, n)
+	}
+	if c := s.Connections(); c > 2 {
+		t.Fatalf("%d connections to one MX host; the cap is 2", c)
 	}
 }

@@ -38,7 +38,7 @@ func (h *Hybrid) Deliver(ctx context.Context, m *Message) Result {
 	switch {
 	case res.Class == outcome.Delivered:
 		return res
-	case localNetworkFault(res.Class):
+	case localNetworkFault(res.Result):
 		h.mu.Lock()
 		if h.viaRelay == nil {
 			h.viaRelay = map[string]bool{}
@@ -64,11 +64,15 @@ func (h *Hybrid) relay(ctx context.Context, m *Message, why string) Result {
 	return res
 }
 
-// localNetworkFault: direct delivery is blocked on our side.
-func localNetworkFault(c outcome.Class) bool {
-	switch c {
-	case outcome.DNSUnreachable, outcome.ConnectTimeout, outcome.ConnectRefused, outcome.NetworkUnreachable:
+// localNetworkFault: direct delivery is blocked on our side. A refused
+// connection counts only when the classifier blames our side: on its own it
+// is usually the remote host being down.
+func localNetworkFault(r outcome.Result) bool {
+	switch r.Class {
+	case outcome.DNSUnreachable, outcome.ConnectTimeout, outcome.NetworkUnreachable:
 		return true
+	case outcome.ConnectRefused:
+		return r.LocalFault
 	}
 	return false
 }
