@@ -40,3 +40,40 @@ func BenchmarkRender(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRenderText renders a text-only newsletter of plain ASCII whose
+// lines are longer than 78 characters (so quoted-printable), with a merge
+// field in every fourth paragraph: the message bench/run.sh sends.
+func BenchmarkRenderText(b *testing.B) {
+	const para = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore\n" +
+		"et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut.\n\n"
+	for _, bc := range []struct {
+		name string
+		size int
+	}{{"1KB", 1 << 10}, {"20KB", 20 << 10}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var src strings.Builder
+			src.WriteString("From: Shop <news@example.com>\nTo: {{.first_name}} <{{.email}}>\nSubject: {{.first_name}}, our offers\n\nDear {{.first_name}},\n\n")
+			for i := 0; src.Len() < bc.size-250; i++ {
+				if i%4 == 3 {
+					src.WriteString("Your code is {{.code}}.\n\n")
+				}
+				src.WriteString(para)
+			}
+			tp, err := Parse(Source{Text: []byte(src.String())}, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := Recipient{Email: "ana@example.com", Fields: map[string]string{"first_name": "Ana", "code": "C0001234"}}
+			var buf bytes.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				m, err := tp.Render(r, "", &buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(len(m.Data)))
+			}
+		})
+	}
+}

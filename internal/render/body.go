@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"mime"
-	"mime/quotedprintable"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -183,11 +182,101 @@ func writeTextPart(w *capWriter, norm *bytes.Buffer, ctype string, raw []byte) e
 	if _, err := w.WriteString("Content-Type: " + ctype + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"); err != nil {
 		return err
 	}
-	qp := quotedprintable.NewWriter(w)
-	if _, err := qp.Write(body); err != nil {
+	return writeQP(w, body)
+}
+
+// qpLineMax is the longest encoded line, soft break "=" included (RFC 2045
+// §6.7 rule 5).
+const qpLineMax = 76
+
+// writeQP writes body, whose line breaks are all CRLF, quoted-printable
+// (RFC 2045 §6.7), byte for byte as mime/quotedprintable's Writer does, but
+// copying runs of literal characters at once instead of one by one:
+//   - rule 2: "!" to "~" except "=" are literal; everything else is =XX;
+//   - rule 3: SP and HT are literal except as the last character before a
+//     hard line break, where they are encoded;
+//   - rule 4: CRLF is a hard line break;
+//   - rule 5: a line longer than 76 gets a soft break "=" CRLF.
+func writeQP(w *capWriter, body []byte) error {
+	var line [qpLineMax + 2]byte
+	n := 0 // bytes in line
+	flush := func() error {
+		_, err := w.Write(line[:n])
+		n = 0
 		return err
 	}
-	return qp.Close()
+	soft := func() error {
+		line[n], line[n+1], line[n+2] = '=', '\r', '\n'
+		n += 3
+		return flush()
+	}
+	encode := func(b byte) error {
+		if qpLineMax-1-n < 3 {
+			if err := soft(); err != nil {
+				return err
+			}
+		}
+		const hex = "0123456789ABCDEF"
+		line[n], line[n+1], line[n+2] = '=', hex[b>>4], hex[b&0x0f]
+		n += 3
+		return nil
+	}
+	for i := 0; i < len(body); {
+		c := body[i]
+		switch {
+		case c == '\r' || c == '\n':
+			// Rule 3: trailing white space of the line is encoded.
+			if n > 0 && (line[n-1] == ' ' || line[n-1] == '\t') {
+				n--
+				if err := encode(line[n]); err != nil {
+					return err
+				}
+			}
+			line[n], line[n+1] = '\r', '\n'
+			n += 2
+			if err := flush(); err != nil {
+				return err
+			}
+			i++
+			if c == '\r' && i < len(body) && body[i] == '\n' {
+				i++
+			}
+		case qpLiteral(c):
+			j := i + 1
+			for j < len(body) && qpLiteral(body[j]) {
+				j++
+			}
+			for run := body[i:j]; len(run) > 0; {
+				if n == qpLineMax-1 {
+					if err := soft(); err != nil {
+						return err
+					}
+				}
+				k := copy(line[n:qpLineMax-1], run)
+				n += k
+				run = run[k:]
+			}
+			i = j
+		default:
+			if err := encode(c); err != nil {
+				return err
+			}
+			i++
+		}
+	}
+	if n > 0 && (line[n-1] == ' ' || line[n-1] == '\t') {
+		n--
+		if err := encode(line[n]); err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+// qpLiteral: the characters written as themselves (RFC 2045 §6.7 rules 2
+// and 3).
+func qpLiteral(c byte) bool {
+	return c >= '!' && c <= '~' && c != '=' || c == ' ' || c == '\t'
 }
 
 // is7bit: only printable ASCII, SP, HT and CRLF; lines of at most 78
@@ -214,8 +303,24 @@ func is7bit(b []byte) bool {
 }
 
 // normalizeCRLF appends src to dst with every CRLF, lone CR and lone LF
-// written as CRLF.
+// written as CRLF. Templates are parsed with LF line ends, so a CR comes
+// only from a merge field: without one, lines are found with the
+// vectorised bytes.IndexByte.
 func normalizeCRLF(dst *bytes.Buffer, src []byte) {
+	if bytes.IndexByte(src, '\r') < 0 {
+		dst.Grow(len(src) + len(src)/32)
+		for len(src) > 0 {
+			i := bytes.IndexByte(src, '\n')
+			if i < 0 {
+				dst.Write(src)
+				return
+			}
+			dst.Write(src[:i])
+			dst.WriteString("\r\n")
+			src = src[i+1:]
+		}
+		return
+	}
 	for len(src) > 0 {
 		i := bytes.IndexAny(src, "\r\n")
 		if i < 0 {
