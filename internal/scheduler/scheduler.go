@@ -475,8 +475,12 @@ func (r *run) deliver(stopCtx, sendCtx context.Context, stop context.CancelFunc,
 	if tr.State == queue.Failed && res.Kind == outcome.KindTemporary && tr.Reason != "" {
 		ar.Text = tr.Reason + ": " + ar.Text
 	}
-	cfg.Logger.Debug("attempt", "campaign", cfg.Campaign.Name, "delivery", d.ID, "rcpt_domain", d.Domain,
-		"class", res.Class, "smtp_code", res.Code, "host", res.Host, "state", tr.State)
+	// Checked first: boxing the attributes costs allocations per message
+	// even when debug logging is off.
+	if cfg.Logger.Enabled(sendCtx, slog.LevelDebug) {
+		cfg.Logger.Debug("attempt", "campaign", cfg.Campaign.Name, "delivery", d.ID, "rcpt_domain", d.Domain,
+			"class", res.Class, "smtp_code", res.Code, "host", res.Host, "state", tr.State)
+	}
 	r.add(ar)
 
 	r.mu.Lock()
