@@ -385,6 +385,9 @@ func (c *Client) read(ctx context.Context, command string) (reply, error) {
 		return reply{}, c.ioError(ctx, command, err)
 	}
 	for i, l := range r.Lines {
+		if c.cfg.Trace == nil {
+			break // the lines are not even formatted
+		}
 		sep := "-"
 		if i == len(r.Lines)-1 {
 			sep = " "
@@ -410,6 +413,7 @@ func (c *Client) readWithin(ctx context.Context, command string, timeout time.Du
 
 func (c *Client) writeLine(line string) error {
 	switch {
+	case c.cfg.Trace == nil:
 	case c.redact:
 		c.trace("C: <redacted>")
 	case strings.HasPrefix(strings.ToUpper(line), "AUTH "):

@@ -130,11 +130,18 @@ func (c *Client) Send(ctx context.Context, from string, rcpts []string, body []b
 // whatever it answers (RELIABILITY #25).
 func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []string, rcptIdx []int, results []RcptResult) (int, reply, error) {
 	stop := c.deadline(ctx, c.to.Mail)
-	for _, l := range append(append([]string{mailLine}, rcptLines...), "DATA") {
-		if err := c.writeLine(l); err != nil {
-			stop()
-			return 0, reply{}, c.ioError(ctx, "MAIL", err)
+	err := c.writeLine(mailLine)
+	for _, l := range rcptLines {
+		if err == nil {
+			err = c.writeLine(l)
 		}
+	}
+	if err == nil {
+		err = c.writeLine("DATA")
+	}
+	if err != nil {
+		stop()
+		return 0, reply{}, c.ioError(ctx, "MAIL", err)
 	}
 	if err := c.bw.Flush(); err != nil {
 		stop()
@@ -294,7 +301,9 @@ func (c *Client) resetIfDirty(ctx context.Context) error {
 func (c *Client) writeBody(ctx context.Context, body []byte) error {
 	stop := c.deadline(ctx, c.to.DataBlock)
 	defer stop()
-	c.trace(fmt.Sprintf("C: <message body, %d bytes>", len(body)))
+	if c.cfg.Trace != nil {
+		c.trace(fmt.Sprintf("C: <message body, %d bytes>", len(body)))
+	}
 	if err := writeDotStuffed(c.bw, body); err != nil {
 		return c.ioError(ctx, "BODY", err)
 	}
