@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -278,8 +279,30 @@ func TestDirectCampaignOutcomes(t *testing.T) {
 			t.Errorf("%s: %d MX queries, want 1", d, n)
 		}
 	}
-	if strings.Contains(r.stdout, "\"delivered\": 0") {
-		t.Errorf("summary: %s", r.stdout)
+	var sum struct {
+		Delivered int
+		Domains   []struct {
+			Domain    string
+			Delivered int
+			Hosts     []string `json:"mx_hosts"`
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("summary: %v\n%s", err, r.stdout)
+	}
+	if sum.Delivered != 26 {
+		t.Errorf("summary says %d delivered, want 26", sum.Delivered)
+	}
+	// The summary shows, per domain, the MX used and the outcome.
+	perDomain := map[string]int{}
+	for _, d := range sum.Domains {
+		perDomain[d.Domain] = d.Delivered
+		if d.Domain == "dead.test" && (len(d.Hosts) != 1 || d.Hosts[0] != "mx2.dead.test") {
+			t.Errorf("dead.test: MX hosts %v in the summary, want [mx2.dead.test]", d.Hosts)
+		}
+	}
+	if perDomain["bulk.test"] != 20 || perDomain["limited.test"] != 3 {
+		t.Errorf("per-domain summary: %v", perDomain)
 	}
 }
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/doctor"
 	"mailout/internal/queue"
 	"mailout/internal/report"
 	"mailout/internal/store"
@@ -12,11 +15,12 @@ import (
 
 func (a *app) reportCmd() *cobra.Command {
 	var (
-		format string
-		raw    bool
-		states []string
-		sum    bool
-		jsonS  bool
+		format   string
+		raw      bool
+		states   []string
+		sum      bool
+		jsonS    bool
+		byDomain bool
 	)
 	cmd := &cobra.Command{
 		Use:   "report CAMPAIGN",
@@ -37,16 +41,39 @@ with ' unless --raw is given. --summary prints only the tally.`,
 			if err != nil {
 				return err
 			}
+			if byDomain {
+				rows, err := report.Domains(func(fn func(*store.Delivery) error) error {
+					return st.Deliveries(ctx, c.ID, store.DeliveryFilter{}, fn)
+				})
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					return json.NewEncoder(a.stdout).Encode(rows)
+				}
+				return report.WriteDomains(a.stdout, rows, 0)
+			}
 			if sum || jsonS {
 				n, err := st.Counts(ctx, c.ID)
 				if err != nil {
 					return err
 				}
 				s := report.NewSummary(c, n)
+				var diag *doctor.Report
+				if c.Status == store.CampaignPaused && len(c.Diagnosis) > 0 {
+					if diag, err = doctor.ParseReport(c.Diagnosis); err == nil {
+						s.Diagnosis = c.Diagnosis
+						s.Advice = diag.Advice(a.lang)
+					}
+				}
 				if jsonS {
 					return s.WriteJSON(a.stdout)
 				}
 				s.WriteText(a.stdout)
+				if diag != nil {
+					fmt.Fprintln(a.stdout)
+					diag.WriteText(a.stdout, a.lang)
+				}
 				return nil
 			}
 			return a.writeReport(ctx, st, c, report.Format(format), raw, states)
@@ -57,6 +84,7 @@ with ' unless --raw is given. --summary prints only the tally.`,
 	cmd.Flags().StringArrayVar(&states, "state", nil, "only recipients in this state: pending, deferred, delivered, failed, suppressed (repeatable)")
 	cmd.Flags().BoolVar(&sum, "summary", false, "print only the summary")
 	cmd.Flags().BoolVar(&jsonS, "summary-json", false, "print only the summary, as JSON")
+	cmd.Flags().BoolVar(&byDomain, "by-domain", false, "one line per recipient domain: outcomes and the mail servers used")
 	return cmd
 }
 

@@ -189,12 +189,34 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 		}
 		sum.Advice = outcome.Advice(res.PauseResult.Class, route, a.lang)
 	}
+	if res.Diagnosis != nil {
+		sum.Diagnosis = res.Diagnosis.JSON()
+		sum.Advice = res.Diagnosis.Advice(a.lang)
+	}
+	bg := context.WithoutCancel(ctx)
+	if fresh.Route == "direct" {
+		rows, err := report.Domains(func(fn func(*store.Delivery) error) error {
+			return st.Deliveries(bg, c.ID, store.DeliveryFilter{}, fn)
+		})
+		if err != nil {
+			return &exitErr{code: exitError, err: err}
+		}
+		sum.Domains = rows
+	}
 	if f.json {
 		if err := sum.WriteJSON(a.stdout); err != nil {
 			return err
 		}
 	} else {
 		sum.WriteText(a.stdout)
+		if len(sum.Domains) > 0 {
+			fmt.Fprintln(a.stdout)
+			_ = report.WriteDomains(a.stdout, sum.Domains, 20)
+		}
+		if res.Diagnosis != nil {
+			fmt.Fprintln(a.stdout)
+			res.Diagnosis.WriteText(a.stdout, a.lang)
+		}
 	}
 	switch res.Stop {
 	case scheduler.StopDone:

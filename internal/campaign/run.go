@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"mailout/internal/doctor"
 	"mailout/internal/mx"
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/render"
 	"mailout/internal/scheduler"
@@ -47,6 +49,15 @@ type RunOptions struct {
 	Owner string
 	// Scheduler tuning (tests); zero values take the scheduler's defaults.
 	RecordBatch int
+	// NoDiagnosis skips the doctor when the campaign pauses.
+	NoDiagnosis bool
+}
+
+// Result is the end of one run: the scheduler's, and the doctor's report
+// when a fault of the route paused the campaign.
+type Result struct {
+	*scheduler.Result
+	Diagnosis *doctor.Report
 }
 
 // ErrNeedRelay is returned when a stored relay's password was typed in the
@@ -55,7 +66,7 @@ var ErrNeedRelay = errors.New("the relay password was given in the URL and is no
 
 // Run sends the campaign until it is done, deferred beyond Wait, paused or
 // interrupted (ctx cancelled).
-func Run(ctx context.Context, o RunOptions) (*scheduler.Result, error) {
+func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	c := o.Campaign
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -89,7 +100,15 @@ func Run(ctx context.Context, o RunOptions) (*scheduler.Result, error) {
 		// servers; a relay or the sandbox takes the whole list.
 		o.Profile.DomainConnections, o.Profile.DomainRate = 0, 0
 	}
-	tr, err := o.transport(settings)
+	accounts, err := o.accounts(settings)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := o.roots(settings)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := o.transport(settings, accounts, roots)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +129,18 @@ func Run(ctx context.Context, o RunOptions) (*scheduler.Result, error) {
 		if n > 0 {
 			o.Logger.Warn("recipients of an interrupted run are sent again; they may receive the message twice",
 				"campaign", c.Name, "possible_duplicates", n)
+		}
+	}
+	if c.Status == store.CampaignPaused {
+		// The user resumes after fixing what paused the campaign: the
+		// recipients deferred for a fault on our side go now, not after
+		// their backoff.
+		n, err := o.Store.DueNow(ctx, c.ID, localFaultClasses, o.Clock.Now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", scheduler.ErrStoreFailed, err)
+		}
+		if n > 0 {
+			o.Logger.Info("recipients deferred for a local fault are due again", "campaign", c.Name, "recipients", n)
 		}
 	}
 	if err := o.Store.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
@@ -137,12 +168,53 @@ func Run(ctx context.Context, o RunOptions) (*scheduler.Result, error) {
 	if settings.Route == "direct" {
 		breaker.MinDomains = 2
 	}
-	return scheduler.Run(ctx, scheduler.Config{
+	res, err := scheduler.Run(ctx, scheduler.Config{
 		Store: o.Store, Campaign: c, Transport: tr, Render: renderFn,
 		Profile: o.Profile, Clock: o.Clock, Policy: policy, Owner: o.Owner,
 		Wait: o.Wait, Logger: o.Logger, Progress: o.Progress, RecordBatch: o.RecordBatch,
 		Breaker: breaker,
 	})
+	out := &Result{Result: res}
+	if err != nil || res.Stop != scheduler.StopPaused || o.NoDiagnosis {
+		return out, err
+	}
+	// Nothing gets out, or the account is refused: say why, as the
+	// troubleshooting guide would, and keep the diagnosis with the campaign.
+	bg := context.WithoutCancel(ctx)
+	dcfg := doctor.Config{Route: settings.Route, Relays: accounts, RootCAs: roots, DNS: settings.DNS,
+		HELO: settings.HELO, MXPort: settings.MXPort, AllowLoopbackMX: settings.AllowLoopbackMX,
+		Timeouts: doctor.Timeouts{Connect: min(settings.ConnectTimeout, 10*time.Second)}}
+	if settings.Route == "direct" {
+		domains, derr := o.Store.Domains(bg, c.ID)
+		if derr == nil && len(domains) > 5 {
+			domains = domains[:5]
+		}
+		dcfg.Domains = domains
+		if len(accounts) > 0 && !localDirectFault(res.PauseResult) {
+			dcfg.Route = "relay" // the fallback relay's account was refused
+		} else {
+			dcfg.Relays = nil
+		}
+	}
+	o.Logger.Info("diagnosing the route", "campaign", c.Name, "route", dcfg.Route)
+	out.Diagnosis = doctor.Run(bg, dcfg)
+	if err := o.Store.SetDiagnosis(bg, c.ID, out.Diagnosis.JSON()); err != nil {
+		return out, fmt.Errorf("%w: %w", scheduler.ErrStoreFailed, err)
+	}
+	return out, nil
+}
+
+// localFaultClasses are the temporary classes that point at our network or
+// configuration (DESIGN.md's "local fault?" column).
+var localFaultClasses = []string{
+	string(outcome.DNSUnreachable), string(outcome.ConnectTimeout), string(outcome.ConnectRefused),
+	string(outcome.NetworkUnreachable), string(outcome.TLSFailed),
+}
+
+// localDirectFault: the pause came from the direct way itself (DNS or
+// port 25), not from a fallback relay's account.
+func localDirectFault(r *outcome.Result) bool {
+	return r == nil || r.Kind != outcome.KindPermanentForRun
 }
 
 func needsUTF8(s string) bool {
@@ -170,12 +242,12 @@ func ParseTemplate(c *store.Campaign) (*render.Template, error) {
 	return render.Parse(src, render.Options{})
 }
 
-func (o *RunOptions) transport(s *Settings) (transport.Transport, error) {
+func (o *RunOptions) transport(s *Settings, accounts []*transport.RelayAccount, roots *x509.CertPool) (transport.Transport, error) {
 	switch s.Route {
 	case "", "sandbox":
 		return &transport.Sandbox{Sink: o.Store}, nil
 	case "relay":
-		return o.relay(s)
+		return o.relay(s, accounts, roots)
 	case "direct":
 		res, err := mx.New(mx.Config{Servers: s.DNS, AllowLoopback: s.AllowLoopbackMX})
 		if err != nil {
@@ -188,10 +260,10 @@ func (o *RunOptions) transport(s *Settings) (transport.Transport, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(s.Relays) == 0 && o.Relays == nil {
+		if len(accounts) == 0 {
 			return direct, nil
 		}
-		relay, err := o.relay(s)
+		relay, err := o.relay(s, accounts, roots)
 		if err != nil {
 			return nil, err
 		}
@@ -201,31 +273,37 @@ func (o *RunOptions) transport(s *Settings) (transport.Transport, error) {
 	}
 }
 
-// relay builds the relay route from the accounts given for this run, or
-// from the stored ones (whose passwords come from the environment or a
-// file again).
-func (o *RunOptions) relay(s *Settings) (*transport.Relay, error) {
-	accounts := o.Relays
-	if accounts == nil {
-		for i, raw := range s.Relays {
-			if i < len(s.RelayPasswordInURL) && s.RelayPasswordInURL[i] {
-				return nil, ErrNeedRelay
-			}
-			a, _, err := transport.ParseRelayURL(raw, o.Getenv, o.ReadFile)
-			if err != nil {
-				return nil, err
-			}
-			accounts = append(accounts, a)
-		}
+// accounts are the relay accounts given for this run, or the stored ones
+// (whose passwords come from the environment or a file again).
+func (o *RunOptions) accounts(s *Settings) ([]*transport.RelayAccount, error) {
+	if o.Relays != nil {
+		return o.Relays, nil
 	}
-	roots := o.RootCAs
-	if roots == nil && s.RelayCA != "" {
-		pool, err := transport.LoadCAFile(s.RelayCA)
+	var accounts []*transport.RelayAccount
+	for i, raw := range s.Relays {
+		if i < len(s.RelayPasswordInURL) && s.RelayPasswordInURL[i] {
+			return nil, ErrNeedRelay
+		}
+		a, _, err := transport.ParseRelayURL(raw, o.Getenv, o.ReadFile)
 		if err != nil {
 			return nil, err
 		}
-		roots = pool
+		accounts = append(accounts, a)
 	}
+	return accounts, nil
+}
+
+// roots are the relay's TLS roots: given for this run, the stored CA file,
+// or nil for the system's.
+func (o *RunOptions) roots(s *Settings) (*x509.CertPool, error) {
+	if o.RootCAs != nil || s.RelayCA == "" {
+		return o.RootCAs, nil
+	}
+	return transport.LoadCAFile(s.RelayCA)
+}
+
+// relay builds the relay route.
+func (o *RunOptions) relay(s *Settings, accounts []*transport.RelayAccount, roots *x509.CertPool) (*transport.Relay, error) {
 	return transport.NewRelay(transport.RelayConfig{
 		Accounts: accounts, LocalName: s.HELO, MaxConns: max(o.Profile.Connections, 1),
 		PerConnection: o.Profile.PerConnection, RootCAs: roots, Logger: o.Logger, Timeouts: s.Timeouts(),

@@ -37,6 +37,11 @@ type Summary struct {
 	Until *time.Time `json:"retry_until,omitempty"`
 	// Advice is the advice line of the pause reason, when paused.
 	Advice string `json:"advice,omitempty"`
+	// Domains is the per-domain tally (direct route).
+	Domains []DomainRow `json:"domains,omitempty"`
+	// Diagnosis is the doctor's report (JSON) when the campaign paused
+	// itself because nothing could get out.
+	Diagnosis json.RawMessage `json:"diagnosis,omitempty"`
 }
 
 // NewSummary builds the summary from the campaign and its counts.
@@ -91,7 +96,7 @@ func (s *Summary) WriteText(w io.Writer) {
 	if s.Suppressed > 0 {
 		fmt.Fprintf(w, "  suppressed  %d\n", s.Suppressed)
 	}
-	if s.Advice != "" {
+	if s.Advice != "" && len(s.Diagnosis) == 0 {
 		fmt.Fprintf(w, "\n%s\n", s.Advice)
 	}
 }

@@ -79,3 +79,37 @@ func TestSummaryJSON(t *testing.T) {
 		t.Fatalf("summary %v", got)
 	}
 }
+
+func TestDomainsTally(t *testing.T) {
+	ds := []*store.Delivery{
+		{Domain: "a.test", State: queue.Delivered, Host: "mx2.a.test"},
+		{Domain: "a.test", State: queue.Failed, Class: "recipient-unknown", Host: "mx2.a.test"},
+		{Domain: "b.test", State: queue.Deferred, Class: "greylisted", Host: "mx.b.test"},
+		{Domain: "a.test", State: queue.Delivered, Host: "mx1.a.test"},
+	}
+	rows, err := Domains(func(fn func(*store.Delivery) error) error {
+		for _, d := range ds {
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Domain != "a.test" || rows[0].Total != 3 || rows[0].Delivered != 2 || rows[0].Failed != 1 ||
+		rows[0].Classes["recipient-unknown"] != 1 || strings.Join(rows[0].Hosts, ",") != "mx1.a.test,mx2.a.test" {
+		t.Fatalf("rows %+v", rows)
+	}
+	if rows[1].Deferred != 1 {
+		t.Fatalf("b.test %+v", rows[1])
+	}
+	var b bytes.Buffer
+	if err := WriteDomains(&b, rows, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "mx1.a.test mx2.a.test") || !strings.Contains(b.String(), "1 more domains") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+}

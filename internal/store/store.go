@@ -202,6 +202,11 @@ type Store interface {
 	// number requeued. Suppressed recipients stay suppressed.
 	Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error)
 
+	// DueNow makes the campaign's deferred deliveries of the given classes
+	// (all when empty) due at now, for a resume after the user fixed a
+	// fault on our side. Returns how many rows changed.
+	DueNow(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error)
+
 	Counts(ctx context.Context, campaignID int64) (*Counts, error)
 	// Deliveries streams the campaign's deliveries in ID order.
 	Deliveries(ctx context.Context, campaignID int64, f DeliveryFilter, fn func(*Delivery) error) error

@@ -158,6 +158,17 @@ func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []string, n
 	return n, nil
 }
 
+// DueNow makes deferred deliveries of the given classes (all when empty)
+// due at now.
+func (db *DB) DueNow(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error) {
+	n, err := db.exec(ctx, campaignID, db.q.dueNow,
+		sql.Named("campaign", campaignID), sql.Named("classes", jsonList(classes)), sql.Named("now", ms(now)))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: make deferred rows of campaign %d due: %w", campaignID, err)
+	}
+	return n, nil
+}
+
 // exec runs one campaign-wide update in a write transaction and returns the
 // rows it changed.
 func (db *DB) exec(ctx context.Context, campaignID int64, stmt *sql.Stmt, args ...any) (int, error) {

@@ -24,7 +24,7 @@ type queries struct {
 	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert *sql.Stmt
 	deliveryInsert, deliveryInsertBatch, importSuppressed                *sql.Stmt
 	campaignSetStatus, campaignSetDiagnosis                              *sql.Stmt
-	claim, record, recordRefund, releaseLeases, requeue                  *sql.Stmt
+	claim, record, recordRefund, releaseLeases, requeue, dueNow                  *sql.Stmt
 	messageSave, suppressionInsert                                       *sql.Stmt
 	// readers
 	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
@@ -67,6 +67,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "record_refund", "", &q.recordRefund},
 		{w, "release_leases", "", &q.releaseLeases},
 		{w, "requeue", "", &q.requeue},
+		{w, "due_now", "", &q.dueNow},
 		{w, "message_save", "", &q.messageSave},
 		{w, "suppression_insert", "", &q.suppressionInsert},
 		{r, "campaign_exists", "", &q.campaignExistsR},

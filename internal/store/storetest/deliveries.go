@@ -410,3 +410,37 @@ func testDelivered(t *testing.T, s store.Store) {
 		t.Fatalf("DeliveredAt %v UpdatedAt %v owner %q, want %v and no lease", got.DeliveredAt, got.UpdatedAt, got.LeaseOwner, at)
 	}
 }
+
+func testDueNow(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c := importN(t, s, "duenow", 4)
+	now := msNow().Add(time.Second)
+	ds := claim(t, s, c.ID, now, 4)
+	later := now.Add(time.Hour)
+	res := func(i int, class string) store.AttemptResult {
+		return store.AttemptResult{DeliveryID: ds[i].ID, Attempt: 1, State: queue.Deferred, NextAt: later, Class: class, At: now}
+	}
+	record(t, s, 4, res(0, "connect-timeout"), res(1, "connect-timeout"), res(2, "greylisted"),
+		store.AttemptResult{DeliveryID: ds[3].ID, Attempt: 1, State: queue.Delivered, Class: "delivered", At: now})
+	if got := len(claim(t, s, c.ID, now, 10)); got != 0 {
+		t.Fatalf("%d rows claimable before they are due", got)
+	}
+	if n, err := s.DueNow(ctx, c.ID, []string{"connect-timeout"}, now); err != nil || n != 2 {
+		t.Fatalf("DueNow(connect-timeout) = %d, %v; want 2", n, err)
+	}
+	got := claim(t, s, c.ID, now, 10)
+	if len(got) != 2 {
+		t.Fatalf("%d rows claimable after DueNow, want the 2 connect-timeout ones", len(got))
+	}
+	for _, d := range got {
+		if d.ID != ds[0].ID && d.ID != ds[1].ID {
+			t.Errorf("row %d (%s) claimed; only the connect-timeout rows were made due", d.ID, d.Class)
+		}
+	}
+	if n, err := s.DueNow(ctx, c.ID, nil, now); err != nil || n != 1 {
+		t.Fatalf("DueNow(all) = %d, %v; want 1 (the greylisted row)", n, err)
+	}
+	if _, err := s.DueNow(ctx, 999999, nil, now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DueNow on an unknown campaign: %v, want ErrNotFound", err)
+	}
+}

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"fence", testFence},
 		{"release leases", testReleaseLeases},
 		{"requeue", testRequeue},
+		{"due now", testDueNow},
 		{"counts sum to total", testCountsInvariant},
 		{"deliveries filter", testDeliveriesFilter},
 		{"messages", testMessages},
