@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -126,7 +125,7 @@ func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
 		if len(f.domains) > 0 || f.campaign != "" {
 			return usageErr("--domain and --campaign belong to --route direct")
 		}
-		relays, err := a.doctorRelays(f)
+		relays, err := a.parseRelayURLs(f.relays, f.passwordEnv, f.passwordFile, nil)
 		if err != nil {
 			return err
 		}
@@ -160,34 +159,6 @@ func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
 		return &exitErr{code: exitError, err: errors.New("")}
 	}
 	return nil
-}
-
-// doctorRelays parses the --relay URLs as `mailout send` does; passwords
-// stay in the accounts and are never printed.
-func (a *app) doctorRelays(f *doctorFlags) ([]*transport.RelayAccount, error) {
-	var out []*transport.RelayAccount
-	for _, raw := range f.relays {
-		acc, _, err := transport.ParseRelayURL(raw, a.getenv, os.ReadFile)
-		if err != nil {
-			return nil, usageErr("%v", err)
-		}
-		if acc.Password == "" && acc.Username != "" {
-			switch {
-			case f.passwordEnv != "":
-				if acc.Password = a.getenv(f.passwordEnv); acc.Password == "" {
-					return nil, usageErr("--relay-password-env: %s is empty or not set", f.passwordEnv)
-				}
-			case f.passwordFile != "":
-				b, err := os.ReadFile(f.passwordFile)
-				if err != nil {
-					return nil, usageErr("--relay-password-file: %v", err)
-				}
-				acc.Password = trimNewline(string(b))
-			}
-		}
-		out = append(out, acc)
-	}
-	return out, nil
 }
 
 // campaignDomains returns the distinct recipient domains of a campaign.

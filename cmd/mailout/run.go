@@ -120,26 +120,34 @@ func (f *runFlags) custom(cmd *cobra.Command, p throttle.Profile) (throttle.Prof
 // parseRelays reads the --relay URLs; settings (when not nil) gets their
 // redacted, storable form.
 func (f *runFlags) parseRelays(a *app, settings *campaign.Settings) ([]*transport.RelayAccount, error) {
+	return a.parseRelayURLs(f.relays, f.passwordEnv, f.passwordFile, settings)
+}
+
+// parseRelayURLs parses relay URLs; an account with a user name and no
+// password takes it from passwordEnv or passwordFile. settings (when not
+// nil) gets the redacted, storable form of each. Passwords stay in the
+// accounts and are never printed.
+func (a *app) parseRelayURLs(urls []string, passwordEnv, passwordFile string, settings *campaign.Settings) ([]*transport.RelayAccount, error) {
 	var out []*transport.RelayAccount
-	for _, raw := range f.relays {
+	for _, raw := range urls {
 		acc, src, err := transport.ParseRelayURL(raw, a.getenv, os.ReadFile)
 		if err != nil {
 			return nil, usageErr("%v", err)
 		}
 		if acc.Password == "" && acc.Username != "" {
 			switch {
-			case f.passwordEnv != "":
-				if acc.Password = a.getenv(f.passwordEnv); acc.Password == "" {
-					return nil, usageErr("--relay-password-env: %s is empty or not set", f.passwordEnv)
+			case passwordEnv != "":
+				if acc.Password = a.getenv(passwordEnv); acc.Password == "" {
+					return nil, usageErr("--relay-password-env: %s is empty or not set", passwordEnv)
 				}
-				src.Env = f.passwordEnv
-			case f.passwordFile != "":
-				b, err := os.ReadFile(f.passwordFile)
+				src.Env = passwordEnv
+			case passwordFile != "":
+				b, err := os.ReadFile(passwordFile)
 				if err != nil {
 					return nil, usageErr("--relay-password-file: %v", err)
 				}
 				acc.Password = trimNewline(string(b))
-				src.File = f.passwordFile
+				src.File = passwordFile
 			}
 		}
 		if settings != nil {
