@@ -210,6 +210,17 @@ type hostPool struct {
 	waiters []chan *session // a nil send means: a slot is free, dial
 }
 
+// nextWaiter removes and returns the longest-waiting sender, or nil. The
+// caller holds Direct.mu.
+func (p *hostPool) nextWaiter() chan *session {
+	if len(p.waiters) == 0 {
+		return nil
+	}
+	w := p.waiters[0]
+	p.waiters = p.waiters[1:]
+	return w
+}
+
 // get returns an idle session to addr, dials one within MaxPerHost, or
 // waits for one to come back. Dialling uses opportunistic STARTTLS and
 // plaintext when the handshake fails (RFC 7435; RELIABILITY.md #44).
@@ -319,9 +330,7 @@ func (d *Direct) put(ctx context.Context, addr string, s *session) {
 	}
 	d.mu.Lock()
 	p := d.pools[addr]
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	if w := p.nextWaiter(); w != nil {
 		d.mu.Unlock()
 		w <- s
 		return
@@ -338,12 +347,7 @@ func (d *Direct) put(ctx context.Context, addr string, s *session) {
 
 // discard ends a session (QUIT when it can still talk) and frees its slot.
 func (d *Direct) discard(ctx context.Context, addr string, s *session) {
-	if s.c.Usable() {
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = s.c.Quit(qctx)
-		cancel()
-	}
-	_ = s.c.Close()
+	s.end(ctx)
 	d.release(addr)
 }
 
@@ -351,9 +355,7 @@ func (d *Direct) discard(ctx context.Context, addr string, s *session) {
 func (d *Direct) release(addr string) {
 	d.mu.Lock()
 	p := d.pools[addr]
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	if w := p.nextWaiter(); w != nil {
 		d.mu.Unlock()
 		w <- nil
 		return

@@ -64,6 +64,21 @@ type session struct {
 	lastUsed time.Time
 }
 
+// quitTimeout bounds the QUIT of a session that is done: its messages are
+// recorded already, so waiting the RFC's 5 minutes would only hold a slot.
+const quitTimeout = 5 * time.Second
+
+// end closes the session, with QUIT when it can still talk. A failing QUIT
+// changes nothing about what was sent (RELIABILITY.md #22).
+func (s *session) end(ctx context.Context) {
+	if s.c.Usable() {
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), quitTimeout)
+		_ = s.c.Quit(qctx)
+		cancel()
+	}
+	_ = s.c.Close()
+}
+
 // NewRelay checks the accounts' TLS settings and returns the route. No
 // connection is made until the first Deliver.
 func NewRelay(cfg RelayConfig) (*Relay, error) {
@@ -236,15 +251,9 @@ func (r *Relay) put(ctx context.Context, a *relayAccount, s *session) {
 	}
 }
 
-// discard ends a session (QUIT when it can still talk) and frees its slot.
-// A failing QUIT changes nothing about what was sent (RELIABILITY.md #22).
+// discard ends a session and frees its slot.
 func (r *Relay) discard(ctx context.Context, a *relayAccount, s *session) {
-	if s.c.Usable() {
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = s.c.Quit(qctx)
-		cancel()
-	}
-	_ = s.c.Close()
+	s.end(ctx)
 	<-a.slots
 }
 
@@ -252,12 +261,7 @@ func (a *relayAccount) closeIdle(ctx context.Context) {
 	for {
 		select {
 		case s := <-a.idle:
-			if s.c.Usable() {
-				qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				_ = s.c.Quit(qctx)
-				cancel()
-			}
-			_ = s.c.Close()
+			s.end(ctx)
 			<-a.slots
 		default:
 			return
