@@ -24,7 +24,7 @@ type queries struct {
 	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert *sql.Stmt
 	deliveryInsert, deliveryInsertBatch, importSuppressed                *sql.Stmt
 	campaignSetStatus, campaignSetDiagnosis                              *sql.Stmt
-	claim, record, recordRefund, releaseLeases, requeue, dueNow                  *sql.Stmt
+	claim, record, recordRefund, releaseLeases, requeue, dueNow          *sql.Stmt
 	messageSave, suppressionInsert                                       *sql.Stmt
 	// readers
 	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
