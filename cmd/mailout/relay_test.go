@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"mailout/internal/smtptest"
@@ -140,5 +141,47 @@ func TestResumeNeedsRelayWhenPasswordWasInURL(t *testing.T) {
 	r = mailout(t, nil, "resume", "c3", "--db", db)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "--relay") {
 		t.Fatalf("resume without the password: exit %d %s", r.code, r.stderr)
+	}
+}
+
+func TestRetryResendsFailedRecipientsOfTheGivenClass(t *testing.T) {
+	var reject atomic.Bool
+	reject.Store(true)
+	s := smtptest.Start(t, smtptest.Options{Faults: func(e smtptest.Event) *smtptest.Fault {
+		switch {
+		case e.Step == "body" && reject.Load():
+			return &smtptest.Fault{Code: 554, Enhanced: "5.7.1", Text: "Message rejected as spam"}
+		case e.Step == "rcpt" && strings.HasPrefix(e.Rcpt, "gone"):
+			return &smtptest.Fault{Code: 550, Enhanced: "5.1.1", Text: "User unknown"}
+		}
+		return nil
+	}})
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	emails := []string{"spam1@example.org", "spam2@example.org", "gone@example.org"}
+	relay := "smtp+insecure://" + s.Addr
+	r := mailout(t, nil, "send", "--db", db, "--campaign", "r", "--recipients", writeList(t, emails...),
+		"--message", writeMessage(t, testMessage), "--relay", relay, "--profile", "fast")
+	if r.code != exitOK {
+		t.Fatalf("send: %d %s", r.code, r.stderr)
+	}
+	// The cause is fixed (the content was cleaned up with the provider):
+	// only the content-rejected recipients are sent again.
+	reject.Store(false)
+	r = mailout(t, nil, "retry", "r", "--db", db, "--class", "content-rejected", "--relay", relay)
+	if r.code != exitOK || !strings.Contains(r.stderr, "2 failed recipients queued again") {
+		t.Fatalf("retry: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	rows := byEmail(reportRows(t, db, "r"))
+	for e, want := range map[string]string{"spam1@example.org": "delivered", "spam2@example.org": "delivered", "gone@example.org": "failed"} {
+		if rows[e]["state"] != want {
+			t.Errorf("%s: %v, want %s", e, rows[e]["state"], want)
+		}
+	}
+	if r := mailout(t, nil, "retry", "r", "--db", db, "--class", "no-such-class"); r.code != exitUsage {
+		t.Errorf("unknown class: exit %d", r.code)
+	}
+	got := copies(s)
+	if got["spam1@example.org"] != 1 || got["spam2@example.org"] != 1 || got["gone@example.org"] != 0 {
+		t.Errorf("accepted copies: %v", got)
 	}
 }
