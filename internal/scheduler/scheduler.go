@@ -84,6 +84,10 @@ type BreakerConfig struct {
 	// recipient domains (direct route: 2, so that one broken domain does
 	// not look like a blocked port 25), unless the campaign has fewer.
 	MinDomains int
+	// Window and WindowRate: pause when at least WindowRate of the last
+	// Window attempts end in local faults (defaults 50 and 0.9).
+	Window     int
+	WindowRate float64
 }
 
 // Progress is a snapshot for progress displays.
@@ -140,6 +144,12 @@ func (c *Config) defaults() {
 	if c.Breaker.FirstAttempts <= 0 {
 		c.Breaker.FirstAttempts = 10
 	}
+	if c.Breaker.Window <= 0 {
+		c.Breaker.Window = 50
+	}
+	if c.Breaker.WindowRate <= 0 || c.Breaker.WindowRate > 1 {
+		c.Breaker.WindowRate = 0.9
+	}
 }
 
 type job struct {
@@ -154,16 +164,14 @@ type run struct {
 
 	mu sync.Mutex
 	// drained is signalled (on mu) when pending was taken for writing.
-	drained    *sync.Cond
-	pending    []store.AttemptResult
-	storeErr   error
-	pause      *outcome.Result
-	attempts   int
-	firstSeen  int // attempts counted by the breaker
-	firstBad   int
-	badDomains map[string]bool
-	flushKick  chan struct{}
-	flushMu    sync.Mutex
+	drained   *sync.Cond
+	pending   []store.AttemptResult
+	storeErr  error
+	pause     *outcome.Result
+	attempts  int
+	breaker   *breaker // guarded by mu
+	flushKick chan struct{}
+	flushMu   sync.Mutex
 	// lastProgress is guarded by flushMu.
 	lastProgress time.Time
 	// total is the campaign's size when the run started.
@@ -181,12 +189,11 @@ type run struct {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
 	r := &run{
-		cfg:        cfg,
-		limiter:    throttle.New(cfg.Profile, cfg.Clock),
-		started:    cfg.Clock.Now(),
-		flushKick:  make(chan struct{}, 1),
-		idle:       make(chan struct{}, 1),
-		badDomains: map[string]bool{},
+		cfg:       cfg,
+		limiter:   throttle.New(cfg.Profile, cfg.Clock),
+		started:   cfg.Clock.Now(),
+		flushKick: make(chan struct{}, 1),
+		idle:      make(chan struct{}, 1),
 	}
 	r.drained = sync.NewCond(&r.mu)
 	return r.run(ctx)
@@ -220,6 +227,7 @@ func (r *run) run(parent context.Context) (*Result, error) {
 		return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
 	}
 	r.total = counts.ByState[queue.Pending] + counts.ByState[queue.Deferred] + counts.ByState[queue.Sending]
+	r.breaker = newBreaker(cfg.Breaker, r.total)
 	if cfg.Progress != nil {
 		cfg.Progress(r.progress(counts))
 	}
@@ -490,33 +498,15 @@ func (r *run) deliver(stopCtx, sendCtx context.Context, stop context.CancelFunc,
 		r.pause = &p
 		stop()
 	}
-	if !cfg.Breaker.Disabled && r.firstBad == r.firstSeen && res.Class != outcome.RenderFailed {
-		r.firstSeen++
-		if res.LocalFault {
-			r.firstBad++
-			if len(r.badDomains) < 16 {
-				r.badDomains[d.Domain] = true
-			}
-		}
-		limit := min(cfg.Breaker.FirstAttempts, r.breakerTotal())
-		enoughDomains := len(r.badDomains) >= cfg.Breaker.MinDomains || r.firstSeen >= r.breakerTotal()
-		if r.firstSeen >= limit && r.firstBad == r.firstSeen && enoughDomains && r.pause == nil {
+	if res.Class != outcome.RenderFailed {
+		if why := r.breaker.observe(res.LocalFault, d.Domain); why != "" && r.pause == nil {
 			p := res.Result
-			p.Reason = fmt.Sprintf("the first %d attempts all failed on our side: %s", limit, p.Reason)
+			p.Reason = why + ": " + p.Reason
 			r.pause = &p
 			stop()
 		}
 	}
 	r.mu.Unlock()
-}
-
-// breakerTotal is the number of recipients the breaker's window can hold:
-// a campaign smaller than the window trips after all of them.
-func (r *run) breakerTotal() int {
-	if r.total == 0 {
-		return r.cfg.Breaker.FirstAttempts
-	}
-	return r.total
 }
 
 // add buffers one result and asks for a flush when the batch is full. While

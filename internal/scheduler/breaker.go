@@ -1,0 +1,105 @@
+package scheduler
+
+import "fmt"
+
+// breaker decides when a run can deliver nothing because of a fault on our
+// side — the troubleshooting guide's "nothing at all gets delivered is the
+// signature of a local network or configuration problem" — so that the
+// campaign pauses instead of marking its list failed.
+//
+// It trips on either of two signals:
+//   - the first attempts of the run (FirstAttempts, or every recipient
+//     when there are fewer) all end in local-fault classes;
+//   - over a sliding window of the last Window attempts, the share of
+//     local faults reaches WindowRate (the network broke mid-campaign).
+//
+// Both need the local faults to span MinDomains recipient domains (unless
+// the campaign has fewer), so one broken domain does not look like a
+// blocked port 25. Not safe for concurrent use: the run calls it under
+// its mutex.
+type breaker struct {
+	cfg   BreakerConfig
+	total int // recipients the run started with
+
+	firstSeen, firstBad int
+	firstDomains        map[string]bool
+
+	ring    []windowEntry
+	next    int
+	full    bool
+	bad     int
+	domains map[string]int // bad attempts in the window, by domain
+}
+
+type windowEntry struct {
+	bad    bool
+	domain string
+}
+
+// maxTrackedDomains bounds the domains remembered for the first attempts:
+// MinDomains is small, so a few suffice.
+const maxTrackedDomains = 16
+
+func newBreaker(cfg BreakerConfig, total int) *breaker {
+	return &breaker{cfg: cfg, total: total, firstDomains: map[string]bool{},
+		ring: make([]windowEntry, cfg.Window), domains: map[string]int{}}
+}
+
+// observe takes one attempt's outcome; it returns why to pause, or "".
+func (b *breaker) observe(localFault bool, domain string) string {
+	if b.cfg.Disabled {
+		return ""
+	}
+	if why := b.first(localFault, domain); why != "" {
+		return why
+	}
+	return b.window(localFault, domain)
+}
+
+func (b *breaker) first(localFault bool, domain string) string {
+	if b.firstBad != b.firstSeen {
+		return "" // something got out: the first-attempts signal is over
+	}
+	b.firstSeen++
+	if !localFault {
+		return ""
+	}
+	b.firstBad++
+	if len(b.firstDomains) < maxTrackedDomains {
+		b.firstDomains[domain] = true
+	}
+	limit := min(b.cfg.FirstAttempts, max(b.total, 1))
+	if b.firstSeen < limit {
+		return ""
+	}
+	if len(b.firstDomains) < b.cfg.MinDomains && b.firstSeen < b.total {
+		return "" // keep looking until a second domain fails too
+	}
+	return fmt.Sprintf("the first %d attempts all failed on our side", b.firstSeen)
+}
+
+func (b *breaker) window(localFault bool, domain string) string {
+	if len(b.ring) == 0 {
+		return ""
+	}
+	old := b.ring[b.next]
+	if b.full && old.bad {
+		b.bad--
+		if b.domains[old.domain]--; b.domains[old.domain] == 0 {
+			delete(b.domains, old.domain)
+		}
+	}
+	b.ring[b.next] = windowEntry{bad: localFault, domain: domain}
+	if localFault {
+		b.bad++
+		b.domains[domain]++
+	}
+	b.next = (b.next + 1) % len(b.ring)
+	if b.next == 0 {
+		b.full = true
+	}
+	if !b.full || float64(b.bad) < b.cfg.WindowRate*float64(len(b.ring)) || len(b.domains) < b.cfg.MinDomains {
+		return ""
+	}
+	return fmt.Sprintf("%d of the last %d attempts failed on our side", b.bad, len(b.ring))
+}
