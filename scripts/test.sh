@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # scripts/test.sh — THE test command: format check, vet, and every test with
-# the race detector. .ci/run calls it after scripts/test-setup.sh.
+# the race detector. .ci/run calls it with MAILOUT_REQUIRE_PEERS=1.
+#
+# As root it first runs scripts/test-setup.sh (idempotent; well under a
+# second when everything is there), which installs and starts the real
+# peers on loopback: one command does all of the tests' set-up on a fresh
+# machine. MAILOUT_SKIP_SETUP=1 skips that step. Not root: the peers are
+# used when running, and their tests skip otherwise.
 #
 # Usage: scripts/test.sh [packages...]   (default ./...)
 #
@@ -20,6 +26,14 @@ command -v go >/dev/null 2>&1 || {
 	echo "test.sh: go not found in PATH (need the version in go.mod)" >&2
 	exit 1
 }
+
+if [[ ${MAILOUT_SKIP_SETUP:-} != 1 ]]; then
+	if [[ $(id -u) == 0 ]]; then
+		bash scripts/test-setup.sh
+	else
+		echo "test.sh: not root: not installing the test peers (Postfix, dnsmasq); their tests skip" >&2
+	fi
+fi
 
 peers_env=${MAILOUT_PEERS_ENV:-/var/lib/mailout-peers/env}
 if [[ -r $peers_env ]]; then
