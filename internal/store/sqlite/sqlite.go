@@ -103,11 +103,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 //     2-core build machine, Record of 500 results against 1,000,000 rows:
 //     5.93 ms with FULL, 5.80 ms with NORMAL (2 %), by
 //     go test -run '^$' -bench Record -benchtime 3s ./internal/store/sqlite/
-//   - cache_size=64 MiB and temp_store=MEMORY: an import of a million rows
-//     is one transaction; a small page cache spills it into the WAL and
-//     reads it back, and each multi-row INSERT keeps a statement journal,
-//     which would otherwise be a temporary file. Together they took an
-//     import from 13,000 to over 150,000 rows/s (BenchmarkImport).
+//   - temp_store=MEMORY: each multi-row INSERT of an import keeps a
+//     statement journal, which would otherwise be a temporary file. With a
+//     64 MiB cache it took an import from 13,000 to over 150,000 rows/s
+//     (BenchmarkImport).
+//   - cache_size=8 MiB: the page cache is most of the process's memory
+//     during an import, and the 64 MiB it had bought nothing measurable:
+//     BenchmarkImportCache (1,000,000 rows, one run each, noisy machine)
+//     gave 130k rows/s at 8 MiB, 132k at 16 MiB, 115k at 64 MiB, while
+//     64 MiB took the import of a million-recipient mailout send to 266 MB
+//     peak RSS, 8 MiB to 152 MB (issue 5 asks for 150 MB).
 //   - _txlock=immediate: BEGIN IMMEDIATE takes the write lock at the start
 //     of the transaction, so two writers serialise on the busy timeout
 //     instead of one failing when it upgrades a read lock.
@@ -120,7 +125,7 @@ func dsn(path string, writer bool) string {
 	if writer {
 		v.Add("_pragma", "journal_mode(WAL)")
 		v.Add("_pragma", "synchronous(FULL)")
-		v.Add("_pragma", "cache_size(-65536)")
+		v.Add("_pragma", "cache_size(-8192)")
 		v.Add("_pragma", "temp_store(MEMORY)")
 		v.Set("_txlock", "immediate")
 	} else {
