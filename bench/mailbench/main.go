@@ -329,8 +329,10 @@ func rusageCPU(ru *syscall.Rusage) time.Duration {
 func runMailout(ctx context.Context, o *options, route, csv, msg, name string) (measure, error) {
 	db := filepath.Join(o.work, name+".db")
 	defer func() {
-		for _, s := range []string{"", "-wal", "-shm"} {
-			os.Remove(db + s)
+		// The database, its WAL and shared memory, the campaign lock file.
+		files, _ := filepath.Glob(db + "*")
+		for _, f := range files {
+			os.Remove(f)
 		}
 	}()
 	args := []string{"send", "--db", db, "--campaign", "bench-" + name, "--recipients", csv, "--message", msg,
