@@ -98,12 +98,16 @@ Quick start (sandbox, nothing leaves the machine):
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.applyOptions(cmd); err != nil {
+				return err
+			}
 			return a.setup()
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.dbPath, "db", a.envOr("MAILOUT_DB", "mailout.db"), "SQLite database file (env MAILOUT_DB)")
-	pf.StringVar(&a.logLevel, "log-level", a.envOr("MAILOUT_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (logs go to stderr)")
+	pf.String("config", "", "configuration file of name = value lines, one per flag (env MAILOUT_CONFIG); every flag can also be set as MAILOUT_FLAG_NAME")
+	pf.StringVar(&a.dbPath, "db", "mailout.db", "SQLite database file")
+	pf.StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts: en or es (default from LANG)")
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
 	root.AddCommand(a.doctorCmd())
@@ -120,13 +124,6 @@ func (a *app) setup() error {
 		return usageErr("--lang %q: use en or es", a.lang)
 	}
 	return nil
-}
-
-func (a *app) envOr(k, def string) string {
-	if v := a.getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // defaultLang reads the locale the way POSIX does (LC_ALL, LC_MESSAGES, LANG).
