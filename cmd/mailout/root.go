@@ -110,7 +110,7 @@ Quick start (sandbox, nothing leaves the machine):
 	pf.StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts: en or es (default from LANG)")
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
-	root.AddCommand(a.doctorCmd())
+	root.AddCommand(a.doctorCmd(), a.sinkCmd())
 	return root
 }
 

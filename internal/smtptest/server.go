@@ -63,6 +63,9 @@ type Options struct {
 	// mid-DATA), "dropafter" (connection dropped after the body, before the
 	// reply), "slow" (final reply delayed by one second).
 	LocalPartFaults bool
+	// OnMessage, when set, is called with each accepted message instead of
+	// keeping it: a long-running development sink keeps no messages.
+	OnMessage func(Received)
 }
 
 // Event is one step of a session, passed to Options.Faults.
@@ -283,6 +286,10 @@ func (s *Server) fault(ev Event) *Fault {
 }
 
 func (s *Server) deliver(m Received) {
+	if s.opt.OnMessage != nil {
+		s.opt.OnMessage(m)
+		return
+	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, m)
 	close(s.changed)
