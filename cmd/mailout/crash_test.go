@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/mail"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,26 @@ func TestKill9MidCampaignLosesNobody(t *testing.T) {
 			t.Errorf("%s got %d copies", e, c)
 		case c == 2:
 			dups++
+		}
+	}
+	// A resend carries the same Message-ID as the first copy
+	// (RELIABILITY.md #5), so the receiver can tell it is a duplicate.
+	ids := map[string]map[string]bool{}
+	for _, m := range s.Messages() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rc := range m.Rcpts {
+			if ids[rc] == nil {
+				ids[rc] = map[string]bool{}
+			}
+			ids[rc][msg.Header.Get("Message-Id")] = true
+		}
+	}
+	for rc, set := range ids {
+		if len(set) != 1 {
+			t.Errorf("%s got %d different Message-IDs: %v", rc, len(set), set)
 		}
 	}
 	if bound := 2*recordBatch + connections; dups > bound {
