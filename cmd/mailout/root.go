@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -50,6 +51,30 @@ type app struct {
 	stderr   io.Writer
 	logger   *slog.Logger
 	getenv   func(string) string
+
+	cpuProfile string
+	profile    *os.File
+}
+
+// startProfile starts the CPU profile asked for with --cpuprofile.
+func (a *app) startProfile() error {
+	if a.cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(a.cpuProfile)
+	if err != nil {
+		return err
+	}
+	a.profile = f
+	return pprof.StartCPUProfile(f)
+}
+
+func (a *app) stopProfile() {
+	if a.profile != nil {
+		pprof.StopCPUProfile()
+		a.profile.Close()
+		a.profile = nil
+	}
 }
 
 func execute(args []string) int {
@@ -66,6 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	a.stopProfile()
 	if err == nil {
 		return exitOK
 	}
@@ -101,6 +127,9 @@ Quick start (sandbox, nothing leaves the machine):
 			if err := a.applyOptions(cmd); err != nil {
 				return err
 			}
+			if err := a.startProfile(); err != nil {
+				return err
+			}
 			return a.setup()
 		},
 	}
@@ -108,6 +137,8 @@ Quick start (sandbox, nothing leaves the machine):
 	pf.String("config", "", "configuration file of name = value lines, one per flag (env MAILOUT_CONFIG); every flag can also be set as MAILOUT_FLAG_NAME")
 	pf.StringVar(&a.dbPath, "db", "mailout.db", "SQLite database file")
 	pf.StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
+	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
+	_ = pf.MarkHidden("cpuprofile")
 	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts: en or es (default from LANG)")
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
 	root.AddCommand(a.doctorCmd(), a.sinkCmd())
