@@ -163,15 +163,11 @@ func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
 
 // campaignDomains returns the distinct recipient domains of a campaign.
 func (a *app) campaignDomains(ctx context.Context, name string) ([]string, error) {
-	st, err := a.openStore(ctx)
+	st, c, err := a.openCampaign(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	c, err := a.findCampaign(ctx, st, name)
-	if err != nil {
-		return nil, err
-	}
 	domains, err := st.Domains(ctx, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("campaign %s: %w", name, err)

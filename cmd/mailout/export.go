@@ -18,15 +18,11 @@ open in any mail program.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
+			st, c, err := a.openCampaign(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			c, err := a.findCampaign(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			dir := args[1]
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err

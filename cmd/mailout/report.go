@@ -32,15 +32,11 @@ with ' unless --raw is given. --summary prints only the tally.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
+			st, c, err := a.openCampaign(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			c, err := a.findCampaign(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			if byDomain {
 				rows, err := report.Domains(func(fn func(*store.Delivery) error) error {
 					return st.Deliveries(ctx, c.ID, store.DeliveryFilter{}, fn)

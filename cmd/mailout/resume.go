@@ -36,15 +36,11 @@ again. Passwords from --relay-password-env/-file are read again.`,
 // (retry requeues failures).
 func (a *app) resume(ctx context.Context, cmd *cobra.Command, name string, f *runFlags,
 	before func(context.Context, store.Store, *store.Campaign) error) error {
-	st, err := a.openStore(ctx)
+	st, c, err := a.openCampaign(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := a.findCampaign(ctx, st, name)
-	if err != nil {
-		return err
-	}
 	profile, err := storedProfile(c, f, cmd)
 	if err != nil {
 		return err

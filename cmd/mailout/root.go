@@ -188,6 +188,21 @@ func (a *app) lock(id int64) (func(), error) {
 	return unlock, err
 }
 
+// openCampaign opens the store and finds the campaign by name; the caller
+// closes the store.
+func (a *app) openCampaign(ctx context.Context, name string) (store.Store, *store.Campaign, error) {
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := a.findCampaign(ctx, st, name)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, c, nil
+}
+
 func (a *app) findCampaign(ctx context.Context, st store.Store, name string) (*store.Campaign, error) {
 	c, err := st.CampaignByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {

@@ -150,21 +150,21 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 // back to pending, due at now. Failed rows whose key is suppressed stay
 // failed.
 func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error) {
-	n, err := db.exec(ctx, campaignID, db.q.requeue,
-		sql.Named("campaign", campaignID), sql.Named("classes", jsonList(classes)), sql.Named("now", ms(now)))
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: requeue campaign %d: %w", campaignID, err)
-	}
-	return n, nil
+	return db.byClasses(ctx, "requeue", db.q.requeue, campaignID, classes, now)
 }
 
 // DueNow makes deferred deliveries of the given classes (all when empty)
 // due at now.
 func (db *DB) DueNow(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error) {
-	n, err := db.exec(ctx, campaignID, db.q.dueNow,
+	return db.byClasses(ctx, "make deferred rows due in", db.q.dueNow, campaignID, classes, now)
+}
+
+// byClasses runs a campaign-wide update that takes :classes and :now.
+func (db *DB) byClasses(ctx context.Context, what string, stmt *sql.Stmt, campaignID int64, classes []string, now time.Time) (int, error) {
+	n, err := db.exec(ctx, campaignID, stmt,
 		sql.Named("campaign", campaignID), sql.Named("classes", jsonList(classes)), sql.Named("now", ms(now)))
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: make deferred rows of campaign %d due: %w", campaignID, err)
+		return 0, fmt.Errorf("sqlite: %s campaign %d: %w", what, campaignID, err)
 	}
 	return n, nil
 }
