@@ -27,45 +27,18 @@ func TestBreakerPausesCampaignWhenPort25IsBlocked(t *testing.T) {
 	if os.Getenv(breakerChildEnv) != "" {
 		t.Skip("inside the namespace")
 	}
-	need := func(why string) {
-		t.Helper()
-		if peertest.RequirePeers() {
-			t.Fatalf("network namespace test: %s (MAILOUT_REQUIRE_PEERS=1)", why)
-		}
-		t.Skipf("network namespace test: %s", why)
-	}
-	if os.Geteuid() != 0 {
-		need("not root")
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(tool + " not installed (Debian packages iproute2, nftables)")
-		}
-	}
+	ns := peertest.NewNetns(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := fmt.Sprintf("mailout-breaker-%d", os.Getpid())
-	run := func(stdin string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Stdin = strings.NewReader(stdin)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("", "ip", "netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	run("", "ip", "-n", ns, "link", "set", "lo", "up")
 	// A gateway or ISP that drops port 25: SYNs are never answered.
-	run("table inet breaker_test {\n chain c {\n  type filter hook input priority 0; policy accept;\n  tcp dport 25 drop\n }\n}\n",
-		"ip", "netns", "exec", ns, "nft", "-f", "-")
-	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run=^TestBreakerChild$", "-test.v")
+	ns.Firewall(t, "breaker_test", "input", "tcp dport 25 drop")
+	cmd := ns.Command(exe, "-test.run=^TestBreakerChild$", "-test.v")
 	cmd.Env = append(os.Environ(), breakerChildEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestBreakerChild")) {
-		t.Fatalf("child in %s: %v\n%s", ns, err, out)
+		t.Fatalf("child in %s: %v\n%s", ns.Name, err, out)
 	}
 }
 

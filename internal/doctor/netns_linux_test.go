@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -57,42 +56,23 @@ func TestNetns(t *testing.T) {
 	if os.Getenv(netnsCaseEnv) != "" {
 		t.Skip("inside the namespace")
 	}
-	need := func(why string) {
-		t.Helper()
-		if peertest.RequirePeers() {
-			t.Fatalf("network namespace tests: %s (MAILOUT_REQUIRE_PEERS=1)", why)
-		}
-		t.Skipf("network namespace tests: %s", why)
-	}
-	if os.Geteuid() != 0 {
-		need("not root")
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(tool + " not installed (Debian packages iproute2, nftables)")
-		}
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, tc := range netnsCases {
+	for _, tc := range netnsCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ns := fmt.Sprintf("mailout-doctor-%d-%d", os.Getpid(), i)
-			sh(t, "", "ip", "netns", "add", ns)
-			t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-			sh(t, "", "ip", "-n", ns, "link", "set", "lo", "up")
+			ns := peertest.NewNetns(t)
 			if tc.rules != "" {
-				rules := "table inet doctor_test {\n chain c {\n  type filter hook " + tc.hook + " priority 0; policy accept;\n  " + tc.rules + "\n }\n}\n"
-				sh(t, rules, "ip", "netns", "exec", ns, "nft", "-f", "-")
+				ns.Firewall(t, "doctor_test", tc.hook, tc.rules)
 			}
-			cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run=^TestNetnsChild$", "-test.v")
+			cmd := ns.Command(exe, "-test.run=^TestNetnsChild$", "-test.v")
 			cmd.Env = append(os.Environ(), netnsCaseEnv+"="+tc.name)
 			out, err := cmd.CombinedOutput()
 			js, ok := between(out, "<<<REPORT", "REPORT>>>")
 			if err != nil || !ok {
-				t.Fatalf("child in %s: %v\n%s", ns, err, out)
+				t.Fatalf("child in %s: %v\n%s", ns.Name, err, out)
 			}
 			r, err := ParseReport(js)
 			if err != nil {
@@ -138,15 +118,6 @@ func TestNetnsChild(t *testing.T) {
 	}
 	r := Run(context.Background(), cfg)
 	fmt.Printf("<<<REPORT%sREPORT>>>\n", r.JSON())
-}
-
-func sh(t *testing.T, stdin string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
 }
 
 func between(b []byte, start, end string) ([]byte, bool) {
