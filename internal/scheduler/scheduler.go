@@ -234,7 +234,10 @@ func (r *run) run(parent context.Context) (*Result, error) {
 	}
 
 	workers := max(cfg.Profile.Connections, 1)
-	jobs := make(chan job, workers)
+	// The queue holds a whole claim, so the next claim (a write transaction
+	// of a few milliseconds) runs while the workers send the previous one
+	// instead of leaving them idle.
+	jobs := make(chan job, max(workers, r.claimSize()))
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
