@@ -114,13 +114,17 @@ func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mailout",
 		Short: "Send a personalised message to every recipient of a list",
-		Long: `mailout sends one personalised message to every recipient of a CSV list,
-through an SMTP relay (your provider's server) or kept in a local sandbox,
-records every outcome, retries what is temporary, and tells you why when
-mail does not get out.
+		Long: `mailout sends one personalised message to every recipient of a CSV list —
+through your provider's SMTP server (relay), directly to each recipient's
+mail server (direct), or kept in a local sandbox — records every outcome,
+retries what is temporary, and tells you why when mail does not get out.
 
 Quick start (sandbox, nothing leaves the machine):
-  mailout send --recipients examples/recipients.csv --message examples/message.txt`,
+  mailout send --recipients examples/recipients.csv --message examples/message.txt
+
+When nothing gets out:
+  mailout doctor --relay smtp://user@smtp.example.com:587 --relay-password-env SMTP_PASSWORD
+  mailout doctor --route direct`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -139,7 +143,7 @@ Quick start (sandbox, nothing leaves the machine):
 	pf.StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = pf.MarkHidden("cpuprofile")
-	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts: en or es (default from LANG)")
+	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts, en or es; the default follows LC_ALL, LC_MESSAGES or LANG")
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
 	root.AddCommand(a.doctorCmd(), a.sinkCmd())
 	return root

@@ -51,6 +51,12 @@ Routes:
                      --relay 'smtp://user@host:587?password-env=SMTP_PASS'
                      several --relay: tried in order, the next takes over
                      when one fails (credentials, relay denied, unreachable)
+  direct             to each recipient domain's mail servers (MX), port 25:
+                     --route direct [--dns 9.9.9.9] [--helo mail.example.com]
+                     [--fallback-relay URL] for when port 25 or DNS is blocked
+
+Test small and slow first: --profile slow. If nothing gets out, the campaign
+pauses itself and says why; "mailout doctor" runs the same checks by hand.
 
 It stays until every recipient is final or --wait runs out. Exit status:
 0 all final, 3 some deferred (run "mailout resume"), 4 paused by a route
