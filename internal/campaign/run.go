@@ -175,7 +175,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		Breaker: breaker,
 	})
 	out := &Result{Result: res}
-	if err != nil || res.Stop != scheduler.StopPaused || o.NoDiagnosis {
+	if err != nil || res.Stop != scheduler.StopPaused || o.NoDiagnosis || (settings.Route != "relay" && settings.Route != "direct") {
 		return out, err
 	}
 	// Nothing gets out, or the account is refused: say why, as the
