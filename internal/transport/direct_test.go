@@ -213,3 +213,45 @@ func TestDirectCapsSessionsPerMXHostAcrossDomains(t *testing.T) {
 		t.Fatalf("%d connections to one MX host; the cap is 2", c)
 	}
 }
+
+// A host that accepts TCP and never greets, or greets with a refusal, is
+// skipped for the next MX within the same attempt (RELIABILITY.md #14, #16).
+func TestDirectBadGreetingsTryNextMX(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault smtptest.Fault
+	}{
+		{"banner stall", smtptest.Fault{Stall: 3 * time.Second}},
+		{"554 greeting", smtptest.Fault{Code: 554, Enhanced: "5.7.1", Text: "Service unavailable; client host blocked"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLab(t)
+			dom := fmt.Sprintf("greet%d.test", i)
+			bad, good := fmt.Sprintf("127.0.0.%d", 11+2*i), fmt.Sprintf("127.0.0.%d", 12+2*i)
+			l.zone.MX(dom, 10, "mx1."+dom).MX(dom, 20, "mx2."+dom).A("mx1."+dom, bad).A("mx2."+dom, good)
+			f := tt.fault
+			l.server(t, bad, smtptest.Options{Faults: func(e smtptest.Event) *smtptest.Fault {
+				if e.Step == "connect" {
+					return &f
+				}
+				return nil
+			}})
+			s2 := l.server(t, good, smtptest.Options{})
+			r, err := mx.New(mx.Config{Servers: []string{l.dns.Addr()}, AllowLoopback: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDirect(DirectConfig{Resolver: r, LocalName: "sender.example.com", Port: l.port,
+				Timeouts: smtpclient.Timeouts{Connect: time.Second, Greeting: 300 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			res := d.Deliver(t.Context(), directMsg("a@"+dom, dom))
+			if res.Class != outcome.Delivered || res.Via != "direct:mx2."+dom || len(s2.Messages()) != 1 {
+				t.Fatalf("%+v via %s; want delivered by mx2", res.Result, res.Via)
+			}
+		})
+	}
+}

@@ -357,3 +357,20 @@ func TestRelayTemporaryReply(t *testing.T) {
 		t.Fatalf("%+v, want temporary 450 4.2.0", res)
 	}
 }
+
+// The connection drops after the final "." and before the reply: the server
+// may have the message. The result is temporary and flagged ambiguous, so
+// the resend is counted as a possible duplicate (RELIABILITY.md #20).
+func TestRelayLostReplyAfterDotIsAmbiguous(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{Faults: func(e smtptest.Event) *smtptest.Fault {
+		if e.Step == "body" {
+			return &smtptest.Fault{DropAfterBody: true}
+		}
+		return nil
+	}})
+	r := newRelay(t, nil, 1, account(t, "smtp+insecure://"+s.Addr))
+	res := r.Deliver(t.Context(), msg("x@example.org"))
+	if res.Class != outcome.ProtocolError || res.Kind != outcome.KindTemporary || !res.Ambiguous {
+		t.Fatalf("%+v; want a temporary protocol error flagged ambiguous", res)
+	}
+}
