@@ -374,3 +374,12 @@ func TestRelayLostReplyAfterDotIsAmbiguous(t *testing.T) {
 		t.Fatalf("%+v; want a temporary protocol error flagged ambiguous", res)
 	}
 }
+
+func TestRelayURLUserNameThatIsAnAddress(t *testing.T) {
+	for _, raw := range []string{"smtp://me@example.com:pw@smtp.example.com:587", "smtp://me%40example.com:pw@smtp.example.com:587"} {
+		a, _, err := ParseRelayURL(raw, nil, nil)
+		if err != nil || a.Username != "me@example.com" || a.Password != "pw" || a.Host != "smtp.example.com" {
+			t.Errorf("%s: %+v %v", raw, a, err)
+		}
+	}
+}
