@@ -18,6 +18,12 @@ var queryFiles embed.FS
 // database/sql) negligible next to the B-tree work.
 const importBatch = 100
 
+// recordChunks are the sizes, largest first, of the prepared multi-row
+// Record statements (queries/record_batch.sql); a batch of results is cut
+// into chunks of these sizes. 64 is the scheduler's batch; 14 parameters a
+// result keep the largest at 896 parameters.
+var recordChunks = [...]int{64, 16, 4, 1}
+
 // queries holds every statement, prepared on the handle that runs it.
 type queries struct {
 	// writer
@@ -26,6 +32,8 @@ type queries struct {
 	campaignSetStatus, campaignSetDiagnosis                              *sql.Stmt
 	claim, record, recordRefund, releaseLeases, requeue, dueNow          *sql.Stmt
 	messageSave, suppressionInsert                                       *sql.Stmt
+	// recordBatch[i] updates recordChunks[i] results at once.
+	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
 	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
 	countsByState, countsFailedByClass, countsNextDue                               *sql.Stmt
@@ -47,12 +55,25 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range []struct {
+	type prep struct {
 		db   *sql.DB
 		name string
 		text string // overrides the file's text
 		dst  **sql.Stmt
-	}{
+	}
+	recordBatch, err := queryText("record_batch")
+	if err != nil {
+		return nil, err
+	}
+	var chunks []prep
+	for i, n := range recordChunks {
+		text, err := repeatTuple(recordBatch, n)
+		if err != nil {
+			return nil, err
+		}
+		chunks = append(chunks, prep{w, "record_batch", text, &q.recordBatch[i]})
+	}
+	for _, p := range append([]prep{
 		{w, "campaign_exists", "", &q.campaignExistsW},
 		{w, "campaign_name_taken", "", &q.campaignNameTaken},
 		{w, "campaign_insert", "", &q.campaignInsert},
@@ -82,7 +103,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{r, "domains_list", "", &q.domainsList},
 		{r, "messages_list", "", &q.messagesList},
 		{r, "suppression_get", "", &q.suppressionGet},
-	} {
+	}, chunks...) {
 		text := p.text
 		if text == "" {
 			if text, err = queryText(p.name); err != nil {
@@ -129,6 +150,36 @@ func repeatValues(insert string, n int) (string, error) {
 		b.WriteString("\n\t")
 		b.WriteString(tuple)
 	}
+	return b.String(), nil
+}
+
+// repeatTuple turns a statement whose last VALUES keyword, anywhere in it,
+// is followed by one tuple into one with n copies of that tuple. The tuple
+// holds no parentheses.
+func repeatTuple(text string, n int) (string, error) {
+	i := strings.LastIndex(strings.ToUpper(text), "VALUES")
+	if i < 0 {
+		return "", errors.New("no VALUES clause")
+	}
+	open := strings.IndexByte(text[i:], '(')
+	end := strings.IndexByte(text[i:], ')')
+	if open < 0 || end < open {
+		return "", errors.New("VALUES without a tuple")
+	}
+	open, end = i+open, i+end+1
+	tuple := text[open:end]
+	if strings.Count(tuple, "(") != 1 {
+		return "", errors.New("VALUES tuple holds a parenthesis")
+	}
+	var b strings.Builder
+	b.WriteString(text[:open])
+	for k := range n {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(tuple)
+	}
+	b.WriteString(text[end:])
 	return b.String(), nil
 }
 
