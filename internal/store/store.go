@@ -186,7 +186,12 @@ type Store interface {
 	// or deferred with NextAt <= now, in NextAt then ID order: each becomes
 	// sending, Attempts+1, LeaseOwner=owner, LeaseUntil=now+lease. Rows of
 	// the returned slice carry the incremented Attempts. Safe against other
-	// claimers (no row is returned twice).
+	// claimers (no row is returned twice). A claimed Delivery carries only
+	// what a sender needs: ID, CampaignID, Line, Email, Domain, Key, Fields,
+	// Attempts, NextAt, MessageID and PossibleDuplicate as stored, and
+	// State (sending), LeaseOwner, LeaseUntil and UpdatedAt as set by the
+	// claim; the last outcome (Class … Via), CreatedAt and DeliveredAt may
+	// be left zero (Deliveries returns every field).
 	Claim(ctx context.Context, campaignID int64, owner string, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
 	// Record applies the results in one transaction. A result whose fence
 	// (state sending, attempts = Attempt) no longer holds is skipped; the

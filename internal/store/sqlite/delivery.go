@@ -37,12 +37,13 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 			return err
 		}
 		defer rows.Close()
+		leaseUntil, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now))
 		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
+			d := store.Delivery{State: queue.Sending, LeaseOwner: owner, LeaseUntil: leaseUntil, UpdatedAt: updated}
+			if err := scanClaimed(rows, &d); err != nil {
 				return err
 			}
-			out = append(out, *d)
+			out = append(out, d)
 		}
 		return rows.Err()
 	})
@@ -240,6 +241,25 @@ func jsonList(v []string) string {
 	}
 	b, _ := json.Marshal(v) // []string always marshals
 	return string(b)
+}
+
+// scanClaimed reads the columns that queries/claim.sql returns into d.
+func scanClaimed(s scanner, d *store.Delivery) error {
+	var (
+		fields                    string
+		line, attempts, next, dup int64
+	)
+	if err := s.Scan(&d.ID, &d.CampaignID, &line, &d.Email, &d.Domain, &d.Key, &fields, &attempts, &next,
+		&d.MessageID, &dup); err != nil {
+		return err
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(fields), &m); err != nil {
+		return fmt.Errorf("delivery %d: fields: %w", d.ID, err)
+	}
+	d.Fields, d.Line, d.Attempts, d.NextAt = m, int(line), int(attempts), fromMS(next)
+	d.PossibleDuplicate = dup != 0
+	return nil
 }
 
 // scanDelivery reads the columns of queries/deliveries_list.sql.

@@ -1,7 +1,9 @@
 -- claim: lease up to :limit due rows of a campaign, in next_at then id order
 -- (the subquery walks the partial index deliveries_due). RETURNING does not
 -- keep that order: the caller sorts by (next_at, id), which the update leaves
--- unchanged.
+-- unchanged. Only the columns a sender needs are returned (store.Store's
+-- Claim comment lists them); the caller fills state and lease from its
+-- arguments.
 UPDATE deliveries
 SET state = 'sending',
 	attempts = attempts + 1,
@@ -16,6 +18,5 @@ WHERE id IN (
 	ORDER BY next_at, id
 	LIMIT :limit
 )
-RETURNING id, campaign_id, line, email, domain, "key", fields, state, attempts, next_at,
-	lease_owner, lease_until, class, step, code, enhanced, text, host, via, message_id,
-	possible_duplicate, created_at, updated_at, delivered_at
+RETURNING id, campaign_id, line, email, domain, "key", fields, attempts, next_at, message_id,
+	possible_duplicate
