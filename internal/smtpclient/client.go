@@ -172,8 +172,13 @@ func (c *Client) connect(ctx context.Context) error {
 func (c *Client) setConn(conn net.Conn) {
 	c.conn = conn
 	c.br = bufio.NewReaderSize(conn, readerSize)
-	c.bw = bufio.NewWriter(conn)
+	c.bw = bufio.NewWriterSize(conn, writerSize)
 }
+
+// writerSize holds a typical message whole: a 20 KB body then leaves in one
+// write instead of five 4 KB ones (each a system call and a wake-up of the
+// server). Its memory is per session.
+const writerSize = 64 << 10
 
 // startTLS runs the client handshake over the current connection. Any
 // plaintext still buffered is dropped with the old reader: bytes a server
