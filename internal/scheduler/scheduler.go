@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -456,7 +457,7 @@ func (r *run) deliver(stopCtx, sendCtx context.Context, stop context.CancelFunc,
 	}
 	var res transport.Result
 	buf.Reset()
-	msg, err := cfg.Render(d, buf)
+	msg, err := r.render(d, buf)
 	if err != nil {
 		res.Result = outcome.Result{Class: outcome.RenderFailed, Kind: outcome.KindPermanent,
 			Step: outcome.StepRender, Text: err.Error(), Reason: "the message could not be built for this recipient"}
@@ -511,6 +512,21 @@ func (r *run) deliver(stopCtx, sendCtx context.Context, stop context.CancelFunc,
 		}
 	}
 	r.mu.Unlock()
+}
+
+// render builds one message. A panic while rendering (a bug met by one
+// recipient's data) fails that recipient instead of the process: a process
+// that died on the same message at every start would never get past it
+// (RELIABILITY.md #12).
+func (r *run) render(d *store.Delivery, buf *bytes.Buffer) (msg *transport.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.cfg.Logger.Error("rendering crashed; this recipient is failed and the campaign goes on",
+				"campaign", r.cfg.Campaign.Name, "delivery", d.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			msg, err = nil, fmt.Errorf("internal error while building the message (please report it): %v", p)
+		}
+	}()
+	return r.cfg.Render(d, buf)
 }
 
 // add buffers one result and asks for a flush when the batch is full. While

@@ -309,3 +309,32 @@ func TestInterruptFinishesInFlightAndGivesBackTheRest(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRenderPanicFailsOneRecipientNotTheRun(t *testing.T) {
+	st, c := setup(t, 10)
+	tr := newFake(func(string, int) outcome.Result { return delivered })
+	cfg := config(st, c, tr, throttle.NewAutoClock(time.Now()))
+	cfg.Render = func(d *store.Delivery, b *bytes.Buffer) (*transport.Message, error) {
+		if d.Email == "r4@example.org" {
+			var m map[string]string
+			m["boom"] = "" // a bug met by one recipient's data
+		}
+		return render(d, b)
+	}
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stop != StopDone || res.Counts.ByState[queue.Delivered] != 9 || res.Counts.ByClass["render-failed"] != 1 {
+		t.Fatalf("stop %s, counts %+v %+v", res.Stop, res.Counts.ByState, res.Counts.ByClass)
+	}
+	err = st.Deliveries(context.Background(), c.ID, store.DeliveryFilter{States: []queue.State{queue.Failed}}, func(d *store.Delivery) error {
+		if d.Email != "r4@example.org" || d.Text == "" {
+			return fmt.Errorf("failed row %s %q", d.Email, d.Text)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
