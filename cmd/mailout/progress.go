@@ -38,7 +38,7 @@ func (p *progress) update(s scheduler.Progress) {
 	defer p.mu.Unlock()
 	p.lastLine = s
 	now := time.Now()
-	if !p.tty && now.Sub(p.last) < 10*time.Second {
+	if !p.tty && (now.Sub(p.last) < 10*time.Second || s.Sent == 0) {
 		return
 	}
 	p.last = now
