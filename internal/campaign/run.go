@@ -135,7 +135,11 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		// The user resumes after fixing what paused the campaign: the
 		// recipients deferred for a fault on our side go now, not after
 		// their backoff.
-		n, err := o.Store.DueNow(ctx, c.ID, localFaultClasses, o.Clock.Now())
+		var classes []string
+		for _, cl := range outcome.LocalTemporary(settings.Route) {
+			classes = append(classes, string(cl))
+		}
+		n, err := o.Store.DueNow(ctx, c.ID, classes, o.Clock.Now())
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", scheduler.ErrStoreFailed, err)
 		}
@@ -202,13 +206,6 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		return out, fmt.Errorf("%w: %w", scheduler.ErrStoreFailed, err)
 	}
 	return out, nil
-}
-
-// localFaultClasses are the temporary classes that point at our network or
-// configuration (DESIGN.md's "local fault?" column).
-var localFaultClasses = []string{
-	string(outcome.DNSUnreachable), string(outcome.ConnectTimeout), string(outcome.ConnectRefused),
-	string(outcome.NetworkUnreachable), string(outcome.TLSFailed),
 }
 
 // localDirectFault: the pause came from the direct way itself (DNS or

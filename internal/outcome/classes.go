@@ -8,3 +8,17 @@ var Classes = []Class{
 	Temporary, RateLimited, ContentRejected, ProtocolError,
 	ProhibitedDestination, RenderFailed, Permanent,
 }
+
+// LocalTemporary lists the classes that are temporary and point at our own
+// network or configuration on route (DESIGN.md's "local fault?" column):
+// once the user fixed the cause, recipients deferred for them can go at
+// once.
+func LocalTemporary(route string) []Class {
+	var out []Class
+	for _, c := range Classes {
+		if k, local := kindOf(c, route); local && k == KindTemporary {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -321,4 +322,15 @@ func FuzzClassifyReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLocalTemporary(t *testing.T) {
+	for route, want := range map[string][]Class{
+		RouteRelay:  {DNSUnreachable, ConnectTimeout, ConnectRefused, NetworkUnreachable, TLSFailed},
+		RouteDirect: {DNSUnreachable, ConnectTimeout, NetworkUnreachable, TLSFailed},
+	} {
+		if got := LocalTemporary(route); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", route, got, want)
+		}
+	}
 }
