@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -183,6 +184,11 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 		if errors.Is(err, campaign.ErrNeedRelay) {
 			return usageErr("%v", err)
 		}
+		if errors.Is(err, scheduler.ErrStoreFailed) {
+			// Nothing more was sent once an outcome could not be recorded;
+			// rows left "sending" go back to pending on the next run.
+			return &exitErr{code: exitError, err: fmt.Errorf("%w. Sending stopped: nothing is sent that cannot be recorded. Fix the database (disk space, permissions, %s) and continue with: mailout resume %s", err, a.dbPath, quoteArg(c.Name))}
+		}
 		return &exitErr{code: exitError, err: err}
 	}
 	fresh, err := st.Campaign(context.WithoutCancel(ctx), c.ID)
@@ -245,14 +251,20 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 	}
 }
 
+// quoteArg quotes a campaign name for a command line a person can paste
+// into a POSIX shell.
 func quoteArg(s string) string {
+	safe := s != ""
 	for _, r := range s {
 		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			b, _ := json.Marshal(s)
-			return "'" + string(b[1:len(b)-1]) + "'"
+			safe = false
+			break
 		}
 	}
-	return s
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // storedProfile is the campaign's stored speed profile, with the speed
