@@ -237,7 +237,7 @@ func (db *DB) SetCampaignStatus(ctx context.Context, id int64, status store.Camp
 	if !validStatus(status) {
 		return fmt.Errorf("sqlite: campaign %d: unknown status %q", id, status)
 	}
-	err := db.updateCampaign(ctx, db.q.campaignSetStatus, sql.Named("campaign", id),
+	err := db.execOne(ctx, db.q.campaignSetStatus, sql.Named("campaign", id),
 		sql.Named("status", string(status)), sql.Named("reason", reason))
 	if err != nil {
 		return fmt.Errorf("sqlite: campaign %d: set status %s: %w", id, status, err)
@@ -247,14 +247,16 @@ func (db *DB) SetCampaignStatus(ctx context.Context, id int64, status store.Camp
 
 // SetDiagnosis stores the doctor's report for the campaign.
 func (db *DB) SetDiagnosis(ctx context.Context, id int64, diagnosis []byte) error {
-	err := db.updateCampaign(ctx, db.q.campaignSetDiagnosis, sql.Named("campaign", id), sql.Named("diagnosis", diagnosis))
+	err := db.execOne(ctx, db.q.campaignSetDiagnosis, sql.Named("campaign", id), sql.Named("diagnosis", diagnosis))
 	if err != nil {
 		return fmt.Errorf("sqlite: campaign %d: set diagnosis: %w", id, err)
 	}
 	return nil
 }
 
-func (db *DB) updateCampaign(ctx context.Context, stmt *sql.Stmt, args ...any) error {
+// execOne runs one write statement in its own transaction; no row changed
+// is store.ErrNotFound.
+func (db *DB) execOne(ctx context.Context, stmt *sql.Stmt, args ...any) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 		if err != nil {

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"mailout/internal/store"
 )
 
 // SaveMessage keeps the rendered message of one delivery (sandbox route),
@@ -16,22 +14,9 @@ func (db *DB) SaveMessage(ctx context.Context, campaignID, deliveryID int64, mes
 	if data == nil {
 		data = []byte{}
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, db.q.messageSave).ExecContext(ctx,
-			sql.Named("campaign", campaignID), sql.Named("delivery", deliveryID),
-			sql.Named("message_id", messageID), sql.Named("data", data))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return store.ErrNotFound
-		}
-		return nil
-	})
+	err := db.execOne(ctx, db.q.messageSave,
+		sql.Named("campaign", campaignID), sql.Named("delivery", deliveryID),
+		sql.Named("message_id", messageID), sql.Named("data", data))
 	if err != nil {
 		return fmt.Errorf("sqlite: save message of delivery %d (campaign %d): %w", deliveryID, campaignID, err)
 	}
