@@ -1,7 +1,10 @@
 package dkim
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
@@ -87,6 +90,9 @@ func parseKey(data []byte) (*parsedKey, error) {
 	}
 	if len(types) > 0 {
 		return nil, keyErr(ErrKeyFormat, nil, "no private key in the PEM data (found %s); expected a -----BEGIN PRIVATE KEY----- block, as mailout dkim keygen writes", quoteTypes(types))
+	}
+	if bytes.Contains(data, []byte("-----BEGIN ")) {
+		return nil, keyErr(ErrKeyFormat, nil, "the PEM data is damaged (invalid base64 or no matching -----END line); copy the whole key file again")
 	}
 	return nil, keyErr(ErrKeyFormat, nil, "no PEM block found; expected a file that starts with -----BEGIN PRIVATE KEY-----, as mailout dkim keygen writes")
 }
@@ -176,6 +182,8 @@ func checkKey(key any) (*parsedKey, error) {
 			// RFC 8463 §1: many receivers still verify only rsa-sha256.
 			"Ed25519 signatures are not verified by every receiver yet (RFC 8463); many senders add an RSA signature too",
 		}}, nil
+	case *ecdsa.PrivateKey, *ecdh.PrivateKey:
+		return nil, keyErr(ErrKeyFormat, nil, "ECDSA and ECDH keys cannot sign DKIM (RFC 6376 §3.3, RFC 8463 define rsa and ed25519 only); generate a key with mailout dkim keygen")
 	default:
 		return nil, keyErr(ErrKeyFormat, nil, "the key is of type %T; DKIM signs with rsa or ed25519 only (RFC 6376 §3.3, RFC 8463)", key)
 	}
