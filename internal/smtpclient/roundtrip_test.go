@@ -70,3 +70,38 @@ func BenchmarkSend(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSendMany: the same messages in groups of 8 per SendMany call
+// (one round trip per message instead of two), against Send one by one.
+func BenchmarkSendMany(b *testing.B) {
+	for _, size := range []int{1 << 10, 20 << 10} {
+		for _, group := range []int{1, 8} {
+			b.Run(fmt.Sprintf("size=%dKB/group=%d", size>>10, group), func(b *testing.B) {
+				srv := smtptest.Start(b, smtptest.Options{})
+				c, err := Dial(ctx, Config{Addr: srv.Addr})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				line := bytes.Repeat([]byte("x"), 76)
+				body := []byte("Subject: bench\r\n\r\n")
+				for len(body) < size {
+					body = append(append(body, line...), '\r', '\n')
+				}
+				txs := make([]Tx, group)
+				for i := range txs {
+					txs[i] = Tx{From: "a@x.org", Rcpts: []string{"b@y.com"}, Body: body}
+				}
+				b.SetBytes(int64(len(body)))
+				b.ResetTimer()
+				for i := 0; i < b.N; i += group {
+					for _, r := range c.SendMany(ctx, txs) {
+						if r.Err != nil {
+							b.Fatal(r.Err)
+						}
+					}
+				}
+			})
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -48,66 +49,162 @@ type SendOptions struct {
 // After a failed transaction the next Send first resets the session
 // (RSET, RFC 5321 §4.1.1.5); EHLO is not repeated.
 func (c *Client) Send(ctx context.Context, from string, rcpts []string, body []byte, opt SendOptions) ([]RcptResult, error) {
-	results := make([]RcptResult, len(rcpts))
-	for i, r := range rcpts {
-		results[i].Rcpt = r
-	}
-	if len(rcpts) == 0 {
-		return results, &Error{Command: "RCPT", Text: "no recipients"}
-	}
-	mailLine, err := c.mailCommand(from, len(body), opt)
-	if err != nil {
-		return results, err
-	}
-	if err := c.resetIfDirty(ctx); err != nil {
-		return results, err
-	}
-	// From here on, any failure leaves the server mid-transaction.
-	c.dirty = true
-	var rcptLines []string
-	var rcptIdx []int
-	for i, r := range rcpts {
-		if err := checkAddress(r); err != nil {
-			results[i].Err = &Error{Command: "RCPT", Text: err.Error()}
+	r := c.SendMany(ctx, []Tx{{From: from, Rcpts: rcpts, Body: body, Opt: opt}})
+	return r[0].Rcpts, r[0].Err
+}
+
+// Tx is one mail transaction for SendMany.
+type Tx struct {
+	From  string
+	Rcpts []string
+	Body  []byte
+	Opt   SendOptions
+}
+
+// TxResult is the outcome of one Tx, with the meaning of Send's results.
+type TxResult struct {
+	Rcpts []RcptResult
+	Err   error
+}
+
+// ErrNotAttempted is wrapped in the Err of a "MAIL" Error for a transaction
+// SendMany did not start because the session had ended (I/O error, 421)
+// before it. No byte of its message was sent: it can go on another session
+// without any risk of a duplicate.
+var ErrNotAttempted = errors.New("not attempted: the session ended before this message")
+
+// SendMany runs several mail transactions on the session, in order, each
+// with Send's meaning. With PIPELINING the final "." of one message goes out
+// in the same write as the next transaction's MAIL, RCPTs and DATA: RFC 2920
+// §3.1 lets message content be the first "command" of a group. Each message
+// then costs one round trip instead of two. The replies are still read one
+// by one in order, so a refusal or failure of one transaction never touches
+// another; only the end of the session does, and every transaction after it
+// gets an Error wrapping ErrNotAttempted.
+func (c *Client) SendMany(ctx context.Context, txs []Tx) []TxResult {
+	out := make([]TxResult, len(txs))
+	_, pipe := c.ext["PIPELINING"]
+	var cur txn
+	ahead := false // cur's commands went out with the previous message's "."
+	for i := range txs {
+		if !ahead {
+			cur = c.prepare(txs[i])
+		}
+		out[i].Rcpts = cur.results
+		if cur.err != nil {
+			out[i].Err = cur.err
 			continue
 		}
-		rcptLines = append(rcptLines, "RCPT TO:<"+r+">")
-		rcptIdx = append(rcptIdx, i)
-	}
-	if len(rcptLines) == 0 {
-		c.dirty = false
-		return results, nil
-	}
-
-	var accepted int
-	var dataReply reply
-	if _, ok := c.ext["PIPELINING"]; ok {
-		accepted, dataReply, err = c.pipelined(ctx, mailLine, rcptLines, rcptIdx, results)
-	} else {
-		accepted, dataReply, err = c.serial(ctx, mailLine, rcptLines, rcptIdx, results)
-	}
-	if err != nil {
-		return results, err
-	}
-	if accepted == 0 {
-		if dataReply.Code == 354 {
-			// RFC 2920 §3.1: DATA was accepted although no recipient was;
-			// end it with an empty message and read the reply.
-			if err := c.writeBody(ctx, nil); err != nil {
-				return results, err
+		if c.broken {
+			out[i].Err = &Error{Command: "MAIL", Err: ErrNotAttempted}
+			ahead = false
+			continue
+		}
+		if cur.none {
+			// Every recipient was refused before asking the server: each
+			// result carries its refusal and nothing is sent.
+			continue
+		}
+		var accepted int
+		var dr reply
+		var err error
+		switch {
+		case ahead:
+			accepted, dr, err = c.readCommandReplies(ctx, &cur)
+		case pipe:
+			if err = c.resetIfDirty(ctx); err == nil {
+				c.dirty = true // from here on the server is mid-transaction
+				accepted, dr, err = c.pipelined(ctx, &cur)
 			}
-			if _, err := c.readWithin(ctx, "BODY", c.to.DataTerm); err != nil {
-				return results, err
+		default:
+			if err = c.resetIfDirty(ctx); err == nil {
+				c.dirty = true
+				accepted, dr, err = c.serial(ctx, &cur)
 			}
 		}
-		return results, nil
+		ahead = false
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		var next *txn
+		if pipe && i+1 < len(txs) {
+			if nx := c.prepare(txs[i+1]); nx.err == nil && !nx.none {
+				next = &nx
+			}
+		}
+		sentAhead, err := c.finish(ctx, &cur, txs[i].Body, accepted, dr, next)
+		out[i].Err = err
+		if sentAhead {
+			cur, ahead = *next, true
+		}
 	}
-	if dataReply.Code != 354 {
-		return results, c.replyError("DATA", dataReply)
+	return out
+}
+
+// txn is a transaction checked before any I/O.
+type txn struct {
+	mailLine  string
+	rcptLines []string
+	rcptIdx   []int // rcptIdx[k] is the index in results of rcptLines[k]
+	results   []RcptResult
+	err       error // refused before asking the server
+	none      bool  // no recipient could be used
+}
+
+// prepare builds the command lines of tx, or the error that keeps it from
+// being sent to this server at all.
+func (c *Client) prepare(tx Tx) txn {
+	t := txn{results: make([]RcptResult, len(tx.Rcpts))}
+	for i, r := range tx.Rcpts {
+		t.results[i].Rcpt = r
 	}
-	if err := c.writeBody(ctx, body); err != nil {
-		return results, err
+	if len(tx.Rcpts) == 0 {
+		t.err = &Error{Command: "RCPT", Text: "no recipients"}
+		return t
 	}
+	t.mailLine, t.err = c.mailCommand(tx.From, len(tx.Body), tx.Opt)
+	if t.err != nil {
+		return t
+	}
+	for i, r := range tx.Rcpts {
+		if err := checkAddress(r); err != nil {
+			t.results[i].Err = &Error{Command: "RCPT", Text: err.Error()}
+			continue
+		}
+		t.rcptLines = append(t.rcptLines, "RCPT TO:<"+r+">")
+		t.rcptIdx = append(t.rcptIdx, i)
+	}
+	t.none = len(t.rcptLines) == 0
+	return t
+}
+
+// finish ends a transaction whose command replies were read: the body and
+// "." when DATA was accepted, and the reply to ".". When next is not nil
+// and the body goes out, next's commands are written behind the "." in the
+// same write (RFC 2920 §3.1) and sentAhead is true: the caller reads their
+// replies next.
+func (c *Client) finish(ctx context.Context, t *txn, body []byte, accepted int, dr reply, next *txn) (sentAhead bool, err error) {
+	if accepted == 0 {
+		if dr.Code == 354 {
+			// RFC 2920 §3.1: DATA was accepted although no recipient was;
+			// end it with an empty message and read the reply.
+			if err := c.writeBody(ctx, nil, nil); err != nil {
+				return false, err
+			}
+			if _, err := c.readWithin(ctx, "BODY", c.to.DataTerm); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	if dr.Code != 354 {
+		return false, c.replyError("DATA", dr)
+	}
+	if err := c.writeBody(ctx, body, next); err != nil {
+		return false, err
+	}
+	sentAhead = next != nil
 	r, err := c.readWithin(ctx, "BODY", c.to.DataTerm)
 	if err != nil {
 		// The whole message was written and no proper reply came back
@@ -115,23 +212,37 @@ func (c *Client) Send(ctx context.Context, from string, rcpts []string, body []b
 		// have taken it (RFC 5321 §3.8, RFC 1047).
 		e := err.(*Error)
 		e.Err = fmt.Errorf("%w: %w", ErrAmbiguous, e.Err)
-		return results, e
+		return sentAhead, e
 	}
-	// RFC 5321 §4.1.1.4: after the reply to "." the transaction is over.
-	c.dirty = false
+	// RFC 5321 §4.1.1.4: after the reply to "." the transaction is over;
+	// commands written ahead open the next one.
+	c.dirty = sentAhead
 	if r.Code/100 != 2 {
-		return results, c.replyError("BODY", r)
+		return sentAhead, c.replyError("BODY", r)
 	}
-	return results, nil
+	return sentAhead, nil
 }
 
 // pipelined writes MAIL, the RCPTs and DATA at once and reads the replies
 // in order (RFC 2920 §3.1), so the client stays in step with the server
 // whatever it answers (RELIABILITY #25).
-func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []string, rcptIdx []int, results []RcptResult) (int, reply, error) {
+func (c *Client) pipelined(ctx context.Context, t *txn) (int, reply, error) {
 	stop := c.deadline(ctx, c.to.Mail)
-	err := c.writeLine(mailLine)
-	for _, l := range rcptLines {
+	err := c.writeCommands(t)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	stop()
+	if err != nil {
+		return 0, reply{}, c.ioError(ctx, "MAIL", err)
+	}
+	return c.readCommandReplies(ctx, t)
+}
+
+// writeCommands buffers MAIL, the RCPTs and DATA of t without flushing.
+func (c *Client) writeCommands(t *txn) error {
+	err := c.writeLine(t.mailLine)
+	for _, l := range t.rcptLines {
 		if err == nil {
 			err = c.writeLine(l)
 		}
@@ -139,16 +250,14 @@ func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []str
 	if err == nil {
 		err = c.writeLine("DATA")
 	}
-	if err != nil {
-		stop()
-		return 0, reply{}, c.ioError(ctx, "MAIL", err)
-	}
-	if err := c.bw.Flush(); err != nil {
-		stop()
-		return 0, reply{}, c.ioError(ctx, "MAIL", err)
-	}
-	mr, err := c.read(ctx, "MAIL")
-	stop()
+	return err
+}
+
+// readCommandReplies reads the replies to pipelined MAIL, RCPTs and DATA in
+// order. It returns how many recipients were accepted and DATA's reply.
+func (c *Client) readCommandReplies(ctx context.Context, t *txn) (int, reply, error) {
+	results := t.results
+	mr, err := c.readWithin(ctx, "MAIL", c.to.Mail)
 	if err != nil {
 		return 0, reply{}, err
 	}
@@ -160,7 +269,7 @@ func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []str
 		}
 	}
 	accepted := 0
-	for _, i := range rcptIdx {
+	for _, i := range t.rcptIdx {
 		r, err := c.readWithin(ctx, "RCPT", c.to.Rcpt)
 		if err != nil {
 			return 0, reply{}, err
@@ -189,7 +298,7 @@ func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []str
 		if dr.Code == 354 {
 			// A server that refused MAIL but accepted DATA: end the data
 			// at once so the session stays in step.
-			if err := c.writeBody(ctx, nil); err == nil {
+			if err := c.writeBody(ctx, nil, nil); err == nil {
 				_, _ = c.readWithin(ctx, "BODY", c.to.DataTerm)
 			}
 		}
@@ -199,8 +308,9 @@ func (c *Client) pipelined(ctx context.Context, mailLine string, rcptLines []str
 }
 
 // serial sends MAIL, each RCPT and DATA one at a time.
-func (c *Client) serial(ctx context.Context, mailLine string, rcptLines []string, rcptIdx []int, results []RcptResult) (int, reply, error) {
-	mr, err := c.cmd(ctx, "MAIL", c.to.Mail, mailLine)
+func (c *Client) serial(ctx context.Context, t *txn) (int, reply, error) {
+	results := t.results
+	mr, err := c.cmd(ctx, "MAIL", c.to.Mail, t.mailLine)
 	if err != nil {
 		return 0, reply{}, err
 	}
@@ -208,8 +318,8 @@ func (c *Client) serial(ctx context.Context, mailLine string, rcptLines []string
 		return 0, reply{}, c.replyError("MAIL", mr)
 	}
 	accepted := 0
-	for k, i := range rcptIdx {
-		r, err := c.cmd(ctx, "RCPT", c.to.Rcpt, rcptLines[k])
+	for k, i := range t.rcptIdx {
+		r, err := c.cmd(ctx, "RCPT", c.to.Rcpt, t.rcptLines[k])
 		if err != nil {
 			return 0, reply{}, err
 		}
@@ -297,8 +407,9 @@ func (c *Client) resetIfDirty(ctx context.Context) error {
 }
 
 // writeBody writes the message with CRLF line ends and dot-stuffing
-// (RFC 5321 §4.5.2), then the terminating ".", under the DataBlock timeout.
-func (c *Client) writeBody(ctx context.Context, body []byte) error {
+// (RFC 5321 §4.5.2), then the terminating "." and, when next is not nil,
+// next's commands, under the DataBlock timeout.
+func (c *Client) writeBody(ctx context.Context, body []byte, next *txn) error {
 	stop := c.deadline(ctx, c.to.DataBlock)
 	defer stop()
 	if c.cfg.Trace != nil {
@@ -311,6 +422,11 @@ func (c *Client) writeBody(ctx context.Context, body []byte) error {
 		return c.ioError(ctx, "BODY", err)
 	}
 	c.trace("C: .")
+	if next != nil {
+		if err := c.writeCommands(next); err != nil {
+			return c.ioError(ctx, "BODY", err)
+		}
+	}
 	if err := c.bw.Flush(); err != nil {
 		return c.ioError(ctx, "BODY", err)
 	}
