@@ -93,16 +93,18 @@ func IsWarning(err error) bool {
 // Warning field separates advice (t=y) from a record that fails.
 func CheckPublished(ctx context.Context, s *Signer, lookupTXT func(ctx context.Context, name string) ([]string, error)) error {
 	name, want := s.DNSRecord()
-	fail := func(sentinel error, format string, args ...any) error {
+	fail := func(sentinel error, format string, args ...any) *PublishError {
 		return &PublishError{Name: name, Want: want, Problem: fmt.Sprintf(format, args...), Err: sentinel}
 	}
 	txts, err := lookupTXT(ctx, name)
 	if err != nil {
+		var pe *PublishError
 		var dnsErr *net.DNSError
 		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-			return fail(ErrNotPublished, "no TXT record exists at this name, so receivers cannot verify the signature")
+			pe = fail(ErrNotPublished, "no TXT record exists at this name, so receivers cannot verify the signature")
+		} else {
+			pe = fail(ErrLookup, "the DNS lookup failed (%v), so the record could not be checked; if it is not published yet", err)
 		}
-		pe := fail(ErrLookup, "the DNS lookup failed (%v), so the record could not be checked; if it is not published yet", err).(*PublishError)
 		pe.cause = err
 		return pe
 	}
@@ -150,7 +152,7 @@ func CheckPublished(ctx context.Context, s *Signer, lookupTXT func(ctx context.C
 		return fail(ErrKeyMismatch, "the published public key belongs to another private key, so every signature fails; publish the key of the private key mailout uses")
 	}
 	if hasTag(rec["t"], "y") {
-		pe := fail(ErrTestingMode, "the record has t=y (testing): receivers may treat signatures as unsigned (RFC 6376 §3.6.1); remove t=y once signatures verify").(*PublishError)
+		pe := fail(ErrTestingMode, "the record has t=y (testing): receivers may treat signatures as unsigned (RFC 6376 §3.6.1); remove t=y once signatures verify")
 		pe.Warning = true
 		return pe
 	}
