@@ -145,21 +145,7 @@ func tlsConfigFor(a *RelayAccount, roots *x509.CertPool) (*tls.Config, error) {
 
 // Deliver sends m through the first account that works.
 func (r *Relay) Deliver(ctx context.Context, m *Message) Result {
-	var res Result
-	for i := int(r.active.Load()); i < len(r.accounts); i++ {
-		a := r.accounts[i]
-		res = r.deliverVia(ctx, a, m)
-		if !accountFault(res.Result) || i+1 == len(r.accounts) {
-			return res
-		}
-		if r.active.CompareAndSwap(int32(i), int32(i+1)) {
-			r.cfg.Logger.Warn("relay account failed; moving to the next one",
-				"relay", a.acc.String(), "class", res.Class, "smtp_code", res.Code,
-				"next", r.accounts[i+1].acc.String())
-			a.closeIdle(ctx)
-		}
-	}
-	return res
+	return r.DeliverBatch(ctx, []*Message{m})[0]
 }
 
 // accountFault: the failure is the account's or its server's, not the
@@ -172,31 +158,6 @@ func accountFault(r outcome.Result) bool {
 		return true
 	}
 	return false
-}
-
-func (r *Relay) deliverVia(ctx context.Context, a *relayAccount, m *Message) Result {
-	via := "relay:" + a.acc.Host
-	for try := 0; ; try++ {
-		s, reused, err := r.get(ctx, a)
-		if err != nil {
-			return Result{Result: r.classify(a, err, outcome.StepConnect), Via: via}
-		}
-		rcpts, err := s.c.Send(ctx, m.From, []string{m.To}, m.Data,
-			smtpclient.SendOptions{SMTPUTF8: m.SMTPUTF8, Size: len(m.Data)})
-		if err == nil && len(rcpts) == 1 && rcpts[0].Err != nil {
-			err = rcpts[0].Err
-		}
-		s.sent++
-		s.lastUsed = r.cfg.Now()
-		r.put(ctx, a, s)
-		// A pooled session the server closed while idle fails at MAIL with
-		// no reply: nothing was sent, so try once more on a new session.
-		var se *smtpclient.Error
-		if reused && try == 0 && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0 {
-			continue
-		}
-		return Result{Result: r.classify(a, err, outcome.StepMail), Via: via}
-	}
 }
 
 func (r *Relay) classify(a *relayAccount, err error, step outcome.Step) outcome.Result {

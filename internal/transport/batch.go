@@ -1,0 +1,110 @@
+package transport
+
+import (
+	"context"
+	"errors"
+
+	"mailout/internal/outcome"
+	"mailout/internal/smtpclient"
+)
+
+// Batcher is a Transport that can take several messages at once and send
+// them back to back on one session: the relay route pipelines each
+// message's final "." with the next message's commands (RFC 2920 §3.1), so
+// a message costs one round trip instead of two. Results are per message,
+// in the order of msgs, each with Deliver's meaning.
+type Batcher interface {
+	Transport
+	DeliverBatch(ctx context.Context, msgs []*Message) []Result
+}
+
+// DeliverBatch sends msgs through the first account that works; messages
+// that fail for a reason of the account go on through the next account,
+// as with Deliver.
+func (r *Relay) DeliverBatch(ctx context.Context, msgs []*Message) []Result {
+	out := make([]Result, len(msgs))
+	todo := make([]int, len(msgs))
+	for i := range todo {
+		todo[i] = i
+	}
+	for i := int(r.active.Load()); i < len(r.accounts) && len(todo) > 0; i++ {
+		a := r.accounts[i]
+		r.batchVia(ctx, a, msgs, todo, out)
+		if i+1 == len(r.accounts) {
+			break
+		}
+		var again []int
+		for _, k := range todo {
+			if accountFault(out[k].Result) {
+				again = append(again, k)
+			}
+		}
+		if len(again) > 0 && r.active.CompareAndSwap(int32(i), int32(i+1)) {
+			r.cfg.Logger.Warn("relay account failed; moving to the next one",
+				"relay", a.acc.String(), "class", out[again[0]].Class, "smtp_code", out[again[0]].Code,
+				"next", r.accounts[i+1].acc.String())
+			a.closeIdle(ctx)
+		}
+		todo = again
+	}
+	return out
+}
+
+// batchVia sends the messages msgs[idx] through account a, filling out.
+// A message the session could not start (the session ended before it)
+// goes on a new session; every pass gives at least one message its final
+// result, or uses the one retry allowed for a pooled session the server
+// closed while idle, so the loop ends.
+func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, idx []int, out []Result) {
+	via := "relay:" + a.acc.Host
+	staleRetry := true
+	for len(idx) > 0 {
+		s, reused, err := r.get(ctx, a)
+		if err != nil {
+			res := Result{Result: r.classify(a, err, outcome.StepConnect), Via: via}
+			for _, k := range idx {
+				out[k] = res
+			}
+			return
+		}
+		n := len(idx)
+		if pc := r.cfg.PerConnection; pc > 0 {
+			n = min(n, max(pc-s.sent, 1))
+		}
+		txs := make([]smtpclient.Tx, n)
+		for j, k := range idx[:n] {
+			m := msgs[k]
+			txs[j] = smtpclient.Tx{From: m.From, Rcpts: []string{m.To}, Body: m.Data,
+				Opt: smtpclient.SendOptions{SMTPUTF8: m.SMTPUTF8, Size: len(m.Data)}}
+		}
+		rs := s.c.SendMany(ctx, txs)
+		s.lastUsed = r.cfg.Now()
+		rest := append([]int(nil), idx[n:]...)
+		var again []int
+		for j, tr := range rs {
+			err := tr.Err
+			if err == nil && len(tr.Rcpts) == 1 && tr.Rcpts[0].Err != nil {
+				err = tr.Rcpts[0].Err
+			}
+			var se *smtpclient.Error
+			switch {
+			case errors.Is(err, smtpclient.ErrNotAttempted):
+				again = append(again, idx[j])
+				continue
+			case j == 0 && reused && staleRetry && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0:
+				// A pooled session the server closed while idle fails at
+				// MAIL with no reply: nothing was sent; once more on a new
+				// session.
+				staleRetry = false
+				again = append(again, idx[j])
+				continue
+			}
+			s.sent++
+			out[idx[j]] = Result{Result: r.classify(a, err, outcome.StepMail), Via: via}
+		}
+		r.put(ctx, a, s)
+		idx = append(again, rest...)
+	}
+}
+
+var _ Batcher = (*Relay)(nil)
