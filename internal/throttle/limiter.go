@@ -149,6 +149,36 @@ func (l *Limiter) Wait(ctx context.Context, domain string) error {
 	}
 }
 
+// Allow is Wait without the waiting: when the global rate, domain's rate
+// and the pause rule let one more message to domain start now, it takes
+// that start (as Wait would) and reports true; otherwise it changes nothing.
+// The scheduler uses it to add messages to a batch only while the profile
+// would not have made them wait.
+func (l *Limiter) Allow(domain string) bool {
+	now := l.clk.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.pauseUntil) {
+		return false
+	}
+	ds := l.domainLocked(domain, now)
+	if ds.lim != nil && ds.lim.TokensAt(now) < 1 {
+		return false
+	}
+	if !l.global.AllowN(now, 1) {
+		return false
+	}
+	if ds.lim != nil {
+		ds.lim.AllowN(now, 1)
+	}
+	ds.lastUsed = now
+	l.started++
+	if l.p.PauseEvery > 0 && l.p.Pause > 0 && l.started%int64(l.p.PauseEvery) == 0 {
+		l.pauseUntil = now.Add(l.p.Pause)
+	}
+	return true
+}
+
 // domainLocked returns the state of domain, creating it, and applies any
 // recovery from a SlowDown that is due at now.
 func (l *Limiter) domainLocked(domain string, now time.Time) *domainState {

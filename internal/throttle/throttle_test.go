@@ -377,3 +377,43 @@ func TestRealClock(t *testing.T) {
 		t.Error("slept less than asked")
 	}
 }
+
+// Allow takes a start only when Wait would not have waited, and then counts
+// exactly as Wait does (rates and the pause rule).
+func TestAllow(t *testing.T) {
+	ctx := testCtx(t)
+
+	clk := NewFakeClock(t0)
+	l := New(Profile{Connections: 1}, clk)
+	for i := range 100 {
+		if !l.Allow(many(i)) {
+			t.Fatalf("unlimited profile refused start %d", i)
+		}
+	}
+
+	l = New(Profile{Connections: 1, Rate: 1}, clk)
+	if err := l.Wait(ctx, "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	if l.Allow("b.example") {
+		t.Error("second start in the same second allowed at 1/s")
+	}
+	clk.Advance(time.Second)
+	if !l.Allow("b.example") || l.Allow("c.example") {
+		t.Error("after a second: want exactly one more start")
+	}
+
+	l = New(Profile{Connections: 1, DomainRate: 60}, clk)
+	if !l.Allow("a.example") || l.Allow("a.example") || !l.Allow("b.example") {
+		t.Error("60/min per domain: want one start per domain at once, not two")
+	}
+
+	l = New(Profile{Connections: 1, PauseEvery: 2, Pause: 10 * time.Second}, clk)
+	if !l.Allow("a.example") || !l.Allow("b.example") || l.Allow("c.example") {
+		t.Error("pause every 2: want the third start refused")
+	}
+	clk.Advance(10 * time.Second)
+	if !l.Allow("c.example") {
+		t.Error("start refused after the pause")
+	}
+}
