@@ -127,8 +127,9 @@ func New(domain, selector string, keyPEM []byte, opts Options) (*Signer, error) 
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if opts.Expiration < 0 {
-		return nil, fmt.Errorf("dkim: negative expiration %v", opts.Expiration)
+	if opts.Expiration < 0 || 0 < opts.Expiration && opts.Expiration < time.Second {
+		// RFC 6376 §3.5: x= must be later than t=, both in whole seconds.
+		return nil, fmt.Errorf("dkim: expiration %v: use zero (none) or at least a second, in practice days", opts.Expiration)
 	}
 	if s.hcanon, err = canon(opts.HeaderCanon); err != nil {
 		return nil, err
@@ -271,7 +272,7 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 // RFC 5322 message with CRLF line endings, in its final transfer encoding.
 // On error dst is returned unchanged.
 func (s *Signer) AppendSigned(dst, msg []byte) ([]byte, error) {
-	f, err := s.Header(msg)
+	f, err := s.HeaderField(msg)
 	if err != nil {
 		return dst, err
 	}
@@ -279,10 +280,10 @@ func (s *Signer) AppendSigned(dst, msg []byte) ([]byte, error) {
 	return append(dst, msg...), nil
 }
 
-// Header returns only the DKIM-Signature header field for msg, folded and
+// HeaderField returns only the DKIM-Signature header field for msg, folded and
 // ending in CRLF, for a caller that writes it and then msg to the wire
 // without copying msg at all.
-func (s *Signer) Header(msg []byte) (string, error) {
+func (s *Signer) HeaderField(msg []byte) (string, error) {
 	names, err := s.signedNames(msg)
 	if err != nil {
 		return "", err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewKeyErrors(t *testing.T) {
@@ -117,6 +118,7 @@ func TestNewRejectsNames(t *testing.T) {
 		{"selector too long", "example.com", strings.Repeat("a", 64), Options{}},
 		{"unknown canonicalisation", "example.com", "sel", Options{BodyCanon: "nowsp"}},
 		{"negative expiration", "example.com", "sel", Options{Expiration: -1}},
+		{"sub-second expiration", "example.com", "sel", Options{Expiration: time.Millisecond}},
 		{"identity outside domain", "example.com", "sel", Options{Identity: "@example.org"}},
 		{"identity suffix trick", "example.com", "sel", Options{Identity: "@badexample.com"}},
 		{"identity without @", "example.com", "sel", Options{Identity: "example.com"}},

@@ -73,7 +73,7 @@ func TestSignatureFieldShape(t *testing.T) {
 	for _, f := range []string{"rsa2048.pem", "ed25519.pem"} {
 		t.Run(f, func(t *testing.T) {
 			s := newSigner(t, f, Options{Expiration: 72 * time.Hour, Identity: "@news.example.com"})
-			h, err := s.Header(campaignMessage(1 << 10))
+			h, err := s.HeaderField(campaignMessage(1 << 10))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +218,7 @@ func TestHeaderOnlyLayout(t *testing.T) {
 		t.Fatal("AppendSigned overwrote dst")
 	}
 	signed := out[len(prefix):]
-	h, err := s.Header(msg)
+	h, err := s.HeaderField(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
