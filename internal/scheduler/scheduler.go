@@ -10,9 +10,10 @@
 // Durability (DESIGN.md "Delivery semantics"): a row is claimed — attempts
 // incremented, leased — in a committed transaction before it is attempted,
 // so a crash never loses a recipient; results are written in small batches,
-// so a crash re-sends at most the messages in flight plus the results not yet
-// flushed (Config.RecordBatch), and those rows come back flagged as possible
-// duplicates with their deterministic Message-ID unchanged.
+// so a crash re-sends at most the messages in flight (Config.SendBatch per
+// connection) plus the results not yet flushed (two Config.RecordBatch), and
+// those rows come back flagged as possible duplicates with their
+// deterministic Message-ID unchanged.
 package scheduler
 
 import (
@@ -23,6 +24,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +58,11 @@ type Config struct {
 	// RecordBatch is the most results buffered before they are written;
 	// default 64. It bounds the duplicates a crash can cause.
 	RecordBatch int
+	// SendBatch is the most messages one connection sends back to back in
+	// a pipelined group when the transport is a transport.Batcher; default
+	// 8, 1 switches it off. A crash may re-send up to SendBatch messages per
+	// connection (they are in flight), on top of RecordBatch.
+	SendBatch int
 	// RecordEvery flushes buffered results at least this often; default 100ms.
 	RecordEvery time.Duration
 	// Wait is how long Run stays while only deferred recipients are left
@@ -132,6 +139,9 @@ func (c *Config) defaults() {
 	}
 	if c.RecordBatch <= 0 {
 		c.RecordBatch = 64
+	}
+	if c.SendBatch <= 0 {
+		c.SendBatch = 8
 	}
 	if c.RecordEvery <= 0 {
 		c.RecordEvery = 100 * time.Millisecond
@@ -239,26 +249,17 @@ func (r *run) run(parent context.Context) (*Result, error) {
 	// of a few milliseconds) runs while the workers send the previous one
 	// instead of leaving them idle.
 	jobs := make(chan job, max(workers, r.claimSize()))
+	group := 1
+	if _, ok := cfg.Transport.(transport.Batcher); ok {
+		group = cfg.SendBatch
+	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf bytes.Buffer
-			for j := range jobs {
-				if stopCtx.Err() != nil {
-					// Claimed but never started: give the attempt back.
-					r.add(refund(j.d, cfg.Clock.Now()))
-				} else {
-					r.deliver(stopCtx, sendCtx, stop, j.d, &buf)
-				}
-				if r.inflight.Add(-1) == 0 {
-					select {
-					case r.idle <- struct{}{}:
-					default:
-					}
-				}
-			}
+			w := &worker{r: r, bufs: make([]bytes.Buffer, group)}
+			w.loop(stopCtx, sendCtx, stop, jobs)
 		}()
 	}
 
@@ -448,32 +449,154 @@ func (r *run) claimSize() int {
 	return n
 }
 
-// deliver makes one attempt and buffers its result.
-func (r *run) deliver(stopCtx, sendCtx context.Context, stop context.CancelFunc, d *store.Delivery, buf *bytes.Buffer) {
-	cfg := r.cfg
-	if err := r.limiter.Wait(stopCtx, d.Domain); err != nil {
-		r.add(refund(d, cfg.Clock.Now()))
+// worker sends the jobs of one connection's worth of concurrency: one
+// message at a time, or with a Batcher transport a group of up to
+// len(bufs) messages on one session.
+type worker struct {
+	r     *run
+	bufs  []bytes.Buffer // one per message of a group, reused
+	carry *job           // taken from the queue but not allowed into the last group
+	ds    []*store.Delivery
+	msgs  []*transport.Message
+}
+
+func (w *worker) loop(stopCtx, sendCtx context.Context, stop context.CancelFunc, jobs <-chan job) {
+	r := w.r
+	for {
+		var first job
+		if w.carry != nil {
+			first, w.carry = *w.carry, nil
+		} else {
+			j, ok := <-jobs
+			if !ok {
+				return
+			}
+			first = j
+		}
+		n := w.sendGroup(stopCtx, sendCtx, stop, first, jobs)
+		if r.inflight.Add(-int64(n)) == 0 {
+			select {
+			case r.idle <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// sendGroup makes one attempt for first and, when the transport batches,
+// for more queued jobs that the profile lets start at once (Limiter.Allow:
+// a paced profile never turns into bursts); all of them go out on one
+// session. It returns how many jobs it finished (a job it could not add is
+// kept in w.carry for the next group).
+func (w *worker) sendGroup(stopCtx, sendCtx context.Context, stop context.CancelFunc, first job, jobs <-chan job) int {
+	r, cfg := w.r, w.r.cfg
+	w.ds, w.msgs = w.ds[:0], w.msgs[:0]
+	done := 1
+	if stopCtx.Err() != nil {
+		// Claimed but never started: give the attempt back.
+		r.add(refund(first.d, cfg.Clock.Now()))
+		return done
+	}
+	if err := r.limiter.Wait(stopCtx, first.d.Domain); err != nil {
+		r.add(refund(first.d, cfg.Clock.Now()))
+		return done
+	}
+	w.prepare(first.d)
+fill:
+	for done < len(w.bufs) {
+		var j job
+		select {
+		case x, ok := <-jobs:
+			if !ok {
+				break fill
+			}
+			j = x
+		default:
+			break fill
+		}
+		if stopCtx.Err() != nil || !r.limiter.Allow(j.d.Domain) {
+			w.carry = &j
+			break
+		}
+		done++
+		w.prepare(j.d)
+	}
+	if len(w.msgs) == 0 {
+		return done
+	}
+	release, err := r.acquireDomains(stopCtx, w.ds)
+	if err != nil {
+		for _, d := range w.ds {
+			r.add(refund(d, cfg.Clock.Now()))
+		}
+		return done
+	}
+	var results []transport.Result
+	if b, ok := cfg.Transport.(transport.Batcher); ok && len(w.msgs) > 1 {
+		results = b.DeliverBatch(sendCtx, w.msgs)
+	} else {
+		results = []transport.Result{cfg.Transport.Deliver(sendCtx, w.msgs[0])}
+	}
+	release()
+	for k, d := range w.ds {
+		r.finish(stop, d, results[k])
+	}
+	return done
+}
+
+// prepare renders d into the next buffer and queues it for sending; a
+// message that cannot be built fails that recipient at once.
+func (w *worker) prepare(d *store.Delivery) {
+	buf := &w.bufs[len(w.msgs)]
+	buf.Reset()
+	msg, err := w.r.render(d, buf)
+	if err != nil {
+		w.r.finish(nil, d, transport.Result{Via: "render", Result: outcome.Result{
+			Class: outcome.RenderFailed, Kind: outcome.KindPermanent, Step: outcome.StepRender,
+			Text: err.Error(), Reason: "the message could not be built for this recipient"}})
 		return
 	}
-	var res transport.Result
-	buf.Reset()
-	msg, err := r.render(d, buf)
-	if err != nil {
-		res.Result = outcome.Result{Class: outcome.RenderFailed, Kind: outcome.KindPermanent,
-			Step: outcome.StepRender, Text: err.Error(), Reason: "the message could not be built for this recipient"}
-		res.Via = "render"
-	} else {
-		if d.MessageID == "" {
-			d.MessageID = msg.MessageID
-		}
-		release, err := r.limiter.AcquireDomain(stopCtx, d.Domain)
-		if err != nil {
-			r.add(refund(d, cfg.Clock.Now()))
-			return
-		}
-		res = cfg.Transport.Deliver(sendCtx, msg)
-		release()
+	if d.MessageID == "" {
+		d.MessageID = msg.MessageID
 	}
+	w.ds = append(w.ds, d)
+	w.msgs = append(w.msgs, msg)
+}
+
+// acquireDomains takes one DomainConnections slot for each distinct domain
+// of ds, in sorted order: every worker takes them in the same order, so two
+// groups waiting for each other's domains cannot deadlock.
+func (r *run) acquireDomains(ctx context.Context, ds []*store.Delivery) (release func(), err error) {
+	if len(ds) == 1 {
+		return r.limiter.AcquireDomain(ctx, ds[0].Domain)
+	}
+	domains := make([]string, 0, len(ds))
+	for _, d := range ds {
+		domains = append(domains, d.Domain)
+	}
+	slices.Sort(domains)
+	domains = slices.Compact(domains)
+	releases := make([]func(), 0, len(domains))
+	release = func() {
+		for _, f := range releases {
+			f()
+		}
+	}
+	for _, dom := range domains {
+		f, err := r.limiter.AcquireDomain(ctx, dom)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		releases = append(releases, f)
+	}
+	return release, nil
+}
+
+// finish classifies the transition of one attempt, buffers its result and
+// feeds the breaker; stop (nil for a render failure) pauses the run.
+func (r *run) finish(stop context.CancelFunc, d *store.Delivery, res transport.Result) {
+	cfg := r.cfg
 	now := cfg.Clock.Now()
 	if res.Class == outcome.RateLimited {
 		r.limiter.SlowDown(d.Domain)
@@ -490,28 +613,29 @@ func (r *run) deliver(stopCtx, sendCtx context.Context, stop context.CancelFunc,
 	}
 	// Checked first: boxing the attributes costs allocations per message
 	// even when debug logging is off.
-	if cfg.Logger.Enabled(sendCtx, slog.LevelDebug) {
+	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		cfg.Logger.Debug("attempt", "campaign", cfg.Campaign.Name, "delivery", d.ID, "rcpt_domain", d.Domain,
 			"class", res.Class, "smtp_code", res.Code, "host", res.Host, "state", tr.State)
 	}
 	r.add(ar)
 
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.attempts++
+	if stop == nil {
+		return
+	}
 	if res.Kind == outcome.KindPermanentForRun && r.pause == nil {
 		p := res.Result
 		r.pause = &p
 		stop()
 	}
-	if res.Class != outcome.RenderFailed {
-		if why := r.breaker.observe(res.LocalFault, d.Domain); why != "" && r.pause == nil {
-			p := res.Result
-			p.Reason = why + ": " + p.Reason
-			r.pause = &p
-			stop()
-		}
+	if why := r.breaker.observe(res.LocalFault, d.Domain); why != "" && r.pause == nil {
+		p := res.Result
+		p.Reason = why + ": " + p.Reason
+		r.pause = &p
+		stop()
 	}
-	r.mu.Unlock()
 }
 
 // render builds one message. A panic while rendering (a bug met by one
