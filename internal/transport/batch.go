@@ -71,21 +71,12 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 		if pc := r.cfg.PerConnection; pc > 0 {
 			n = min(n, max(pc-s.sent, 1))
 		}
-		txs := make([]smtpclient.Tx, n)
-		for j, k := range idx[:n] {
-			m := msgs[k]
-			txs[j] = smtpclient.Tx{From: m.From, Rcpts: []string{m.To}, Body: m.Data,
-				Opt: smtpclient.SendOptions{SMTPUTF8: m.SMTPUTF8, Size: len(m.Data)}}
-		}
-		rs := s.c.SendMany(ctx, txs)
+		rs := s.c.SendMany(ctx, transactions(msgs, idx[:n]))
 		s.lastUsed = r.cfg.Now()
 		rest := append([]int(nil), idx[n:]...)
 		var again []int
 		for j, tr := range rs {
-			err := tr.Err
-			if err == nil && len(tr.Rcpts) == 1 && tr.Rcpts[0].Err != nil {
-				err = tr.Rcpts[0].Err
-			}
+			err := txError(tr)
 			var se *smtpclient.Error
 			switch {
 			case errors.Is(err, smtpclient.ErrNotAttempted):
@@ -105,6 +96,26 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 		r.put(ctx, a, s)
 		idx = append(again, rest...)
 	}
+}
+
+// transactions turns msgs[idx] into SMTP transactions, one recipient each.
+func transactions(msgs []*Message, idx []int) []smtpclient.Tx {
+	txs := make([]smtpclient.Tx, len(idx))
+	for j, k := range idx {
+		m := msgs[k]
+		txs[j] = smtpclient.Tx{From: m.From, Rcpts: []string{m.To}, Body: m.Data,
+			Opt: smtpclient.SendOptions{SMTPUTF8: m.SMTPUTF8, Size: len(m.Data)}}
+	}
+	return txs
+}
+
+// txError is the outcome of a one-recipient transaction as one error: the
+// transaction's, or else the recipient's refusal.
+func txError(tr smtpclient.TxResult) error {
+	if tr.Err == nil && len(tr.Rcpts) == 1 {
+		return tr.Rcpts[0].Err
+	}
+	return tr.Err
 }
 
 var _ Batcher = (*Relay)(nil)

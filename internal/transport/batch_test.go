@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"mailout/internal/outcome"
@@ -68,5 +69,44 @@ func TestRelayDeliverBatchPerConnection(t *testing.T) {
 	}
 	if n := srv.Connections(); n != 3 {
 		t.Errorf("%d connections for 8 messages at 3 per connection, want 3", n)
+	}
+}
+
+// A direct batch: domains sharing a mail server share one session; a
+// domain whose preferred MX is dead still goes to its second; a domain that
+// does not exist fails alone.
+func TestDirectDeliverBatch(t *testing.T) {
+	l := newLab(t)
+	l.zone.MX("a.test", 10, "mx.shared.test").MX("b.test", 10, "mx.shared.test").A("mx.shared.test", "127.0.0.2").
+		MX("c.test", 10, "mx1.c.test").MX("c.test", 20, "mx2.c.test").
+		A("mx1.c.test", "127.0.0.3").A("mx2.c.test", "127.0.0.4")
+	shared := l.server(t, "127.0.0.2", smtptest.Options{LocalPartFaults: true})
+	c2 := l.server(t, "127.0.0.4", smtptest.Options{})
+	d := l.direct(t, true)
+	to := []string{"a1@a.test", "b1@b.test", "c1@c.test", "unknown@a.test", "x@nx.test", "b2@b.test", "c2@c.test"}
+	want := []outcome.Class{outcome.Delivered, outcome.Delivered, outcome.Delivered, outcome.RecipientUnknown,
+		outcome.DNSNXDomain, outcome.Delivered, outcome.Delivered}
+	msgs := make([]*Message, len(to))
+	for i, rc := range to {
+		_, dom, _ := strings.Cut(rc, "@")
+		msgs[i] = directMsg(rc, dom)
+	}
+	res := d.DeliverBatch(t.Context(), msgs)
+	for i, x := range res {
+		if x.Class != want[i] {
+			t.Errorf("%s: %s (%s), want %s", to[i], x.Class, x.Text, want[i])
+		}
+	}
+	if res[2].Via != "direct:mx2.c.test" || res[0].Via != "direct:mx.shared.test" {
+		t.Errorf("via %q and %q", res[0].Via, res[2].Via)
+	}
+	if n := len(shared.Messages()); n != 3 {
+		t.Errorf("shared MX got %d messages, want 3", n)
+	}
+	if n := shared.Connections(); n != 1 {
+		t.Errorf("shared MX saw %d connections for one batch, want 1", n)
+	}
+	if n := len(c2.Messages()); n != 2 {
+		t.Errorf("c.test's second MX got %d messages, want 2", n)
 	}
 }

@@ -149,11 +149,7 @@ func (d *Direct) deliverTo(ctx context.Context, host string, ip netip.Addr, addr
 			// (RELIABILITY.md #13, #14, #16: a 5xx greeting is no bounce).
 			return Result{Result: res, Via: via}, true
 		}
-		rcpts, err := s.c.Send(ctx, m.From, []string{m.To}, m.Data,
-			smtpclient.SendOptions{SMTPUTF8: m.SMTPUTF8, Size: len(m.Data)})
-		if err == nil && len(rcpts) == 1 && rcpts[0].Err != nil {
-			err = rcpts[0].Err
-		}
+		err = txError(s.c.SendMany(ctx, transactions([]*Message{m}, []int{0}))[0])
 		s.sent++
 		s.lastUsed = d.cfg.Now()
 		d.put(ctx, addr, s)
@@ -161,12 +157,18 @@ func (d *Direct) deliverTo(ctx context.Context, host string, ip netip.Addr, addr
 		if reused && try == 0 && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0 {
 			continue // the server closed the idle session; nothing was sent
 		}
-		res := d.classify(host, err, outcome.StepMail)
-		if _, ok := s.c.TLS(); !ok && res.Class == outcome.Delivered && d.tlsFallback(addr) {
-			res.Reason = "delivered without TLS: the TLS handshake with this host failed earlier"
-		}
-		return Result{Result: res, Via: via}, false
+		return Result{Result: d.result(host, addr, s, err), Via: via}, false
 	}
+}
+
+// result classifies the outcome of one message sent on s, noting a
+// delivery made without TLS because the handshake with addr failed.
+func (d *Direct) result(host, addr string, s *session, err error) outcome.Result {
+	res := d.classify(host, err, outcome.StepMail)
+	if _, ok := s.c.TLS(); !ok && res.Class == outcome.Delivered && d.tlsFallback(addr) {
+		res.Reason = "delivered without TLS: the TLS handshake with this host failed earlier"
+	}
+	return res
 }
 
 func (d *Direct) classify(host string, err error, step outcome.Step) outcome.Result {

@@ -1,0 +1,104 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+
+	"mailout/internal/outcome"
+	"mailout/internal/smtpclient"
+)
+
+// DeliverBatch groups msgs by the mail server each would go to first (the
+// most preferred MX address not marked down) and sends each group on one
+// session of that server with pipelining across messages (RFC 2920 §3.1),
+// as Relay.DeliverBatch does. A message whose server cannot be reached or
+// whose session ended before it takes Deliver's path alone, which moves on
+// to the next MX host (RFC 5321 §5.1).
+func (d *Direct) DeliverBatch(ctx context.Context, msgs []*Message) []Result {
+	out := make([]Result, len(msgs))
+	type target struct {
+		host, addr string
+		idx        []int
+	}
+	var order []*target
+	byAddr := map[string]*target{}
+	for i, m := range msgs {
+		hosts, err := d.cfg.Resolver.Lookup(ctx, m.Domain)
+		if err != nil {
+			out[i] = Result{Result: outcome.Classify(outcome.Attempt{Route: "direct", Step: outcome.StepResolve, Host: m.Domain, Err: err}), Via: "direct"}
+			continue
+		}
+		var tg *target
+	pick:
+		for _, h := range hosts {
+			for _, a := range h.Addrs {
+				addr := net.JoinHostPort(a.String(), strconv.Itoa(d.cfg.Port))
+				if _, down := d.isDown(addr); down {
+					continue
+				}
+				if tg = byAddr[addr]; tg == nil {
+					tg = &target{host: h.Name, addr: addr}
+					byAddr[addr] = tg
+					order = append(order, tg)
+				}
+				break pick
+			}
+		}
+		if tg == nil {
+			out[i] = d.Deliver(ctx, m) // every address is down: Deliver says so
+			continue
+		}
+		tg.idx = append(tg.idx, i)
+	}
+	for _, tg := range order {
+		d.sendGroup(ctx, tg.host, tg.addr, msgs, tg.idx, out)
+	}
+	return out
+}
+
+// sendGroup sends msgs[idx] on sessions of one server address, filling out.
+func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Message, idx []int, out []Result) {
+	via := "direct:" + host
+	for len(idx) > 0 {
+		s, reused, err := d.get(ctx, host, addr)
+		if err != nil {
+			var se *smtpclient.Error
+			if errors.As(err, &se) && se.Code == 0 && (se.Command == "connect" || se.Command == "") {
+				d.markDown(addr, d.classify(host, err, outcome.StepConnect))
+			}
+			// Deliver tries the next MX host for each of them.
+			for _, k := range idx {
+				out[k] = d.Deliver(ctx, msgs[k])
+			}
+			return
+		}
+		n := len(idx)
+		if pc := d.cfg.PerConnection; pc > 0 {
+			n = min(n, max(pc-s.sent, 1))
+		}
+		rs := s.c.SendMany(ctx, transactions(msgs, idx[:n]))
+		s.lastUsed = d.cfg.Now()
+		var alone []int
+		for j, tr := range rs {
+			err := txError(tr)
+			var se *smtpclient.Error
+			if errors.Is(err, smtpclient.ErrNotAttempted) ||
+				(j == 0 && reused && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0) {
+				// Nothing of it was sent: it goes alone, on a new session.
+				alone = append(alone, idx[j])
+				continue
+			}
+			s.sent++
+			out[idx[j]] = Result{Result: d.result(host, addr, s, err), Via: via}
+		}
+		d.put(ctx, addr, s)
+		for _, k := range alone {
+			out[k] = d.Deliver(ctx, msgs[k])
+		}
+		idx = idx[n:]
+	}
+}
+
+var _ Batcher = (*Direct)(nil)
