@@ -109,6 +109,16 @@ func TestDotStuffing(t *testing.T) {
 		{"\r\n.\r\n", "\r\n..\r\n"},
 		{"\n\n", "\r\n\r\n"},
 		{"\r", "\r\n"},
+		// Already as on the wire: copied as is.
+		{"a\r\nb\r\n", "a\r\nb\r\n"},
+		{"\r\n\r\n", "\r\n\r\n"},
+		{"a.\r\n b\r\n", "a.\r\n b\r\n"},
+		// Almost: a dot, a bare CR or LF, or no final CRLF anywhere.
+		{"a\r\nb\r\n.\r\n", "a\r\nb\r\n..\r\n"},
+		{".a\r\n", "..a\r\n"},
+		{"a\rb\r\n\n", "a\r\nb\r\n\r\n"},
+		{"a\r\r\n\n", "a\r\n\r\n\r\n"},
+		{"\na\r\n", "\r\na\r\n"},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
