@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"mime"
@@ -242,10 +243,7 @@ func writeQP(w *capWriter, body []byte) error {
 				i++
 			}
 		case qpLiteral(c):
-			j := i + 1
-			for j < len(body) && qpLiteral(body[j]) {
-				j++
-			}
+			j := literalRunEnd(body, i+1)
 			for run := body[i:j]; len(run) > 0; {
 				if n == qpLineMax-1 {
 					if err := soft(); err != nil {
@@ -275,9 +273,40 @@ func writeQP(w *capWriter, body []byte) error {
 
 // qpLiteral: the characters written as themselves (RFC 2045 §6.7 rules 2
 // and 3).
-func qpLiteral(c byte) bool {
-	return c >= '!' && c <= '~' && c != '=' || c == ' ' || c == '\t'
+func qpLiteral(c byte) bool { return qpLiteralTable[c] }
+
+// literalRunEnd returns the index of the first byte at or after i that is
+// not qpLiteral (len(b) if none). It tests eight bytes at a time: a word of
+// printable ASCII without "=", the bulk of any text, passes three SWAR
+// tests (no byte below 0x20, none above 0x7E, none equal to "="); a word
+// that fails one (a tab, "=", 8-bit, a line end) is judged byte by byte.
+func literalRunEnd(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		below := (x - ones*0x20) & ^x & highs // a byte < 0x20
+		above := ((x + ones) | x) & highs     // a byte > 0x7E (false alarms only after one)
+		y := x ^ (ones * '=')
+		equals := (y - ones) & ^y & highs // a byte == '='
+		if below|above|equals != 0 {
+			break
+		}
+		i += 8
+	}
+	for i < len(b) && qpLiteralTable[b[i]] {
+		i++
+	}
+	return i
 }
+
+// qpLiteralTable holds qpLiteral for every byte: one load per character in
+// the encoder's inner loop instead of four comparisons.
+var qpLiteralTable = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= '!' && c <= '~' && c != '=' || c == ' ' || c == '\t'
+	}
+	return t
+}()
 
 // is7bit: only printable ASCII, SP, HT and CRLF; lines of at most 78
 // characters; no "--=_" (our boundary prefix).

@@ -87,3 +87,29 @@ func FuzzNormalizeCRLF(f *testing.F) {
 		}
 	})
 }
+
+// literalRunEnd agrees with qpLiteral for every byte value at every place
+// of a word, and after a first odd byte (where the SWAR tests may raise
+// false alarms).
+func TestLiteralRunEnd(t *testing.T) {
+	slow := func(b []byte, i int) int {
+		for i < len(b) && qpLiteral(b[i]) {
+			i++
+		}
+		return i
+	}
+	for c := range 256 {
+		for p := range 20 {
+			for _, first := range []byte{'a', 0xff, '\t', '='} {
+				b := []byte("abcdefghij klmnopqrstuvwxyz")
+				b[0] = first
+				b[p] = byte(c)
+				for start := range 3 {
+					if got, want := literalRunEnd(b, start), slow(b, start); got != want {
+						t.Fatalf("byte %#x at %d, first %#x, from %d: %d, want %d", c, p, first, start, got, want)
+					}
+				}
+			}
+		}
+	}
+}
