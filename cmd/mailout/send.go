@@ -30,6 +30,7 @@ type sendFlags struct {
 	name       string
 	maxAge     time.Duration
 	retryMin   time.Duration
+	dkim       campaign.DKIMSettings
 	run        runFlags
 }
 
@@ -55,6 +56,10 @@ Routes:
                      --route direct [--dns 9.9.9.9] [--helo mail.example.com]
                      [--fallback-relay URL] for when port 25 or DNS is blocked
 
+Signing: --dkim-key FILE [--dkim-selector S] [--dkim-domain D] signs every
+message (DKIM, RFC 6376); "mailout dkim keygen" makes a key and prints the
+DNS record to publish. The key file is read again by "mailout resume".
+
 Test small and slow first: --profile slow. If nothing gets out, the campaign
 pauses itself and says why; "mailout doctor" runs the same checks by hand.
 
@@ -74,6 +79,9 @@ fault, 5 interrupted, 1 error, 2 usage.`,
 	fl.StringVar(&f.name, "campaign", "", "campaign name (default: the list's file name and the time)")
 	fl.DurationVar(&f.maxAge, "max-age", 72*time.Hour, "keep retrying temporary failures this long after the campaign starts")
 	fl.DurationVar(&f.retryMin, "retry-min", 5*time.Minute, "first retry delay; later ones grow with jitter")
+	fl.StringVar(&f.dkim.KeyFile, "dkim-key", "", "sign every message with this DKIM private key (PEM: RSA or Ed25519)")
+	fl.StringVar(&f.dkim.Selector, "dkim-selector", "mailout", "DKIM selector: the key is published at SELECTOR._domainkey.DOMAIN")
+	fl.StringVar(&f.dkim.Domain, "dkim-domain", "", "DKIM signing domain (d=); default: the From address's domain")
 	f.run.register(cmd, true)
 	_ = cmd.MarkFlagRequired("recipients")
 	_ = cmd.MarkFlagRequired("message")
@@ -153,6 +161,9 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	if err != nil {
 		return &exitErr{code: exitError, err: err}
 	}
+	if err := f.checkDKIM(settings, campaign.FromDomain(tmpl)); err != nil {
+		return err
+	}
 
 	st, err := a.openStore(ctx)
 	if err != nil {
@@ -173,6 +184,31 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		return err
 	}
 	return a.runCampaign(ctx, st, c, relays, profile, f.run)
+}
+
+// checkDKIM stores the signing settings when --dkim-key is given and loads
+// the key once now, so a bad key stops the send before anything is stored.
+func (f *sendFlags) checkDKIM(settings *campaign.Settings, fromDomain string) error {
+	d := f.dkim
+	if d.KeyFile == "" {
+		if d.Domain != "" {
+			return usageErr("--dkim-domain needs --dkim-key")
+		}
+		return nil
+	}
+	if d.Domain == "" {
+		d.Domain = fromDomain
+	}
+	abs, err := filepath.Abs(d.KeyFile)
+	if err != nil {
+		return usageErr("--dkim-key: %v", err)
+	}
+	d.KeyFile = abs // resume may run from another directory
+	if _, _, err := d.LoadSigner(os.ReadFile, fromDomain); err != nil {
+		return usageErr("%v", err)
+	}
+	settings.DKIM = &d
+	return nil
 }
 
 func readMessage(f *sendFlags) (*store.Message, error) {

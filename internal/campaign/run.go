@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"mailout/internal/dkim"
 	"mailout/internal/doctor"
 	"mailout/internal/mx"
 	"mailout/internal/outcome"
@@ -150,8 +151,19 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err := o.Store.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
 		return nil, fmt.Errorf("%w: %w", scheduler.ErrStoreFailed, err)
 	}
-	idDomain := messageIDDomain(tmpl)
+	idDomain := FromDomain(tmpl)
 	salt := settings.MessageIDSalt
+	var signer *dkim.Signer
+	if settings.DKIM != nil {
+		var warnings []string
+		signer, warnings, err = settings.DKIM.LoadSigner(o.ReadFile, idDomain)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range warnings {
+			o.Logger.Warn("DKIM: "+w, "campaign", c.Name)
+		}
+	}
 	renderFn := func(d *store.Delivery, buf *bytes.Buffer) (*transport.Message, error) {
 		id := d.MessageID
 		if id == "" {
@@ -160,6 +172,11 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		m, err := tmpl.Render(render.Recipient{Email: d.Email, Fields: d.Fields}, id, buf)
 		if err != nil {
 			return nil, err
+		}
+		if signer != nil {
+			if m.Data, err = signInPlace(signer, buf); err != nil {
+				return nil, err
+			}
 		}
 		return &transport.Message{
 			DeliveryID: d.ID, CampaignID: c.ID, From: m.From, To: m.To, Domain: d.Domain,
@@ -223,8 +240,9 @@ func needsUTF8(s string) bool {
 	return false
 }
 
-// messageIDDomain is the right-hand side the template gives Message-IDs.
-func messageIDDomain(t *render.Template) string {
+// FromDomain is the domain of the message's From address, which render
+// also puts right of generated Message-IDs.
+func FromDomain(t *render.Template) string {
 	_, d, _ := strings.Cut(t.NewMessageID(), "@")
 	return d
 }

@@ -44,6 +44,9 @@ type Settings struct {
 	ConnectTimeout time.Duration `json:"connect_timeout,omitempty"`
 	CommandTimeout time.Duration `json:"command_timeout,omitempty"`
 	DataTimeout    time.Duration `json:"data_timeout,omitempty"`
+	// DKIM, when set, signs every message (the key is read from its file
+	// at each start, never stored).
+	DKIM *DKIMSettings `json:"dkim,omitempty"`
 	// MessageIDSalt makes Message-IDs deterministic per delivery, so a
 	// message sent again after a crash carries the same Message-ID
 	// (RELIABILITY.md #5).
