@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/campaign"
 	"mailout/internal/dkim"
+	"mailout/internal/mx"
 )
 
 func (a *app) dkimCmd() *cobra.Command {
@@ -16,7 +21,60 @@ func (a *app) dkimCmd() *cobra.Command {
 		Use:   "dkim",
 		Short: "DKIM keys: make one and see the DNS record to publish",
 	}
-	cmd.AddCommand(a.dkimKeygenCmd())
+	cmd.AddCommand(a.dkimKeygenCmd(), a.dkimCheckCmd())
+	return cmd
+}
+
+func (a *app) dkimCheckCmd() *cobra.Command {
+	var d campaign.DKIMSettings
+	var dnsServer string
+	cmd := &cobra.Command{
+		Use:   "check --key FILE --domain example.com [--selector mailout] [--dns IP[:PORT]]",
+		Short: "Check that the DNS record of a DKIM key is published and matches the key",
+		Long: `check looks up SELECTOR._domainkey.DOMAIN and says, with the record to
+publish, what is wrong: no record, several records, no or an empty p=, a key
+of another type, a public key that is not the one of this private key, or
+t=y (testing mode, a warning). Exit 0 when receivers can verify, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if d.KeyFile == "" || d.Domain == "" {
+				return usageErr("--key and --domain are required")
+			}
+			s, _, err := d.LoadSigner(os.ReadFile, "")
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			res := &net.Resolver{}
+			if dnsServer != "" {
+				addr, err := mx.ParseServer(dnsServer)
+				if err != nil {
+					return usageErr("--dns %q: %v", dnsServer, err)
+				}
+				res = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+					var dl net.Dialer
+					return dl.DialContext(ctx, network, addr.String())
+				}}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			defer cancel()
+			name, _ := s.DNSRecord()
+			err = dkim.CheckPublished(ctx, s, res.LookupTXT)
+			switch {
+			case err == nil:
+				fmt.Fprintf(a.stdout, "OK: %s publishes the public key of %s; receivers can verify the signatures.\n", name, d.KeyFile)
+				return nil
+			case dkim.IsWarning(err):
+				fmt.Fprintf(a.stdout, "OK, with a warning: %v\n", err)
+				return nil
+			}
+			return &exitErr{code: exitError, err: err}
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&d.KeyFile, "key", "", "the DKIM private key file")
+	fl.StringVar(&d.Domain, "domain", "", "the signing domain (d=)")
+	fl.StringVar(&d.Selector, "selector", "mailout", "the selector")
+	fl.StringVar(&dnsServer, "dns", "", "DNS server to ask (default: the system's)")
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
+	"mailout/internal/mx/mxtest"
 	"mailout/internal/smtptest"
 )
 
@@ -103,5 +104,29 @@ func TestSendRefusesBadDKIMKey(t *testing.T) {
 	}
 	if r := mailout(t, nil, "campaigns", "--db", db); !strings.Contains(r.stdout, "No campaigns") {
 		t.Errorf("a campaign was stored: %s", r.stdout)
+	}
+}
+
+// dkim check asks the given DNS server: published and matching passes; a
+// missing record and another key's record fail with the record to publish.
+func TestDKIMCheck(t *testing.T) {
+	key, record := keygen(t, "rsa")
+	_, otherRecord := keygen(t, "rsa")
+	zone := mxtest.NewZone()
+	dnsSrv := mxtest.Start(t, zone)
+	check := func() result {
+		return mailout(t, nil, "dkim", "check", "--key", key, "--domain", "example.com", "--selector", "s1", "--dns", dnsSrv.Addr())
+	}
+	r := check()
+	if r.code != exitError || !strings.Contains(r.stderr, "s1._domainkey.example.com") || !strings.Contains(r.stderr, record[:40]) {
+		t.Errorf("no record: exit %d %s; want an error naming the record to publish", r.code, r.stderr)
+	}
+	zone.RR(`s1._domainkey.example.com. 300 IN TXT "` + otherRecord + `"`)
+	if r := check(); r.code != exitError || !strings.Contains(r.stderr, "belongs to another private key") {
+		t.Errorf("another key's record: exit %d %s", r.code, r.stderr)
+	}
+	zone.Remove("s1._domainkey.example.com").RR(`s1._domainkey.example.com. 300 IN TXT "` + record + `"`)
+	if r := check(); r.code != exitOK || !strings.HasPrefix(r.stdout, "OK") {
+		t.Errorf("published: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 }
