@@ -54,11 +54,7 @@ func BenchmarkSend(b *testing.B) {
 				if !pipelined {
 					delete(c.ext, "PIPELINING")
 				}
-				line := bytes.Repeat([]byte("x"), 76)
-				body := []byte("Subject: bench\r\n\r\n")
-				for len(body) < size {
-					body = append(append(body, line...), '\r', '\n')
-				}
+				body := benchBody(size)
 				b.SetBytes(int64(len(body)))
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
@@ -83,11 +79,7 @@ func BenchmarkSendMany(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer c.Close()
-				line := bytes.Repeat([]byte("x"), 76)
-				body := []byte("Subject: bench\r\n\r\n")
-				for len(body) < size {
-					body = append(append(body, line...), '\r', '\n')
-				}
+				body := benchBody(size)
 				txs := make([]Tx, group)
 				for i := range txs {
 					txs[i] = Tx{From: "a@x.org", Rcpts: []string{"b@y.com"}, Body: body}
@@ -104,4 +96,15 @@ func BenchmarkSendMany(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchBody is a message of about size bytes: a header and lines of 76
+// characters.
+func benchBody(size int) []byte {
+	line := bytes.Repeat([]byte("x"), 76)
+	body := []byte("Subject: bench\r\n\r\n")
+	for len(body) < size {
+		body = append(append(body, line...), '\r', '\n')
+	}
+	return body
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"time"
 
 	"mailout/internal/outcome"
 	"mailout/internal/smtpclient"
@@ -67,12 +68,7 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 			}
 			return
 		}
-		n := len(idx)
-		if pc := r.cfg.PerConnection; pc > 0 {
-			n = min(n, max(pc-s.sent, 1))
-		}
-		rs := s.c.SendMany(ctx, transactions(msgs, idx[:n]))
-		s.lastUsed = r.cfg.Now()
+		rs, n := s.sendMany(ctx, r.cfg.PerConnection, msgs, idx, r.cfg.Now)
 		rest := append([]int(nil), idx[n:]...)
 		var again []int
 		for j, tr := range rs {
@@ -96,6 +92,19 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 		r.put(ctx, a, s)
 		idx = append(again, rest...)
 	}
+}
+
+// sendMany sends the first messages of msgs[idx] on s, as many as s may
+// still carry under perConnection (0 = no cap; at least one), and returns
+// their results and how many of idx went.
+func (s *session) sendMany(ctx context.Context, perConnection int, msgs []*Message, idx []int, now func() time.Time) ([]smtpclient.TxResult, int) {
+	n := len(idx)
+	if perConnection > 0 {
+		n = min(n, max(perConnection-s.sent, 1))
+	}
+	rs := s.c.SendMany(ctx, transactions(msgs, idx[:n]))
+	s.lastUsed = now()
+	return rs, n
 }
 
 // transactions turns msgs[idx] into SMTP transactions, one recipient each.

@@ -74,12 +74,7 @@ func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Messa
 			}
 			return
 		}
-		n := len(idx)
-		if pc := d.cfg.PerConnection; pc > 0 {
-			n = min(n, max(pc-s.sent, 1))
-		}
-		rs := s.c.SendMany(ctx, transactions(msgs, idx[:n]))
-		s.lastUsed = d.cfg.Now()
+		rs, n := s.sendMany(ctx, d.cfg.PerConnection, msgs, idx, d.cfg.Now)
 		var alone []int
 		for j, tr := range rs {
 			err := txError(tr)
