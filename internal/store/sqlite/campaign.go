@@ -100,7 +100,7 @@ func (db *DB) insertRecipients(ctx context.Context, tx *sql.Tx, campaign int64, 
 		if err != nil {
 			return fmt.Errorf("recipient %d (line %d): %w", n+1, r.Line, err)
 		}
-		args = append(args, campaign, r.Line, r.Email, r.Domain, r.Key, fields, at, at, at)
+		args = append(args, campaign, r.Line, r.Email, r.Domain, r.Key, fields, 0, at, at)
 		if len(args) == cap(args) {
 			if _, err := batch.ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("insert recipients up to line %d: %w", r.Line, err)

@@ -17,27 +17,19 @@ import (
 // a single connection and every write transaction begins IMMEDIATE, so two
 // claimers, in this process or another one, run one after the other and
 // never return the same row.
+//
+// Rows never claimed before come first, as a range: one claims row leases
+// them all and the rows themselves are not written (0002_claims.sql; a
+// per-row UPDATE was the largest single cost of a message). The rest (due
+// retries, refunds, released leases) are leased row by row by claim.sql.
 func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	var out []store.Delivery
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
-			return err
-		}
-		rows, err := tx.StmtContext(ctx, db.q.claim).QueryContext(ctx,
-			sql.Named("campaign", campaignID),
-			sql.Named("owner", owner),
-			sql.Named("now", ms(now)),
-			sql.Named("lease_until", ms(now.Add(lease))),
-			sql.Named("limit", limit),
-		)
-		if err != nil {
-			return err
-		}
+	leaseUntil, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now))
+	scan := func(rows *sql.Rows) error {
 		defer rows.Close()
-		leaseUntil, updated := fromMS(ms(now.Add(lease))), fromMS(ms(now))
 		for rows.Next() {
 			d := store.Delivery{State: queue.Sending, LeaseOwner: owner, LeaseUntil: leaseUntil, UpdatedAt: updated}
 			if err := scanClaimed(rows, &d); err != nil {
@@ -46,6 +38,45 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 			out = append(out, d)
 		}
 		return rows.Err()
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
+			return err
+		}
+		camp := sql.Named("campaign", campaignID)
+		var cursor int64
+		if err := tx.StmtContext(ctx, db.q.claimCursor).QueryRowContext(ctx, camp).Scan(&cursor); err != nil {
+			return err
+		}
+		rows, err := tx.StmtContext(ctx, db.q.claimFresh).QueryContext(ctx, camp,
+			sql.Named("cursor", cursor), sql.Named("limit", limit))
+		if err != nil {
+			return err
+		}
+		if err := scan(rows); err != nil {
+			return err
+		}
+		if n := len(out); n > 0 {
+			if _, err := tx.StmtContext(ctx, db.q.claimInsert).ExecContext(ctx, camp,
+				sql.Named("owner", owner), sql.Named("lease_until", ms(leaseUntil)),
+				sql.Named("first_id", out[0].ID), sql.Named("last_id", out[n-1].ID)); err != nil {
+				return err
+			}
+		}
+		if len(out) == limit {
+			return nil
+		}
+		rows, err = tx.StmtContext(ctx, db.q.claim).QueryContext(ctx, camp,
+			sql.Named("owner", owner),
+			sql.Named("now", ms(now)),
+			sql.Named("lease_until", ms(leaseUntil)),
+			sql.Named("limit", limit-len(out)),
+		)
+		if err != nil {
+			return err
+		}
+		return scan(rows)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim campaign %d: %w", campaignID, err)
@@ -61,18 +92,69 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 }
 
 // ReleaseLeases returns expired leases (all leases when now is zero) to
-// pending, flagged as possible duplicates.
+// pending, flagged as possible duplicates: per-row leases, and the rows of
+// ended range claims that got no result.
 func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time) (int, error) {
 	due := now
 	if due.IsZero() {
 		due = time.Now()
 	}
-	n, err := db.exec(ctx, campaignID, db.q.releaseLeases,
-		sql.Named("campaign", campaignID), sql.Named("now", ms(now)), sql.Named("due", ms(due)))
+	released := 0
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		released = 0
+		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
+			return err
+		}
+		camp := sql.Named("campaign", campaignID)
+		res, err := tx.StmtContext(ctx, db.q.releaseLeases).ExecContext(ctx, camp,
+			sql.Named("now", ms(now)), sql.Named("due", ms(due)))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		released += int(n)
+		type claimRange struct{ id, first, last int64 }
+		var ended []claimRange
+		rows, err := tx.StmtContext(ctx, db.q.claimsExpired).QueryContext(ctx, camp, sql.Named("now", ms(now)))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var c claimRange
+			if err := rows.Scan(&c.id, &c.first, &c.last); err != nil {
+				rows.Close()
+				return err
+			}
+			ended = append(ended, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, c := range ended {
+			res, err := tx.StmtContext(ctx, db.q.claimRelease).ExecContext(ctx, camp,
+				sql.Named("due", ms(due)), sql.Named("first_id", c.first), sql.Named("last_id", c.last))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			released += int(n)
+			if _, err := tx.StmtContext(ctx, db.q.claimDelete).ExecContext(ctx, sql.Named("id", c.id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: release leases of campaign %d: %w", campaignID, err)
 	}
-	return n, nil
+	return released, nil
 }
 
 // Requeue moves failed deliveries of the given classes (all when empty)
@@ -135,6 +217,17 @@ func (db *DB) Counts(ctx context.Context, campaignID int64) (*store.Counts, erro
 			c.ByClass[k] = n
 		}); err != nil {
 			return err
+		}
+		// Fresh rows inside range claims are stored pending but in flight.
+		var claimed int
+		if err := tx.StmtContext(ctx, db.q.countsClaimed).QueryRowContext(ctx, arg).Scan(&claimed); err != nil {
+			return err
+		}
+		if claimed > 0 {
+			c.ByState[queue.Sending] += claimed
+			if c.ByState[queue.Pending] -= claimed; c.ByState[queue.Pending] == 0 {
+				delete(c.ByState, queue.Pending)
+			}
 		}
 		var due sql.NullInt64
 		if err := tx.StmtContext(ctx, db.q.countsNextDue).QueryRowContext(ctx, arg).Scan(&due); err != nil {

@@ -31,12 +31,14 @@ type queries struct {
 	deliveryInsert, deliveryInsertBatch, importSuppressed                *sql.Stmt
 	campaignSetStatus, campaignSetDiagnosis                              *sql.Stmt
 	claim, record, recordRefund, releaseLeases, requeue, dueNow          *sql.Stmt
+	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease    *sql.Stmt
+	claimDelete                                                          *sql.Stmt
 	messageSave, suppressionInsert                                       *sql.Stmt
 	// recordBatch[i] updates recordChunks[i] results at once.
 	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
 	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
-	countsByState, countsFailedByClass, countsNextDue                               *sql.Stmt
+	countsByState, countsFailedByClass, countsNextDue, countsClaimed                *sql.Stmt
 	deliveriesList, domainsList, messagesList, suppressionGet                       *sql.Stmt
 
 	all []*sql.Stmt
@@ -84,6 +86,12 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "campaign_set_status", "", &q.campaignSetStatus},
 		{w, "campaign_set_diagnosis", "", &q.campaignSetDiagnosis},
 		{w, "claim", "", &q.claim},
+		{w, "claim_cursor", "", &q.claimCursor},
+		{w, "claim_fresh", "", &q.claimFresh},
+		{w, "claim_insert", "", &q.claimInsert},
+		{w, "claims_expired", "", &q.claimsExpired},
+		{w, "claim_release", "", &q.claimRelease},
+		{w, "claim_delete", "", &q.claimDelete},
 		{w, "record", "", &q.record},
 		{w, "record_refund", "", &q.recordRefund},
 		{w, "release_leases", "", &q.releaseLeases},
@@ -99,6 +107,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{r, "counts_by_state", "", &q.countsByState},
 		{r, "counts_failed_by_class", "", &q.countsFailedByClass},
 		{r, "counts_next_due", "", &q.countsNextDue},
+		{r, "counts_claimed", "", &q.countsClaimed},
 		{r, "deliveries_list", "", &q.deliveriesList},
 		{r, "domains_list", "", &q.domainsList},
 		{r, "messages_list", "", &q.messagesList},

@@ -227,14 +227,20 @@ func TestQueryPlans(t *testing.T) {
 	db := openTemp(t)
 	args := []any{sql.Named("campaign", 1), sql.Named("owner", "w"), sql.Named("now", 5),
 		sql.Named("lease_until", 6), sql.Named("limit", 500), sql.Named("states", `["failed"]`),
-		sql.Named("classes", "[]"), sql.Named("due", 5)}
+		sql.Named("classes", "[]"), sql.Named("due", 5), sql.Named("cursor", 7), sql.Named("first_id", 8),
+		sql.Named("last_id", 9)}
 	for _, tc := range []struct {
 		query string
 		want  []string
 		never []string
 	}{
 		{"claim", []string{"USING INDEX deliveries_due"}, []string{"TEMP B-TREE", "SCAN deliveries"}},
-		{"deliveries_list", []string{"deliveries_campaign"}, []string{"TEMP B-TREE", "SCAN deliveries"}},
+		{"claim_fresh", []string{"deliveries_due (campaign_id=? AND next_at=? AND rowid>?)"}, []string{"TEMP B-TREE", "SCAN"}},
+		{"claim_cursor", []string{"claims_range"}, []string{"SCAN"}},
+		{"claim_release", []string{"deliveries_due (campaign_id=? AND next_at=? AND rowid>? AND rowid<?)"}, []string{"SCAN"}},
+		{"counts_claimed", []string{"deliveries_due", "claims_range"}, []string{"SCAN deliveries"}},
+		// A fresh row's claim is found by the index, not by a scan of claims.
+		{"deliveries_list", []string{"deliveries_campaign", "claims_range (campaign_id=? AND last_id>?)"}, []string{"TEMP B-TREE", "SCAN d", "SCAN c", "SCAN k"}},
 		{"counts_by_state", []string{"COVERING INDEX deliveries_state"}, []string{"SCAN deliveries"}},
 		{"counts_next_due", []string{"deliveries_due"}, []string{"SCAN deliveries"}},
 		{"release_leases", []string{"deliveries_state"}, []string{"SCAN deliveries"}},

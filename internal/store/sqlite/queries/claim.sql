@@ -1,5 +1,6 @@
--- claim: lease up to :limit due rows of a campaign, in next_at then id order
--- (the subquery walks the partial index deliveries_due). RETURNING does not
+-- claim: lease up to :limit due rows of a campaign that were claimed before
+-- (next_at > 0; fresh rows go by range, claim_fresh.sql), in next_at then id
+-- order (the subquery walks the partial index deliveries_due). RETURNING does not
 -- keep that order: the caller sorts by (next_at, id), which the update leaves
 -- unchanged. Only the columns a sender needs are returned (store.Store's
 -- Claim comment lists them); the caller fills state and lease from its
@@ -14,6 +15,7 @@ WHERE id IN (
 	SELECT id FROM deliveries
 	WHERE campaign_id = :campaign
 		AND state IN ('pending', 'deferred')
+		AND next_at > 0
 		AND next_at <= :now
 	ORDER BY next_at, id
 	LIMIT :limit

@@ -2,7 +2,7 @@
 -- it is empty) become due at :now — after the user fixed a fault on our side
 -- (a blocked port, a wrong password), resume must not wait for the backoff.
 UPDATE deliveries
-SET next_at = :now,
+SET next_at = max(:now, 1), -- 0 is for rows never claimed (0002_claims.sql)
 	updated_at = :now
 WHERE campaign_id = :campaign
 	AND state = 'deferred'

@@ -4,7 +4,9 @@
 -- PossibleDuplicate, once set, stays set.
 UPDATE deliveries
 SET state = :state,
-	next_at = :next_at,
+	-- next_at = 0 is kept for rows never claimed (0002_claims.sql).
+	next_at = CASE WHEN :state IN ('pending', 'deferred') THEN max(:next_at, 1) ELSE :next_at END,
+	attempts = :attempt,
 	lease_owner = '',
 	lease_until = 0,
 	class = :class,
@@ -18,4 +20,7 @@ SET state = :state,
 	possible_duplicate = possible_duplicate OR :possible_duplicate,
 	updated_at = :at,
 	delivered_at = CASE WHEN :state = 'delivered' THEN :at ELSE delivered_at END
-WHERE id = :id AND state = 'sending' AND attempts = :attempt
+WHERE id = :id
+	AND (state = 'sending' AND attempts = :attempt
+		-- a fresh row in flight under a range claim (0002_claims.sql)
+		OR state = 'pending' AND next_at = 0 AND attempts + 1 = :attempt)

@@ -6,7 +6,9 @@
 -- its matching source rows.
 UPDATE deliveries
 SET state = r.r_state,
-	next_at = r.r_next_at,
+	-- next_at = 0 is kept for rows never claimed (0002_claims.sql).
+	next_at = CASE WHEN r.r_state IN ('pending', 'deferred') THEN max(r.r_next_at, 1) ELSE r.r_next_at END,
+	attempts = r.r_attempt,
 	lease_owner = '',
 	lease_until = 0,
 	class = r.r_class,
@@ -27,4 +29,7 @@ FROM (
 		column13 AS r_possible_duplicate, column14 AS r_at
 	FROM (VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))
 ) AS r
-WHERE deliveries.id = r.r_id AND deliveries.state = 'sending' AND deliveries.attempts = r.r_attempt
+WHERE deliveries.id = r.r_id
+	AND (deliveries.state = 'sending' AND deliveries.attempts = r.r_attempt
+		-- a fresh row in flight under a range claim (0002_claims.sql)
+		OR deliveries.state = 'pending' AND deliveries.next_at = 0 AND deliveries.attempts + 1 = r.r_attempt)

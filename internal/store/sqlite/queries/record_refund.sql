@@ -3,9 +3,14 @@
 -- Same fence as record.
 UPDATE deliveries
 SET state = :state,
-	next_at = :next_at,
-	attempts = attempts - 1,
+	-- next_at = 0 is kept for rows never claimed (0002_claims.sql): a
+	-- refunded range-claimed row is due again like any other.
+	next_at = max(:next_at, 1),
+	-- a range-claimed row never had its attempt counted
+	attempts = CASE WHEN state = 'sending' THEN attempts - 1 ELSE attempts END,
 	lease_owner = '',
 	lease_until = 0,
 	updated_at = :at
-WHERE id = :id AND state = 'sending' AND attempts = :attempt
+WHERE id = :id
+	AND (state = 'sending' AND attempts = :attempt
+		OR state = 'pending' AND next_at = 0 AND attempts + 1 = :attempt)

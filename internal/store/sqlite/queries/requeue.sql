@@ -3,7 +3,7 @@
 -- suppressed stay failed. attempts is kept (it only ever grows: the fence).
 UPDATE deliveries
 SET state = 'pending',
-	next_at = :now,
+	next_at = max(:now, 1), -- 0 is for rows never claimed (0002_claims.sql)
 	updated_at = :now
 WHERE campaign_id = :campaign
 	AND state = 'failed'

@@ -1,0 +1,2 @@
+-- claim_delete: forget a released range claim.
+DELETE FROM claims WHERE id = :id
