@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -114,19 +113,6 @@ func (db *DB) insertRecipients(ctx context.Context, tx *sql.Tx, campaign int64, 
 		}
 	}
 	return nil
-}
-
-// encodeFields stores merge fields as a compact JSON object ("{}" when
-// there are none).
-func encodeFields(f map[string]string) (string, error) {
-	if len(f) == 0 {
-		return "{}", nil
-	}
-	b, err := json.Marshal(f)
-	if err != nil {
-		return "", fmt.Errorf("fields: %w", err)
-	}
-	return string(b), nil
 }
 
 func validStatus(s store.CampaignStatus) bool {

@@ -346,8 +346,8 @@ func scanClaimed(s scanner, d *store.Delivery) error {
 		&d.MessageID, &dup); err != nil {
 		return err
 	}
-	var m map[string]string
-	if err := json.Unmarshal([]byte(fields), &m); err != nil {
+	m, err := decodeFields(fields)
+	if err != nil {
 		return fmt.Errorf("delivery %d: fields: %w", d.ID, err)
 	}
 	d.Fields, d.Line, d.Attempts, d.NextAt = m, int(line), int(attempts), fromMS(next)
@@ -368,7 +368,8 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(fields), &d.Fields); err != nil {
+	var err error
+	if d.Fields, err = decodeFields(fields); err != nil {
 		return nil, fmt.Errorf("delivery %d: fields: %w", d.ID, err)
 	}
 	d.State = queue.State(state)
