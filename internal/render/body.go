@@ -93,7 +93,7 @@ func (t *Template) writeBody(w *capWriter, data map[string]string) error {
 	textRaw.Reset()
 	htmlRaw.Reset()
 	if t.text != nil {
-		if err := t.text.Execute(&capWriter{buf: textRaw, limit: w.room()}, data); err != nil {
+		if err := execute(t.text, t.textPlain, &capWriter{buf: textRaw, limit: w.room()}, data); err != nil {
 			return templateErr(t.textName, err)
 		}
 	}

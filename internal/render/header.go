@@ -34,6 +34,7 @@ type header struct {
 	line  int
 	fixed string             // complete "Name: value\r\n" when not a template
 	tmpl  *template.Template // otherwise
+	plain plainTemplate      // tmpl's plain form, nil when it has none
 	from  bool               // the From header: To is added after it
 	to    bool               // the To header
 }
@@ -149,6 +150,7 @@ func (t *Template) parseHeaders(src []byte, refs *refSet) (string, int, error) {
 				return "", 0, err
 			}
 			h.tmpl = tt
+			h.plain = compilePlain(tt)
 		}
 		t.headers = append(t.headers, h)
 	}
@@ -199,7 +201,7 @@ func (t *Template) writeHeaders(w *capWriter, r Recipient, messageID string, dat
 		f := h.fixed
 		if h.tmpl != nil {
 			sb.Reset()
-			if err := h.tmpl.Execute(&capWriter{buf: sb, limit: maxHeaderSize}, data); err != nil {
+			if err := execute(h.tmpl, h.plain, &capWriter{buf: sb, limit: maxHeaderSize}, data); err != nil {
 				return templateErr(t.textName, err)
 			}
 			if h.kind == hdrAddress && len(bytes.TrimSpace(sb.Bytes())) == 0 {

@@ -143,12 +143,13 @@ type Template struct {
 	now                func() time.Time
 	maxSize            int
 
-	text     *template.Template     // text body; nil when empty and HTML given
-	html     *htmltemplate.Template // nil when not given
-	attach   []attachment
-	refs     []fieldRef // every merge field referenced, first use first
-	scratch  sync.Pool  // *bytes.Buffer for raw template output
-	randRead func([]byte) (int, error)
+	text      *template.Template     // text body; nil when empty and HTML given
+	textPlain plainTemplate          // text's plain form, nil when it has none
+	html      *htmltemplate.Template // nil when not given
+	attach    []attachment
+	refs      []fieldRef // every merge field referenced, first use first
+	scratch   sync.Pool  // *bytes.Buffer for raw template output
+	randRead  func([]byte) (int, error)
 }
 
 // Parse reads and checks a campaign's message once. Errors are *Error values
@@ -185,6 +186,7 @@ func Parse(src Source, opt Options) (*Template, error) {
 			return nil, err
 		}
 		t.text = tt
+		t.textPlain = compilePlain(tt)
 	}
 	if src.HTML != nil {
 		ht, err := parseHTML(t.htmlName, string(normalizeLF(src.HTML)), refs)
