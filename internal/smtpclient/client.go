@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -111,6 +112,10 @@ type Client struct {
 	broken   bool // I/O error, 421 or protocol error: not reusable
 	dirty    bool // a failed transaction left state: RSET before the next
 	redact   bool // inside an AUTH exchange
+	// watching is set while watch's context.AfterFunc covers every step
+	// (one SendMany call); cancelled is set by that func.
+	watching  bool
+	cancelled atomic.Bool
 }
 
 // Dial connects, reads the greeting, says EHLO (HELO when EHLO gets 5xx),
@@ -437,15 +442,42 @@ func (c *Client) writeLine(line string) error {
 // deadline sets the connection deadline to now+timeout (or the context's
 // earlier deadline) once, and arranges for a context cancellation to
 // interrupt blocked I/O. The returned func must be called when the step
-// ends.
+// ends. Under watch, the cancellation is arranged already: only the
+// deadline moves.
 func (c *Client) deadline(ctx context.Context, timeout time.Duration) func() {
 	d := time.Now().Add(timeout)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		d = cd
 	}
 	_ = c.conn.SetDeadline(d)
+	if c.watching {
+		// Set after the deadline and checked after it too: whichever of
+		// this step and the cancellation comes last leaves the deadline
+		// in the past.
+		if c.cancelled.Load() {
+			_ = c.conn.SetDeadline(time.Unix(1, 0))
+		}
+		return func() {}
+	}
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
 	return func() { stop() }
+}
+
+// watch arranges once for ctx's cancellation to interrupt blocked I/O on
+// every step until the returned func is called: a SendMany of many
+// messages registers one context.AfterFunc instead of one per reply. Every
+// step in between must run under ctx.
+func (c *Client) watch(ctx context.Context) func() {
+	c.cancelled.Store(false)
+	c.watching = true
+	stop := context.AfterFunc(ctx, func() {
+		c.cancelled.Store(true)
+		_ = c.conn.SetDeadline(time.Unix(1, 0))
+	})
+	return func() {
+		stop()
+		c.watching = false
+	}
 }
 
 // ioError turns a read/write failure into an *Error and marks the

@@ -83,6 +83,7 @@ var ErrNotAttempted = errors.New("not attempted: the session ended before this m
 // gets an Error wrapping ErrNotAttempted.
 func (c *Client) SendMany(ctx context.Context, txs []Tx) []TxResult {
 	out := make([]TxResult, len(txs))
+	defer c.watch(ctx)()
 	_, pipe := c.ext["PIPELINING"]
 	var cur txn
 	ahead := false // cur's commands went out with the previous message's "."

@@ -1,8 +1,10 @@
 package smtpclient
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 func tx(rcpt, body string) Tx {
@@ -159,4 +161,31 @@ S: 221 Bye`)
 		t.Errorf("Quit: %v", err)
 	}
 	s.done(t)
+}
+
+// Cancelling the context interrupts SendMany's wait for a reply at once
+// (one context.AfterFunc watches the whole call): it returns while the
+// server still sleeps, with the cancellation as the cause, and the rest of
+// the batch not attempted.
+func TestSendManyCancelInterrupts(t *testing.T) {
+	s := startScript(t, nil, greetESMTP+`
+C: MAIL FROM:<a@x.org>
+C: RCPT TO:<m1@y.com>
+C: DATA
+X: sleep 5s`)
+	c := mustDial(t, s, nil)
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(30*time.Millisecond, cancel)
+	res := c.SendMany(cctx, []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com", "two\r\n")})
+	select {
+	case err := <-s.errc:
+		t.Fatalf("SendMany returned only after the server gave up (%v)", err)
+	default:
+	}
+	if e := asError(t, res[0].Err); e.Command != "MAIL" || !errors.Is(e, context.Canceled) {
+		t.Errorf("m1: %v, want MAIL cancelled", res[0].Err)
+	}
+	if !errors.Is(res[1].Err, ErrNotAttempted) {
+		t.Errorf("m2: %v, want not attempted", res[1].Err)
+	}
 }
