@@ -3,21 +3,68 @@ package sqlite
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
 
 // encodeFields stores merge fields as a compact JSON object ("{}" when
-// there are none).
+// there are none), byte for byte what json.Marshal writes: keys sorted,
+// strings escaped. Values that need no escaping, the common case, are
+// written directly (json.Marshal was a seventh of an import's CPU);
+// anything else goes through json.Marshal.
 func encodeFields(f map[string]string) (string, error) {
 	if len(f) == 0 {
 		return "{}", nil
 	}
-	b, err := json.Marshal(f)
-	if err != nil {
-		return "", fmt.Errorf("fields: %w", err)
+	keys := make([]string, 0, len(f))
+	size := 2
+	plain := true
+	for k, v := range f {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 6
+		plain = plain && needsNoEscape(k) && needsNoEscape(v)
 	}
-	return string(b), nil
+	if !plain {
+		b, err := json.Marshal(f)
+		if err != nil {
+			return "", fmt.Errorf("fields: %w", err)
+		}
+		return string(b), nil
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(k)
+		b.WriteString(`":"`)
+		b.WriteString(f[k])
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String(), nil
+}
+
+// needsNoEscape: json.Marshal writes s as it is, between quotes: valid
+// UTF-8 without control characters, '"', '\\', the HTML characters '<',
+// '>' and '&', or U+2028 and U+2029.
+func needsNoEscape(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+		if c >= 0x80 {
+			ascii = false
+		}
+	}
+	return ascii || utf8.ValidString(s) && !strings.Contains(s, "\u2028") && !strings.Contains(s, "\u2029")
 }
 
 // decodeFields reads what encodeFields wrote. Claim decodes one object per

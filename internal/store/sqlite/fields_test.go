@@ -77,3 +77,44 @@ func BenchmarkDecodeFields(b *testing.B) {
 		}
 	})
 }
+
+// FuzzEncodeFields: encodeFields writes exactly what json.Marshal writes.
+func FuzzEncodeFields(f *testing.F) {
+	for _, s := range [][4]string{{"first_name", "Ana", "city", "Málaga"}, {"a", `"q"`, "b", `\`}, {"x", "<&>", "", ""},
+		{"k", "\u2028", "k2", "\xff"}, {"é", "ü\x7f", "z", "a\tb"}} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		m := map[string]string{k1: v1, k2: v2}
+		got, err := encodeFields(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Fatalf("%q: encodeFields %s, json.Marshal %s", m, got, want)
+		}
+	})
+}
+
+// BenchmarkEncodeFields: one imported row's merge fields.
+func BenchmarkEncodeFields(b *testing.B) {
+	m := map[string]string{"first_name": "Name123", "city": "City7", "code": "C0000123"}
+	b.Run("encodeFields", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := encodeFields(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
