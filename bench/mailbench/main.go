@@ -141,6 +141,7 @@ func run(ctx context.Context, o *options) error {
 		route string
 		prog  string
 		runs  []measure
+		src   *row // smtp-source's row of the same size; its run i came just before run i
 	}
 	var rows []*row
 	for _, size := range o.sizes {
@@ -152,7 +153,7 @@ func run(ctx context.Context, o *options) error {
 		rows = append(rows, src)
 		byRoute := map[string]*row{}
 		for _, rt := range o.routes {
-			byRoute[rt] = &row{size: size, route: rt, prog: "mailout"}
+			byRoute[rt] = &row{size: size, route: rt, prog: "mailout", src: src}
 			rows = append(rows, byRoute[rt])
 		}
 		for i := range o.runs {
@@ -174,8 +175,8 @@ func run(ctx context.Context, o *options) error {
 	}
 
 	fmt.Printf("\nmedians of %d runs, %d messages each, %d sessions:\n", o.runs, o.n, o.sessions)
-	fmt.Printf("| size | route | program | msg/s | CPU s / 1,000 msg | peak RSS MB | ratio to smtp-source | import rows/s | DNS MX / A queries |\n")
-	fmt.Printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| size | route | program | msg/s | CPU s / 1,000 msg | peak RSS MB | ratio to smtp-source | median of per-run ratios | import rows/s | DNS MX / A queries |\n")
+	fmt.Printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	var ceiling float64
 	for _, r := range rows {
 		rate := median(r.runs, func(m measure) float64 { return m.rate() })
@@ -190,11 +191,41 @@ func run(ctx context.Context, o *options) error {
 			dnsq = fmt.Sprintf("%.0f / %.0f", median(r.runs, func(m measure) float64 { return float64(m.mxQueries) }),
 				median(r.runs, func(m measure) float64 { return float64(m.aQueries) }))
 		}
-		fmt.Printf("| %s | %s | %s | %.0f | %.3f | %.0f | %.2f | %s | %s |\n", sizeName(r.size), r.route, r.prog, rate,
+		// Each mailout run against the smtp-source run just before it: the
+		// machine's speed drifts less within a pair than across runs.
+		paired := "1.00"
+		if r.src != nil {
+			ratios := make([]float64, len(r.runs))
+			for i, m := range r.runs {
+				ratios[i] = m.rate() / r.src.runs[i].rate()
+			}
+			paired = fmt.Sprintf("%.2f", medianOf(ratios))
+		}
+		fmt.Printf("| %s | %s | %s | %.0f | %.3f | %.0f | %.2f | %s | %s | %s |\n", sizeName(r.size), r.route, r.prog, rate,
 			median(r.runs, measure.cpuPer1k),
 			median(r.runs, func(m measure) float64 { return float64(m.rssKB) / 1024 }),
-			rate/ceiling, imp, dnsq)
+			rate/ceiling, paired, imp, dnsq)
 	}
+	// Direct against relay to the same sinks, run by run (issue 5: within
+	// 0.8x of the relay route).
+	relays := map[int]*row{}
+	for _, r := range rows {
+		if r.prog == "mailout" && r.route == "relay" {
+			relays[r.size] = r
+		}
+	}
+	for _, r := range rows {
+		rel := relays[r.size]
+		if r.route != "direct" || rel == nil {
+			continue
+		}
+		ratios := make([]float64, len(r.runs))
+		for i, m := range r.runs {
+			ratios[i] = m.rate() / rel.runs[i].rate()
+		}
+		fmt.Printf("\n%s: direct / relay, median of per-run ratios: %.2f", sizeName(r.size), medianOf(ratios))
+	}
+	fmt.Println()
 	return nil
 }
 
@@ -222,6 +253,10 @@ func median(ms []measure, f func(measure) float64) float64 {
 	for i, m := range ms {
 		v[i] = f(m)
 	}
+	return medianOf(v)
+}
+
+func medianOf(v []float64) float64 {
 	slices.Sort(v)
 	if len(v) == 0 {
 		return 0
