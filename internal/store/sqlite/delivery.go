@@ -106,16 +106,11 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 			return err
 		}
 		camp := sql.Named("campaign", campaignID)
-		res, err := tx.StmtContext(ctx, db.q.releaseLeases).ExecContext(ctx, camp,
-			sql.Named("now", ms(now)), sql.Named("due", ms(due)))
+		n, err := execCount(ctx, tx, db.q.releaseLeases, camp, sql.Named("now", ms(now)), sql.Named("due", ms(due)))
 		if err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		released += int(n)
+		released += n
 		type claimRange struct{ id, first, last int64 }
 		var ended []claimRange
 		rows, err := tx.StmtContext(ctx, db.q.claimsExpired).QueryContext(ctx, camp, sql.Named("now", ms(now)))
@@ -135,16 +130,12 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 			return err
 		}
 		for _, c := range ended {
-			res, err := tx.StmtContext(ctx, db.q.claimRelease).ExecContext(ctx, camp,
+			n, err := execCount(ctx, tx, db.q.claimRelease, camp,
 				sql.Named("due", ms(due)), sql.Named("first_id", c.first), sql.Named("last_id", c.last))
 			if err != nil {
 				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			released += int(n)
+			released += n
 			if _, err := tx.StmtContext(ctx, db.q.claimDelete).ExecContext(ctx, sql.Named("id", c.id)); err != nil {
 				return err
 			}
@@ -183,18 +174,25 @@ func (db *DB) byClasses(ctx context.Context, what string, stmt *sql.Stmt, campai
 // exec runs one campaign-wide update in a write transaction and returns the
 // rows it changed.
 func (db *DB) exec(ctx context.Context, campaignID int64, stmt *sql.Stmt, args ...any) (int, error) {
-	var n int64
+	var n int
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
 			return err
 		}
-		res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		var err error
+		n, err = execCount(ctx, tx, stmt, args...)
 		return err
 	})
+	return n, err
+}
+
+// execCount runs stmt in tx and returns how many rows it changed.
+func execCount(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, args ...any) (int, error) {
+	res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
 	return int(n), err
 }
 
