@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"mailout/internal/outcome"
 	"mailout/internal/queue"
+	"mailout/internal/store"
 	"mailout/internal/throttle"
 	"mailout/internal/transport"
 )
@@ -21,13 +23,16 @@ type batchTransport struct {
 	groups []int
 }
 
-func (b *batchTransport) DeliverBatch(ctx context.Context, msgs []*transport.Message) []transport.Result {
+func (b *batchTransport) DeliverBatch(ctx context.Context, msgs []*transport.Message, done func(int, transport.Result)) []transport.Result {
 	b.mu.Lock()
 	b.groups = append(b.groups, len(msgs))
 	b.mu.Unlock()
 	out := make([]transport.Result, len(msgs))
 	for i, m := range msgs {
 		out[i] = b.Deliver(ctx, m)
+		if done != nil {
+			done(i, out[i])
+		}
 	}
 	return out
 }
@@ -70,7 +75,7 @@ func TestBatchesGoToBatcher(t *testing.T) {
 		}
 	}
 	if g := tr.largest(); g < 2 || g > 8 {
-		t.Errorf("largest group %d, want 2..8", g)
+		t.Errorf("largest group %d, want 2..8 (SendBatch)", g)
 	}
 }
 
@@ -89,5 +94,32 @@ func TestPacedProfileDoesNotBatch(t *testing.T) {
 	}
 	if g := tr.largest(); g > 1 {
 		t.Errorf("a group of %d messages at 5 msg/s, want none", g)
+	}
+}
+
+// A group stops growing at 1 MiB of rendered messages: large messages go
+// two by two here, never 32 at once in memory.
+func TestGroupsStopAtOneMiB(t *testing.T) {
+	st, c := setup(t, 40)
+	tr := &batchTransport{fakeTransport: newFake(func(string, int) outcome.Result { return delivered })}
+	cfg := config(st, c, tr, throttle.NewAutoClock(time.Now()))
+	cfg.Profile.Connections = 1
+	big := bytes.Repeat([]byte("x"), 600<<10)
+	cfg.Render = func(d *store.Delivery, buf *bytes.Buffer) (*transport.Message, error) {
+		m, err := render(d, buf)
+		if err == nil {
+			m.Data = big
+		}
+		return m, err
+	}
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.ByState[queue.Delivered] != 40 {
+		t.Fatalf("counts %+v", res.Counts.ByState)
+	}
+	if g := tr.largest(); g != 2 {
+		t.Errorf("largest group of 600 KiB messages: %d, want 2", g)
 	}
 }

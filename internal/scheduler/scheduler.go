@@ -10,10 +10,10 @@
 // Durability (DESIGN.md "Delivery semantics"): a row is claimed — attempts
 // incremented, leased — in a committed transaction before it is attempted,
 // so a crash never loses a recipient; results are written in small batches,
-// so a crash re-sends at most the messages in flight (Config.SendBatch per
-// connection) plus the results not yet flushed (two Config.RecordBatch), and
-// those rows come back flagged as possible duplicates with their
-// deterministic Message-ID unchanged.
+// so a crash re-sends at most the messages in flight (one per connection:
+// a pipelined group hands each result over as it comes) plus the results
+// not yet flushed (two Config.RecordBatch), and those rows come back flagged
+// as possible duplicates with their deterministic Message-ID unchanged.
 package scheduler
 
 import (
@@ -60,8 +60,9 @@ type Config struct {
 	RecordBatch int
 	// SendBatch is the most messages one connection sends back to back in
 	// a pipelined group when the transport is a transport.Batcher; default
-	// 8, 1 switches it off. A crash may re-send up to SendBatch messages per
-	// connection (they are in flight), on top of RecordBatch.
+	// 32, 1 switches it off. A group also stops at 1 MiB of messages. Each
+	// result is recorded as soon as it is known, so the group's size does
+	// not widen what a crash can re-send (one message per connection).
 	SendBatch int
 	// RecordEvery flushes buffered results at least this often; default 100ms.
 	RecordEvery time.Duration
@@ -141,7 +142,7 @@ func (c *Config) defaults() {
 		c.RecordBatch = 64
 	}
 	if c.SendBatch <= 0 {
-		c.SendBatch = 8
+		c.SendBatch = 32
 	}
 	if c.RecordEvery <= 0 {
 		c.RecordEvery = 100 * time.Millisecond
@@ -458,7 +459,13 @@ type worker struct {
 	carry *job           // taken from the queue but not allowed into the last group
 	ds    []*store.Delivery
 	msgs  []*transport.Message
+	size  int // bytes of msgs
 }
+
+// maxGroupBytes stops a group from growing once its messages hold this
+// much: the rendered messages of a group are in memory at once (a list
+// with a large attachment sends one message per group).
+const maxGroupBytes = 1 << 20
 
 func (w *worker) loop(stopCtx, sendCtx context.Context, stop context.CancelFunc, jobs <-chan job) {
 	r := w.r
@@ -490,7 +497,7 @@ func (w *worker) loop(stopCtx, sendCtx context.Context, stop context.CancelFunc,
 // kept in w.carry for the next group).
 func (w *worker) sendGroup(stopCtx, sendCtx context.Context, stop context.CancelFunc, first job, jobs <-chan job) int {
 	r, cfg := w.r, w.r.cfg
-	w.ds, w.msgs = w.ds[:0], w.msgs[:0]
+	w.ds, w.msgs, w.size = w.ds[:0], w.msgs[:0], 0
 	done := 1
 	if stopCtx.Err() != nil {
 		// Claimed but never started: give the attempt back.
@@ -503,7 +510,7 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, stop context.Cancel
 	}
 	w.prepare(first.d)
 fill:
-	for done < len(w.bufs) {
+	for done < len(w.bufs) && w.size < maxGroupBytes {
 		var j job
 		select {
 		case x, ok := <-jobs:
@@ -531,16 +538,15 @@ fill:
 		}
 		return done
 	}
-	var results []transport.Result
 	if b, ok := cfg.Transport.(transport.Batcher); ok && len(w.msgs) > 1 {
-		results = b.DeliverBatch(sendCtx, w.msgs)
+		// Each result is recorded as it comes, while the rest of the group
+		// is still on the wire: a crash leaves at most the message in
+		// progress sent and not recorded, however large the group.
+		b.DeliverBatch(sendCtx, w.msgs, func(k int, res transport.Result) { r.finish(stop, w.ds[k], res) })
 	} else {
-		results = []transport.Result{cfg.Transport.Deliver(sendCtx, w.msgs[0])}
+		r.finish(stop, w.ds[0], cfg.Transport.Deliver(sendCtx, w.msgs[0]))
 	}
 	release()
-	for k, d := range w.ds {
-		r.finish(stop, d, results[k])
-	}
 	return done
 }
 
@@ -561,6 +567,7 @@ func (w *worker) prepare(d *store.Delivery) {
 	}
 	w.ds = append(w.ds, d)
 	w.msgs = append(w.msgs, msg)
+	w.size += len(msg.Data)
 }
 
 // acquireDomains takes one DomainConnections slot for each distinct domain

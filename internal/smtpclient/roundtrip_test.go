@@ -87,7 +87,7 @@ func BenchmarkSendMany(b *testing.B) {
 				b.SetBytes(int64(len(body)))
 				b.ResetTimer()
 				for i := 0; i < b.N; i += group {
-					for _, r := range c.SendMany(ctx, txs) {
+					for _, r := range c.SendMany(ctx, txs, nil) {
 						if r.Err != nil {
 							b.Fatal(r.Err)
 						}

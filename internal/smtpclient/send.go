@@ -49,7 +49,7 @@ type SendOptions struct {
 // After a failed transaction the next Send first resets the session
 // (RSET, RFC 5321 §4.1.1.5); EHLO is not repeated.
 func (c *Client) Send(ctx context.Context, from string, rcpts []string, body []byte, opt SendOptions) ([]RcptResult, error) {
-	r := c.SendMany(ctx, []Tx{{From: from, Rcpts: rcpts, Body: body, Opt: opt}})
+	r := c.SendMany(ctx, []Tx{{From: from, Rcpts: rcpts, Body: body, Opt: opt}}, nil)
 	return r[0].Rcpts, r[0].Err
 }
 
@@ -81,30 +81,35 @@ var ErrNotAttempted = errors.New("not attempted: the session ended before this m
 // by one in order, so a refusal or failure of one transaction never touches
 // another; only the end of the session does, and every transaction after it
 // gets an Error wrapping ErrNotAttempted.
-func (c *Client) SendMany(ctx context.Context, txs []Tx) []TxResult {
+//
+// done, when not nil, is called with each transaction's result as soon as
+// it is known, before the next transaction's reply is awaited: a caller can
+// record a delivery while the rest of the batch is still on the wire.
+func (c *Client) SendMany(ctx context.Context, txs []Tx, done func(i int, r TxResult)) []TxResult {
 	out := make([]TxResult, len(txs))
 	defer c.watch(ctx)()
 	_, pipe := c.ext["PIPELINING"]
 	var cur txn
 	ahead := false // cur's commands went out with the previous message's "."
-	for i := range txs {
+	// one runs transaction i and fills out[i].
+	one := func(i int) {
 		if !ahead {
 			cur = c.prepare(txs[i])
 		}
 		out[i].Rcpts = cur.results
 		if cur.err != nil {
 			out[i].Err = cur.err
-			continue
+			return
 		}
 		if c.broken {
 			out[i].Err = &Error{Command: "MAIL", Err: ErrNotAttempted}
 			ahead = false
-			continue
+			return
 		}
 		if cur.none {
 			// Every recipient was refused before asking the server: each
 			// result carries its refusal and nothing is sent.
-			continue
+			return
 		}
 		var accepted int
 		var dr reply
@@ -126,7 +131,7 @@ func (c *Client) SendMany(ctx context.Context, txs []Tx) []TxResult {
 		ahead = false
 		if err != nil {
 			out[i].Err = err
-			continue
+			return
 		}
 		var next *txn
 		if pipe && i+1 < len(txs) {
@@ -138,6 +143,12 @@ func (c *Client) SendMany(ctx context.Context, txs []Tx) []TxResult {
 		out[i].Err = err
 		if sentAhead {
 			cur, ahead = *next, true
+		}
+	}
+	for i := range txs {
+		one(i)
+		if done != nil {
+			done(i, out[i])
 		}
 	}
 	return out

@@ -62,7 +62,7 @@ X: close`)
 	res := c.SendMany(ctx, []Tx{
 		tx("m1@y.com", "one\r\n"), tx("m2@y.com", "two\r\n"), tx("m3@y.com", "three\r\n"),
 		tx("m4@y.com", "four\r\n"), tx("m5@y.com", "five\r\n"), tx("m6@y.com", "six\r\n"),
-	})
+	}, nil)
 	if len(res) != 6 {
 		t.Fatalf("%d results, want 6", len(res))
 	}
@@ -112,7 +112,7 @@ C: RCPT TO:<m2@y.com>
 C: DATA
 X: close`)
 	c := mustDial(t, s, nil)
-	res := c.SendMany(ctx, []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com", "two\r\n"), tx("m3@y.com", "three\r\n")})
+	res := c.SendMany(ctx, []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com", "two\r\n"), tx("m3@y.com", "three\r\n")}, nil)
 	if e := asError(t, res[0].Err); !e.Ambiguous() || e.Command != "BODY" {
 		t.Errorf("m1: %+v, want an ambiguous BODY error", e)
 	}
@@ -150,7 +150,7 @@ S: 250 Ok
 C: QUIT
 S: 221 Bye`)
 	c := mustDial(t, s, nil)
-	res := c.SendMany(ctx, []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com>\r\nRSET", "two\r\n"), tx("m3@y.com", "three\r\n")})
+	res := c.SendMany(ctx, []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com>\r\nRSET", "two\r\n"), tx("m3@y.com", "three\r\n")}, nil)
 	if res[0].Err != nil || res[2].Err != nil {
 		t.Errorf("m1: %v, m3: %v; want both delivered", res[0].Err, res[2].Err)
 	}
@@ -176,7 +176,7 @@ X: sleep 5s`)
 	c := mustDial(t, s, nil)
 	cctx, cancel := context.WithCancel(ctx)
 	time.AfterFunc(30*time.Millisecond, cancel)
-	res := c.SendMany(cctx, []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com", "two\r\n")})
+	res := c.SendMany(cctx, []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com", "two\r\n")}, nil)
 	select {
 	case err := <-s.errc:
 		t.Fatalf("SendMany returned only after the server gave up (%v)", err)
@@ -187,5 +187,49 @@ X: sleep 5s`)
 	}
 	if !errors.Is(res[1].Err, ErrNotAttempted) {
 		t.Errorf("m2: %v, want not attempted", res[1].Err)
+	}
+}
+
+// done reports each transaction as soon as its reply is read, before the
+// next reply is awaited: here the callback for m1 cancels the context, and
+// SendMany returns while the server still sleeps instead of answering m2.
+func TestSendManyReportsEachResultAtOnce(t *testing.T) {
+	s := startScript(t, nil, greetESMTP+`
+C: MAIL FROM:<a@x.org>
+C: RCPT TO:<m1@y.com>
+C: DATA
+S: 250 2.1.0 Ok
+S: 250 2.1.5 Ok
+S: 354 go ahead
+C: one
+C: .
+C: MAIL FROM:<a@x.org>
+C: RCPT TO:<m2@y.com>
+C: DATA
+S: 250 2.0.0 Ok: queued as 1
+X: sleep 5s`)
+	c := mustDial(t, s, nil)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var got []int
+	res := c.SendMany(cctx, []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com", "two\r\n")}, func(i int, r TxResult) {
+		got = append(got, i)
+		if i == 0 {
+			if r.Err != nil {
+				t.Errorf("m1 reported with %v", r.Err)
+			}
+			cancel()
+		}
+	})
+	select {
+	case err := <-s.errc:
+		t.Fatalf("SendMany waited for the server (%v): m1 was not reported before m2's reply", err)
+	default:
+	}
+	if len(got) != 2 || got[0] != 0 || got[1] != 1 {
+		t.Errorf("done called for %v, want [0 1]", got)
+	}
+	if res[0].Err != nil || !errors.Is(res[1].Err, context.Canceled) {
+		t.Errorf("results %v / %v, want m1 delivered, m2 cancelled", res[0].Err, res[1].Err)
 	}
 }

@@ -10,19 +10,22 @@ import (
 )
 
 // Batcher is a Transport that can take several messages at once and send
-// them back to back on one session: the relay route pipelines each
-// message's final "." with the next message's commands (RFC 2920 §3.1), so
-// a message costs one round trip instead of two. Results are per message,
-// in the order of msgs, each with Deliver's meaning.
+// them back to back on one session: each message's final "." goes out with
+// the next message's commands (RFC 2920 §3.1), so a message costs one round
+// trip instead of two. Results are per message, in the order of msgs, each
+// with Deliver's meaning. done, when not nil, is called once per message
+// with its final result as soon as it is known, while later messages may
+// still be on the wire: the caller records each delivery at once, so a
+// crash never leaves more than the message in progress sent but unrecorded.
 type Batcher interface {
 	Transport
-	DeliverBatch(ctx context.Context, msgs []*Message) []Result
+	DeliverBatch(ctx context.Context, msgs []*Message, done func(i int, r Result)) []Result
 }
 
 // DeliverBatch sends msgs through the first account that works; messages
 // that fail for a reason of the account go on through the next account,
-// as with Deliver.
-func (r *Relay) DeliverBatch(ctx context.Context, msgs []*Message) []Result {
+// as with Deliver, and are reported when that account is done with them.
+func (r *Relay) DeliverBatch(ctx context.Context, msgs []*Message, done func(i int, r Result)) []Result {
 	out := make([]Result, len(msgs))
 	todo := make([]int, len(msgs))
 	for i := range todo {
@@ -30,8 +33,13 @@ func (r *Relay) DeliverBatch(ctx context.Context, msgs []*Message) []Result {
 	}
 	for i := int(r.active.Load()); i < len(r.accounts) && len(todo) > 0; i++ {
 		a := r.accounts[i]
-		r.batchVia(ctx, a, msgs, todo, out)
-		if i+1 == len(r.accounts) {
+		last := i+1 == len(r.accounts)
+		r.batchVia(ctx, a, msgs, todo, out, func(k int) {
+			if done != nil && (last || !accountFault(out[k].Result)) {
+				done(k, out[k])
+			}
+		})
+		if last {
 			break
 		}
 		var again []int
@@ -51,12 +59,12 @@ func (r *Relay) DeliverBatch(ctx context.Context, msgs []*Message) []Result {
 	return out
 }
 
-// batchVia sends the messages msgs[idx] through account a, filling out.
-// A message the session could not start (the session ended before it)
-// goes on a new session; every pass gives at least one message its final
-// result, or uses the one retry allowed for a pooled session the server
-// closed while idle, so the loop ends.
-func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, idx []int, out []Result) {
+// batchVia sends the messages msgs[idx] through account a, filling out and
+// calling emit(k) as soon as out[k] is set. A message the session could not
+// start (the session ended before it) goes on a new session; every pass
+// gives at least one message its result, or uses the one retry allowed for
+// a pooled session the server closed while idle, so the loop ends.
+func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, idx []int, out []Result, emit func(k int)) {
 	via := "relay:" + a.acc.Host
 	staleRetry := true
 	for len(idx) > 0 {
@@ -65,46 +73,48 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 			res := Result{Result: r.classify(a, err, outcome.StepConnect), Via: via}
 			for _, k := range idx {
 				out[k] = res
+				emit(k)
 			}
 			return
 		}
-		rs, n := s.sendMany(ctx, r.cfg.PerConnection, msgs, idx, r.cfg.Now)
-		rest := append([]int(nil), idx[n:]...)
 		var again []int
-		for j, tr := range rs {
+		cur := idx
+		n := s.sendMany(ctx, r.cfg.PerConnection, msgs, cur, r.cfg.Now, func(j int, tr smtpclient.TxResult) {
 			err := txError(tr)
 			var se *smtpclient.Error
 			switch {
 			case errors.Is(err, smtpclient.ErrNotAttempted):
-				again = append(again, idx[j])
-				continue
+				again = append(again, cur[j])
+				return
 			case j == 0 && reused && staleRetry && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0:
 				// A pooled session the server closed while idle fails at
 				// MAIL with no reply: nothing was sent; once more on a new
 				// session.
 				staleRetry = false
-				again = append(again, idx[j])
-				continue
+				again = append(again, cur[j])
+				return
 			}
 			s.sent++
-			out[idx[j]] = Result{Result: r.classify(a, err, outcome.StepMail), Via: via}
-		}
+			out[cur[j]] = Result{Result: r.classify(a, err, outcome.StepMail), Via: via}
+			emit(cur[j])
+		})
 		r.put(ctx, a, s)
-		idx = append(again, rest...)
+		idx = append(again, cur[n:]...)
 	}
 }
 
 // sendMany sends the first messages of msgs[idx] on s, as many as s may
-// still carry under perConnection (0 = no cap; at least one), and returns
-// their results and how many of idx went.
-func (s *session) sendMany(ctx context.Context, perConnection int, msgs []*Message, idx []int, now func() time.Time) ([]smtpclient.TxResult, int) {
+// still carry under perConnection (0 = no cap; at least one), handing each
+// transaction's result to handle as soon as it is known; it returns how
+// many of idx went.
+func (s *session) sendMany(ctx context.Context, perConnection int, msgs []*Message, idx []int, now func() time.Time, handle func(j int, tr smtpclient.TxResult)) int {
 	n := len(idx)
 	if perConnection > 0 {
 		n = min(n, max(perConnection-s.sent, 1))
 	}
-	rs := s.c.SendMany(ctx, transactions(msgs, idx[:n]))
+	s.c.SendMany(ctx, transactions(msgs, idx[:n]), handle)
 	s.lastUsed = now()
-	return rs, n
+	return n
 }
 
 // transactions turns msgs[idx] into SMTP transactions, one recipient each.

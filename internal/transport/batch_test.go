@@ -23,7 +23,9 @@ func TestRelayDeliverBatch(t *testing.T) {
 	for i, to := range rcpts {
 		msgs[i] = msg(to)
 	}
-	res := r.DeliverBatch(t.Context(), msgs)
+	reported := reports(t)
+	res := r.DeliverBatch(t.Context(), msgs, reported.done)
+	reported.check(res)
 	for i, x := range res {
 		if x.Class != want[i] {
 			t.Errorf("%s: %s (%d %s), want %s", rcpts[i], x.Class, x.Code, x.Text, want[i])
@@ -59,7 +61,7 @@ func TestRelayDeliverBatchPerConnection(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = msg(fmt.Sprintf("r%d@example.org", i))
 	}
-	for i, x := range r.DeliverBatch(t.Context(), msgs) {
+	for i, x := range r.DeliverBatch(t.Context(), msgs, nil) {
 		if x.Class != outcome.Delivered {
 			t.Errorf("message %d: %s %s", i, x.Class, x.Text)
 		}
@@ -91,7 +93,9 @@ func TestDirectDeliverBatch(t *testing.T) {
 		_, dom, _ := strings.Cut(rc, "@")
 		msgs[i] = directMsg(rc, dom)
 	}
-	res := d.DeliverBatch(t.Context(), msgs)
+	reported := reports(t)
+	res := d.DeliverBatch(t.Context(), msgs, reported.done)
+	reported.check(res)
 	for i, x := range res {
 		if x.Class != want[i] {
 			t.Errorf("%s: %s (%s), want %s", to[i], x.Class, x.Text, want[i])
@@ -108,5 +112,58 @@ func TestDirectDeliverBatch(t *testing.T) {
 	}
 	if n := len(c2.Messages()); n != 2 {
 		t.Errorf("c.test's second MX got %d messages, want 2", n)
+	}
+}
+
+// reported collects what DeliverBatch hands to done.
+type reported struct {
+	t   *testing.T
+	got map[int][]Result
+}
+
+func reports(t *testing.T) *reported { return &reported{t: t, got: map[int][]Result{}} }
+
+func (r *reported) done(i int, res Result) { r.got[i] = append(r.got[i], res) }
+
+// check: done was called exactly once per message, with its final result.
+func (r *reported) check(res []Result) {
+	r.t.Helper()
+	for i, x := range res {
+		if len(r.got[i]) != 1 || r.got[i][0] != x {
+			r.t.Errorf("message %d reported %d times (%v), want once with %+v", i, len(r.got[i]), r.got[i], x)
+		}
+	}
+}
+
+// A batch through an account that is refused goes on through the next one,
+// and each message is reported once, with the second account's result.
+func TestRelayDeliverBatchFailover(t *testing.T) {
+	bad, roots, _ := submission(t, nil)
+	good, _, _ := submission(t, nil)
+	r, err := NewRelay(RelayConfig{
+		Accounts: []*RelayAccount{
+			account(t, "smtp://user:wrong@"+bad.Addr),
+			account(t, "smtp://user:"+testPass+"@"+good.Addr+"?fingerprint=sha256:"+fingerprintOf(t, good)),
+		},
+		MaxConns: 1, RootCAs: roots,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	msgs := make([]*Message, 5)
+	for i := range msgs {
+		msgs[i] = msg(fmt.Sprintf("r%d@example.org", i))
+	}
+	rep := reports(t)
+	res := r.DeliverBatch(t.Context(), msgs, rep.done)
+	rep.check(res)
+	for i, x := range res {
+		if x.Class != outcome.Delivered {
+			t.Errorf("message %d: %s %s", i, x.Class, x.Text)
+		}
+	}
+	if n := len(good.Messages()); n != 5 {
+		t.Errorf("second account got %d messages, want 5", n)
 	}
 }

@@ -149,7 +149,7 @@ func (d *Direct) deliverTo(ctx context.Context, host string, ip netip.Addr, addr
 			// (RELIABILITY.md #13, #14, #16: a 5xx greeting is no bounce).
 			return Result{Result: res, Via: via}, true
 		}
-		err = txError(s.c.SendMany(ctx, transactions([]*Message{m}, []int{0}))[0])
+		err = txError(s.c.SendMany(ctx, transactions([]*Message{m}, []int{0}), nil)[0])
 		s.sent++
 		s.lastUsed = d.cfg.Now()
 		d.put(ctx, addr, s)

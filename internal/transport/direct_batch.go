@@ -16,8 +16,13 @@ import (
 // as Relay.DeliverBatch does. A message whose server cannot be reached or
 // whose session ended before it takes Deliver's path alone, which moves on
 // to the next MX host (RFC 5321 §5.1).
-func (d *Direct) DeliverBatch(ctx context.Context, msgs []*Message) []Result {
+func (d *Direct) DeliverBatch(ctx context.Context, msgs []*Message, done func(i int, r Result)) []Result {
 	out := make([]Result, len(msgs))
+	emit := func(k int) {
+		if done != nil {
+			done(k, out[k])
+		}
+	}
 	type target struct {
 		host, addr string
 		idx        []int
@@ -28,6 +33,7 @@ func (d *Direct) DeliverBatch(ctx context.Context, msgs []*Message) []Result {
 		hosts, err := d.cfg.Resolver.Lookup(ctx, m.Domain)
 		if err != nil {
 			out[i] = Result{Result: outcome.Classify(outcome.Attempt{Route: "direct", Step: outcome.StepResolve, Host: m.Domain, Err: err}), Via: "direct"}
+			emit(i)
 			continue
 		}
 		var tg *target
@@ -48,18 +54,20 @@ func (d *Direct) DeliverBatch(ctx context.Context, msgs []*Message) []Result {
 		}
 		if tg == nil {
 			out[i] = d.Deliver(ctx, m) // every address is down: Deliver says so
+			emit(i)
 			continue
 		}
 		tg.idx = append(tg.idx, i)
 	}
 	for _, tg := range order {
-		d.sendGroup(ctx, tg.host, tg.addr, msgs, tg.idx, out)
+		d.sendGroup(ctx, tg.host, tg.addr, msgs, tg.idx, out, emit)
 	}
 	return out
 }
 
-// sendGroup sends msgs[idx] on sessions of one server address, filling out.
-func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Message, idx []int, out []Result) {
+// sendGroup sends msgs[idx] on sessions of one server address, filling out
+// and calling emit(k) as soon as out[k] is set.
+func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Message, idx []int, out []Result, emit func(k int)) {
 	via := "direct:" + host
 	for len(idx) > 0 {
 		s, reused, err := d.get(ctx, host, addr)
@@ -71,28 +79,31 @@ func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Messa
 			// Deliver tries the next MX host for each of them.
 			for _, k := range idx {
 				out[k] = d.Deliver(ctx, msgs[k])
+				emit(k)
 			}
 			return
 		}
-		rs, n := s.sendMany(ctx, d.cfg.PerConnection, msgs, idx, d.cfg.Now)
 		var alone []int
-		for j, tr := range rs {
+		cur := idx
+		n := s.sendMany(ctx, d.cfg.PerConnection, msgs, cur, d.cfg.Now, func(j int, tr smtpclient.TxResult) {
 			err := txError(tr)
 			var se *smtpclient.Error
 			if errors.Is(err, smtpclient.ErrNotAttempted) ||
 				(j == 0 && reused && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0) {
 				// Nothing of it was sent: it goes alone, on a new session.
-				alone = append(alone, idx[j])
-				continue
+				alone = append(alone, cur[j])
+				return
 			}
 			s.sent++
-			out[idx[j]] = Result{Result: d.result(host, addr, s, err), Via: via}
-		}
+			out[cur[j]] = Result{Result: d.result(host, addr, s, err), Via: via}
+			emit(cur[j])
+		})
 		d.put(ctx, addr, s)
 		for _, k := range alone {
 			out[k] = d.Deliver(ctx, msgs[k])
+			emit(k)
 		}
-		idx = idx[n:]
+		idx = cur[n:]
 	}
 }
 

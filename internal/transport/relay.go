@@ -145,7 +145,7 @@ func tlsConfigFor(a *RelayAccount, roots *x509.CertPool) (*tls.Config, error) {
 
 // Deliver sends m through the first account that works.
 func (r *Relay) Deliver(ctx context.Context, m *Message) Result {
-	return r.DeliverBatch(ctx, []*Message{m})[0]
+	return r.DeliverBatch(ctx, []*Message{m}, nil)[0]
 }
 
 // accountFault: the failure is the account's or its server's, not the
