@@ -138,19 +138,7 @@ func (r *reported) check(res []Result) {
 // A batch through an account that is refused goes on through the next one,
 // and each message is reported once, with the second account's result.
 func TestRelayDeliverBatchFailover(t *testing.T) {
-	bad, roots, _ := submission(t, nil)
-	good, _, _ := submission(t, nil)
-	r, err := NewRelay(RelayConfig{
-		Accounts: []*RelayAccount{
-			account(t, "smtp://user:wrong@"+bad.Addr),
-			account(t, "smtp://user:"+testPass+"@"+good.Addr+"?fingerprint=sha256:"+fingerprintOf(t, good)),
-		},
-		MaxConns: 1, RootCAs: roots,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, good := failoverRelay(t)
 	msgs := make([]*Message, 5)
 	for i := range msgs {
 		msgs[i] = msg(fmt.Sprintf("r%d@example.org", i))

@@ -222,11 +222,13 @@ func TestRelayHostDoesNotExist(t *testing.T) {
 	}
 }
 
-func TestRelayFailsOverToNextAccount(t *testing.T) {
+// failoverRelay is a relay of two accounts: the first trusts its server's
+// certificate and gets as far as AUTH (535, wrong password); the second
+// pins its own server's certificate and works.
+func failoverRelay(t *testing.T) (*Relay, *smtptest.Server) {
+	t.Helper()
 	bad, roots, _ := submission(t, nil)
 	good, _, _ := submission(t, nil)
-	// The first account trusts its server's certificate and gets as far as
-	// AUTH (535); the second pins its own server's.
 	r, err := NewRelay(RelayConfig{
 		Accounts: []*RelayAccount{
 			account(t, "smtp://user:wrong@"+bad.Addr),
@@ -237,7 +239,12 @@ func TestRelayFailsOverToNextAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
+	return r, good
+}
+
+func TestRelayFailsOverToNextAccount(t *testing.T) {
+	r, good := failoverRelay(t)
 	for i := range 3 {
 		res := r.Deliver(t.Context(), msg(fmt.Sprintf("r%d@example.org", i)))
 		if res.Class != outcome.Delivered {
