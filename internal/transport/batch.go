@@ -81,15 +81,11 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 		cur := idx
 		n := s.sendMany(ctx, r.cfg.PerConnection, msgs, cur, r.cfg.Now, func(j int, tr smtpclient.TxResult) {
 			err := txError(tr)
-			var se *smtpclient.Error
 			switch {
 			case errors.Is(err, smtpclient.ErrNotAttempted):
 				again = append(again, cur[j])
 				return
-			case j == 0 && reused && staleRetry && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0:
-				// A pooled session the server closed while idle fails at
-				// MAIL with no reply: nothing was sent; once more on a new
-				// session.
+			case j == 0 && reused && staleRetry && closedWhileIdle(err):
 				staleRetry = false
 				again = append(again, cur[j])
 				return
@@ -115,6 +111,14 @@ func (s *session) sendMany(ctx context.Context, perConnection int, msgs []*Messa
 	s.c.SendMany(ctx, transactions(msgs, idx[:n]), handle)
 	s.lastUsed = now()
 	return n
+}
+
+// closedWhileIdle: the first message on a pooled session failed at MAIL
+// without any reply, as when the server closed the session while it was
+// idle. Nothing of it was sent, so it may go once more on a new session.
+func closedWhileIdle(err error) bool {
+	var se *smtpclient.Error
+	return errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0
 }
 
 // transactions turns msgs[idx] into SMTP transactions, one recipient each.

@@ -153,8 +153,7 @@ func (d *Direct) deliverTo(ctx context.Context, host string, ip netip.Addr, addr
 		s.sent++
 		s.lastUsed = d.cfg.Now()
 		d.put(ctx, addr, s)
-		var se *smtpclient.Error
-		if reused && try == 0 && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0 {
+		if reused && try == 0 && closedWhileIdle(err) {
 			continue // the server closed the idle session; nothing was sent
 		}
 		return Result{Result: d.result(host, addr, s, err), Via: via}, false

@@ -87,9 +87,7 @@ func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Messa
 		cur := idx
 		n := s.sendMany(ctx, d.cfg.PerConnection, msgs, cur, d.cfg.Now, func(j int, tr smtpclient.TxResult) {
 			err := txError(tr)
-			var se *smtpclient.Error
-			if errors.Is(err, smtpclient.ErrNotAttempted) ||
-				(j == 0 && reused && errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0) {
+			if errors.Is(err, smtpclient.ErrNotAttempted) || (j == 0 && reused && closedWhileIdle(err)) {
 				// Nothing of it was sent: it goes alone, on a new session.
 				alone = append(alone, cur[j])
 				return
