@@ -130,10 +130,7 @@ func (l *Limiter) Wait(ctx context.Context, domain string) error {
 		}
 		rg := l.global.ReserveN(now, 1)
 		delay := rg.DelayFrom(now)
-		l.started++
-		if l.p.PauseEvery > 0 && l.p.Pause > 0 && l.started%int64(l.p.PauseEvery) == 0 {
-			l.pauseUntil = now.Add(delay).Add(l.p.Pause)
-		}
+		l.startLocked(now.Add(delay))
 		l.mu.Unlock()
 		if delay <= 0 {
 			return nil
@@ -172,11 +169,17 @@ func (l *Limiter) Allow(domain string) bool {
 		ds.lim.AllowN(now, 1)
 	}
 	ds.lastUsed = now
+	l.startLocked(now)
+	return true
+}
+
+// startLocked counts a message starting at at for the pause-every rule:
+// every PauseEvery-th start makes the next ones wait Pause after it.
+func (l *Limiter) startLocked(at time.Time) {
 	l.started++
 	if l.p.PauseEvery > 0 && l.p.Pause > 0 && l.started%int64(l.p.PauseEvery) == 0 {
-		l.pauseUntil = now.Add(l.p.Pause)
+		l.pauseUntil = at.Add(l.p.Pause)
 	}
-	return true
 }
 
 // domainLocked returns the state of domain, creating it, and applies any
