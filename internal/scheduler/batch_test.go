@@ -123,3 +123,34 @@ func TestGroupsStopAtOneMiB(t *testing.T) {
 		t.Errorf("largest group of 600 KiB messages: %d, want 2", g)
 	}
 }
+
+// sloppyBatcher breaks the report-once contract: it never reports the
+// first message of a group and reports every other one twice.
+type sloppyBatcher struct{ *batchTransport }
+
+func (b sloppyBatcher) DeliverBatch(ctx context.Context, msgs []*transport.Message, done func(int, transport.Result)) []transport.Result {
+	out := b.batchTransport.DeliverBatch(ctx, msgs, nil)
+	for i := 1; i < len(out); i++ {
+		done(i, out[i])
+		done(i, out[i])
+	}
+	return out
+}
+
+// Every recipient is recorded exactly once even when the transport reports
+// some results twice and others not at all.
+func TestEachResultRecordedOnce(t *testing.T) {
+	st, c := setup(t, 100)
+	tr := sloppyBatcher{&batchTransport{fakeTransport: newFake(func(string, int) outcome.Result { return delivered })}}
+	cfg := config(st, c, tr, throttle.NewAutoClock(time.Now()))
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stop != StopDone || res.Counts.ByState[queue.Delivered] != 100 || res.Attempts != 100 {
+		t.Fatalf("stop %s, attempts %d, counts %+v; want done, 100 attempts, 100 delivered", res.Stop, res.Attempts, res.Counts.ByState)
+	}
+	if g := tr.largest(); g < 2 {
+		t.Fatalf("largest group %d: the test needs groups", g)
+	}
+}

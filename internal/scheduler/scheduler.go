@@ -460,6 +460,8 @@ type worker struct {
 	ds    []*store.Delivery
 	msgs  []*transport.Message
 	size  int // bytes of msgs
+	// reported[k]: msgs[k]'s result was recorded during DeliverBatch.
+	reported []bool
 }
 
 // maxGroupBytes stops a group from growing once its messages hold this
@@ -542,7 +544,21 @@ fill:
 		// Each result is recorded as it comes, while the rest of the group
 		// is still on the wire: a crash leaves at most the message in
 		// progress sent and not recorded, however large the group.
-		b.DeliverBatch(sendCtx, w.msgs, func(k int, res transport.Result) { r.finish(stop, w.ds[k], res) })
+		w.reported = append(w.reported[:0], make([]bool, len(w.msgs))...)
+		results := b.DeliverBatch(sendCtx, w.msgs, func(k int, res transport.Result) {
+			if !w.reported[k] {
+				w.reported[k] = true
+				r.finish(stop, w.ds[k], res)
+			}
+		})
+		// The contract is one report per message; one the transport did
+		// not report is recorded now from the returned results rather
+		// than left leased until the next run.
+		for k, done := range w.reported {
+			if !done {
+				r.finish(stop, w.ds[k], results[k])
+			}
+		}
 	} else {
 		r.finish(stop, w.ds[0], cfg.Transport.Deliver(sendCtx, w.msgs[0]))
 	}
