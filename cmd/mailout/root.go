@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -102,12 +103,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		return ee.code
 	}
+	// Anything not marked as a usage error is a failure at run time:
+	// exit status 2 is kept for mistakes in the command line.
 	fmt.Fprintln(a.stderr, "mailout:", err)
-	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "unknown command") ||
-		strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "required flag") {
-		return exitUsage
-	}
 	return exitError
+}
+
+// markUsageErrors makes cobra's own complaints about the command line
+// (unknown flags or commands, wrong number of arguments) usage errors,
+// through its hooks rather than by reading the text of its errors.
+func markUsageErrors(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitErr{code: exitUsage, err: err}
+	})
+	// Without Args and RunE cobra answers an unknown command from Find,
+	// before any hook; with them, the check below runs instead, and a bare
+	// "mailout" shows the help.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q (see: mailout --help)", args[0], cmd.CommandPath())
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if check := c.Args; check != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return &exitErr{code: exitUsage, err: err}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -131,6 +164,11 @@ When nothing gets out:
 			if err := a.applyOptions(cmd); err != nil {
 				return err
 			}
+			// After the config file and environment had their say, so a
+			// flag set there counts as given.
+			if err := cmd.ValidateRequiredFlags(); err != nil {
+				return &exitErr{code: exitUsage, err: err}
+			}
 			if err := a.startProfile(); err != nil {
 				return err
 			}
@@ -146,6 +184,7 @@ When nothing gets out:
 	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts, en or es; the default follows LC_ALL, LC_MESSAGES or LANG")
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
 	root.AddCommand(a.doctorCmd(), a.sinkCmd(), a.dkimCmd())
+	markUsageErrors(root)
 	return root
 }
 
@@ -174,7 +213,19 @@ func (a *app) defaultLang() string {
 	return "en"
 }
 
+// openStore opens the database of an existing deployment. A path that
+// does not exist is refused rather than created: a typo in --db must not
+// answer "no campaigns" from a new, empty database.
 func (a *app) openStore(ctx context.Context) (store.Store, error) {
+	if _, err := os.Stat(a.dbPath); errors.Is(err, fs.ErrNotExist) {
+		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("database %s does not exist (check --db; mailout send creates it with the first campaign)", a.dbPath)}
+	}
+	return a.createStore(ctx)
+}
+
+// createStore opens the database, creating it when it does not exist yet
+// (only send does that).
+func (a *app) createStore(ctx context.Context) (store.Store, error) {
 	st, err := sqlite.Open(ctx, a.dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", a.dbPath, err)

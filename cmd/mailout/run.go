@@ -151,6 +151,10 @@ func (a *app) parseRelayURLs(urls []string, passwordEnv, passwordFile string, se
 				src.File = passwordFile
 			}
 		}
+		if acc.Insecure && acc.Password != "" {
+			// The user asked for no TLS; say plainly what that costs.
+			fmt.Fprintf(a.stderr, "mailout: warning: %s has no TLS: the password of %q crosses the network in clear text, readable by anyone on the path. Use smtp:// (STARTTLS) or smtps:// unless this is a lab.\n", acc, acc.Username)
+		}
 		if settings != nil {
 			settings.Relays = append(settings.Relays, acc.Redacted(src.Env, src.File))
 			settings.RelayPasswordInURL = append(settings.RelayPasswordInURL, src.InURL)

@@ -165,7 +165,7 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		return err
 	}
 
-	st, err := a.openStore(ctx)
+	st, err := a.createStore(ctx)
 	if err != nil {
 		return err
 	}
