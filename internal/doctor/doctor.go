@@ -65,7 +65,9 @@ type Config struct {
 	// MXPort is the port of the MX hosts; default 25 (labs change it).
 	MXPort int
 	// MXRootCAs verify the MX hosts' STARTTLS certificates; nil = system.
-	// (A certificate of an unknown authority is a sign of interception.)
+	// A certificate they do not verify is a warning (opportunistic TLS,
+	// RFC 7435); one certificate or one unknown authority answering for
+	// unrelated domains' MX hosts is interception.
 	MXRootCAs *x509.CertPool
 	// AllowLoopbackMX accepts MX hosts on loopback and private addresses
 	// (the lab setting --allow-loopback-mx).
@@ -211,7 +213,7 @@ const (
 	VerdictPort25Refused    = "port25-refused"      // port 25 refused or reset everywhere
 	VerdictNoRoute          = "network-unreachable" // no route to any server
 	VerdictPort25Intercept  = "port25-intercepted"  // something between us answers in the MX's place
-	VerdictTLSIntercepted   = "tls-intercepted"     // certificate of an unknown authority (or STARTTLS stripped)
+	VerdictTLSIntercepted   = "tls-intercepted"     // relay: unknown authority; direct: one certificate for unrelated MX hosts
 	VerdictSMTPRejected     = "smtp-rejected"       // every MX refuses us at banner/EHLO/MAIL
 	VerdictRelayHostUnknown = "relay-host-unknown"  // relay name does not exist
 	VerdictRelayDNS         = "relay-dns-unreachable"

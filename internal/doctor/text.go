@@ -116,7 +116,7 @@ type verdictText struct{ title, advice string }
 var verdictTexts = map[string]map[string]verdictText{
 	"en": {
 		VerdictOK: {"the route works",
-			"Everything the guide asks to check passed. Send a small test campaign first, with the slow speed profile."},
+			"Nothing on the way stops mail from getting out (a warning above is worth a look, but is no fault). Send a small test campaign first, with the slow speed profile."},
 		VerdictDNSBlocked: {"DNS (port 53) is blocked",
 			"No DNS server answers on port 53: a firewall, an antivirus \"Internet worm protection\" or your gateway blocks MX queries. Allow port 53 for mailout (on this computer and on the gateway), or enter your ISP's DNS server by IP (--dns). If nothing helps, your ISP blocks direct delivery: send through your provider's SMTP server (--relay)."},
 		VerdictDNSRefused: {"the DNS server refuses to answer",
@@ -134,7 +134,7 @@ var verdictTexts = map[string]map[string]verdictText{
 		VerdictPort25Intercept: {"something intercepts port 25",
 			"The same machine answers for every domain's mail server: an antivirus, your gateway or your ISP intercepts port 25. Turn off the antivirus's mail scanning or worm protection, or send through your provider's SMTP server (--relay)."},
 		VerdictTLSIntercepted: {"the secure connection is intercepted",
-			"The certificate is not issued by an authority this computer trusts, or STARTTLS is missing: an antivirus or firewall that scans outgoing mail is probably in the middle. Turn off its outgoing-mail scanning. If your provider really uses a private certificate authority, give it with --relay-ca."},
+			"The secure connection is answered with a certificate that is not the server's own — from the relay, one issued by an authority this computer does not trust; on the direct route, one certificate (or one unknown authority) for the mail servers of unrelated domains: an antivirus or firewall that scans outgoing mail is probably in the middle. Turn off its outgoing-mail scanning. If your provider really uses a private certificate authority, give it with --relay-ca."},
 		VerdictSMTPRejected: {"the mail servers refuse to talk to us",
 			"The mail servers answer but refuse us before any message: your address may be on a block list, or your ISP forbids direct delivery. Send through your provider's SMTP server (--relay)."},
 		VerdictRelayHostUnknown: {"the SMTP server's name does not exist",
@@ -166,7 +166,7 @@ var verdictTexts = map[string]map[string]verdictText{
 	},
 	"es": {
 		VerdictOK: {"la ruta funciona",
-			"Todo lo que la guía pide comprobar funciona. Haga primero un envío pequeño de prueba a baja velocidad (perfil «lento»)."},
+			"Nada en el camino impide que el correo salga (un aviso más arriba merece una mirada, pero no es una falla). Haga primero un envío pequeño de prueba a baja velocidad (perfil «lento»)."},
 		VerdictDNSBlocked: {"el DNS (puerto 53) está bloqueado",
 			"Ningún servidor DNS responde en el puerto 53: un firewall, la «protección de gusanos de Internet» de un antivirus o su gateway bloquean las consultas MX. Permita el puerto 53 para mailout (en su Pc y en el gateway), o ingrese manualmente la dirección IP del servidor DNS de su proveedor (--dns). Si nada de esto ayuda, su proveedor de Internet bloquea la entrega directa: envíe mediante el servidor Smtp de su proveedor (--relay)."},
 		VerdictDNSRefused: {"el servidor DNS se niega a responder",
@@ -184,7 +184,7 @@ var verdictTexts = map[string]map[string]verdictText{
 		VerdictPort25Intercept: {"algo intercepta el puerto 25",
 			"La misma máquina responde por el servidor de correo de todos los dominios: un antivirus, su gateway o su proveedor intercepta el puerto 25. Desactive la comprobación de correo o la protección de gusanos del antivirus, o envíe mediante el servidor Smtp de su proveedor (--relay)."},
 		VerdictTLSIntercepted: {"la conexión segura está interceptada",
-			"El certificado no lo emite una autoridad en la que este equipo confíe, o falta STARTTLS: probablemente un antivirus o firewall que comprueba el correo saliente está en el medio. Desactive la comprobación de correo saliente. Si su proveedor usa de verdad una autoridad de certificación propia, indíquela con --relay-ca."},
+			"La conexión segura responde con un certificado que no es el del servidor — del servidor Smtp, uno emitido por una autoridad en la que este equipo no confía; en el envío directo, un mismo certificado (o una misma autoridad desconocida) para los servidores de correo de dominios no relacionados: probablemente un antivirus o firewall que comprueba el correo saliente está en el medio. Desactive la comprobación de correo saliente. Si su proveedor usa de verdad una autoridad de certificación propia, indíquela con --relay-ca."},
 		VerdictSMTPRejected: {"los servidores de correo no desean hablar con usted",
 			"Los servidores de correo responden pero nos rechazan antes de cualquier mensaje: su dirección puede estar en una lista de bloqueo, o su proveedor prohíbe la entrega directa. Envíe mediante el servidor Smtp de su proveedor (--relay)."},
 		VerdictRelayHostUnknown: {"el nombre del servidor Smtp no existe",
