@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailout/internal/mx"
+	"mailout/internal/outcome"
 	"mailout/internal/smtpclient"
 )
 
@@ -144,6 +145,9 @@ type tally struct {
 	// certs are the STARTTLS certificates that did not verify for their
 	// MX host, one per host.
 	certs []mxCert
+	// rcptDomains are the domains whose MX answered the RCPT check;
+	// notHosted those whose MX refused mail for the domain itself.
+	rcptDomains, notHosted map[string]bool
 }
 
 // verdict returns the verdict's ID and, when the evidence is worth
@@ -170,6 +174,11 @@ func (t *tally) verdict(resolved int) (id, subject string) {
 		// One box answers in the place of every domain's MX: a
 		// transparent proxy (antivirus, gateway, ISP).
 		return VerdictPort25Intercept, ""
+	case len(t.notHosted) >= 2 && len(t.notHosted) == len(t.rcptDomains):
+		// The MX of every domain refuses mail for its own domain. One
+		// stale MX record is the domain's business; all of them at once
+		// is something between us and them (an ISP answering port 25).
+		return VerdictSMTPRejected, ""
 	}
 	if who := t.interceptedTLS(); who != "" {
 		return VerdictTLSIntercepted, who
@@ -334,6 +343,7 @@ func checkMXHost(ctx context.Context, c *Config, r *Report, domain string, h mx.
 		}
 	}
 	r.add(Finding{ID: "smtp.ehlo", Subject: subj, Severity: Pass, Code: "250", Evidence: ehloLines(s.server)})
+	plain := false // mailout would deliver to this host without TLS
 	switch {
 	case err != nil: // STARTTLS offered, handshake failed
 		// A warning, never a verdict by itself: on the direct route TLS is
@@ -349,7 +359,7 @@ func checkMXHost(ctx context.Context, c *Config, r *Report, domain string, h mx.
 			}
 		}
 		if p == "" {
-			p = "handshake"
+			p, plain = "handshake", true
 			ev = append(ev, "mailout delivers to this host without TLS")
 		} else {
 			ev = append(ev, "normal for a mail server: mailout still encrypts mail to this host (opportunistic TLS, RFC 7435, does not authenticate the server)")
@@ -364,8 +374,59 @@ func checkMXHost(ctx context.Context, c *Config, r *Report, domain string, h mx.
 		st, _ := cl.TLS()
 		r.add(Finding{ID: "smtp.starttls", Subject: subj, Severity: Pass, Code: "ok", Evidence: []string{certSummary(st)}})
 	}
-	if cl != nil {
-		_ = cl.Quit(ctx)
+	if err != nil && cl != nil {
+		_ = cl.Close()
+		cl = nil
+	}
+	checkMXRcpt(ctx, c, r, domain, h.Name, addr, subj, cl, plain, t)
+}
+
+// checkMXRcpt asks the MX host whether it takes mail for its domain at all:
+// MAIL FROM, RCPT TO the domain's postmaster, which every domain must
+// accept (RFC 5321 §4.5.1), then RSET — no DATA, nothing is sent. An MX
+// that answers "relay access denied" or "authentication required" does not
+// host the domain any more (a stale MX record): a fault of that domain, not
+// of the network. cl is the session of the checks so far, or nil when its
+// STARTTLS failed: then a new session talks as mailout would deliver
+// (opportunistic TLS without checking the certificate, or no TLS). cl is
+// closed on return.
+func checkMXRcpt(ctx context.Context, c *Config, r *Report, domain, host, addr, subj string, cl *smtpclient.Client, plain bool, t *tally) {
+	if cl == nil {
+		s := newSession(c, host, addr, nil)
+		s.insecureProbe = true // no credentials are sent
+		s.mode = modeOpportunistic
+		if plain {
+			s.mode = modeNone
+		}
+		var err error
+		if cl, err = s.dial(ctx); err != nil {
+			return // the findings of the first session say what is wrong
+		}
+	}
+	defer func() { _ = cl.Quit(ctx) }()
+	from := c.From
+	if from == "" {
+		from = "postmaster@" + c.HELO
+	}
+	rcpt := "postmaster@" + domain
+	start := c.Now()
+	err := cl.Verify(ctx, from, rcpt)
+	f := r.add(Finding{ID: "smtp.rcpt", Subject: subj, Millis: c.Now().Sub(start).Milliseconds(),
+		Evidence: []string{"MAIL FROM:<" + from + "> RCPT TO:<" + rcpt + "> then RSET, no DATA"}})
+	if t.rcptDomains == nil {
+		t.rcptDomains, t.notHosted = map[string]bool{}, map[string]bool{}
+	}
+	t.rcptDomains[domain] = true
+	if err == nil {
+		f.Severity, f.Code = Pass, "250"
+		return
+	}
+	res := outcome.Classify(outcome.Attempt{Route: outcome.RouteDirect, Host: host, Port: c.MXPort, Err: err})
+	f.Severity, f.Code = Warn, replyCode(err)
+	f.Evidence = append(f.Evidence, replyText(err),
+		string(res.Class)+": "+outcome.Advice(res.Class, outcome.RouteDirect, "en"))
+	if res.Class == outcome.DomainNotHosted {
+		t.notHosted[domain] = true
 	}
 }
 

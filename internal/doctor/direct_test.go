@@ -253,3 +253,57 @@ func TestDirectTLSInterceptionNeedsEvidence(t *testing.T) {
 		}
 	})
 }
+
+// TestDirectStaleMX: the doctor asks each MX whether it takes mail for its
+// domain's postmaster (MAIL FROM, RCPT TO, RSET; no DATA). An MX that
+// refuses to relay for its own domain does not host it any more — a stale
+// MX record, not a network fault: a warning naming the cause, and the
+// route still works. When the MX of every domain answers so, something
+// between us and them does: the mail servers refuse us.
+func TestDirectStaleMX(t *testing.T) {
+	const ipA, ipB = "127.0.0.83", "127.0.0.84"
+	lab := func(t *testing.T, a, b smtptest.Options) Config {
+		a.Domain, b.Domain = "mx.lab.test", "mx.stale.test"
+		port := mxPair(t, ipA, ipB, a, b)
+		z := mxtest.NewZone().MX("lab.test", 10, "mx.lab.test").A("mx.lab.test", ipA).
+			MX("stale.test", 10, "mx.stale.test").A("mx.stale.test", ipB)
+		d := mxtest.Start(t, z)
+		return Config{Route: RouteDirect, DNS: []string{d.Addr()}, Domains: []string{"lab.test", "stale.test"},
+			MXPort: port, AllowLoopbackMX: true, HELO: "doctor.mailout.test", Timeouts: fastTimeouts}
+	}
+	notHosted := smtptest.Options{RelayDomains: []string{"someone-else.test"}}
+	selfSigned, _, _ := smtptest.NewTestCert(t, "mx.stale.test")
+	notHosted.TLS = selfSigned
+
+	t.Run("one domain's MX does not host it", func(t *testing.T) {
+		r := Run(context.Background(), lab(t, smtptest.Options{}, notHosted))
+		checkReport(t, r, want{verdict: VerdictOK, en: "small test campaign", es: "envío pequeño de prueba"})
+		var got []Finding
+		for _, f := range r.Findings {
+			if f.ID == "smtp.rcpt" {
+				got = append(got, f)
+			}
+		}
+		if len(got) != 2 {
+			t.Fatalf("%d smtp.rcpt findings, want 2: %+v", len(got), r.Findings)
+		}
+		for _, f := range got {
+			ev := strings.Join(f.Evidence, "\n")
+			switch {
+			case strings.HasPrefix(f.Subject, "mx.lab.test"):
+				if f.Severity != Pass || f.Code != "250" || !strings.Contains(ev, "RCPT TO:<postmaster@lab.test>") {
+					t.Errorf("lab.test: %+v", f)
+				}
+			default:
+				if f.Severity != Warn || f.Code != "554" || !strings.Contains(ev, "Relay access denied") ||
+					!strings.Contains(ev, "domain-not-hosted") || !strings.Contains(ev, "MX record is probably stale") {
+					t.Errorf("stale.test: %+v, want a warning 554 naming the stale MX record", f)
+				}
+			}
+		}
+	})
+	t.Run("no domain's MX takes mail for it", func(t *testing.T) {
+		r := Run(context.Background(), lab(t, smtptest.Options{RelayDomains: []string{"someone-else.test"}}, notHosted))
+		checkReport(t, r, want{verdict: VerdictSMTPRejected, en: "refuse us before any message", es: "nos rechazan antes de cualquier mensaje"})
+	})
+}
