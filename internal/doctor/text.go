@@ -168,7 +168,7 @@ var verdictTexts = map[string]map[string]verdictText{
 	},
 	"es": {
 		VerdictOK: {"la ruta funciona",
-			"Nada en el camino impide que el correo salga (un aviso más arriba merece una mirada, pero no es una falla). Haga primero un envío pequeño de prueba a baja velocidad (perfil «lento»)."},
+			"Nada en el camino impide que el correo salga (conviene revisar los avisos de más arriba, si los hay, pero no son fallas). Haga primero un envío pequeño de prueba a baja velocidad (perfil «lento»)."},
 		VerdictDNSBlocked: {"el DNS (puerto 53) está bloqueado",
 			"Ningún servidor DNS responde en el puerto 53: un firewall, la «protección de gusanos de Internet» de un antivirus o su gateway bloquean las consultas MX. Permita el puerto 53 para mailout (en su Pc y en el gateway), o ingrese manualmente la dirección IP del servidor DNS de su proveedor (--dns). Si nada de esto ayuda, su proveedor de Internet bloquea la entrega directa: envíe mediante el servidor Smtp de su proveedor (--relay)."},
 		VerdictDNSRefused: {"el servidor DNS se niega a responder",
