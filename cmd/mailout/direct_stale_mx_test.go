@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"mailout/internal/doctor"
 	"mailout/internal/mx/mxtest"
 	"mailout/internal/smtptest"
 )
@@ -18,7 +20,8 @@ import (
 // campaign delivers everyone else, fails that one recipient with advice
 // that says why, and ends with exit status 0 — no pause, nothing to resume.
 // Every lab MX presents a self-signed certificate, as many real MX hosts
-// do; opportunistic TLS takes it (RFC 7435).
+// do; opportunistic TLS takes it (RFC 7435). `mailout doctor` on the
+// campaign then finds no network fault and names the stale MX.
 func TestDirectStaleMXFailsOnlyItsRecipient(t *testing.T) {
 	const (
 		goodMX  = "127.0.0.71"
@@ -95,6 +98,38 @@ func TestDirectStaleMXFailsOnlyItsRecipient(t *testing.T) {
 	es := mailout(t, nil, "report", "stale", "--db", db, "--format", "json", "--lang", "es")
 	if !strings.Contains(es.stdout, "registro MX probablemente está desactualizado") {
 		t.Errorf("Spanish report lacks the stale-MX advice:\n%s", es.stdout)
+	}
+
+	// The doctor, asked about the campaign's domains, finds no network
+	// fault: the self-signed certificates are warnings, the stale MX is a
+	// warning naming the cause, and the JSON keeps its stable codes.
+	doc := mailout(t, nil, "doctor", "--db", db, "--campaign", "stale", "--dns", dnsSrv.Addr(),
+		"--allow-loopback-mx", "--mx-port", strconv.Itoa(lab.port), "--json")
+	rep, err := doctor.ParseReport([]byte(doc.stdout))
+	if err != nil || doc.code != 0 || rep.Verdict.ID != doctor.VerdictOK {
+		t.Fatalf("doctor: exit %d, %v, verdict %+v\n%s%s", doc.code, err, rep, doc.stdout, doc.stderr)
+	}
+	seen := map[string]bool{}
+	for _, f := range rep.Findings {
+		switch {
+		case f.ID == "smtp.starttls":
+			seen["starttls"] = true
+			if f.Severity != doctor.Warn || f.Code != "unknown-authority" {
+				t.Errorf("doctor %s %s: %s %s, want warn unknown-authority", f.ID, f.Subject, f.Severity, f.Code)
+			}
+		case f.ID == "smtp.rcpt" && strings.HasPrefix(f.Subject, "mx.stale.test"):
+			seen["stale"] = true
+			if f.Severity != doctor.Warn || f.Code != "554" || !strings.Contains(strings.Join(f.Evidence, "\n"), "domain-not-hosted") {
+				t.Errorf("doctor %s %s: %+v, want warn 554 domain-not-hosted", f.ID, f.Subject, f)
+			}
+		case f.ID == "smtp.rcpt":
+			if f.Severity != doctor.Pass || f.Code != "250" {
+				t.Errorf("doctor %s %s: %s %s, want pass 250", f.ID, f.Subject, f.Severity, f.Code)
+			}
+		}
+	}
+	if !seen["starttls"] || !seen["stale"] {
+		t.Errorf("doctor findings lack STARTTLS or the stale MX's RCPT check: %+v", rep.Findings)
 	}
 
 	// Each good recipient received exactly once, at its own MX; nothing at
