@@ -1,11 +1,16 @@
 package doctor
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailout/internal/mx"
+	"mailout/internal/outcome"
 	"mailout/internal/smtpclient"
 )
 
@@ -93,7 +99,8 @@ func runDirect(ctx context.Context, c *Config, r *Report) {
 			checkMXHost(ctx, c, r, d, h, &t)
 		}
 	}
-	r.Verdict = newVerdict(t.verdict(resolved), "", "")
+	id, subject := t.verdict(resolved)
+	r.Verdict = newVerdict(id, subject, "")
 }
 
 // dnsProbe sends one MX question to one server over one transport: does
@@ -132,37 +139,128 @@ func dnsProbe(ctx context.Context, c *Config, server, network, domain string) Fi
 // tally counts what the MX hosts did, for the verdict.
 type tally struct {
 	timeout, refused, unreachable, other int
-	sessions, rejected, tlsSigns         int
+	sessions, rejected                   int
 	identities                           map[string]int // banner names of hosts whose name is unrelated
 	domainsWithForeign                   map[string]bool
+	// certs are the STARTTLS certificates that did not verify for their
+	// MX host, one per host.
+	certs []mxCert
+	// rcptDomains are the domains whose MX answered the RCPT check;
+	// notHosted those whose MX refused mail for the domain itself.
+	rcptDomains, notHosted map[string]bool
 }
 
-func (t *tally) verdict(resolved int) string {
+// verdict returns the verdict's ID and, when the evidence is worth
+// naming, its subject.
+func (t *tally) verdict(resolved int) (id, subject string) {
 	switch {
 	case resolved == 0:
-		return VerdictMXLookupFailed
+		return VerdictMXLookupFailed, ""
 	case t.sessions == 0 && t.rejected == 0:
 		switch {
 		case t.timeout > 0 && t.refused == 0 && t.unreachable == 0:
-			return VerdictPort25Blocked
+			return VerdictPort25Blocked, ""
 		case t.refused > 0 && t.timeout == 0 && t.unreachable == 0:
-			return VerdictPort25Refused
+			return VerdictPort25Refused, ""
 		case t.unreachable > 0 && t.timeout == 0 && t.refused == 0:
-			return VerdictNoRoute
+			return VerdictNoRoute, ""
 		case t.timeout+t.refused+t.unreachable > 0:
-			return VerdictPort25Blocked
+			return VerdictPort25Blocked, ""
 		}
-		return VerdictSMTPRejected
+		return VerdictSMTPRejected, ""
 	case t.sessions == 0:
-		return VerdictSMTPRejected
+		return VerdictSMTPRejected, ""
 	case len(t.domainsWithForeign) >= 2 && len(t.identities) == 1 && t.identities[firstKey(t.identities)] == t.sessions:
 		// One box answers in the place of every domain's MX: a
 		// transparent proxy (antivirus, gateway, ISP).
-		return VerdictPort25Intercept
-	case t.tlsSigns == t.sessions:
-		return VerdictTLSIntercepted
+		return VerdictPort25Intercept, ""
+	case len(t.notHosted) >= 2 && len(t.notHosted) == len(t.rcptDomains):
+		// The MX of every domain refuses mail for its own domain. One
+		// stale MX record is the domain's business; all of them at once
+		// is something between us and them (an ISP answering port 25).
+		return VerdictSMTPRejected, ""
 	}
-	return VerdictOK
+	if who := t.interceptedTLS(); who != "" {
+		return VerdictTLSIntercepted, who
+	}
+	return VerdictOK, ""
+}
+
+// mxCert is a certificate an MX host presented at STARTTLS that did not
+// verify for that host.
+type mxCert struct {
+	domain, host, ip string
+	// authority is who vouches for the certificate: the certificate itself
+	// when it is self-signed or chains to a root this computer trusts
+	// (then only the very same certificate elsewhere is suspicious),
+	// otherwise its unknown issuer (an antivirus or proxy mints a
+	// certificate per server under its own authority).
+	authority string
+	// about describes the certificate or its issuer, for the verdict.
+	about string
+}
+
+func newMXCert(chain []*x509.Certificate, roots *x509.CertPool, domain, host, ip string) mxCert {
+	leaf := chain[0]
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	fp := hex.EncodeToString(sum[:])
+	selfSigned := bytes.Equal(leaf.RawIssuer, leaf.RawSubject) &&
+		leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+	m := mxCert{domain: domain, host: strings.ToLower(host), ip: ip}
+	if selfSigned || err == nil {
+		m.authority = "certificate " + fp
+		m.about = fmt.Sprintf("one certificate for %q (SHA-256 %s…)", leaf.Subject.CommonName, fp[:16])
+	} else {
+		m.authority = "issuer " + hex.EncodeToString(leaf.RawIssuer) + " " + hex.EncodeToString(leaf.AuthorityKeyId)
+		m.about = fmt.Sprintf("certificates issued by %q, an authority this computer does not trust,", leaf.Issuer.String())
+	}
+	return m
+}
+
+// interceptedTLS looks for the evidence of a scanner in the middle of
+// STARTTLS. One MX host presenting a certificate nobody vouches for is
+// normal: opportunistic TLS does not authenticate the server (RFC 7435
+// §1.3), and many mail servers use a self-signed certificate. But the mail
+// servers of two different domains, at different addresses and under
+// unrelated names, do not share one certificate or one unknown authority;
+// something that answers for both does. It returns the evidence, or "".
+func (t *tally) interceptedTLS() string {
+	groups := map[string][]mxCert{}
+	var order []string
+	for _, c := range t.certs {
+		if groups[c.authority] == nil {
+			order = append(order, c.authority)
+		}
+		groups[c.authority] = append(groups[c.authority], c)
+	}
+	for _, k := range order {
+		g := groups[k]
+		evidence := false
+		for i, a := range g {
+			for _, b := range g[:i] {
+				if a.domain != b.domain && a.ip != b.ip && !related(a.host, b.host) {
+					evidence = true
+				}
+			}
+		}
+		if !evidence {
+			continue
+		}
+		var hosts []string
+		for _, c := range g {
+			if !slices.Contains(hosts, c.host) {
+				hosts = append(hosts, c.host)
+			}
+		}
+		sortStrings(hosts)
+		return g[0].about + " presented by the mail servers " + strings.Join(hosts, ", ")
+	}
+	return ""
 }
 
 func firstKey(m map[string]int) string {
@@ -245,31 +343,90 @@ func checkMXHost(ctx context.Context, c *Config, r *Report, domain string, h mx.
 		}
 	}
 	r.add(Finding{ID: "smtp.ehlo", Subject: subj, Severity: Pass, Code: "250", Evidence: ehloLines(s.server)})
+	plain := false // mailout would deliver to this host without TLS
 	switch {
 	case err != nil: // STARTTLS offered, handshake failed
+		// A warning, never a verdict by itself: on the direct route TLS is
+		// opportunistic (RFC 7435), and mailout delivers to this host all
+		// the same. Interception needs more (see interceptedTLS).
 		p := certProblem(err)
-		if p == "" {
-			p = "handshake"
-		}
 		ev := []string{replyText(err)}
-		if leaf := peekCert(ctx, c, h.Name, addr, false); leaf != nil {
+		if chain := peekChain(ctx, c, h.Name, addr, false); len(chain) > 0 {
+			leaf := chain[0]
 			ev = append(ev, fmt.Sprintf("certificate for %q issued by %q", leaf.Subject.CommonName, leaf.Issuer.String()))
+			if p != "" {
+				t.certs = append(t.certs, newMXCert(chain, c.MXRootCAs, domain, h.Name, h.Addrs[0].String()))
+			}
 		}
-		sev := Warn
-		if p == "unknown-authority" || p == "handshake" {
-			t.tlsSigns++
+		if p == "" {
+			p, plain = "handshake", true
+			ev = append(ev, "mailout delivers to this host without TLS")
+		} else {
+			ev = append(ev, "normal for a mail server: mailout still encrypts mail to this host (opportunistic TLS, RFC 7435, does not authenticate the server)")
 		}
-		r.add(Finding{ID: "smtp.starttls", Subject: subj, Severity: sev, Code: p, Evidence: ev})
+		r.add(Finding{ID: "smtp.starttls", Subject: subj, Severity: Warn, Code: p, Evidence: ev})
 	case !offered:
-		t.tlsSigns++
+		// Nothing remembers whether this host offered STARTTLS before, so
+		// a missing STARTTLS is no evidence of stripping on its own.
 		r.add(Finding{ID: "smtp.starttls", Subject: subj, Severity: Warn, Code: "not-offered",
-			Evidence: []string{"EHLO does not list STARTTLS: the server, or something between, strips it"}})
+			Evidence: []string{"EHLO does not list STARTTLS: mail to this host goes unencrypted (the server does not offer it, or something in between strips it)"}})
 	default:
 		st, _ := cl.TLS()
 		r.add(Finding{ID: "smtp.starttls", Subject: subj, Severity: Pass, Code: "ok", Evidence: []string{certSummary(st)}})
 	}
-	if cl != nil {
-		_ = cl.Quit(ctx)
+	if err != nil && cl != nil {
+		_ = cl.Close()
+		cl = nil
+	}
+	checkMXRcpt(ctx, c, r, domain, h.Name, addr, subj, cl, plain, t)
+}
+
+// checkMXRcpt asks the MX host whether it takes mail for its domain at all:
+// MAIL FROM, RCPT TO the domain's postmaster, which every domain must
+// accept (RFC 5321 §4.5.1), then RSET — no DATA, nothing is sent. An MX
+// that answers "relay access denied" or "authentication required" does not
+// host the domain any more (a stale MX record): a fault of that domain, not
+// of the network. cl is the session of the checks so far, or nil when its
+// STARTTLS failed: then a new session talks as mailout would deliver
+// (opportunistic TLS without checking the certificate, or no TLS). cl is
+// closed on return.
+func checkMXRcpt(ctx context.Context, c *Config, r *Report, domain, host, addr, subj string, cl *smtpclient.Client, plain bool, t *tally) {
+	if cl == nil {
+		s := newSession(c, host, addr, nil)
+		s.insecureProbe = true // no credentials are sent
+		s.mode = modeOpportunistic
+		if plain {
+			s.mode = modeNone
+		}
+		var err error
+		if cl, err = s.dial(ctx); err != nil {
+			return // the findings of the first session say what is wrong
+		}
+	}
+	defer func() { _ = cl.Quit(ctx) }()
+	from := c.From
+	if from == "" {
+		from = "postmaster@" + c.HELO
+	}
+	rcpt := "postmaster@" + domain
+	start := c.Now()
+	err := cl.Verify(ctx, from, rcpt)
+	f := r.add(Finding{ID: "smtp.rcpt", Subject: subj, Millis: c.Now().Sub(start).Milliseconds(),
+		Evidence: []string{"MAIL FROM:<" + from + "> RCPT TO:<" + rcpt + "> then RSET, no DATA"}})
+	if t.rcptDomains == nil {
+		t.rcptDomains, t.notHosted = map[string]bool{}, map[string]bool{}
+	}
+	t.rcptDomains[domain] = true
+	if err == nil {
+		f.Severity, f.Code = Pass, "250"
+		return
+	}
+	res := outcome.Classify(outcome.Attempt{Route: outcome.RouteDirect, Host: host, Port: c.MXPort, Err: err})
+	f.Severity, f.Code = Warn, replyCode(err)
+	f.Evidence = append(f.Evidence, replyText(err),
+		string(res.Class)+": "+outcome.Advice(res.Class, outcome.RouteDirect, "en"))
+	if res.Class == outcome.DomainNotHosted {
+		t.notHosted[domain] = true
 	}
 }
 

@@ -11,10 +11,11 @@
 // Direct route: which DNS servers and where they came from, DNS on port 53
 // over UDP and TCP, MX lookups, TCP to port 25 of the MX hosts (timeout,
 // refused, reset and unreachable told apart), banner, EHLO, STARTTLS and
-// signs of interception. Relay route: host name, TCP connect, banner, TLS
-// mode against the port, EHLO, AUTH, login, MAIL FROM + RCPT TO + RSET
-// without DATA; when the configured port fails, other usual ports of the same
-// host are probed. Discover finds the relay settings of a mailbox address.
+// signs of interception, MAIL FROM + RCPT TO the domain's postmaster + RSET
+// (does the MX still host the domain?). Relay route: host name, TCP
+// connect, banner, TLS mode against the port, EHLO, AUTH, login, MAIL FROM
+// + RCPT TO + RSET without DATA; when the configured port fails, other
+// usual ports of the same host are probed. Discover finds the relay settings of a mailbox address.
 //
 // The doctor never prints, returns or stores a password: findings carry the
 // account's redacted URL only.
@@ -65,7 +66,9 @@ type Config struct {
 	// MXPort is the port of the MX hosts; default 25 (labs change it).
 	MXPort int
 	// MXRootCAs verify the MX hosts' STARTTLS certificates; nil = system.
-	// (A certificate of an unknown authority is a sign of interception.)
+	// A certificate they do not verify is a warning (opportunistic TLS,
+	// RFC 7435); one certificate or one unknown authority answering for
+	// unrelated domains' MX hosts is interception.
 	MXRootCAs *x509.CertPool
 	// AllowLoopbackMX accepts MX hosts on loopback and private addresses
 	// (the lab setting --allow-loopback-mx).
@@ -211,8 +214,8 @@ const (
 	VerdictPort25Refused    = "port25-refused"      // port 25 refused or reset everywhere
 	VerdictNoRoute          = "network-unreachable" // no route to any server
 	VerdictPort25Intercept  = "port25-intercepted"  // something between us answers in the MX's place
-	VerdictTLSIntercepted   = "tls-intercepted"     // certificate of an unknown authority (or STARTTLS stripped)
-	VerdictSMTPRejected     = "smtp-rejected"       // every MX refuses us at banner/EHLO/MAIL
+	VerdictTLSIntercepted   = "tls-intercepted"     // relay: unknown authority; direct: one certificate for unrelated MX hosts
+	VerdictSMTPRejected     = "smtp-rejected"       // every MX refuses us at banner/EHLO, or mail for its own domain
 	VerdictRelayHostUnknown = "relay-host-unknown"  // relay name does not exist
 	VerdictRelayDNS         = "relay-dns-unreachable"
 	VerdictRelayWrongPort   = "relay-wrong-port"  // configured port fails, another answers

@@ -90,6 +90,14 @@ func (s *session) greeting() string {
 // peekCert completes a TLS handshake without verification to show which
 // certificate the server presents (evidence for an interception verdict).
 func peekCert(ctx context.Context, c *Config, host, addr string, implicit bool) *x509.Certificate {
+	if chain := peekChain(ctx, c, host, addr, implicit); len(chain) > 0 {
+		return chain[0]
+	}
+	return nil
+}
+
+// peekChain is peekCert with the whole chain the server sent, leaf first.
+func peekChain(ctx context.Context, c *Config, host, addr string, implicit bool) []*x509.Certificate {
 	s := newSession(c, host, addr, nil)
 	s.insecureProbe = true
 	s.mode = modeRequired
@@ -105,5 +113,5 @@ func peekCert(ctx context.Context, c *Config, host, addr string, implicit bool) 
 	if !ok || len(st.PeerCertificates) == 0 {
 		return nil
 	}
-	return st.PeerCertificates[0]
+	return st.PeerCertificates
 }

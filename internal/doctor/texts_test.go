@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,5 +47,25 @@ func TestPackageDoc(t *testing.T) {
 	}
 	if !strings.Contains(string(src), "// Package doctor ") || !strings.Contains(string(src), "Place in the flow") {
 		t.Error("doctor.go lacks a package doc comment placing it in the flow")
+	}
+}
+
+// TestVerdictTextsSayTheSameInBothLanguages: what a user types or looks
+// for — flags, placeholders, port numbers — is in both languages.
+func TestVerdictTextsSayTheSameInBothLanguages(t *testing.T) {
+	tokens := regexp.MustCompile(`--[a-z-]+|\{[a-z]+\}|\b\d{2,3}\b`)
+	set := func(s string) string {
+		m := tokens.FindAllString(s, -1)
+		slices.Sort(m)
+		return strings.Join(slices.Compact(m), " ")
+	}
+	for _, id := range allVerdicts {
+		en, es := verdictTexts["en"][id], verdictTexts["es"][id]
+		if en.title == es.title || en.advice == es.advice {
+			t.Errorf("%s: the Spanish text is the English one", id)
+		}
+		if a, b := set(en.advice), set(es.advice); a != b {
+			t.Errorf("%s: en names %q, es names %q", id, a, b)
+		}
 	}
 }

@@ -56,14 +56,16 @@ var adviceEN = map[adviceKey]string{
 	{TLSFailed, RouteDirect}: "The secure connection to the recipient's server failed. If it fails for every domain, an antivirus or firewall that inspects e-mail is probably in the way: turn off its outgoing-mail scanning.",
 	{TLSFailed, RouteRelay}:  "The secure connection to the relay failed: check the port and TLS setting your provider gives (587 with STARTTLS or 465 with TLS), and turn off your antivirus's outgoing-mail scanning, which intercepts it.",
 
+	// On the direct route, an MX that refuses us is DomainNotHosted: the
+	// direct texts of these three are about a hybrid route's fallback relay.
 	{AuthRequired, RouteRelay}:  "The server wants you to log in: set the user name and password of your account with that provider.",
-	{AuthRequired, RouteDirect}: "This server accepts mail only from its own users; if every domain answers like this, your ISP is intercepting port 25: send through your provider's SMTP server (--route relay).",
+	{AuthRequired, RouteDirect}: "The fallback relay (--fallback-relay) wants you to log in: set the user name and password of your account with that provider.",
 
 	{AuthFailed, RouteRelay}:  "The server refused your user name or password: type them exactly as your provider gives them (some providers need an app password). Sending is stopped so your account is not locked.",
-	{AuthFailed, RouteDirect}: "The server refused to log you in; direct sending should not need a login: check the route settings.",
+	{AuthFailed, RouteDirect}: "The fallback relay (--fallback-relay) refused your user name or password: type them exactly as your provider gives them (some providers need an app password). Sending is stopped so your account is not locked.",
 
 	{RelayDenied, RouteRelay}:  "The server is there but won't relay for you: authenticate with your account, or use the SMTP server of the provider you are connected through.",
-	{RelayDenied, RouteDirect}: "The server is there but won't take mail from you; if every domain answers like this, your ISP is intercepting port 25: send through your provider's SMTP server (--route relay).",
+	{RelayDenied, RouteDirect}: "The fallback relay (--fallback-relay) is there but won't relay for you: authenticate with your account, or use the SMTP server of the provider you are connected through.",
 
 	{SenderRejected, RouteDirect}: "The receiving server refuses your sender address or your IP (often a blocklist, or an IP that must not send directly): check the From address, or send through your provider's SMTP server (--route relay).",
 	{SenderRejected, RouteRelay}:  "The server refuses your sender address: use a From address your account is allowed to send as.",
@@ -86,6 +88,8 @@ var adviceEN = map[adviceKey]string{
 	{ProhibitedDestination, ""}: "The recipient's domain points at an address mailout refuses to send to (this machine, a private network or a cloud metadata address).",
 
 	{RenderFailed, ""}: "The message could not be built for this recipient: check the template and this recipient's fields.",
+
+	{DomainNotHosted, ""}: "The mail server of the recipient's domain refuses mail for it: the domain's MX record is probably stale or the domain abandoned. Check the address with the recipient; if every domain answers like this, run mailout doctor.",
 
 	{Permanent, ""}: "The server refused the message for good; its reply says why.",
 }
@@ -116,13 +120,13 @@ var adviceES = map[adviceKey]string{
 	{TLSFailed, RouteRelay}:  "Falló la conexión segura con el servidor Smtp: compruebe el puerto y el cifrado que indica su proveedor (587 con STARTTLS o 465 con TLS), y desactive la comprobación de correo saliente de su antivirus, que la intercepta.",
 
 	{AuthRequired, RouteRelay}:  "El servidor le pide autenticarse: ingrese el nombre de usuario y la contraseña de su cuenta con ese proveedor.",
-	{AuthRequired, RouteDirect}: "Este servidor sólo acepta correo de sus propios usuarios; si todos los dominios responden así, su proveedor intercepta el puerto 25: envíe mediante el servidor Smtp de su proveedor (--route relay).",
+	{AuthRequired, RouteDirect}: "El servidor Smtp de respaldo (--fallback-relay) le pide autenticarse: ingrese el nombre de usuario y la contraseña de su cuenta con ese proveedor.",
 
 	{AuthFailed, RouteRelay}:  "El servidor rechazó su nombre de usuario o contraseña: ingréselos exactamente como se los proporciona su proveedor (algunos exigen una contraseña de aplicación). El envío se detiene para que su cuenta no sea bloqueada.",
-	{AuthFailed, RouteDirect}: "El servidor rechazó la autenticación; el envío directo no debería necesitarla: compruebe la configuración de la ruta.",
+	{AuthFailed, RouteDirect}: "El servidor Smtp de respaldo (--fallback-relay) rechazó su nombre de usuario o contraseña: ingréselos exactamente como se los proporciona su proveedor (algunos exigen una contraseña de aplicación). El envío se detiene para que su cuenta no sea bloqueada.",
 
 	{RelayDenied, RouteRelay}:  "El servidor Smtp está ahí pero no desea hablar con usted: necesita autenticarse con su cuenta, o utilizar el servidor Smtp del proveedor con el que está conectado.",
-	{RelayDenied, RouteDirect}: "El servidor está ahí pero no acepta su correo; si todos los dominios responden así, su proveedor intercepta el puerto 25: envíe mediante el servidor Smtp de su proveedor (--route relay).",
+	{RelayDenied, RouteDirect}: "El servidor Smtp de respaldo (--fallback-relay) está ahí pero no desea hablar con usted: necesita autenticarse con su cuenta, o utilizar el servidor Smtp del proveedor con el que está conectado.",
 
 	{SenderRejected, RouteDirect}: "El servidor de destino rechaza su dirección de remitente o su IP (a menudo por una lista de bloqueo, o porque esa IP no debe enviar en forma directa): compruebe la dirección From, o envíe mediante el servidor Smtp de su proveedor (--route relay).",
 	{SenderRejected, RouteRelay}:  "El servidor rechaza su dirección de remitente: utilice una dirección From que su cuenta esté autorizada a usar.",
@@ -145,6 +149,8 @@ var adviceES = map[adviceKey]string{
 	{ProhibitedDestination, ""}: "El dominio del destinatario apunta a una dirección a la que mailout no envía (este equipo, una red privada o una dirección de metadatos).",
 
 	{RenderFailed, ""}: "No se pudo construir el mensaje para este destinatario: compruebe la plantilla y los campos de este destinatario.",
+
+	{DomainNotHosted, ""}: "El servidor de correo del dominio del destinatario rechaza el correo para ese dominio: su registro MX probablemente está desactualizado o el dominio fue abandonado. Compruebe la dirección con el destinatario; si todos los dominios responden así, ejecute mailout doctor.",
 
 	{Permanent, ""}: "El servidor rechazó el mensaje en forma definitiva; su respuesta indica el motivo.",
 }

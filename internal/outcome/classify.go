@@ -136,7 +136,7 @@ func kindOf(c Class, route string) (Kind, bool) {
 		return KindPermanentForRun, true
 	case SenderRejected:
 		return KindPermanent, true
-	case RecipientUnknown, ContentRejected, Permanent, ProhibitedDestination:
+	case RecipientUnknown, ContentRejected, Permanent, ProhibitedDestination, DomainNotHosted:
 		return KindPermanent, false
 	case RenderFailed:
 		return KindPermanent, true

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -228,6 +229,63 @@ func rows(t *testing.T) []row {
 		{"mx nodata", D, StepResolve, mxErr("nodata"), NoMailServer, perm, false, false},
 		{"mx null mx", D, StepResolve, mxErr("null-mx"), NoMailServer, perm, false, false},
 		{"mx prohibited", D, StepResolve, mxErr("prohibited"), ProhibitedDestination, perm, false, false},
+	}
+}
+
+// mxRefusals are replies that mean "this server does not take mail for
+// that domain from you": from the relay account's own server they stop the
+// route (credentials or relay settings are wrong); from a recipient
+// domain's MX they fail that recipient only — the domain's MX record is
+// stale or the domain abandoned.
+var mxRefusals = []struct {
+	name    string
+	err     error
+	onRelay Class
+}{
+	{"postfix relay access denied", reply("RCPT", 554, "5.7.1", "<bob@stale.example>: Relay access denied"), RelayDenied},
+	{"postfix relay access denied, 550", reply("RCPT", 550, "5.7.1", "<bob@stale.example>: Relay access denied"), RelayDenied},
+	{"exim relay not permitted", reply("RCPT", 550, "", "relay not permitted"), RelayDenied},
+	{"sendmail relaying denied", reply("RCPT", 550, "5.7.1", "<bob@stale.example>... Relaying denied. Proper authentication required."), RelayDenied},
+	{"m365 tenant attribution", reply("RCPT", 550, "5.7.64", "TenantAttribution; Relay Access Denied [SN1NAM02FT012.eop-nam02.prod.protection.outlook.com]"), RelayDenied},
+	{"530 authentication required at rcpt", reply("RCPT", 530, "5.7.0", "Authentication required"), AuthRequired},
+	{"530 authentication required at mail", reply("MAIL", 530, "5.7.0", "Authentication Required."), AuthRequired},
+	{"m365 client not authenticated at mail", reply("MAIL", 530, "5.7.57", "Client not authenticated to send mail."), AuthRequired},
+	{"exim auth required at mail", reply("MAIL", 550, "", "Authentication required"), AuthRequired},
+	{"535 at rcpt", reply("RCPT", 535, "5.7.8", "Authentication credentials invalid"), AuthFailed},
+}
+
+// TestMXRefusalDependsOnRoute: the same replies, relay route and direct
+// route.
+func TestMXRefusalDependsOnRoute(t *testing.T) {
+	for _, tc := range mxRefusals {
+		t.Run(tc.name, func(t *testing.T) {
+			relay := Classify(Attempt{Route: R, Host: "smtp.provider.example", Port: 587, Err: tc.err})
+			if relay.Class != tc.onRelay || relay.Kind != KindPermanentForRun || !relay.LocalFault {
+				t.Errorf("relay: class=%s kind=%s local=%v; want %s %s local (the account's server stops the route)",
+					relay.Class, relay.Kind, relay.LocalFault, tc.onRelay, KindPermanentForRun)
+			}
+			direct := Classify(Attempt{Route: D, Host: "mx.stale.example", Port: 25, Err: tc.err})
+			if direct.Class != DomainNotHosted || direct.Kind != KindPermanent || direct.LocalFault {
+				t.Errorf("direct: class=%s kind=%s local=%v (%s); want %s %s, not a local fault (one recipient's domain)",
+					direct.Class, direct.Kind, direct.LocalFault, direct.Reason, DomainNotHosted, KindPermanent)
+			}
+			var se *smtpclient.Error
+			errors.As(tc.err, &se)
+			if direct.Code != se.Code || direct.Enhanced != se.Enhanced || direct.Text != se.Text || direct.Host != "mx.stale.example" {
+				t.Errorf("direct: reply or host not kept: %d %q %q at %q", direct.Code, direct.Enhanced, direct.Text, direct.Host)
+			}
+		})
+	}
+	for lang, want := range map[string]string{
+		"en": "MX record is probably stale",
+		"es": "registro MX probablemente está desactualizado",
+	} {
+		if got := Advice(DomainNotHosted, D, lang); !strings.Contains(got, want) {
+			t.Errorf("advice (%s) %q does not say %q", lang, got, want)
+		}
+	}
+	if slices.Contains(LocalTemporary(D), DomainNotHosted) {
+		t.Error("domain-not-hosted is listed as a local fault")
 	}
 }
 

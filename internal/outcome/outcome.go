@@ -41,6 +41,12 @@ const (
 	ProhibitedDestination Class = "prohibited-destination"
 	// RenderFailed: the message could not be built for this recipient.
 	RenderFailed Class = "render-failed"
+	// DomainNotHosted: a recipient domain's MX answered as a server that
+	// does not host the domain (relay denied, authentication required or
+	// refused): the MX record is stale or the domain abandoned. Direct
+	// route only; from the relay the same replies are AuthRequired,
+	// AuthFailed or RelayDenied.
+	DomainNotHosted Class = "domain-not-hosted"
 	// Permanent is a 5xx that matched no more precise class.
 	Permanent Class = "permanent"
 )

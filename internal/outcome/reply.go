@@ -171,21 +171,21 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 		if temp {
 			return mk(Temporary, a, "temporary authentication failure")
 		}
-		return mk(AuthFailed, a, "the server rejected our credentials")
+		return refusal(a, AuthFailed, "the server rejected our credentials")
 	}
 
 	if code == 535 || enh == "5.7.8" || enh == "5.7.139" || enh == "5.7.3" {
-		return mk(AuthFailed, a, "535: credentials rejected")
+		return refusal(a, AuthFailed, "535: credentials rejected")
 	}
 	// RFC 4954 §6: 530 5.7.0 Authentication required.
 	if code == 530 {
-		return mk(AuthRequired, a, "530: the server requires authentication")
+		return refusal(a, AuthRequired, "530: the server requires authentication")
 	}
 	if perm && isRelayDenied(t, enh) {
-		return mk(RelayDenied, a, "the server does not relay for us")
+		return refusal(a, RelayDenied, "the server does not relay for us")
 	}
 	if perm && step == StepMail && isAuthRequired(t, enh) {
-		return mk(AuthRequired, a, "the server requires authentication before MAIL")
+		return refusal(a, AuthRequired, "the server requires authentication before MAIL")
 	}
 	if temp {
 		return classifyTemp(a, code, enh, t)
@@ -229,6 +229,26 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 		return mk(ProtocolError, a, "reply code outside 4xx/5xx for a failure")
 	}
 	return mk(Permanent, a, "5xx reply that matches no more precise class")
+}
+
+// refusal classifies a server's "not without logging in" or "not for
+// you": authentication required (RFC 4954 §6: 530 5.7.0), credentials
+// rejected (535 5.7.8) or relaying denied (RFC 5321 §3.6.2, 550/554 5.7.1).
+//
+// From the relay — the account's own server, or a hybrid route's fallback
+// relay — that is a fault of the account or its settings: class c, and the
+// route stops until it is fixed. From a recipient domain's MX (direct route)
+// it says the server does not take mail for that domain: the MX record
+// names a server that no longer hosts it (a stale record, an abandoned
+// domain). Every recipient of the domain meets the same reply, the other
+// domains are not concerned, and nothing on our side can change it, so it
+// fails the recipient and is no local fault (the breaker does not count
+// it).
+func refusal(a Attempt, c Class, reason string) Result {
+	if a.Route == RouteRelay {
+		return mk(c, a, reason)
+	}
+	return mk(DomainNotHosted, a, "the recipient domain's mail server refuses mail for it ("+reason+"): stale MX record or abandoned domain")
 }
 
 func classifyTemp(a Attempt, code int, enh, t string) Result {
