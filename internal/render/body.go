@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"text/template"
 	"unicode/utf8"
 )
 
@@ -85,7 +86,7 @@ func writeBase64(b *bytes.Buffer, data []byte) {
 // line and the body: a single text part, multipart/alternative (text then
 // HTML, RFC 2046 §5.1.4) and multipart/mixed around it when there are
 // attachments (RFC 2046 §5.1.3).
-func (t *Template) writeBody(w *capWriter, data map[string]string) error {
+func (t *Template) writeBody(w *capWriter, in *instance, data map[string]string) error {
 	textRaw := t.scratch.Get().(*bytes.Buffer)
 	htmlRaw := t.scratch.Get().(*bytes.Buffer)
 	norm := t.scratch.Get().(*bytes.Buffer)
@@ -93,12 +94,16 @@ func (t *Template) writeBody(w *capWriter, data map[string]string) error {
 	textRaw.Reset()
 	htmlRaw.Reset()
 	if t.text != nil {
-		if err := execute(t.text, t.textPlain, &capWriter{buf: textRaw, limit: w.room()}, data); err != nil {
+		var tmpl *template.Template
+		if in != nil {
+			tmpl = in.text
+		}
+		if err := execute(tmpl, t.textPlain, &capWriter{buf: textRaw, limit: w.room()}, data); err != nil {
 			return templateErr(t.textName, err)
 		}
 	}
 	if t.html != nil {
-		if err := t.html.Execute(&capWriter{buf: htmlRaw, limit: w.room()}, data); err != nil {
+		if err := in.html.Execute(&capWriter{buf: htmlRaw, limit: w.room()}, data); err != nil {
 			return templateErr(t.htmlName, err)
 		}
 		if t.text == nil {

@@ -190,18 +190,22 @@ func validHeaderName(s string) bool {
 
 // writeHeaders writes the header section up to, not including, the MIME
 // content headers of the top-level part.
-func (t *Template) writeHeaders(w *capWriter, r Recipient, messageID string, data map[string]string) error {
+func (t *Template) writeHeaders(w *capWriter, in *instance, r Recipient, messageID string, data map[string]string) error {
 	// RFC 5322 §3.3 date-time, §3.6.1 orig-date.
 	if _, err := w.WriteString("Date: " + t.now().Format(time.RFC1123Z) + "\r\n"); err != nil {
 		return err
 	}
 	sb := t.scratch.Get().(*bytes.Buffer)
 	defer t.scratch.Put(sb)
-	for _, h := range t.headers {
+	for i, h := range t.headers {
 		f := h.fixed
 		if h.tmpl != nil {
 			sb.Reset()
-			if err := execute(h.tmpl, h.plain, &capWriter{buf: sb, limit: maxHeaderSize}, data); err != nil {
+			var tmpl *template.Template
+			if in != nil {
+				tmpl = in.headers[i]
+			}
+			if err := execute(tmpl, h.plain, &capWriter{buf: sb, limit: maxHeaderSize}, data); err != nil {
 				return templateErr(t.textName, err)
 			}
 			if h.kind == hdrAddress && len(bytes.TrimSpace(sb.Bytes())) == 0 {
