@@ -32,7 +32,7 @@ type budget struct {
 func newBudget(limit int) *budget { return &budget{left: limit, limit: limit} }
 
 func (b *budget) exceeded() error {
-	return fmt.Errorf("render: %w: template functions would produce more than %d bytes for this recipient, the cap on one message", ErrTooLarge, b.limit)
+	return fmt.Errorf("%w: the template's functions would build more than %d bytes for this recipient, the cap on one message", ErrTooLarge, b.limit)
 }
 
 // check refuses a result that could be up to n bytes before it is built.
