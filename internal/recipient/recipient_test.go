@@ -173,7 +173,7 @@ func TestLineNumbers(t *testing.T) {
 	}
 }
 
-// TestDedupe covers RELIABILITY.md #76: case and IDN forms are one address;
+// TestDedupe: case and IDN forms are one address;
 // +tags and dots are not stripped.
 func TestDedupe(t *testing.T) {
 	in := "email\n" +

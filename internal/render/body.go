@@ -163,11 +163,10 @@ func (t *Template) writeBody(w *capWriter, in *instance, data map[string]string)
 }
 
 // writeTextPart writes a text part's content headers and body. The body is
-// first normalised to CRLF (every CR, LF or CRLF becomes CRLF: RELIABILITY
-// #51) and made valid UTF-8; it goes 7bit when it is printable ASCII in
+// first normalised to CRLF (every CR, LF or CRLF becomes CRLF) and made valid UTF-8; it goes 7bit when it is printable ASCII in
 // lines of at most 78 characters, quoted-printable otherwise (RFC 2045 §6.7:
 // lines of at most 76), so no line exceeds 998 octets (RFC 5322 §2.1.1) and
-// no relay needs 8BITMIME (#53, #54). The body always ends with CRLF.
+// no relay needs 8BITMIME. The body always ends with CRLF.
 func writeTextPart(w *capWriter, norm *bytes.Buffer, ctype string, raw []byte) error {
 	if !utf8.Valid(raw) {
 		raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))

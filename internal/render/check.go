@@ -155,7 +155,7 @@ func (c *checker) line(n parse.Node) int {
 func checkTree(file string, tree *parse.Tree, ntemplates int, refs *refSet) error {
 	c := &checker{file: file, tree: tree, refs: refs}
 	if ntemplates > 1 {
-		// RELIABILITY #70: define/block make recursion possible; a
+		// define/block make recursion possible; a
 		// message needs neither.
 		return &Error{File: file, Msg: "{{define}} and {{block}} are not supported in message templates"}
 	}
@@ -188,7 +188,7 @@ func (c *checker) walk(n parse.Node, depth int, mult int64) error {
 	case *parse.WithNode:
 		return c.branch(&n.BranchNode, depth, mult)
 	case *parse.RangeNode:
-		// RELIABILITY #69: merge fields are text, so the only useful range
+		// Merge fields are text, so the only useful range
 		// is over a small integer constant; cap it and its nesting.
 		p := n.Pipe
 		if len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
@@ -305,7 +305,7 @@ func argString(cmd *parse.CommandNode, i int) (string, bool) {
 func (c *checker) arg(a parse.Node, i int, mult int64) error {
 	switch a := a.(type) {
 	case *parse.IdentifierNode:
-		// RELIABILITY #68: no call of func-valued data, whatever the data.
+		// No call of func-valued data, whatever the data.
 		if a.Ident == "call" {
 			return c.errorf(a, "the call function is not available in message templates")
 		}

@@ -111,7 +111,7 @@ func (t *Template) parseHeaders(src []byte, refs *refSet) (string, int, error) {
 		case lower == "bcc":
 			return "", 0, &Error{File: t.textName, Line: r.line, Msg: "Bcc is not supported: every recipient gets a message of their own"}
 		case lower == "from" || lower == envFromHeader:
-			// RELIABILITY #49: the sender address is fixed for the campaign,
+			// The sender address is fixed for the campaign,
 			// never built from merge data.
 			if strings.Contains(value, "{{") {
 				return "", 0, &Error{File: t.textName, Line: r.line, Msg: r.name + ": must not contain template actions"}
@@ -239,8 +239,7 @@ func (t *Template) writeHeaders(w *capWriter, in *instance, r Recipient, message
 }
 
 // formatHeader renders "Name: value\r\n" safely: whatever value holds, the
-// result is one header field with CRLF only at folds and at the end
-// (RELIABILITY #48, #49).
+// result is one header field with CRLF only at folds and at the end.
 func formatHeader(name string, kind headerKind, value string) (string, error) {
 	value = strings.ToValidUTF8(value, "\uFFFD")
 	if kind == hdrAddress {
@@ -408,7 +407,7 @@ func fold(name, value string) (string, error) {
 func isWSP(b byte) bool { return b == ' ' || b == '\t' }
 
 // checkEmail makes sure the recipient address can go into a header and the
-// envelope as is (RELIABILITY #50: validate, don't format-and-hope).
+// envelope as is (validate, don't format-and-hope).
 func checkEmail(s string) error {
 	if s == "" || len(s) > 254 || !utf8.ValidString(s) {
 		return fmt.Errorf("render: %w: address %q", ErrBadRecipient, truncate(s, 64))

@@ -8,7 +8,7 @@ import (
 )
 
 // Parse errors name the file and the line, and refuse what a message
-// template must not do (RELIABILITY #67 – #70).
+// template must not do.
 func TestParseErrors(t *testing.T) {
 	const head = "From: a@example.com\nSubject: s\n\n" // body starts on line 4
 	tests := []struct {

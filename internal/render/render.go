@@ -46,7 +46,7 @@ const DefaultMaxSize = 25 << 20
 const maxSourceSize = 4 << 20
 
 // ErrTooLarge is returned (wrapped) when a rendered message would exceed
-// Options.MaxSize (RELIABILITY #71).
+// Options.MaxSize.
 var ErrTooLarge = errors.New("rendered message too large")
 
 // ErrMissingField is returned (wrapped in *Error) when the template refers to
@@ -289,7 +289,7 @@ func (t *Template) Render(r Recipient, messageID string, buf *bytes.Buffer) (*Me
 }
 
 // data builds the template data for one recipient: a plain map holding
-// exactly the fields the template refers to (RELIABILITY #68: no methods,
+// exactly the fields the template refers to (no methods,
 // no funcs, nothing else reachable). A name is looked up as written first,
 // then case-insensitively; "email" is always the recipient's address.
 func (t *Template) data(r Recipient) (map[string]string, error) {
@@ -340,7 +340,7 @@ func columnList(m map[string]string) string {
 }
 
 // capWriter is a bytes.Buffer writer that refuses to grow past limit, so a
-// template cannot render unbounded output (RELIABILITY #71).
+// template cannot render unbounded output.
 type capWriter struct {
 	buf   *bytes.Buffer
 	limit int
