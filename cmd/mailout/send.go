@@ -31,6 +31,7 @@ type sendFlags struct {
 	maxAge     time.Duration
 	retryMin   time.Duration
 	dkim       campaign.DKIMSettings
+	caps       capFlags
 	run        runFlags
 }
 
@@ -82,6 +83,7 @@ fault, 5 interrupted, 1 error, 2 usage.`,
 	fl.StringVar(&f.dkim.KeyFile, "dkim-key", "", "sign every message with this DKIM private key (PEM: RSA or Ed25519)")
 	fl.StringVar(&f.dkim.Selector, "dkim-selector", "mailout", "DKIM selector: the key is published at SELECTOR._domainkey.DOMAIN")
 	fl.StringVar(&f.dkim.Domain, "dkim-domain", "", "DKIM signing domain (d=); default: the From address's domain")
+	f.caps.register(fl)
 	f.run.register(cmd, true)
 	_ = cmd.MarkFlagRequired("recipients")
 	_ = cmd.MarkFlagRequired("message")
@@ -91,6 +93,9 @@ fault, 5 interrupted, 1 error, 2 usage.`,
 func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error {
 	if f.maxAge <= 0 || f.retryMin <= 0 {
 		return usageErr("--max-age and --retry-min must be positive")
+	}
+	if err := f.caps.check(); err != nil {
+		return err
 	}
 	profile, err := f.run.profile(cmd)
 	if err != nil {
@@ -180,7 +185,7 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		Name: name, Status: store.CampaignRunning, Route: route, RouteConfig: settings.Encode(),
 		Profile: profileJSON(profile), MaxAge: f.maxAge, RetryMin: f.retryMin, Message: *msg,
 	}
-	if err := a.importList(ctx, st, c, f.recipients, tmpl); err != nil {
+	if err := a.importList(ctx, st, c, f.recipients, tmpl, f.caps.listOptions()); err != nil {
 		return err
 	}
 	return a.runCampaign(ctx, st, c, relays, profile, f.run)
@@ -211,24 +216,16 @@ func (f *sendFlags) checkDKIM(settings *campaign.Settings, fromDomain string) er
 	return nil
 }
 
+// readMessage reads the message, HTML and attachment files within the
+// caps; a file that cannot be opened is a usage error, one that is not a
+// regular file or is over its cap stops with the flag that raises it.
 func readMessage(f *sendFlags) (*store.Message, error) {
-	m := &store.Message{TemplateName: filepath.Base(f.message)}
-	var err error
-	if m.Template, err = os.ReadFile(f.message); err != nil {
-		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("message: %w", err)}
+	m, err := campaign.ReadMessageFiles(f.message, f.html, f.attach, f.caps.fileLimits())
+	if errors.Is(err, campaign.ErrNotRegular) || errors.Is(err, campaign.ErrFileTooLarge) {
+		return nil, &exitErr{code: exitError, err: fmt.Errorf("%w%s", err, raise(err))}
 	}
-	if f.html != "" {
-		m.HTMLName = filepath.Base(f.html)
-		if m.HTML, err = os.ReadFile(f.html); err != nil {
-			return nil, &exitErr{code: exitUsage, err: fmt.Errorf("html: %w", err)}
-		}
-	}
-	for _, p := range f.attach {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, &exitErr{code: exitUsage, err: fmt.Errorf("attachment: %w", err)}
-		}
-		m.Attachments = append(m.Attachments, store.Attachment{Name: filepath.Base(p), Data: data})
+	if err != nil {
+		return nil, &exitErr{code: exitUsage, err: err}
 	}
 	return m, nil
 }
@@ -236,7 +233,7 @@ func readMessage(f *sendFlags) (*store.Message, error) {
 // importList streams the CSV into the campaign in one transaction. The
 // template is rendered for the first good recipient before anything is
 // stored: an error there stops everything with the file and line.
-func (a *app) importList(ctx context.Context, st store.Store, c *store.Campaign, path string, tmpl *render.Template) error {
+func (a *app) importList(ctx context.Context, st store.Store, c *store.Campaign, path string, tmpl *render.Template, opt recipient.Options) error {
 	file, err := os.Open(path)
 	if err != nil {
 		return &exitErr{code: exitUsage, err: fmt.Errorf("recipients: %w", err)}
@@ -256,7 +253,7 @@ func (a *app) importList(ctx context.Context, st store.Store, c *store.Campaign,
 	go func() {
 		defer close(done)
 		defer close(rows)
-		stats, readErr = recipient.Read(ictx, file, recipient.Options{}, func(r recipient.Recipient) error {
+		stats, readErr = recipient.Read(ictx, file, opt, func(r recipient.Recipient) error {
 			select {
 			case rows <- r:
 				return nil
@@ -275,6 +272,10 @@ func (a *app) importList(ctx context.Context, st store.Store, c *store.Campaign,
 		r, ok := <-rows
 		if !ok {
 			<-done
+			var fe *recipient.FileError
+			if errors.As(readErr, &fe) {
+				return nil, &listError{path: path, fe: fe}
+			}
 			if readErr != nil {
 				return nil, readErr
 			}
@@ -295,7 +296,7 @@ func (a *app) importList(ctx context.Context, st store.Store, c *store.Campaign,
 	}
 	<-done
 	for _, e := range badRows {
-		fmt.Fprintf(a.stderr, "%s:%d: %s\n", filepath.Base(path), e.Line, e.Reason)
+		fmt.Fprintf(a.stderr, "%s:%d: %s%s\n", filepath.Base(path), e.Line, e.Reason, raise(e))
 	}
 	if badCount > len(badRows) {
 		fmt.Fprintf(a.stderr, "... and %d more rejected rows\n", badCount-len(badRows))

@@ -48,8 +48,7 @@ type Settings struct {
 	// at each start, never stored).
 	DKIM *DKIMSettings `json:"dkim,omitempty"`
 	// MessageIDSalt makes Message-IDs deterministic per delivery, so a
-	// message sent again after a crash carries the same Message-ID
-	// (RELIABILITY.md #5).
+	// message sent again after a crash carries the same Message-ID.
 	MessageIDSalt string `json:"message_id_salt"`
 }
 

@@ -4,7 +4,7 @@
 // Place in the flow: internal/render turns a template and a recipient into
 // RFC 5322 bytes (CRLF, final MIME encoding); this package signs those bytes
 // last, just before the scheduler hands them to a transport, so nothing
-// changes the signed content afterwards (RELIABILITY.md rows 57, 60, 65).
+// changes the signed content afterwards.
 //
 // Steps: New loads a PEM key once (PKCS#1 or PKCS#8, RSA or Ed25519) and
 // validates domain and selector; AppendSigned, called by many workers at
@@ -49,10 +49,18 @@ func DefaultHeaders() []string {
 }
 
 // DefaultOversign returns the header fields listed in h= once more than
-// they occur, so that a copy added later (a second From, a forged Subject
-// or unsubscribe link) breaks the signature (RFC 6376 §5.4.2, §8.15).
+// they occur (RFC 6376 §5.4.2, §8.15): every field a reader sees or a mail
+// program acts on. A copy added after signing — a second From or To, a
+// forged Subject, Date or unsubscribe link, a second Content-Type that
+// makes the body render differently — breaks the signature, and so does a
+// Reply-To or Cc added to a message that had none, since an absent field
+// is listed once and so signed as absent (RFC 6376 §5.4).
 func DefaultOversign() []string {
-	return []string{"From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post"}
+	return []string{
+		"From", "Reply-To", "Subject", "Date", "To", "Cc", "Message-ID",
+		"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+		"List-Unsubscribe", "List-Unsubscribe-Post",
+	}
 }
 
 // alwaysSigned returns the fields added to any header list: From is

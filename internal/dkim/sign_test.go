@@ -111,17 +111,21 @@ func TestSignedHeaderList(t *testing.T) {
 		{
 			name: "campaign message",
 			msg:  string(campaignMessage(300)),
-			want: []string{"From", "From", "Subject", "Subject", "Date", "To", "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Unsubscribe-Post"},
+			want: []string{"From", "From", "Reply-To", "Subject", "Subject", "Date", "Date", "To", "To", "Cc", "Message-ID", "Message-ID",
+				"MIME-Version", "MIME-Version", "Content-Type", "Content-Type", "Content-Transfer-Encoding", "Content-Transfer-Encoding",
+				"List-Unsubscribe", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Unsubscribe-Post"},
 		},
 		{
 			name: "absent oversigned fields are signed as absent, others skipped",
 			msg:  "From: a@example.com\r\nTo: b@example.org\r\nX-Mailer: mailout\r\n\r\nhi\r\n",
-			want: []string{"From", "From", "Subject", "To", "List-Unsubscribe", "List-Unsubscribe-Post"},
+			want: []string{"From", "From", "Reply-To", "Subject", "Date", "To", "To", "Cc", "Message-ID",
+				"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post"},
 		},
 		{
 			name: "two To fields and a folded one, names case-insensitive",
 			msg:  "from: a@example.com\r\nTO: b@example.org\r\nTo: c@example.org,\r\n d@example.org\r\n\r\n",
-			want: []string{"From", "From", "Subject", "To", "To", "List-Unsubscribe", "List-Unsubscribe-Post"},
+			want: []string{"From", "From", "Reply-To", "Subject", "Date", "To", "To", "To", "Cc", "Message-ID",
+				"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post"},
 		},
 		{
 			name: "custom list gains From and the unsubscribe fields",
@@ -183,6 +187,40 @@ func TestChangesAfterSigning(t *testing.T) {
 		}, false},
 		{"List-Unsubscribe replaced", func(b []byte) []byte {
 			return bytes.Replace(b, []byte("https://example.com/u/"), []byte("https://evil.example/u/"), 1)
+		}, false},
+		// Fields the message lacks are signed as absent (RFC 6376 §5.4):
+		// a reply address or a copy recipient added later breaks it.
+		{"Reply-To added", func(b []byte) []byte {
+			return append([]byte("Reply-To: Support <help@evil.example>\r\n"), b...)
+		}, false},
+		{"Cc added", func(b []byte) []byte {
+			return bytes.Replace(b, []byte("MIME-Version:"), []byte("Cc: other@example.net\r\nMIME-Version:"), 1)
+		}, false},
+		// Fields present once are signed once more than they occur
+		// (RFC 6376 §8.15): a second copy above or below breaks it.
+		{"second To added", func(b []byte) []byte {
+			return append([]byte("To: other@example.net\r\n"), b...)
+		}, false},
+		{"second To added below the first", func(b []byte) []byte {
+			return bytes.Replace(b, []byte("MIME-Version:"), []byte("To: other@example.net\r\nMIME-Version:"), 1)
+		}, false},
+		{"second Date added", func(b []byte) []byte {
+			return append([]byte("Date: Sat, 1 Jan 2000 00:00:00 +0000\r\n"), b...)
+		}, false},
+		{"second Message-ID added", func(b []byte) []byte {
+			return append([]byte("Message-ID: <forged@evil.example>\r\n"), b...)
+		}, false},
+		{"second Content-Type added", func(b []byte) []byte {
+			return append([]byte("Content-Type: text/html; charset=utf-8\r\n"), b...)
+		}, false},
+		{"second Content-Transfer-Encoding added", func(b []byte) []byte {
+			return append([]byte("Content-Transfer-Encoding: base64\r\n"), b...)
+		}, false},
+		{"second MIME-Version added", func(b []byte) []byte {
+			return append([]byte("MIME-Version: 1.0\r\n"), b...)
+		}, false},
+		{"second List-Unsubscribe-Post added", func(b []byte) []byte {
+			return append([]byte("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), b...)
 		}, false},
 	}
 	for _, f := range []string{"rsa2048.pem", "ed25519.pem"} {

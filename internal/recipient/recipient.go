@@ -8,8 +8,9 @@
 //
 // The reader streams: memory stays constant in the number of rows except
 // for the de-duplication index (a 16-byte key hash and the line number per
-// accepted address, see dedupe.go). Without MaxBytes a single line is read
-// whole, so callers taking files from the network must set it.
+// accepted address, see dedupe.go). Without MaxRecordBytes a single row is
+// read whole, however long (a file of zero bytes without a line break never
+// ends), so every caller should set it.
 package recipient
 
 import (
@@ -51,7 +52,12 @@ type RowError struct {
 	// to print: invalid UTF-8 and control characters are replaced by U+FFFD
 	// and it is cut to addr.MaxInput octets.
 	Value string
+	// Err is ErrFieldTooLarge for a row rejected for a field over
+	// Options.MaxFieldBytes, else nil.
+	Err error
 }
+
+func (e RowError) Unwrap() error { return e.Err }
 
 func (e RowError) Error() string {
 	if e.Value == "" {
@@ -71,14 +77,28 @@ type Options struct {
 	Delimiter rune  // 0 = detect from the header line among ',', ';', '\t'
 	MaxRows   int   // 0 = no cap; over it, Read stops with ErrTooManyRows
 	MaxBytes  int64 // 0 = no cap; over it, Read stops with ErrTooLarge
+	// MaxRecordBytes caps one row as written in the file, all its lines
+	// (a quoted field may span several) and the blank lines before it;
+	// 0 = no cap. Over it, Read stops with ErrRecordTooLarge after reading
+	// at most the cap and one buffer more, so memory stays bounded
+	// whatever the input.
+	MaxRecordBytes int
+	// MaxFieldBytes caps one field (cell); 0 = no cap. A longer field in
+	// the header stops Read; in a data row it rejects the row
+	// (RowError.Err is ErrFieldTooLarge) and the import goes on.
+	MaxFieldBytes int
 }
 
 // Errors a caller may want to tell apart; the returned error wraps them with
 // the limit that was hit.
 var (
-	ErrTooManyRows = errors.New("too many rows")
-	ErrTooLarge    = errors.New("file too large")
+	ErrTooManyRows    = errors.New("too many rows")
+	ErrTooLarge       = errors.New("file too large")
+	ErrRecordTooLarge = errors.New("row too long")
+	ErrFieldTooLarge  = errors.New("field too long")
 )
+
+// FileError.Line and RowError.Line count lines from 1, as an editor does.
 
 // FileError is a problem with the file as a whole; Reason says what to fix.
 type FileError struct {
@@ -117,7 +137,15 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 	if opt.MaxBytes > 0 {
 		r = &capReader{r: r, left: opt.MaxBytes, limit: opt.MaxBytes}
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
+	var rc *recordCap
+	if opt.MaxRecordBytes > 0 {
+		rc = &recordCap{r: r, limit: int64(opt.MaxRecordBytes) + readBuffer}
+		r = rc
+	}
+	br := bufio.NewReaderSize(r, readBuffer)
+	// rows tracks where the row being read starts, for the record cap and
+	// for the line a read error is reported on.
+	rows := &rowTracker{br: br, rc: rc, max: opt.MaxRecordBytes, next: 1}
 	if err := skipBOM(br); err != nil {
 		return st, err
 	}
@@ -135,8 +163,9 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1 // ragged rows are row errors, checked below
 	cr.ReuseRecord = true
+	rows.cr = cr
 
-	h, err := readHeader(cr)
+	h, err := readHeader(cr, rows, opt.MaxFieldBytes)
 	if err != nil {
 		return st, err
 	}
@@ -151,6 +180,9 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 		rec, err := cr.Read()
 		if err == io.EOF {
 			return st, nil
+		}
+		if err := rows.done(rec, err); err != nil {
+			return st, err
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
@@ -175,9 +207,9 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 		if h.email < len(rec) {
 			value = printable(strings.TrimSpace(rec[h.email]))
 		}
-		if reason := h.checkRow(rec); reason != "" {
+		if reason, err := h.checkRow(rec, opt.MaxFieldBytes); reason != "" {
 			st.Invalid++
-			bad(RowError{Line: line, Reason: reason, Value: value})
+			bad(RowError{Line: line, Reason: reason, Value: value, Err: err})
 			continue
 		}
 		raw := strings.TrimSpace(rec[h.email])
@@ -234,8 +266,13 @@ type header struct {
 	email int // index of the address column
 }
 
-func readHeader(cr *csv.Reader) (header, error) {
+func readHeader(cr *csv.Reader, rows *rowTracker, maxField int) (header, error) {
 	rec, err := cr.Read()
+	if err != io.EOF {
+		if err := rows.done(rec, err); err != nil {
+			return header{}, err
+		}
+	}
 	var pe *csv.ParseError
 	switch {
 	case err == io.EOF:
@@ -249,6 +286,9 @@ func readHeader(cr *csv.Reader) (header, error) {
 	h := header{names: make([]string, len(rec)), email: -1}
 	byLower := make(map[string]int, len(rec))
 	for i, raw := range rec {
+		if maxField > 0 && len(raw) > maxField {
+			return header{}, &FileError{Line: line, Reason: fmt.Sprintf("column %d of the header line is %d bytes long, over the cap of %d bytes on one field", i+1, len(raw), maxField), Err: ErrFieldTooLarge}
+		}
 		if !utf8.ValidString(raw) {
 			return header{}, &FileError{Line: line, Reason: "the header line is not UTF-8 text: save the file as UTF-8 (in Excel: \"CSV UTF-8\")"}
 		}
@@ -286,23 +326,27 @@ func readHeader(cr *csv.Reader) (header, error) {
 	return h, nil
 }
 
-// checkRow returns why a row cannot be used, or "". It never shifts
-// columns: a row with a different number of fields is rejected.
-func (h header) checkRow(rec []string) string {
+// checkRow returns why a row cannot be used, or "", and ErrFieldTooLarge
+// when that is why. It never shifts columns: a row with a different number
+// of fields is rejected.
+func (h header) checkRow(rec []string, maxField int) (string, error) {
 	if len(rec) != len(h.names) {
-		return fmt.Sprintf("wrong number of fields: %d, expected %d", len(rec), len(h.names))
+		return fmt.Sprintf("wrong number of fields: %d, expected %d", len(rec), len(h.names)), nil
 	}
 	for i, v := range rec {
-		if !utf8.ValidString(v) {
-			return "not UTF-8: save the file as UTF-8"
+		if maxField > 0 && len(v) > maxField {
+			return fmt.Sprintf("column %q is %d bytes long, over the cap of %d bytes on one field", h.names[i], len(v), maxField), ErrFieldTooLarge
 		}
-		// RELIABILITY.md #55: merge values end up in headers and bodies;
-		// only tab and newline (inside quoted fields) are text.
+		if !utf8.ValidString(v) {
+			return "not UTF-8: save the file as UTF-8", nil
+		}
+		// Merge values end up in headers and bodies; only tab and
+		// newline (inside quoted fields) are text.
 		if r, bad := controlRune(v); bad {
-			return fmt.Sprintf("control character %U in column %q", r, h.names[i])
+			return fmt.Sprintf("control character %U in column %q", r, h.names[i]), nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // controlRune reports the first control character of s other than tab and

@@ -173,7 +173,7 @@ func TestLineNumbers(t *testing.T) {
 	}
 }
 
-// TestDedupe covers RELIABILITY.md #76: case and IDN forms are one address;
+// TestDedupe: case and IDN forms are one address;
 // +tags and dots are not stripped.
 func TestDedupe(t *testing.T) {
 	in := "email\n" +
@@ -306,7 +306,7 @@ func FuzzRead(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		st, _ := Read(context.Background(), strings.NewReader(s), Options{MaxRows: 1000},
+		st, _ := Read(context.Background(), strings.NewReader(s), Options{MaxRows: 1000, MaxRecordBytes: 64, MaxFieldBytes: 16},
 			func(r Recipient) error {
 				again, err := addr.Parse(r.Address.String())
 				if err != nil || again != r.Address {
@@ -326,4 +326,97 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("stats %+v do not add up", st)
 		}
 	})
+}
+
+// endless is an input that never ends: head, then fill forever, counting
+// what was read from it.
+type endless struct {
+	head string
+	fill byte
+	read int64
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	n := copy(p, e.head)
+	e.head = e.head[n:]
+	for i := n; i < len(p); i++ {
+		p[i] = e.fill
+	}
+	e.read += int64(len(p))
+	return len(p), nil
+}
+
+// A row that never ends (/dev/zero given as the list, a quote never
+// closed over endless lines) stops Read at the row cap with the line the
+// row starts on, after reading at most the cap and a buffer or two.
+func TestRowCapStopsEndlessInput(t *testing.T) {
+	const limit = 1 << 20
+	for _, tc := range []struct {
+		name string
+		in   *endless
+		line int
+	}{
+		{"zero bytes", &endless{fill: 0}, 1},
+		{"endless header line", &endless{head: "email,", fill: 'x'}, 1},
+		{"quote never closed", &endless{head: "email,note\na@example.com,ok\n\nb@example.com,\"", fill: '\n'}, 4},
+		{"unquoted endless row", &endless{head: "email,note\r\na@example.com,\"two\r\nlines\"\r\nb@example.com,", fill: 'y'}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 0
+			_, err := Read(context.Background(), tc.in, Options{MaxRecordBytes: limit},
+				func(Recipient) error { n++; return nil }, nil)
+			var fe *FileError
+			if !errors.As(err, &fe) || !errors.Is(err, ErrRecordTooLarge) {
+				t.Fatalf("err = %v, want a *FileError wrapping ErrRecordTooLarge", err)
+			}
+			if fe.Line != tc.line || !strings.Contains(fe.Reason, fmt.Sprint(limit)) {
+				t.Errorf("err = %v (line %d), want line %d and the cap %d named", err, fe.Line, tc.line, limit)
+			}
+			if tc.in.read > limit+3*readBuffer {
+				t.Errorf("read %d bytes, want at most the cap and the buffers", tc.in.read)
+			}
+		})
+	}
+}
+
+func TestRowCap(t *testing.T) {
+	row := func(n int) string { // a row of exactly n bytes, newline included
+		const p = "b@example.com,"
+		return p + strings.Repeat("x", n-len(p)-1) + "\n"
+	}
+	head := "email,note\na@example.com,first\n"
+	res := read(t, head+row(100)+"c@example.com,last\n", Options{MaxRecordBytes: 100})
+	if res.err != nil || res.stats.Imported != 3 {
+		t.Fatalf("a row of exactly the cap: %+v, %v; want 3 imported", res.stats, res.err)
+	}
+	res = read(t, head+row(101)+"c@example.com,last\n", Options{MaxRecordBytes: 100})
+	var fe *FileError
+	if !errors.As(res.err, &fe) || !errors.Is(res.err, ErrRecordTooLarge) || fe.Line != 3 {
+		t.Fatalf("a row one byte over the cap: %v; want ErrRecordTooLarge on line 3", res.err)
+	}
+	if res.stats.Imported != 1 {
+		t.Errorf("imported %d before the long row, want 1", res.stats.Imported)
+	}
+}
+
+// A field over the cap rejects its row, named by line and column; the
+// other rows import.
+func TestFieldCap(t *testing.T) {
+	in := "email,note\na@example.com,0123456789abcd\nb@example.com,\"0123456789abcd\n\"\nc@example.com,ok\n"
+	res := read(t, in, Options{MaxFieldBytes: 14})
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if got := res.lines(); !reflect.DeepEqual(got, []string{"2:a@example.com", "5:c@example.com"}) {
+		t.Errorf("good = %q, want lines 2 and 5", got)
+	}
+	if len(res.bad) != 1 || res.bad[0].Line != 3 || !errors.Is(res.bad[0], ErrFieldTooLarge) ||
+		!strings.Contains(res.bad[0].Reason, `column "note" is 15 bytes long`) || !strings.Contains(res.bad[0].Reason, "cap of 14 bytes") {
+		t.Errorf("bad = %q, want line 3 rejected for column \"note\" over the 14-byte cap", res.bad)
+	}
+	res = read(t, "email,"+strings.Repeat("n", 15)+"\n", Options{MaxFieldBytes: 14})
+	var fe *FileError
+	if !errors.As(res.err, &fe) || !errors.Is(res.err, ErrFieldTooLarge) || fe.Line != 1 {
+		t.Errorf("a header name over the cap: %v; want ErrFieldTooLarge on line 1", res.err)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"text/template"
 	"unicode/utf8"
 )
 
@@ -85,7 +86,7 @@ func writeBase64(b *bytes.Buffer, data []byte) {
 // line and the body: a single text part, multipart/alternative (text then
 // HTML, RFC 2046 §5.1.4) and multipart/mixed around it when there are
 // attachments (RFC 2046 §5.1.3).
-func (t *Template) writeBody(w *capWriter, data map[string]string) error {
+func (t *Template) writeBody(w *capWriter, in *instance, data map[string]string) error {
 	textRaw := t.scratch.Get().(*bytes.Buffer)
 	htmlRaw := t.scratch.Get().(*bytes.Buffer)
 	norm := t.scratch.Get().(*bytes.Buffer)
@@ -93,12 +94,16 @@ func (t *Template) writeBody(w *capWriter, data map[string]string) error {
 	textRaw.Reset()
 	htmlRaw.Reset()
 	if t.text != nil {
-		if err := execute(t.text, t.textPlain, &capWriter{buf: textRaw, limit: w.room()}, data); err != nil {
+		var tmpl *template.Template
+		if in != nil {
+			tmpl = in.text
+		}
+		if err := execute(tmpl, t.textPlain, &capWriter{buf: textRaw, limit: w.room()}, data); err != nil {
 			return templateErr(t.textName, err)
 		}
 	}
 	if t.html != nil {
-		if err := t.html.Execute(&capWriter{buf: htmlRaw, limit: w.room()}, data); err != nil {
+		if err := in.html.Execute(&capWriter{buf: htmlRaw, limit: w.room()}, data); err != nil {
 			return templateErr(t.htmlName, err)
 		}
 		if t.text == nil {
@@ -158,11 +163,10 @@ func (t *Template) writeBody(w *capWriter, data map[string]string) error {
 }
 
 // writeTextPart writes a text part's content headers and body. The body is
-// first normalised to CRLF (every CR, LF or CRLF becomes CRLF: RELIABILITY
-// #51) and made valid UTF-8; it goes 7bit when it is printable ASCII in
+// first normalised to CRLF (every CR, LF or CRLF becomes CRLF) and made valid UTF-8; it goes 7bit when it is printable ASCII in
 // lines of at most 78 characters, quoted-printable otherwise (RFC 2045 §6.7:
 // lines of at most 76), so no line exceeds 998 octets (RFC 5322 §2.1.1) and
-// no relay needs 8BITMIME (#53, #54). The body always ends with CRLF.
+// no relay needs 8BITMIME. The body always ends with CRLF.
 func writeTextPart(w *capWriter, norm *bytes.Buffer, ctype string, raw []byte) error {
 	if !utf8.Valid(raw) {
 		raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))

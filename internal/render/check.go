@@ -9,44 +9,20 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
-
-	"golang.org/x/text/cases"
-	"golang.org/x/text/language"
 )
 
-// Limits enforced on the parse tree (RELIABILITY #69). Go cannot cancel a
-// running Execute, so anything that could loop long is refused at Parse.
+// Limits enforced on the parse tree. Go cannot cancel a running Execute,
+// so anything that could loop long is refused at Parse; what template
+// functions produce is capped while rendering (see budget.go).
 const (
 	maxNesting    = 16    // nested if/with/range
 	maxRangeConst = 1000  // {{range N}}
 	maxRangeTotal = 10000 // product of nested {{range N}}
+	// maxSteps caps the actions, branches, text pieces and arguments one
+	// execution evaluates, each counted once per repetition of the ranges
+	// around it: a bound on the time one recipient takes.
+	maxSteps = 1_000_000
 )
-
-// funcs is the explicit allowlist of template functions (RELIABILITY #67):
-// text helpers only; nothing reaches the environment, files, processes or
-// the network. The text/template builtins (and, or, not, len, index, slice,
-// eq, ne, lt, le, gt, ge, print, printf, println, html, js, urlquery) remain;
-// `call` is refused by checkTree and unusable anyway on a map of strings.
-func funcs() template.FuncMap {
-	return template.FuncMap{
-		// field "Column Name" is rewritten by checkTree into a lookup of
-		// $["Column Name"]; this body only runs if that did not happen.
-		"field": func(string) (string, error) { return "", errors.New("field: internal error") },
-		// default "friend" .first_name: the value, or def when it is blank.
-		"default": func(def, v string) string {
-			if strings.TrimSpace(v) == "" {
-				return def
-			}
-			return v
-		},
-		"upper": strings.ToUpper,
-		"lower": strings.ToLower,
-		"trim":  strings.TrimSpace,
-		// title capitalises each word; a Caser is not safe for concurrent
-		// use, so one is made per call.
-		"title": func(s string) string { return cases.Title(language.Und).String(s) },
-	}
-}
 
 // linePad makes the template parser count lines as in the source file: a
 // comment holding line-1 newlines, which renders as nothing.
@@ -58,7 +34,7 @@ func linePad(line int) string {
 }
 
 func parseText(file string, line int, src string, refs *refSet) (*template.Template, error) {
-	t, err := template.New(file).Option("missingkey=error").Funcs(funcs()).Parse(linePad(line) + src)
+	t, err := template.New(file).Option("missingkey=error").Funcs(funcs(&budget{})).Parse(linePad(line) + src)
 	if err != nil {
 		return nil, templateErr(file, err)
 	}
@@ -68,15 +44,18 @@ func parseText(file string, line int, src string, refs *refSet) (*template.Templ
 	return t, nil
 }
 
-func parseHTML(file, src string, refs *refSet) (*htmltemplate.Template, error) {
-	t, err := htmltemplate.New(file).Option("missingkey=error").Funcs(htmltemplate.FuncMap(funcs())).Parse(src)
+// parseHTML returns the parsed HTML template, never executed, so that
+// every render instance can be cloned from it (html/template refuses to
+// clone a template that has run).
+func parseHTML(file, src string, refs *refSet, maxSize int) (*htmltemplate.Template, error) {
+	t, err := htmltemplate.New(file).Option("missingkey=error").Funcs(htmltemplate.FuncMap(funcs(&budget{}))).Parse(src)
 	if err != nil {
 		return nil, templateErr(file, err)
 	}
 	if err := checkTree(file, t.Tree, len(t.Templates()), refs); err != nil {
 		return nil, err
 	}
-	// html/template escapes on first Execute; run it once now on blank
+	// html/template escapes on first Execute; run a copy once now on blank
 	// values so that escaping errors (e.g. an action inside an unquoted
 	// attribute name) surface at Parse. Other execution errors depend on
 	// the data and are left to Render.
@@ -84,8 +63,14 @@ func parseHTML(file, src string, refs *refSet) (*htmltemplate.Template, error) {
 	for _, r := range refs.list {
 		blank[r.name] = ""
 	}
+	check, err := t.Clone()
+	if err != nil {
+		return nil, templateErr(file, err)
+	}
+	b := newBudget(maxSize)
+	check.Funcs(htmltemplate.FuncMap(funcs(b)))
 	var escErr *htmltemplate.Error
-	if err := t.Execute(io.Discard, blank); errors.As(err, &escErr) {
+	if err := check.Execute(io.Discard, blank); errors.As(err, &escErr) {
 		return nil, templateErr(file, err)
 	}
 	return t, nil
@@ -145,9 +130,10 @@ func (s *refSet) add(r fieldRef) {
 }
 
 type checker struct {
-	file string
-	tree *parse.Tree
-	refs *refSet
+	file  string
+	tree  *parse.Tree
+	refs  *refSet
+	steps int64 // see maxSteps
 }
 
 func (c *checker) errorf(n parse.Node, format string, args ...any) error {
@@ -169,7 +155,7 @@ func (c *checker) line(n parse.Node) int {
 func checkTree(file string, tree *parse.Tree, ntemplates int, refs *refSet) error {
 	c := &checker{file: file, tree: tree, refs: refs}
 	if ntemplates > 1 {
-		// RELIABILITY #70: define/block make recursion possible; a
+		// define/block make recursion possible; a
 		// message needs neither.
 		return &Error{File: file, Msg: "{{define}} and {{block}} are not supported in message templates"}
 	}
@@ -180,6 +166,9 @@ func checkTree(file string, tree *parse.Tree, ntemplates int, refs *refSet) erro
 }
 
 func (c *checker) walk(n parse.Node, depth int, mult int64) error {
+	if err := c.step(n, mult); err != nil {
+		return err
+	}
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
@@ -191,7 +180,7 @@ func (c *checker) walk(n parse.Node, depth int, mult int64) error {
 			}
 		}
 	case *parse.ActionNode:
-		return c.pipe(n.Pipe)
+		return c.pipe(n.Pipe, mult)
 	case *parse.TemplateNode:
 		return c.errorf(n, "{{template}} is not supported in message templates")
 	case *parse.IfNode:
@@ -199,7 +188,7 @@ func (c *checker) walk(n parse.Node, depth int, mult int64) error {
 	case *parse.WithNode:
 		return c.branch(&n.BranchNode, depth, mult)
 	case *parse.RangeNode:
-		// RELIABILITY #69: merge fields are text, so the only useful range
+		// Merge fields are text, so the only useful range
 		// is over a small integer constant; cap it and its nesting.
 		p := n.Pipe
 		if len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
@@ -221,7 +210,7 @@ func (c *checker) branch(b *parse.BranchNode, depth int, mult int64) error {
 	if depth+1 > maxNesting {
 		return c.errorf(b, "if/with/range nested deeper than %d", maxNesting)
 	}
-	if err := c.pipe(b.Pipe); err != nil {
+	if err := c.pipe(b.Pipe, mult); err != nil {
 		return err
 	}
 	if err := c.walk(b.List, depth+1, mult); err != nil {
@@ -233,19 +222,38 @@ func (c *checker) branch(b *parse.BranchNode, depth int, mult int64) error {
 	return nil
 }
 
-func (c *checker) pipe(p *parse.PipeNode) error {
+// step counts n's evaluations: mult, the repetitions of the ranges
+// around it.
+func (c *checker) step(n parse.Node, mult int64) error {
+	c.steps += mult
+	if c.steps > maxSteps {
+		return c.errorf(n, "the template takes more than %d steps per recipient (each action, condition and text counts once per repetition of the ranges around it): repeat less", maxSteps)
+	}
+	return nil
+}
+
+func (c *checker) pipe(p *parse.PipeNode, mult int64) error {
 	if p == nil {
 		return nil
 	}
+	if p.IsAssign {
+		// Without assignment a value cannot feed on itself in a loop
+		// ({{$a = printf "%s%s" $a $a}} in a range doubles it each time);
+		// a new variable per step does the same job, within the budget.
+		return c.errorf(p, "assigning to a variable (%s = …) is not allowed in message templates: declare a new one with :=", p.Decl[0].Ident[0])
+	}
 	for _, cmd := range p.Cmds {
-		if err := c.command(cmd); err != nil {
+		if err := c.command(cmd, mult); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *checker) command(cmd *parse.CommandNode) error {
+func (c *checker) command(cmd *parse.CommandNode, mult int64) error {
+	if err := c.step(cmd, mult*int64(len(cmd.Args))); err != nil {
+		return err
+	}
 	if id, ok := cmd.Args[0].(*parse.IdentifierNode); ok {
 		switch id.Ident {
 		case "field":
@@ -276,7 +284,7 @@ func (c *checker) command(cmd *parse.CommandNode) error {
 		}
 	}
 	for i, a := range cmd.Args {
-		if err := c.arg(a, i); err != nil {
+		if err := c.arg(a, i, mult); err != nil {
 			return err
 		}
 	}
@@ -294,10 +302,10 @@ func argString(cmd *parse.CommandNode, i int) (string, bool) {
 	return s.Text, true
 }
 
-func (c *checker) arg(a parse.Node, i int) error {
+func (c *checker) arg(a parse.Node, i int, mult int64) error {
 	switch a := a.(type) {
 	case *parse.IdentifierNode:
-		// RELIABILITY #68: no call of func-valued data, whatever the data.
+		// No call of func-valued data, whatever the data.
 		if a.Ident == "call" {
 			return c.errorf(a, "the call function is not available in message templates")
 		}
@@ -311,9 +319,9 @@ func (c *checker) arg(a parse.Node, i int) error {
 			c.refs.add(fieldRef{name: a.Ident[1], file: c.file, line: c.line(a)})
 		}
 	case *parse.ChainNode:
-		return c.arg(a.Node, i)
+		return c.arg(a.Node, i, mult)
 	case *parse.PipeNode:
-		return c.pipe(a)
+		return c.pipe(a, mult)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ const fuzzFile = "From: Shop <shop@example.com>\nTo: {{.name}} <{{.email}}>\nRep
 
 // FuzzRender: whatever the merge values, the output keeps CR/LF as pairs,
 // has no line over 998 octets, and carries exactly the expected headers,
-// once each (RELIABILITY #48, #51, #53).
+// once each.
 func FuzzRender(f *testing.F) {
 	seeds := [][3]string{
 		{"Bob", "news", "body"},

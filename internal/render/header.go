@@ -111,7 +111,7 @@ func (t *Template) parseHeaders(src []byte, refs *refSet) (string, int, error) {
 		case lower == "bcc":
 			return "", 0, &Error{File: t.textName, Line: r.line, Msg: "Bcc is not supported: every recipient gets a message of their own"}
 		case lower == "from" || lower == envFromHeader:
-			// RELIABILITY #49: the sender address is fixed for the campaign,
+			// The sender address is fixed for the campaign,
 			// never built from merge data.
 			if strings.Contains(value, "{{") {
 				return "", 0, &Error{File: t.textName, Line: r.line, Msg: r.name + ": must not contain template actions"}
@@ -190,18 +190,22 @@ func validHeaderName(s string) bool {
 
 // writeHeaders writes the header section up to, not including, the MIME
 // content headers of the top-level part.
-func (t *Template) writeHeaders(w *capWriter, r Recipient, messageID string, data map[string]string) error {
+func (t *Template) writeHeaders(w *capWriter, in *instance, r Recipient, messageID string, data map[string]string) error {
 	// RFC 5322 §3.3 date-time, §3.6.1 orig-date.
 	if _, err := w.WriteString("Date: " + t.now().Format(time.RFC1123Z) + "\r\n"); err != nil {
 		return err
 	}
 	sb := t.scratch.Get().(*bytes.Buffer)
 	defer t.scratch.Put(sb)
-	for _, h := range t.headers {
+	for i, h := range t.headers {
 		f := h.fixed
 		if h.tmpl != nil {
 			sb.Reset()
-			if err := execute(h.tmpl, h.plain, &capWriter{buf: sb, limit: maxHeaderSize}, data); err != nil {
+			var tmpl *template.Template
+			if in != nil {
+				tmpl = in.headers[i]
+			}
+			if err := execute(tmpl, h.plain, &capWriter{buf: sb, limit: maxHeaderSize}, data); err != nil {
 				return templateErr(t.textName, err)
 			}
 			if h.kind == hdrAddress && len(bytes.TrimSpace(sb.Bytes())) == 0 {
@@ -235,8 +239,7 @@ func (t *Template) writeHeaders(w *capWriter, r Recipient, messageID string, dat
 }
 
 // formatHeader renders "Name: value\r\n" safely: whatever value holds, the
-// result is one header field with CRLF only at folds and at the end
-// (RELIABILITY #48, #49).
+// result is one header field with CRLF only at folds and at the end.
 func formatHeader(name string, kind headerKind, value string) (string, error) {
 	value = strings.ToValidUTF8(value, "\uFFFD")
 	if kind == hdrAddress {
@@ -404,7 +407,7 @@ func fold(name, value string) (string, error) {
 func isWSP(b byte) bool { return b == ' ' || b == '\t' }
 
 // checkEmail makes sure the recipient address can go into a header and the
-// envelope as is (RELIABILITY #50: validate, don't format-and-hope).
+// envelope as is (validate, don't format-and-hope).
 func checkEmail(s string) error {
 	if s == "" || len(s) > 254 || !utf8.ValidString(s) {
 		return fmt.Errorf("render: %w: address %q", ErrBadRecipient, truncate(s, 64))

@@ -46,7 +46,7 @@ const DefaultMaxSize = 25 << 20
 const maxSourceSize = 4 << 20
 
 // ErrTooLarge is returned (wrapped) when a rendered message would exceed
-// Options.MaxSize (RELIABILITY #71).
+// Options.MaxSize.
 var ErrTooLarge = errors.New("rendered message too large")
 
 // ErrMissingField is returned (wrapped in *Error) when the template refers to
@@ -150,6 +150,14 @@ type Template struct {
 	refs      []fieldRef // every merge field referenced, first use first
 	scratch   sync.Pool  // *bytes.Buffer for raw template output
 	randRead  func([]byte) (int, error)
+
+	// Render instances (budget.go): needed when any part runs
+	// text/template. A free list under a mutex rather than a sync.Pool,
+	// so that instances, whose HTML copy is escaped on first use, survive
+	// garbage collections.
+	needInstance bool
+	instMu       sync.Mutex
+	free         []*instance
 }
 
 // Parse reads and checks a campaign's message once. Errors are *Error values
@@ -189,7 +197,7 @@ func Parse(src Source, opt Options) (*Template, error) {
 		t.textPlain = compilePlain(tt)
 	}
 	if src.HTML != nil {
-		ht, err := parseHTML(t.htmlName, string(normalizeLF(src.HTML)), refs)
+		ht, err := parseHTML(t.htmlName, string(normalizeLF(src.HTML)), refs, t.maxSize)
 		if err != nil {
 			return nil, err
 		}
@@ -203,6 +211,7 @@ func Parse(src Source, opt Options) (*Template, error) {
 		t.attach = append(t.attach, at)
 	}
 	t.refs = refs.list
+	t.needInstance = t.dynamic()
 	if opt.MessageIDDomain != "" {
 		d, err := asciiDomain(opt.MessageIDDomain)
 		if err != nil {
@@ -257,15 +266,20 @@ func (t *Template) Render(r Recipient, messageID string, buf *bytes.Buffer) (*Me
 	if err != nil {
 		return nil, err
 	}
+	in, err := t.getInstance()
+	if err != nil {
+		return nil, err
+	}
+	defer t.putInstance(in)
 	if buf == nil {
 		buf = new(bytes.Buffer)
 	}
 	buf.Reset()
 	w := &capWriter{buf: buf, limit: t.maxSize}
-	if err := t.writeHeaders(w, r, messageID, data); err != nil {
+	if err := t.writeHeaders(w, in, r, messageID, data); err != nil {
 		return nil, err
 	}
-	if err := t.writeBody(w, data); err != nil {
+	if err := t.writeBody(w, in, data); err != nil {
 		return nil, err
 	}
 	if buf.Len() > t.maxSize {
@@ -275,7 +289,7 @@ func (t *Template) Render(r Recipient, messageID string, buf *bytes.Buffer) (*Me
 }
 
 // data builds the template data for one recipient: a plain map holding
-// exactly the fields the template refers to (RELIABILITY #68: no methods,
+// exactly the fields the template refers to (no methods,
 // no funcs, nothing else reachable). A name is looked up as written first,
 // then case-insensitively; "email" is always the recipient's address.
 func (t *Template) data(r Recipient) (map[string]string, error) {
@@ -326,7 +340,7 @@ func columnList(m map[string]string) string {
 }
 
 // capWriter is a bytes.Buffer writer that refuses to grow past limit, so a
-// template cannot render unbounded output (RELIABILITY #71).
+// template cannot render unbounded output.
 type capWriter struct {
 	buf   *bytes.Buffer
 	limit int

@@ -148,7 +148,7 @@ func TestToHeaderFromTemplate(t *testing.T) {
 	}
 }
 
-// RELIABILITY #48, #49: a merge value can never add or split a header.
+// A merge value can never add or split a header.
 func TestHeaderInjection(t *testing.T) {
 	src := "From: Shop <shop@example.com>\nTo: {{.name}} <{{.email}}>\nReply-To: {{.name}} <help@example.com>\nSubject: Hi {{.name}}\nX-Ref: {{.name}}\n\nbody\n"
 	tp := mustParse(t, Source{Text: []byte(src)}, Options{})
@@ -193,7 +193,7 @@ func TestHeaderInjection(t *testing.T) {
 	}
 }
 
-// RELIABILITY #51: smuggling payloads in the body become plain CRLF lines.
+// Smuggling payloads in the body become plain CRLF lines.
 func TestBodyLineEndings(t *testing.T) {
 	tp := mustParse(t, Source{Text: []byte("From: a@example.com\r\nSubject: s\r\n\r\nbefore{{.v}}after\r\n")}, Options{})
 	tests := []struct{ v, want string }{
@@ -215,7 +215,7 @@ func TestBodyLineEndings(t *testing.T) {
 	}
 }
 
-// RELIABILITY #53, #54: a 20,000-character line and 8-bit text leave as
+// A 20,000-character line and 8-bit text leave as
 // 7-bit-clean quoted-printable that decodes to the same text.
 func TestLongLinesAndEightBit(t *testing.T) {
 	long := strings.Repeat("abcdefghij", 2000)
@@ -316,7 +316,7 @@ func TestAttachmentsRoundTrip(t *testing.T) {
 	}
 }
 
-// RELIABILITY #56: merge values are escaped in the HTML part, raw in text.
+// Merge values are escaped in the HTML part, raw in text.
 func TestHTMLEscaping(t *testing.T) {
 	tp := mustParse(t, Source{
 		Text: []byte("From: a@example.com\n\nHi {{.name}}\n"),
@@ -428,7 +428,7 @@ func TestEnvelopeFrom(t *testing.T) {
 	}
 }
 
-// RELIABILITY #71.
+// The rendered output is capped at Options.MaxSize.
 func TestMaxSize(t *testing.T) {
 	tp := mustParse(t, Source{Text: []byte("From: a@example.com\n\n{{range 1000}}{{$.v}}{{end}}\n")}, Options{MaxSize: 64 << 10})
 	_, err := tp.Render(Recipient{Email: "b@example.com", Fields: map[string]string{"v": strings.Repeat("x", 1000)}}, "", nil)
