@@ -213,9 +213,7 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 			return usageErr("%v", err)
 		}
 		if errors.Is(err, scheduler.ErrStoreFailed) {
-			// Nothing more was sent once an outcome could not be recorded;
-			// rows left "sending" go back to pending on the next run.
-			return &exitErr{code: exitError, err: fmt.Errorf("%w. Sending stopped: nothing is sent that cannot be recorded. Fix the database (disk space, permissions, %s) and continue with: mailout resume %s", err, a.dbPath, quoteArg(c.Name))}
+			return &exitErr{code: exitError, err: storeFailure(err, a.dbPath, c.Name)}
 		}
 		return &exitErr{code: exitError, err: err}
 	}
@@ -277,6 +275,23 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 	default:
 		return &exitErr{code: exitInterrupted, err: fmt.Errorf("interrupted; messages in flight were finished and recorded. Continue with: mailout resume %s", quoteArg(c.Name))}
 	}
+}
+
+// storeFailure is what a person reads when the database failed during a
+// run: nothing more was sent once an outcome could not be recorded, and
+// rows left "sending" go back to pending, flagged as possible duplicates,
+// on the next run.
+func storeFailure(err error, dbPath, name string) error {
+	fix := fmt.Sprintf("Fix the database (disk space, permissions, %s) and resume when fixed: mailout resume %s", dbPath, quoteArg(name))
+	var re *scheduler.RecordError
+	if !errors.As(err, &re) {
+		return fmt.Errorf("%w. Sending stopped: nothing is sent that cannot be recorded. %s", err, fix)
+	}
+	msg := "; nothing more was sent (the messages in flight were finished"
+	if re.Unrecorded > 0 {
+		msg += fmt.Sprintf("; %d of them could not be recorded: resume sends to them again, flagged as possible duplicates", re.Unrecorded)
+	}
+	return fmt.Errorf("%w%s). %s", re, msg, fix)
 }
 
 // quoteArg quotes a campaign name for a command line a person can paste
