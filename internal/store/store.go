@@ -146,6 +146,40 @@ type AttemptResult struct {
 	MessageID                              string
 	PossibleDuplicate                      bool
 	At                                     time.Time
+	// Suppress: the result is a hard bounce (the mailbox does not exist).
+	// When it applies, the recipient's key goes on the suppression list in
+	// the same transaction, with ReasonHardBounce, the campaign and the
+	// server's reply (Code, Enhanced, Text).
+	Suppress bool
+}
+
+// Suppression reasons and sources set by mailout itself.
+const (
+	// ReasonHardBounce: a server said the mailbox does not exist.
+	ReasonHardBounce = "hard-bounce"
+	// SourceBounce: added by Record from a campaign's failed delivery.
+	SourceBounce = "bounce"
+)
+
+// Suppression is one entry of the suppression list: an address that no
+// campaign sends to again.
+type Suppression struct {
+	// Key is the canonical address key (addr.Address.Key), or "@" and the
+	// A-label domain to suppress a whole domain.
+	Key string
+	// Reason says why: ReasonHardBounce, "unsubscribed", "complaint"…
+	Reason string
+	// Source says where it came from: SourceBounce, "manual", or the file
+	// it was imported from.
+	Source string
+	// Campaign is the campaign whose delivery bounced (SourceBounce).
+	Campaign string
+	// Code, Enhanced and Text are the remote server's reply to a bounce.
+	Code     int
+	Enhanced string
+	Text     string
+	// At is when it was added; zero means now.
+	At time.Time
 }
 
 // Counts is a campaign's tally.
@@ -183,7 +217,9 @@ type Store interface {
 	SetDiagnosis(ctx context.Context, id int64, diagnosis []byte) error
 
 	// Claim leases up to limit deliveries of the campaign that are pending
-	// or deferred with NextAt <= now, in NextAt then ID order: each becomes
+	// or deferred with NextAt <= now, in NextAt then ID order (a due row
+	// whose address or domain has been suppressed since the import becomes
+	// suppressed instead, and is not returned): each becomes
 	// sending, Attempts+1, LeaseOwner=owner, LeaseUntil=now+lease. Rows of
 	// the returned slice carry the incremented Attempts. Safe against other
 	// claimers (no row is returned twice). A claimed Delivery carries only
@@ -204,7 +240,8 @@ type Store interface {
 	ReleaseLeases(ctx context.Context, campaignID int64, now time.Time) (int, error)
 	// Requeue moves failed deliveries (of the given classes, or all) back to
 	// pending, due now, for a resend after the cause was fixed. Returns the
-	// number requeued. Suppressed recipients stay suppressed.
+	// number requeued. A failed delivery whose address or domain is
+	// suppressed becomes suppressed instead.
 	Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error)
 
 	// DueNow makes the campaign's deferred deliveries of the given classes
@@ -224,9 +261,18 @@ type Store interface {
 	// Messages streams the kept messages of a campaign in delivery order.
 	Messages(ctx context.Context, campaignID int64, fn func(deliveryID int64, email, messageID string, data []byte) error) error
 
-	// Suppress adds a key (canonical address) to the suppression list;
-	// IsSuppressed checks it.
-	Suppress(ctx context.Context, key, reason string) error
+	// Suppress adds an entry to the suppression list; an entry for the
+	// same key that is already there is kept as it was. Claim and
+	// ImportCampaign store deliveries whose key, or whose domain as
+	// "@domain", is on the list as suppressed, and Requeue leaves them
+	// suppressed.
+	Suppress(ctx context.Context, s Suppression) error
+	// Unsuppress takes a key off the list; it reports whether it was there.
+	Unsuppress(ctx context.Context, key string) (bool, error)
+	// Suppressions streams the list in key order.
+	Suppressions(ctx context.Context, fn func(*Suppression) error) error
+	// IsSuppressed reports whether the address key, or its domain, is on
+	// the list.
 	IsSuppressed(ctx context.Context, key string) (bool, error)
 
 	Close() error

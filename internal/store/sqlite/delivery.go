@@ -64,19 +64,24 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 				return err
 			}
 		}
-		if len(out) == limit {
-			return nil
+		if len(out) < limit {
+			rows, err = tx.StmtContext(ctx, db.q.claim).QueryContext(ctx, camp,
+				sql.Named("owner", owner),
+				sql.Named("now", ms(now)),
+				sql.Named("lease_until", ms(leaseUntil)),
+				sql.Named("limit", limit-len(out)),
+			)
+			if err != nil {
+				return err
+			}
+			if err := scan(rows); err != nil {
+				return err
+			}
 		}
-		rows, err = tx.StmtContext(ctx, db.q.claim).QueryContext(ctx, camp,
-			sql.Named("owner", owner),
-			sql.Named("now", ms(now)),
-			sql.Named("lease_until", ms(leaseUntil)),
-			sql.Named("limit", limit-len(out)),
-		)
-		if err != nil {
-			return err
-		}
-		return scan(rows)
+		// Checked at claim time, just before sending: an address
+		// suppressed while the campaign runs is not sent to.
+		out, err = db.dropSuppressed(ctx, tx, out, updated)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim campaign %d: %w", campaignID, err)
@@ -149,10 +154,26 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 }
 
 // Requeue moves failed deliveries of the given classes (all when empty)
-// back to pending, due at now. Failed rows whose key is suppressed stay
-// failed.
+// back to pending, due at now. Failed rows whose address or domain is
+// suppressed become suppressed instead, in the same transaction.
 func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error) {
-	return db.byClasses(ctx, "requeue", db.q.requeue, campaignID, classes, now)
+	args := []any{sql.Named("campaign", campaignID), sql.Named("classes", jsonList(classes)), sql.Named("now", ms(now))}
+	var n int
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
+			return err
+		}
+		if _, err := execCount(ctx, tx, db.q.requeueSuppressed, args...); err != nil {
+			return err
+		}
+		var err error
+		n, err = execCount(ctx, tx, db.q.requeue, args...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: requeue campaign %d: %w", campaignID, err)
+	}
+	return n, nil
 }
 
 // DueNow makes deferred deliveries of the given classes (all when empty)

@@ -214,8 +214,9 @@ func TestQueryFilesAllPrepared(t *testing.T) {
 		t.Fatalf("delivery_insert: %v", err)
 	}
 	// Every file is prepared once; delivery_insert a second time as a batch,
-	// campaign_exists once per handle; record_batch once per chunk size.
-	if want := len(names) + 2 + len(recordChunks) - 1; len(db.q.all) != want {
+	// campaign_exists and suppression_get once per handle; record_batch once
+	// per chunk size.
+	if want := len(names) + 3 + len(recordChunks) - 1; len(db.q.all) != want {
 		t.Fatalf("%d statements prepared for %d query files, want %d", len(db.q.all), len(names), want)
 	}
 }

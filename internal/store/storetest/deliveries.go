@@ -189,7 +189,7 @@ func testReleaseLeases(t *testing.T, s store.Store) {
 
 func testRequeue(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	if err := s.Suppress(ctx, recipient(5).Key, "unsubscribed"); err != nil {
+	if err := s.Suppress(ctx, store.Suppression{Key: recipient(5).Key, Reason: "unsubscribed"}); err != nil {
 		t.Fatal(err)
 	}
 	c := importN(t, s, "requeue", 6) // recipient 5 suppressed at import
@@ -205,7 +205,7 @@ func testRequeue(t *testing.T, s store.Store) {
 		res(3, queue.Failed, "recipient-unknown"),
 		res(4, queue.Delivered, "delivered"))
 	// The hard bounce suppresses its key: a requeue must not resend to it.
-	if err := s.Suppress(ctx, ds[3].Key, "hard bounce"); err != nil {
+	if err := s.Suppress(ctx, store.Suppression{Key: ds[3].Key, Reason: "hard bounce"}); err != nil {
 		t.Fatal(err)
 	}
 	later := now.Add(time.Hour)
@@ -221,7 +221,8 @@ func testRequeue(t *testing.T, s store.Store) {
 			t.Fatalf("Requeue(%v) = %d, %v; want %d", tc.classes, n, err, tc.want)
 		}
 	}
-	want := map[int64]queue.State{ds[0].ID: queue.Pending, ds[1].ID: queue.Pending, ds[2].ID: queue.Pending, ds[3].ID: queue.Failed, ds[4].ID: queue.Delivered}
+	// The suppressed hard bounce is not requeued: it becomes suppressed.
+	want := map[int64]queue.State{ds[0].ID: queue.Pending, ds[1].ID: queue.Pending, ds[2].ID: queue.Pending, ds[3].ID: queue.Suppressed, ds[4].ID: queue.Delivered}
 	for _, d := range all(t, s, c.ID, store.DeliveryFilter{}) {
 		w, ok := want[d.ID]
 		if !ok {
