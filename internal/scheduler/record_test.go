@@ -146,3 +146,33 @@ func TestRecordFailureStopsSendingAtOnce(t *testing.T) {
 		t.Fatal("recipients marked failed because of our own database error")
 	}
 }
+
+// A recipient whose mailbox does not exist goes on the suppression list
+// with the campaign and the server's reply; other failures do not.
+func TestHardBounceIsSuppressed(t *testing.T) {
+	st, c := setup(t, 6)
+	full := outcome.Result{Class: outcome.MailboxFull, Kind: outcome.KindPermanent, Code: 552, Enhanced: "5.2.2", Text: "over quota"}
+	tr := newFake(func(to string, _ int) outcome.Result {
+		switch to {
+		case "r1@example.org":
+			return unknown
+		case "r2@example.org":
+			return full
+		}
+		return delivered
+	})
+	if _, err := Run(t.Context(), config(st, c, tr, throttle.NewAutoClock(time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Suppression
+	if err := st.Suppressions(t.Context(), func(s *store.Suppression) error {
+		got = append(got, *s)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Key != "r1@example.org" || got[0].Reason != store.ReasonHardBounce ||
+		got[0].Campaign != c.Name || got[0].Code != 550 || got[0].Enhanced != "5.1.1" || got[0].Text != unknown.Text {
+		t.Fatalf("suppression list %+v; want only r1@example.org as a hard bounce of %q with 550 5.1.1", got, c.Name)
+	}
+}

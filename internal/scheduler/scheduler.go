@@ -698,6 +698,10 @@ func (r *run) finish(stop context.CancelFunc, d *store.Delivery, res transport.R
 		Text: res.Text, Host: res.Host, Via: res.Via, MessageID: d.MessageID,
 		PossibleDuplicate: res.Ambiguous, At: now,
 	}
+	// A hard bounce (the mailbox does not exist) puts the address on the
+	// suppression list when it is recorded; a full mailbox, a policy or
+	// content refusal and the faults of the route or account do not.
+	ar.Suppress = tr.State == queue.Failed && res.Class == outcome.RecipientUnknown
 	if tr.State == queue.Failed && res.Kind == outcome.KindTemporary && tr.Reason != "" {
 		ar.Text = tr.Reason + ": " + ar.Text
 	}
