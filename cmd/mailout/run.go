@@ -265,7 +265,7 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 		}
 		return nil
 	case scheduler.StopDeferred:
-		msg := fmt.Sprintf("%d recipients are deferred and will be retried", sum.Deferred+sum.Pending)
+		msg := fmt.Sprintf("%d recipients are deferred and will be retried", sum.Deferred+sum.Pending+sum.Sending)
 		if sum.NextRetry != nil {
 			msg += fmt.Sprintf(" (next at %s, until %s)", sum.NextRetry.Local().Format(time.DateTime), sum.Until.Local().Format(time.DateTime))
 		}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 )
 
 // ErrLocked is returned when another process is running the campaign.
@@ -19,15 +18,34 @@ func FileLock(path string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("campaign lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errWouldBlock) {
 			return nil, ErrLocked
 		}
 		return nil, fmt.Errorf("campaign lock %s: %w", path, err)
 	}
 	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = unlockFile(f)
 		f.Close()
 	}, nil
+}
+
+// Runner reports whether a process holds the lock at path: false means no
+// mailout process is sending the campaign, so a campaign stored as running
+// was interrupted (killed, or the machine stopped) and rows left
+// "sending" may have been sent. A missing lock file means no runner.
+func Runner(path string) (bool, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	unlock, err := FileLock(path)
+	if errors.Is(err, ErrLocked) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	unlock()
+	return false, nil
 }

@@ -1,0 +1,18 @@
+//go:build unix
+
+package campaign
+
+import (
+	"os"
+	"syscall"
+)
+
+var errWouldBlock error = syscall.EWOULDBLOCK
+
+func lockFile(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+}
+
+func unlockFile(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
