@@ -87,6 +87,8 @@ var adviceEN = map[adviceKey]string{
 
 	{RenderFailed, ""}: "The message could not be built for this recipient: check the template and this recipient's fields.",
 
+	{CrashLoop, ""}: "mailout stopped several times while sending to this recipient, so it was given up on and the rest of the list went on; it may have received the message. Update mailout or report the problem, then send again with: mailout retry CAMPAIGN --class crash-loop.",
+
 	{Permanent, ""}: "The server refused the message for good; its reply says why.",
 }
 
@@ -145,6 +147,8 @@ var adviceES = map[adviceKey]string{
 	{ProhibitedDestination, ""}: "El dominio del destinatario apunta a una dirección a la que mailout no envía (este equipo, una red privada o una dirección de metadatos).",
 
 	{RenderFailed, ""}: "No se pudo construir el mensaje para este destinatario: compruebe la plantilla y los campos de este destinatario.",
+
+	{CrashLoop, ""}: "mailout se detuvo varias veces mientras enviaba a este destinatario, por lo que se lo abandonó y el resto de la lista siguió; puede haber recibido el mensaje. Actualice mailout o informe el problema, y luego vuelva a enviar con: mailout retry CAMPAÑA --class crash-loop.",
 
 	{Permanent, ""}: "El servidor rechazó el mensaje en forma definitiva; su respuesta indica el motivo.",
 }
