@@ -122,6 +122,9 @@ type Delivery struct {
 	// PossibleDuplicate is set when an attempt ended without knowing whether
 	// the server accepted the message (lost lease, lost reply after ".").
 	PossibleDuplicate bool
+	// Crashes counts the releases of the row's lease (ReleaseLeases: the
+	// process stopped while sending it) since its last recorded attempt.
+	Crashes int
 
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -152,6 +155,16 @@ type AttemptResult struct {
 	// server's reply (Code, Enhanced, Text).
 	Suppress bool
 }
+
+// CrashLimit is how many times in a row a delivery's lease may be released
+// while it was being sent (the process crashed or was killed, and a later
+// run or ReleaseLeases found it still "sending") before it is given up on:
+// the release that reaches the limit fails it with class "crash-loop", so
+// a recipient that crashes mailout at every start does not keep the rest
+// of the list from finishing. Recording an attempt resets the count, and
+// Claim returns a row released by a crash alone (see Claim), so the
+// recipients that happened to be in flight with it are not counted again.
+const CrashLimit = 3
 
 // Suppression reasons and sources set by mailout itself.
 const (
@@ -221,10 +234,12 @@ type Store interface {
 	// whose address or domain has been suppressed since the import becomes
 	// suppressed instead, and is not returned): each becomes
 	// sending, Attempts+1, LeaseOwner=owner, LeaseUntil=now+lease. Rows of
-	// the returned slice carry the incremented Attempts. Safe against other
+	// the returned slice carry the incremented Attempts. A due row with
+	// Crashes > 0 (released by a crash) comes before every other and is
+	// returned alone. Safe against other
 	// claimers (no row is returned twice). A claimed Delivery carries only
 	// what a sender needs: ID, CampaignID, Line, Email, Domain, Key, Fields,
-	// Attempts, NextAt, MessageID and PossibleDuplicate as stored, and
+	// Attempts, NextAt, MessageID, PossibleDuplicate and Crashes as stored, and
 	// State (sending), LeaseOwner, LeaseUntil and UpdatedAt as set by the
 	// claim; the last outcome (Class … Via), CreatedAt and DeliveredAt may
 	// be left zero (Deliveries returns every field).
@@ -235,8 +250,9 @@ type Store interface {
 	Record(ctx context.Context, results []AttemptResult) (int, error)
 	// ReleaseLeases returns the campaign's sending rows whose lease ended
 	// before now (all of them when now is zero) to pending, due at once,
-	// flagged PossibleDuplicate (the message may have been sent). Returns
-	// how many were released.
+	// flagged PossibleDuplicate (the message may have been sent), with
+	// Crashes incremented; a row whose count reaches CrashLimit is failed
+	// with class "crash-loop" instead. Returns how many were released.
 	ReleaseLeases(ctx context.Context, campaignID int64, now time.Time) (int, error)
 	// Requeue moves failed deliveries (of the given classes, or all) back to
 	// pending, due now, for a resend after the cause was fixed. Returns the

@@ -45,11 +45,23 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 			return err
 		}
 		camp := sql.Named("campaign", campaignID)
+		// A row released by a crash goes first, and alone (0004_crashes.sql).
+		rows, err := tx.StmtContext(ctx, db.q.claimSuspect).QueryContext(ctx, camp,
+			sql.Named("owner", owner), sql.Named("now", ms(now)), sql.Named("lease_until", ms(leaseUntil)))
+		if err != nil {
+			return err
+		}
+		if err := scan(rows); err != nil {
+			return err
+		}
+		if out, err = db.dropSuppressed(ctx, tx, out, updated); err != nil || len(out) > 0 {
+			return err
+		}
 		var cursor int64
 		if err := tx.StmtContext(ctx, db.q.claimCursor).QueryRowContext(ctx, camp).Scan(&cursor); err != nil {
 			return err
 		}
-		rows, err := tx.StmtContext(ctx, db.q.claimFresh).QueryContext(ctx, camp,
+		rows, err = tx.StmtContext(ctx, db.q.claimFresh).QueryContext(ctx, camp,
 			sql.Named("cursor", cursor), sql.Named("limit", limit))
 		if err != nil {
 			return err
@@ -96,6 +108,9 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 	return out, nil
 }
 
+// crashReason is the text of a delivery failed as crash-loop.
+var crashReason = fmt.Sprintf("the process stopped %d times in a row while this recipient was being sent; given up so the rest of the list goes on (the message may have been received)", store.CrashLimit)
+
 // ReleaseLeases returns expired leases (all leases when now is zero) to
 // pending, flagged as possible duplicates: per-row leases, and the rows of
 // ended range claims that got no result.
@@ -111,7 +126,8 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 			return err
 		}
 		camp := sql.Named("campaign", campaignID)
-		n, err := execCount(ctx, tx, db.q.releaseLeases, camp, sql.Named("now", ms(now)), sql.Named("due", ms(due)))
+		limit, reason := sql.Named("limit", store.CrashLimit), sql.Named("reason", crashReason)
+		n, err := execCount(ctx, tx, db.q.releaseLeases, camp, sql.Named("now", ms(now)), sql.Named("due", ms(due)), limit, reason)
 		if err != nil {
 			return err
 		}
@@ -136,7 +152,7 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 		}
 		for _, c := range ended {
 			n, err := execCount(ctx, tx, db.q.claimRelease, camp,
-				sql.Named("due", ms(due)), sql.Named("first_id", c.first), sql.Named("last_id", c.last))
+				sql.Named("due", ms(due)), sql.Named("first_id", c.first), sql.Named("last_id", c.last), limit, reason)
 			if err != nil {
 				return err
 			}
@@ -362,7 +378,7 @@ func scanClaimed(s scanner, d *store.Delivery) error {
 		line, attempts, next, dup int64
 	)
 	if err := s.Scan(&d.ID, &d.CampaignID, &line, &d.Email, &d.Domain, &d.Key, &fields, &attempts, &next,
-		&d.MessageID, &dup); err != nil {
+		&d.MessageID, &dup, &d.Crashes); err != nil {
 		return err
 	}
 	m, err := decodeFields(fields)
@@ -384,7 +400,7 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 	)
 	if err := s.Scan(&d.ID, &d.CampaignID, &d.Line, &d.Email, &d.Domain, &d.Key, &fields, &state,
 		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &d.Class, &d.Step, &d.Code, &d.Enhanced,
-		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered); err != nil {
+		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered, &d.Crashes); err != nil {
 		return nil, err
 	}
 	var err error

@@ -35,6 +35,7 @@ type queries struct {
 	claimDelete                                                          *sql.Stmt
 	messageSave, suppressionInsert, suppressionDelete, suppressionBounce *sql.Stmt
 	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed *sql.Stmt
+	claimSuspect                                                         *sql.Stmt
 	// recordBatch[i] updates recordChunks[i] results at once.
 	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
@@ -88,6 +89,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "campaign_set_diagnosis", "", &q.campaignSetDiagnosis},
 		{w, "claim", "", &q.claim},
 		{w, "claim_cursor", "", &q.claimCursor},
+		{w, "claim_suspect", "", &q.claimSuspect},
 		{w, "claim_fresh", "", &q.claimFresh},
 		{w, "claim_insert", "", &q.claimInsert},
 		{w, "claims_expired", "", &q.claimsExpired},

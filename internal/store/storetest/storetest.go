@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent claims", testConcurrentClaims},
 		{"fence", testFence},
 		{"release leases", testReleaseLeases},
+		{"crash loop", testCrashLoop},
 		{"requeue", testRequeue},
 		{"due now", testDueNow},
 		{"counts sum to total", testCountsInvariant},

@@ -5,6 +5,7 @@
 UPDATE deliveries
 SET state = 'pending',
 	next_at = max(:now, 1), -- 0 is for rows never claimed (0002_claims.sql)
+	crashes = 0, -- a resend after the cause was fixed starts a new count
 	updated_at = :now
 WHERE campaign_id = :campaign
 	AND state = 'failed'
