@@ -420,6 +420,11 @@ func (r *run) claimLoop(ctx context.Context, jobs chan<- job) error {
 			r.setStoreErr(err)
 			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
 		}
+		// A row released by a crash of an earlier run comes alone (see
+		// store.Store.Claim): it is sent by itself and its result recorded
+		// before anything else is claimed, so that if it crashes the
+		// process again no other recipient has a crash counted with it.
+		suspect := len(batch) == 1 && batch[0].Crashes > 0
 		for i := range batch {
 			r.inflight.Add(1)
 			select {
@@ -431,6 +436,14 @@ func (r *run) claimLoop(ctx context.Context, jobs chan<- job) error {
 					r.add(refund(&batch[i+j], now))
 				}
 				return ctx.Err()
+			}
+		}
+		if suspect {
+			if err := r.drain(ctx); err != nil {
+				return err
+			}
+			if err := r.flush(1); err != nil {
+				return err
 			}
 		}
 		if len(batch) > 0 {
