@@ -31,19 +31,21 @@ func (a *app) campaignsCmd() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCREATED\tROUTE\tSTATUS\tTOTAL\tDELIVERED\tFAILED\tDEFERRED\tPENDING")
+			fmt.Fprintln(tw, "NAME\tCREATED\tROUTE\tSTATUS\tTOTAL\tDELIVERED\tFAILED\tDEFERRED\tPENDING\tSENDING")
 			for _, c := range list {
 				n, err := st.Counts(ctx, c.ID)
 				if err != nil {
 					return err
 				}
 				status := string(c.Status)
-				if c.StatusReason != "" {
+				if reason := a.staleReason(&c); reason != "" {
+					status += " (" + reason + ")"
+				} else if c.StatusReason != "" {
 					status += " (" + c.StatusReason + ")"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", c.Name, c.CreatedAt.Local().Format(time.DateTime),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Name, c.CreatedAt.Local().Format(time.DateTime),
 					c.Route, status, n.Total, n.ByState[queue.Delivered], n.ByState[queue.Failed],
-					n.ByState[queue.Deferred], n.ByState[queue.Pending]+n.ByState[queue.Sending])
+					n.ByState[queue.Deferred], n.ByState[queue.Pending], n.ByState[queue.Sending])
 			}
 			return tw.Flush()
 		},

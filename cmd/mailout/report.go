@@ -55,6 +55,9 @@ with ' unless --raw is given. --summary prints only the tally.`,
 					return err
 				}
 				s := report.NewSummary(c, n)
+				if reason := a.staleReason(c); reason != "" {
+					s.Reason = reason
+				}
 				var diag *doctor.Report
 				if c.Status == store.CampaignPaused && len(c.Diagnosis) > 0 {
 					if diag, err = doctor.ParseReport(c.Diagnosis); err == nil {

@@ -183,7 +183,7 @@ When nothing gets out:
 	_ = pf.MarkHidden("cpuprofile")
 	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts, en or es; the default follows LC_ALL, LC_MESSAGES or LANG")
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
-	root.AddCommand(a.doctorCmd(), a.sinkCmd(), a.dkimCmd())
+	root.AddCommand(a.doctorCmd(), a.sinkCmd(), a.dkimCmd(), a.suppressionCmd())
 	markUsageErrors(root)
 	return root
 }
@@ -236,11 +236,28 @@ func (a *app) createStore(ctx context.Context) (store.Store, error) {
 // lock is the SQLite deployment's campaign lock: a file beside the
 // database, held with flock while a process sends the campaign.
 func (a *app) lock(id int64) (func(), error) {
-	unlock, err := campaign.FileLock(fmt.Sprintf("%s.campaign-%d.lock", a.dbPath, id))
+	unlock, err := campaign.FileLock(a.lockPath(id))
 	if errors.Is(err, campaign.ErrLocked) {
 		return nil, &exitErr{code: exitError, err: fmt.Errorf("%w (wait for it to finish, or stop it first)", err)}
 	}
 	return unlock, err
+}
+
+func (a *app) lockPath(id int64) string {
+	return fmt.Sprintf("%s.campaign-%d.lock", a.dbPath, id)
+}
+
+// staleReason says why a campaign stored as running has no process sending
+// it (its lock is free: the run was killed or the machine stopped), or ""
+// when it is not running or a runner holds the lock.
+func (a *app) staleReason(c *store.Campaign) string {
+	if c.Status != store.CampaignRunning {
+		return ""
+	}
+	if running, err := campaign.Runner(a.lockPath(c.ID)); err != nil || running {
+		return ""
+	}
+	return "no runner: interrupted; mailout resume " + quoteArg(c.Name)
 }
 
 // openCampaign opens the store and finds the campaign by name; the caller

@@ -66,7 +66,7 @@ func (f *runFlags) register(cmd *cobra.Command, withRoute bool) {
 	fl.StringArrayVar(&f.relays, "relay", nil, "relay account URL, smtp://user:pass@host:587 or smtps://…:465 (repeatable: tried in order)")
 	fl.StringVar(&f.passwordEnv, "relay-password-env", "", "environment variable holding the relay password (instead of the URL)")
 	fl.StringVar(&f.passwordFile, "relay-password-file", "", "file holding the relay password (instead of the URL)")
-	fl.StringVar(&f.profileName, "profile", "normal", "speed profile: slow, normal or fast (test with slow first)")
+	fl.StringVar(&f.profileName, "profile", "normal", "speed profile: slow, normal or fast (test with slow first; the sandbox route runs unthrottled unless a speed flag is given)")
 	fl.IntVar(&f.connections, "connections", 0, "custom: simultaneous SMTP connections")
 	fl.Float64Var(&f.rate, "rate", 0, "custom: messages per second overall (0 = no limit)")
 	fl.IntVar(&f.perConnection, "per-connection", 0, "custom: messages per connection before reconnecting (0 = no limit)")
@@ -85,6 +85,34 @@ func (f *runFlags) profile(cmd *cobra.Command) (throttle.Profile, error) {
 		return p, usageErr("--profile: %v", err)
 	}
 	return f.custom(cmd, p)
+}
+
+// sandboxProfile is the speed of the sandbox route when no speed flag was
+// given: nothing leaves the machine, so there is no rate, no pause and no
+// session limit; the connections only bound how many messages are rendered
+// and kept at once.
+var sandboxProfile = throttle.Profile{Name: "sandbox", Connections: 4}
+
+// speedFlags are the flags that choose a speed on purpose.
+var speedFlags = []string{"profile", "connections", "rate", "per-connection", "pause-every", "pause", "domain-connections", "domain-rate"}
+
+// routeProfile is the profile of a send on route: the named profile with
+// the custom values on top, except that the sandbox runs unthrottled
+// (sandboxProfile) unless a speed flag was given.
+func (f *runFlags) routeProfile(cmd *cobra.Command, route string) (throttle.Profile, error) {
+	if route == "sandbox" && !speedChanged(cmd) {
+		return sandboxProfile, nil
+	}
+	return f.profile(cmd)
+}
+
+func speedChanged(cmd *cobra.Command) bool {
+	for _, name := range speedFlags {
+		if cmd.Flags().Changed(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // custom applies the custom speed flags that were given to p.
@@ -189,9 +217,7 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 			return usageErr("%v", err)
 		}
 		if errors.Is(err, scheduler.ErrStoreFailed) {
-			// Nothing more was sent once an outcome could not be recorded;
-			// rows left "sending" go back to pending on the next run.
-			return &exitErr{code: exitError, err: fmt.Errorf("%w. Sending stopped: nothing is sent that cannot be recorded. Fix the database (disk space, permissions, %s) and continue with: mailout resume %s", err, a.dbPath, quoteArg(c.Name))}
+			return &exitErr{code: exitError, err: storeFailure(err, a.dbPath, c.Name)}
 		}
 		return &exitErr{code: exitError, err: err}
 	}
@@ -243,7 +269,7 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 		}
 		return nil
 	case scheduler.StopDeferred:
-		msg := fmt.Sprintf("%d recipients are deferred and will be retried", sum.Deferred+sum.Pending)
+		msg := fmt.Sprintf("%d recipients are deferred and will be retried", sum.Deferred+sum.Pending+sum.Sending)
 		if sum.NextRetry != nil {
 			msg += fmt.Sprintf(" (next at %s, until %s)", sum.NextRetry.Local().Format(time.DateTime), sum.Until.Local().Format(time.DateTime))
 		}
@@ -253,6 +279,23 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 	default:
 		return &exitErr{code: exitInterrupted, err: fmt.Errorf("interrupted; messages in flight were finished and recorded. Continue with: mailout resume %s", quoteArg(c.Name))}
 	}
+}
+
+// storeFailure is what a person reads when the database failed during a
+// run: nothing more was sent once an outcome could not be recorded, and
+// rows left "sending" go back to pending, flagged as possible duplicates,
+// on the next run.
+func storeFailure(err error, dbPath, name string) error {
+	fix := fmt.Sprintf("Fix the database (disk space, permissions, %s) and resume when fixed: mailout resume %s", dbPath, quoteArg(name))
+	var re *scheduler.RecordError
+	if !errors.As(err, &re) {
+		return fmt.Errorf("%w. Sending stopped: nothing is sent that cannot be recorded. %s", err, fix)
+	}
+	msg := "; nothing more was sent (the messages in flight were finished"
+	if re.Unrecorded > 0 {
+		msg += fmt.Sprintf("; %d of them could not be recorded: resume sends to them again, flagged as possible duplicates", re.Unrecorded)
+	}
+	return fmt.Errorf("%w%s). %s", re, msg, fix)
 }
 
 // quoteArg quotes a campaign name for a command line a person can paste
@@ -272,8 +315,12 @@ func quoteArg(s string) string {
 }
 
 // storedProfile is the campaign's stored speed profile, with the speed
-// flags given now on top.
+// flags given now on top. A sandbox campaign runs unthrottled unless a
+// speed flag is given now.
 func storedProfile(c *store.Campaign, f *runFlags, cmd *cobra.Command) (throttle.Profile, error) {
+	if c.Route == "sandbox" && !speedChanged(cmd) {
+		return sandboxProfile, nil
+	}
 	var p throttle.Profile
 	if cmd.Flags().Changed("profile") || len(c.Profile) == 0 || json.Unmarshal(c.Profile, &p) != nil {
 		return f.profile(cmd)

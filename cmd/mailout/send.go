@@ -97,16 +97,16 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	if err := f.caps.check(); err != nil {
 		return err
 	}
-	profile, err := f.run.profile(cmd)
-	if err != nil {
-		return err
-	}
 	route := f.run.route
 	if route == "" {
 		route = "sandbox"
 		if len(f.run.relays) > 0 {
 			route = "relay"
 		}
+	}
+	profile, err := f.run.routeProfile(cmd, route)
+	if err != nil {
+		return err
 	}
 	settings := &campaign.Settings{Route: route, HELO: f.run.helo, RelayCA: f.run.relayCA, MessageIDSalt: campaign.NewSalt(),
 		ConnectTimeout: f.run.timeouts[0], CommandTimeout: f.run.timeouts[1], DataTimeout: f.run.timeouts[2]}

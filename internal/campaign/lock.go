@@ -30,3 +30,22 @@ func FileLock(path string) (func(), error) {
 		f.Close()
 	}, nil
 }
+
+// Runner reports whether a process holds the lock at path: false means no
+// mailout process is sending the campaign, so a campaign stored as running
+// was interrupted (killed, or the machine stopped) and rows left
+// "sending" may have been sent. A missing lock file means no runner.
+func Runner(path string) (bool, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	unlock, err := FileLock(path)
+	if errors.Is(err, ErrLocked) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	unlock()
+	return false, nil
+}

@@ -91,6 +91,8 @@ var adviceEN = map[adviceKey]string{
 
 	{DomainNotHosted, ""}: "The mail server of the recipient's domain refuses mail for it: the domain's MX record is probably stale or the domain abandoned. Check the address with the recipient; if every domain answers like this, run mailout doctor.",
 
+	{CrashLoop, ""}: "mailout stopped several times while sending to this recipient, so it was given up on and the rest of the list went on; it may have received the message. Update mailout or report the problem, then send again with: mailout retry CAMPAIGN --class crash-loop.",
+
 	{Permanent, ""}: "The server refused the message for good; its reply says why.",
 }
 
@@ -151,6 +153,8 @@ var adviceES = map[adviceKey]string{
 	{RenderFailed, ""}: "No se pudo construir el mensaje para este destinatario: compruebe la plantilla y los campos de este destinatario.",
 
 	{DomainNotHosted, ""}: "El servidor de correo del dominio del destinatario rechaza el correo para ese dominio: su registro MX probablemente está desactualizado o el dominio fue abandonado. Compruebe la dirección con el destinatario; si todos los dominios responden así, ejecute mailout doctor.",
+
+	{CrashLoop, ""}: "mailout se detuvo varias veces mientras enviaba a este destinatario, por lo que se lo abandonó y el resto de la lista siguió; puede haber recibido el mensaje. Actualice mailout o informe el problema, y luego vuelva a enviar con: mailout retry CAMPAÑA --class crash-loop.",
 
 	{Permanent, ""}: "El servidor rechazó el mensaje en forma definitiva; su respuesta indica el motivo.",
 }

@@ -6,7 +6,7 @@ var Classes = []Class{
 	ConnectRefused, NetworkUnreachable, TLSFailed, AuthRequired, AuthFailed,
 	RelayDenied, SenderRejected, RecipientUnknown, MailboxFull, Greylisted,
 	Temporary, RateLimited, ContentRejected, ProtocolError,
-	ProhibitedDestination, RenderFailed, DomainNotHosted, Permanent,
+	ProhibitedDestination, RenderFailed, DomainNotHosted, CrashLoop, Permanent,
 }
 
 // LocalTemporary lists the classes that are temporary and point at our own

@@ -140,6 +140,8 @@ func kindOf(c Class, route string) (Kind, bool) {
 		return KindPermanent, false
 	case RenderFailed:
 		return KindPermanent, true
+	case CrashLoop:
+		return KindPermanent, false
 	case MailboxFull, Greylisted, Temporary, RateLimited, ProtocolError:
 		return KindTemporary, false
 	}

@@ -47,6 +47,11 @@ const (
 	// route only; from the relay the same replies are AuthRequired,
 	// AuthFailed or RelayDenied.
 	DomainNotHosted Class = "domain-not-hosted"
+	// CrashLoop: the process stopped (crashed, was killed) again and again
+	// while this recipient was being sent, so it is given up on rather
+	// than stopping the rest of the list. Set by the store when it releases
+	// the recipient's lease for the last time (store.CrashLimit).
+	CrashLoop Class = "crash-loop"
 	// Permanent is a 5xx that matched no more precise class.
 	Permanent Class = "permanent"
 )

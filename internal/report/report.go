@@ -21,16 +21,21 @@ import (
 
 // Summary is the tally of one campaign.
 type Summary struct {
-	Campaign   string         `json:"campaign"`
-	Status     string         `json:"status"`
-	Reason     string         `json:"reason,omitempty"`
-	Total      int            `json:"total"`
-	Delivered  int            `json:"delivered"`
-	Failed     int            `json:"failed"`
-	FailedBy   map[string]int `json:"failed_by_class"`
-	Deferred   int            `json:"deferred"`
-	Pending    int            `json:"pending"`
-	Suppressed int            `json:"suppressed"`
+	Campaign  string         `json:"campaign"`
+	Status    string         `json:"status"`
+	Reason    string         `json:"reason,omitempty"`
+	Total     int            `json:"total"`
+	Delivered int            `json:"delivered"`
+	Failed    int            `json:"failed"`
+	FailedBy  map[string]int `json:"failed_by_class"`
+	Deferred  int            `json:"deferred"`
+	Pending   int            `json:"pending"`
+	// Sending counts the recipients in flight, by a row lease or a range
+	// claim, as the per-recipient report shows them. When the run that
+	// claimed them is gone they may have been sent: the next run sends them
+	// again, flagged as possible duplicates.
+	Sending    int `json:"sending"`
+	Suppressed int `json:"suppressed"`
 	// NextRetry is when the first deferred recipient is due.
 	NextRetry *time.Time `json:"next_retry,omitempty"`
 	// Until is the campaign's deadline for retries (created + max age).
@@ -49,13 +54,13 @@ func NewSummary(c *store.Campaign, n *store.Counts) *Summary {
 	s := &Summary{
 		Campaign: c.Name, Status: string(c.Status), Reason: c.StatusReason,
 		Total: n.Total, Delivered: n.ByState[queue.Delivered], Failed: n.ByState[queue.Failed],
-		Deferred: n.ByState[queue.Deferred], Pending: n.ByState[queue.Pending] + n.ByState[queue.Sending],
+		Deferred: n.ByState[queue.Deferred], Pending: n.ByState[queue.Pending], Sending: n.ByState[queue.Sending],
 		Suppressed: n.ByState[queue.Suppressed], FailedBy: map[string]int{},
 	}
 	for k, v := range n.ByClass {
 		s.FailedBy[k] = v
 	}
-	if !n.NextDue.IsZero() && (s.Deferred > 0 || s.Pending > 0) {
+	if !n.NextDue.IsZero() && (s.Deferred > 0 || s.Pending > 0 || s.Sending > 0) {
 		t := n.NextDue
 		s.NextRetry = &t
 		u := c.CreatedAt.Add(c.MaxAge)
@@ -92,6 +97,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	if s.Pending > 0 {
 		fmt.Fprintf(w, "  pending     %d\n", s.Pending)
+	}
+	if s.Sending > 0 {
+		fmt.Fprintf(w, "  sending     %d (in flight; they may have been sent: a resume after an interrupted run sends them again, flagged as possible duplicates)\n", s.Sending)
 	}
 	if s.Suppressed > 0 {
 		fmt.Fprintf(w, "  suppressed  %d\n", s.Suppressed)

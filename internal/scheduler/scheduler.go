@@ -128,8 +128,33 @@ type Result struct {
 }
 
 // ErrStoreFailed wraps a store error that stopped the run: nothing more is
-// sent when its outcome cannot be recorded (RELIABILITY.md #8).
+// sent when its outcome cannot be recorded.
 var ErrStoreFailed = errors.New("store failed")
+
+// RecordError is returned when results could not be recorded (disk full, a
+// failed commit). From the first failure on no new message started; the
+// messages in flight were finished and their results retried. Unrecorded
+// is how many results were still not recorded when the run ended: those
+// recipients may have received the message, and the next run sends to
+// them again, flagged as possible duplicates. It matches ErrStoreFailed.
+type RecordError struct {
+	Err        error
+	Unrecorded int
+}
+
+func (e *RecordError) Error() string { return "could not record results: " + e.Err.Error() }
+
+func (e *RecordError) Unwrap() []error { return []error{ErrStoreFailed, e.Err} }
+
+// recordTimeout bounds one Record call. Results are recorded under a
+// context detached from the run's cancellation (a pause or a signal must
+// not turn a write in progress into a database failure); this timeout is
+// what keeps a hung database from holding the run forever.
+const recordTimeout = time.Minute
+
+// recordTries is how often the last flush of a run tries a failing Record
+// before it gives up, with a growing pause (0.2 s, 0.4 s, … in all 2 s).
+const recordTries = 5
 
 func (c *Config) defaults() {
 	if c.Lease <= 0 {
@@ -176,14 +201,20 @@ type run struct {
 
 	mu sync.Mutex
 	// drained is signalled (on mu) when pending was taken for writing.
-	drained   *sync.Cond
-	pending   []store.AttemptResult
-	storeErr  error
+	drained  *sync.Cond
+	pending  []store.AttemptResult
+	storeErr error
+	// recordErr is the first Record failure (also in storeErr).
+	recordErr error
 	pause     *outcome.Result
 	attempts  int
 	breaker   *breaker // guarded by mu
 	flushKick chan struct{}
-	flushMu   sync.Mutex
+	// base is the run's context detached from its cancellation: results
+	// are recorded under it. halt stops every new claim and send.
+	base    context.Context
+	halt    context.CancelFunc
+	flushMu sync.Mutex
 	// lastProgress and progressEvery are guarded by flushMu.
 	lastProgress  time.Time
 	progressEvery time.Duration
@@ -219,6 +250,7 @@ func (r *run) run(parent context.Context) (*Result, error) {
 	// which ends only after ShutdownTimeout once parent is done.
 	stopCtx, stop := context.WithCancel(parent)
 	defer stop()
+	r.base, r.halt = context.WithoutCancel(parent), stop
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(parent))
 	defer cancelSend()
 	go func() {
@@ -277,9 +309,14 @@ func (r *run) run(parent context.Context) (*Result, error) {
 			case <-t.C:
 			case <-r.flushKick:
 			}
-			if err := r.flush(context.WithoutCancel(parent)); err != nil {
-				stop()
+			select {
+			case <-flushStop:
+				return // the final flush below writes what is left
+			default:
 			}
+			// One try: a failure halts the run, and the final flush
+			// retries once the messages in flight have finished.
+			_ = r.flush(1)
 		}
 	}()
 
@@ -288,7 +325,7 @@ func (r *run) run(parent context.Context) (*Result, error) {
 	wg.Wait()
 	close(flushStop)
 	<-flushDone
-	ferr := r.flush(context.WithoutCancel(parent))
+	ferr := r.flush(recordTries)
 
 	res := &Result{Attempts: r.attempts}
 	bg := context.WithoutCancel(parent)
@@ -299,9 +336,17 @@ func (r *run) run(parent context.Context) (*Result, error) {
 	}
 
 	r.mu.Lock()
-	storeErr, pause := r.storeErr, r.pause
+	storeErr, recordErr, pause := r.storeErr, r.recordErr, r.pause
+	unrecorded := 0
+	for _, ar := range r.pending {
+		if !ar.Refund {
+			unrecorded++
+		}
+	}
 	r.mu.Unlock()
 	switch {
+	case recordErr != nil:
+		return res, &RecordError{Err: recordErr, Unrecorded: unrecorded}
 	case storeErr != nil || ferr != nil:
 		err := storeErr
 		if err == nil {
@@ -375,6 +420,11 @@ func (r *run) claimLoop(ctx context.Context, jobs chan<- job) error {
 			r.setStoreErr(err)
 			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
 		}
+		// A row released by a crash of an earlier run comes alone (see
+		// store.Store.Claim): it is sent by itself and its result recorded
+		// before anything else is claimed, so that if it crashes the
+		// process again no other recipient has a crash counted with it.
+		suspect := len(batch) == 1 && batch[0].Crashes > 0
 		for i := range batch {
 			r.inflight.Add(1)
 			select {
@@ -388,6 +438,14 @@ func (r *run) claimLoop(ctx context.Context, jobs chan<- job) error {
 				return ctx.Err()
 			}
 		}
+		if suspect {
+			if err := r.drain(ctx); err != nil {
+				return err
+			}
+			if err := r.flush(1); err != nil {
+				return err
+			}
+		}
 		if len(batch) > 0 {
 			continue
 		}
@@ -396,11 +454,15 @@ func (r *run) claimLoop(ctx context.Context, jobs chan<- job) error {
 		if err := r.drain(ctx); err != nil {
 			return err
 		}
-		if err := r.flush(ctx); err != nil {
+		if err := r.flush(1); err != nil {
 			return err
 		}
 		counts, err := cfg.Store.Counts(ctx, cfg.Campaign.ID)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Stopped (pause, signal) while counting: not a store failure.
+				return ctx.Err()
+			}
 			r.setStoreErr(err)
 			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
 		}
@@ -545,20 +607,38 @@ fill:
 		// is still on the wire: a crash leaves at most the message in
 		// progress sent and not recorded, however large the group.
 		w.reported = append(w.reported[:0], make([]bool, len(w.msgs))...)
-		results := b.DeliverBatch(sendCtx, w.msgs, func(k int, res transport.Result) {
-			if !w.reported[k] {
-				w.reported[k] = true
-				r.finish(stop, w.ds[k], res)
+		// Once results can no longer be recorded, the rest of the group is
+		// not sent: the group's context is cancelled between two messages.
+		gctx, cut := context.WithCancel(sendCtx)
+		var cutMu sync.Mutex
+		cutDone := false
+		report := func(k int, res transport.Result) {
+			cutMu.Lock()
+			defer cutMu.Unlock()
+			if w.reported[k] {
+				return
 			}
-		})
+			w.reported[k] = true
+			if cutDone && !res.IsDelivered() && !res.Ambiguous {
+				// Not started, or stopped before the end of its data:
+				// nobody received it, the attempt is given back.
+				r.add(refund(w.ds[k], cfg.Clock.Now()))
+				return
+			}
+			r.finish(stop, w.ds[k], res)
+			if !cutDone && r.recordFailed() {
+				cutDone = true
+				cut()
+			}
+		}
+		results := b.DeliverBatch(gctx, w.msgs, report)
 		// The contract is one report per message; one the transport did
 		// not report is recorded now from the returned results rather
 		// than left leased until the next run.
-		for k, done := range w.reported {
-			if !done {
-				r.finish(stop, w.ds[k], results[k])
-			}
+		for k := range w.reported {
+			report(k, results[k])
 		}
+		cut()
 	} else {
 		r.finish(stop, w.ds[0], cfg.Transport.Deliver(sendCtx, w.msgs[0]))
 	}
@@ -631,6 +711,10 @@ func (r *run) finish(stop context.CancelFunc, d *store.Delivery, res transport.R
 		Text: res.Text, Host: res.Host, Via: res.Via, MessageID: d.MessageID,
 		PossibleDuplicate: res.Ambiguous, At: now,
 	}
+	// A hard bounce (the mailbox does not exist) puts the address on the
+	// suppression list when it is recorded; a full mailbox, a policy or
+	// content refusal and the faults of the route or account do not.
+	ar.Suppress = tr.State == queue.Failed && res.Class == outcome.RecipientUnknown
 	if tr.State == queue.Failed && res.Kind == outcome.KindTemporary && tr.Reason != "" {
 		ar.Text = tr.Reason + ": " + ar.Text
 	}
@@ -700,9 +784,14 @@ func (r *run) add(ar store.AttemptResult) {
 	}
 }
 
-// flush writes the buffered results. A store failure keeps them buffered
-// and stops the run: nothing is sent that cannot be recorded.
-func (r *run) flush(ctx context.Context) error {
+// flush writes the buffered results under the run's detached context: a
+// pause or a signal that arrives while a batch is being written lets the
+// write finish, so it neither loses the results nor reports a database
+// failure. A store failure halts the run at once (no new message starts),
+// keeps the results buffered for the next flush; the last one of the run
+// tries them several times. The messages sent but not recorded are at
+// most those in flight when the store failed.
+func (r *run) flush(tries int) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	r.mu.Lock()
@@ -714,20 +803,28 @@ func (r *run) flush(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	for try := 0; try < 5; try++ {
-		if _, err = r.cfg.Store.Record(ctx, batch); err == nil {
+	for try := 0; try < tries; try++ {
+		if try > 0 {
+			if serr := r.cfg.Clock.Sleep(r.base, time.Duration(try)*200*time.Millisecond); serr != nil {
+				break
+			}
+		}
+		ctx, cancel := context.WithTimeout(r.base, recordTimeout)
+		_, err = r.cfg.Store.Record(ctx, batch)
+		cancel()
+		if err == nil {
 			break
 		}
-		r.cfg.Logger.Warn("recording results failed; retrying", "campaign", r.cfg.Campaign.Name, "err", err, "results", len(batch))
-		if serr := r.cfg.Clock.Sleep(ctx, time.Duration(try+1)*200*time.Millisecond); serr != nil {
-			break
+		if r.setRecordErr(err) {
+			r.cfg.Logger.Error("recording results failed: no new message is sent; the messages in flight finish", "campaign", r.cfg.Campaign.Name, "err", err, "results", len(batch))
+		} else {
+			r.cfg.Logger.Warn("recording results failed; retrying", "campaign", r.cfg.Campaign.Name, "err", err, "results", len(batch))
 		}
 	}
 	if err != nil {
 		r.mu.Lock()
 		r.pending = append(batch, r.pending...)
 		r.mu.Unlock()
-		r.setStoreErr(err)
 		return err
 	}
 	r.sent.Add(int64(len(batch)))
@@ -736,7 +833,7 @@ func (r *run) flush(ctx context.Context) error {
 	if now := r.cfg.Clock.Now(); r.cfg.Progress != nil && now.Sub(r.lastProgress) >= max(time.Second, r.progressEvery) {
 		r.lastProgress = now
 		start := time.Now()
-		counts, cerr := r.cfg.Store.Counts(ctx, r.cfg.Campaign.ID)
+		counts, cerr := r.cfg.Store.Counts(r.base, r.cfg.Campaign.ID)
 		r.progressEvery = 50 * time.Since(start)
 		if cerr == nil {
 			r.cfg.Progress(r.progress(counts))
@@ -752,6 +849,30 @@ func (r *run) progress(c *store.Counts) Progress {
 		Pending: c.ByState[queue.Pending] + c.ByState[queue.Sending],
 		Sent:    int(r.sent.Load()), Started: r.started,
 	}
+}
+
+// recordFailed reports whether a Record has failed in this run.
+func (r *run) recordFailed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recordErr != nil
+}
+
+// setRecordErr notes a Record failure and halts the run; it reports
+// whether this was the first one.
+func (r *run) setRecordErr(err error) bool {
+	r.mu.Lock()
+	first := r.recordErr == nil
+	if first {
+		r.recordErr = err
+	}
+	if r.storeErr == nil {
+		r.storeErr = err
+	}
+	r.drained.Broadcast()
+	r.mu.Unlock()
+	r.halt()
+	return first
 }
 
 func (r *run) setStoreErr(err error) {

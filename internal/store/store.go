@@ -122,6 +122,9 @@ type Delivery struct {
 	// PossibleDuplicate is set when an attempt ended without knowing whether
 	// the server accepted the message (lost lease, lost reply after ".").
 	PossibleDuplicate bool
+	// Crashes counts the releases of the row's lease (ReleaseLeases: the
+	// process stopped while sending it) since its last recorded attempt.
+	Crashes int
 
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -146,6 +149,50 @@ type AttemptResult struct {
 	MessageID                              string
 	PossibleDuplicate                      bool
 	At                                     time.Time
+	// Suppress: the result is a hard bounce (the mailbox does not exist).
+	// When it applies, the recipient's key goes on the suppression list in
+	// the same transaction, with ReasonHardBounce, the campaign and the
+	// server's reply (Code, Enhanced, Text).
+	Suppress bool
+}
+
+// CrashLimit is how many times in a row a delivery's lease may be released
+// while it was being sent (the process crashed or was killed, and a later
+// run or ReleaseLeases found it still "sending") before it is given up on:
+// the release that reaches the limit fails it with class "crash-loop", so
+// a recipient that crashes mailout at every start does not keep the rest
+// of the list from finishing. Recording an attempt resets the count, and
+// Claim returns a row released by a crash alone (see Claim), so the
+// recipients that happened to be in flight with it are not counted again.
+const CrashLimit = 3
+
+// Suppression reasons and sources set by mailout itself.
+const (
+	// ReasonHardBounce: a server said the mailbox does not exist.
+	ReasonHardBounce = "hard-bounce"
+	// SourceBounce: added by Record from a campaign's failed delivery.
+	SourceBounce = "bounce"
+)
+
+// Suppression is one entry of the suppression list: an address that no
+// campaign sends to again.
+type Suppression struct {
+	// Key is the canonical address key (addr.Address.Key), or "@" and the
+	// A-label domain to suppress a whole domain.
+	Key string
+	// Reason says why: ReasonHardBounce, "unsubscribed", "complaint"…
+	Reason string
+	// Source says where it came from: SourceBounce, "manual", or the file
+	// it was imported from.
+	Source string
+	// Campaign is the campaign whose delivery bounced (SourceBounce).
+	Campaign string
+	// Code, Enhanced and Text are the remote server's reply to a bounce.
+	Code     int
+	Enhanced string
+	Text     string
+	// At is when it was added; zero means now.
+	At time.Time
 }
 
 // Counts is a campaign's tally.
@@ -183,12 +230,16 @@ type Store interface {
 	SetDiagnosis(ctx context.Context, id int64, diagnosis []byte) error
 
 	// Claim leases up to limit deliveries of the campaign that are pending
-	// or deferred with NextAt <= now, in NextAt then ID order: each becomes
+	// or deferred with NextAt <= now, in NextAt then ID order (a due row
+	// whose address or domain has been suppressed since the import becomes
+	// suppressed instead, and is not returned): each becomes
 	// sending, Attempts+1, LeaseOwner=owner, LeaseUntil=now+lease. Rows of
-	// the returned slice carry the incremented Attempts. Safe against other
+	// the returned slice carry the incremented Attempts. A due row with
+	// Crashes > 0 (released by a crash) comes before every other and is
+	// returned alone. Safe against other
 	// claimers (no row is returned twice). A claimed Delivery carries only
 	// what a sender needs: ID, CampaignID, Line, Email, Domain, Key, Fields,
-	// Attempts, NextAt, MessageID and PossibleDuplicate as stored, and
+	// Attempts, NextAt, MessageID, PossibleDuplicate and Crashes as stored, and
 	// State (sending), LeaseOwner, LeaseUntil and UpdatedAt as set by the
 	// claim; the last outcome (Class … Via), CreatedAt and DeliveredAt may
 	// be left zero (Deliveries returns every field).
@@ -199,12 +250,14 @@ type Store interface {
 	Record(ctx context.Context, results []AttemptResult) (int, error)
 	// ReleaseLeases returns the campaign's sending rows whose lease ended
 	// before now (all of them when now is zero) to pending, due at once,
-	// flagged PossibleDuplicate (the message may have been sent). Returns
-	// how many were released.
+	// flagged PossibleDuplicate (the message may have been sent), with
+	// Crashes incremented; a row whose count reaches CrashLimit is failed
+	// with class "crash-loop" instead. Returns how many were released.
 	ReleaseLeases(ctx context.Context, campaignID int64, now time.Time) (int, error)
 	// Requeue moves failed deliveries (of the given classes, or all) back to
 	// pending, due now, for a resend after the cause was fixed. Returns the
-	// number requeued. Suppressed recipients stay suppressed.
+	// number requeued. A failed delivery whose address or domain is
+	// suppressed becomes suppressed instead.
 	Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error)
 
 	// DueNow makes the campaign's deferred deliveries of the given classes
@@ -224,9 +277,18 @@ type Store interface {
 	// Messages streams the kept messages of a campaign in delivery order.
 	Messages(ctx context.Context, campaignID int64, fn func(deliveryID int64, email, messageID string, data []byte) error) error
 
-	// Suppress adds a key (canonical address) to the suppression list;
-	// IsSuppressed checks it.
-	Suppress(ctx context.Context, key, reason string) error
+	// Suppress adds an entry to the suppression list; an entry for the
+	// same key that is already there is kept as it was. Claim and
+	// ImportCampaign store deliveries whose key, or whose domain as
+	// "@domain", is on the list as suppressed, and Requeue leaves them
+	// suppressed.
+	Suppress(ctx context.Context, s Suppression) error
+	// Unsuppress takes a key off the list; it reports whether it was there.
+	Unsuppress(ctx context.Context, key string) (bool, error)
+	// Suppressions streams the list in key order.
+	Suppressions(ctx context.Context, fn func(*Suppression) error) error
+	// IsSuppressed reports whether the address key, or its domain, is on
+	// the list.
 	IsSuppressed(ctx context.Context, key string) (bool, error)
 
 	Close() error

@@ -55,7 +55,7 @@ func BenchmarkImport(b *testing.B) {
 	n := importBenchRows
 	db := benchDB(b)
 	ctx := context.Background()
-	if err := db.Suppress(ctx, "user7@d7.example", "bench"); err != nil {
+	if err := db.Suppress(ctx, store.Suppression{Key: "user7@d7.example", Reason: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()

@@ -93,12 +93,28 @@ func TestRangeClaimCrashAndRefund(t *testing.T) {
 	if n, err := db.Record(t.Context(), []store.AttemptResult{{DeliveryID: ds[5].ID, Attempt: 1, State: queue.Delivered, At: now}}); err != nil || n != 0 {
 		t.Fatalf("late result applied: %d, %v", n, err)
 	}
-	// Next run: the fresh rows first (attempt 1), then the refunded one
-	// (attempt 1) and the released ones (attempt 2).
+	// Next run: each released row alone (attempt 2, one crash counted),
+	// then the fresh rows (attempt 1) with the refunded one (attempt 1).
 	later := now.Add(time.Second)
-	all, err := db.Claim(t.Context(), c.ID, "w2", later, time.Minute, 100)
-	if err != nil {
-		t.Fatal(err)
+	var all []store.Delivery
+	var sizes []int
+	for {
+		got, err := db.Claim(t.Context(), c.ID, "w2", later, time.Minute, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 {
+			break
+		}
+		all, sizes = append(all, got...), append(sizes, len(got))
+	}
+	if fmt.Sprint(sizes) != "[1 1 1 1 1 1 1 11]" {
+		t.Errorf("claims of %v rows; want the 7 released rows one by one, then the other 11", sizes)
+	}
+	for _, d := range all[:7] {
+		if d.Crashes != 1 || d.Attempts != 2 {
+			t.Errorf("released row %d claimed with %d crashes, attempt %d; want 1 and 2", d.ID, d.Crashes, d.Attempts)
+		}
 	}
 	attempts := map[int64]int{}
 	for _, d := range all {
@@ -119,7 +135,7 @@ func TestRangeClaimCrashAndRefund(t *testing.T) {
 			t.Errorf("row %d claimed as attempt %d, want %d", i, attempts[d.ID], want)
 		}
 	}
-	for _, d := range all[:10] {
+	for _, d := range all[7:17] {
 		if d.Attempts != 1 || d.ID <= ds[9].ID {
 			t.Errorf("first of the second claim: row %d attempt %d; want the fresh rows after the first claim, attempt 1", d.ID, d.Attempts)
 		}

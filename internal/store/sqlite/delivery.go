@@ -45,11 +45,23 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 			return err
 		}
 		camp := sql.Named("campaign", campaignID)
+		// A row released by a crash goes first, and alone (0004_crashes.sql).
+		rows, err := tx.StmtContext(ctx, db.q.claimSuspect).QueryContext(ctx, camp,
+			sql.Named("owner", owner), sql.Named("now", ms(now)), sql.Named("lease_until", ms(leaseUntil)))
+		if err != nil {
+			return err
+		}
+		if err := scan(rows); err != nil {
+			return err
+		}
+		if out, err = db.dropSuppressed(ctx, tx, out, updated); err != nil || len(out) > 0 {
+			return err
+		}
 		var cursor int64
 		if err := tx.StmtContext(ctx, db.q.claimCursor).QueryRowContext(ctx, camp).Scan(&cursor); err != nil {
 			return err
 		}
-		rows, err := tx.StmtContext(ctx, db.q.claimFresh).QueryContext(ctx, camp,
+		rows, err = tx.StmtContext(ctx, db.q.claimFresh).QueryContext(ctx, camp,
 			sql.Named("cursor", cursor), sql.Named("limit", limit))
 		if err != nil {
 			return err
@@ -64,19 +76,24 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 				return err
 			}
 		}
-		if len(out) == limit {
-			return nil
+		if len(out) < limit {
+			rows, err = tx.StmtContext(ctx, db.q.claim).QueryContext(ctx, camp,
+				sql.Named("owner", owner),
+				sql.Named("now", ms(now)),
+				sql.Named("lease_until", ms(leaseUntil)),
+				sql.Named("limit", limit-len(out)),
+			)
+			if err != nil {
+				return err
+			}
+			if err := scan(rows); err != nil {
+				return err
+			}
 		}
-		rows, err = tx.StmtContext(ctx, db.q.claim).QueryContext(ctx, camp,
-			sql.Named("owner", owner),
-			sql.Named("now", ms(now)),
-			sql.Named("lease_until", ms(leaseUntil)),
-			sql.Named("limit", limit-len(out)),
-		)
-		if err != nil {
-			return err
-		}
-		return scan(rows)
+		// Checked at claim time, just before sending: an address
+		// suppressed while the campaign runs is not sent to.
+		out, err = db.dropSuppressed(ctx, tx, out, updated)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim campaign %d: %w", campaignID, err)
@@ -90,6 +107,9 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 	})
 	return out, nil
 }
+
+// crashReason is the text of a delivery failed as crash-loop.
+var crashReason = fmt.Sprintf("the process stopped %d times in a row while this recipient was being sent; given up so the rest of the list goes on (the message may have been received)", store.CrashLimit)
 
 // ReleaseLeases returns expired leases (all leases when now is zero) to
 // pending, flagged as possible duplicates: per-row leases, and the rows of
@@ -106,7 +126,8 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 			return err
 		}
 		camp := sql.Named("campaign", campaignID)
-		n, err := execCount(ctx, tx, db.q.releaseLeases, camp, sql.Named("now", ms(now)), sql.Named("due", ms(due)))
+		limit, reason := sql.Named("limit", store.CrashLimit), sql.Named("reason", crashReason)
+		n, err := execCount(ctx, tx, db.q.releaseLeases, camp, sql.Named("now", ms(now)), sql.Named("due", ms(due)), limit, reason)
 		if err != nil {
 			return err
 		}
@@ -131,7 +152,7 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 		}
 		for _, c := range ended {
 			n, err := execCount(ctx, tx, db.q.claimRelease, camp,
-				sql.Named("due", ms(due)), sql.Named("first_id", c.first), sql.Named("last_id", c.last))
+				sql.Named("due", ms(due)), sql.Named("first_id", c.first), sql.Named("last_id", c.last), limit, reason)
 			if err != nil {
 				return err
 			}
@@ -149,10 +170,26 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 }
 
 // Requeue moves failed deliveries of the given classes (all when empty)
-// back to pending, due at now. Failed rows whose key is suppressed stay
-// failed.
+// back to pending, due at now. Failed rows whose address or domain is
+// suppressed become suppressed instead, in the same transaction.
 func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error) {
-	return db.byClasses(ctx, "requeue", db.q.requeue, campaignID, classes, now)
+	args := []any{sql.Named("campaign", campaignID), sql.Named("classes", jsonList(classes)), sql.Named("now", ms(now))}
+	var n int
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
+			return err
+		}
+		if _, err := execCount(ctx, tx, db.q.requeueSuppressed, args...); err != nil {
+			return err
+		}
+		var err error
+		n, err = execCount(ctx, tx, db.q.requeue, args...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: requeue campaign %d: %w", campaignID, err)
+	}
+	return n, nil
 }
 
 // DueNow makes deferred deliveries of the given classes (all when empty)
@@ -341,7 +378,7 @@ func scanClaimed(s scanner, d *store.Delivery) error {
 		line, attempts, next, dup int64
 	)
 	if err := s.Scan(&d.ID, &d.CampaignID, &line, &d.Email, &d.Domain, &d.Key, &fields, &attempts, &next,
-		&d.MessageID, &dup); err != nil {
+		&d.MessageID, &dup, &d.Crashes); err != nil {
 		return err
 	}
 	m, err := decodeFields(fields)
@@ -363,7 +400,7 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 	)
 	if err := s.Scan(&d.ID, &d.CampaignID, &d.Line, &d.Email, &d.Domain, &d.Key, &fields, &state,
 		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &d.Class, &d.Step, &d.Code, &d.Enhanced,
-		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered); err != nil {
+		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered, &d.Crashes); err != nil {
 		return nil, err
 	}
 	var err error

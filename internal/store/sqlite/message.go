@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -58,34 +57,4 @@ func (db *DB) Messages(ctx context.Context, campaignID int64, fn func(deliveryID
 		return fmt.Errorf("sqlite: messages of campaign %d: %w", campaignID, err)
 	}
 	return nil
-}
-
-// Suppress puts key on the suppression list. Suppressing a key twice keeps
-// the first reason.
-func (db *DB) Suppress(ctx context.Context, key, reason string) error {
-	if key == "" {
-		return errors.New("sqlite: suppress: empty key")
-	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, db.q.suppressionInsert).ExecContext(ctx,
-			sql.Named("key", key), sql.Named("reason", reason), sql.Named("now", ms(now())))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: suppress: %w", err)
-	}
-	return nil
-}
-
-// IsSuppressed reports whether key is on the suppression list.
-func (db *DB) IsSuppressed(ctx context.Context, key string) (bool, error) {
-	var one int
-	err := db.q.suppressionGet.QueryRowContext(ctx, sql.Named("key", key)).Scan(&one)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("sqlite: is suppressed: %w", err)
-	}
-	return true, nil
 }

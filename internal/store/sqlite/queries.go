@@ -33,13 +33,15 @@ type queries struct {
 	claim, record, recordRefund, releaseLeases, requeue, dueNow          *sql.Stmt
 	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease    *sql.Stmt
 	claimDelete                                                          *sql.Stmt
-	messageSave, suppressionInsert                                       *sql.Stmt
+	messageSave, suppressionInsert, suppressionDelete, suppressionBounce *sql.Stmt
+	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed *sql.Stmt
+	claimSuspect                                                         *sql.Stmt
 	// recordBatch[i] updates recordChunks[i] results at once.
 	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
 	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
 	countsByState, countsFailedByClass, countsNextDue, countsClaimed                *sql.Stmt
-	deliveriesList, domainsList, messagesList, suppressionGet                       *sql.Stmt
+	deliveriesList, domainsList, messagesList, suppressionGet, suppressionsList     *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -87,6 +89,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "campaign_set_diagnosis", "", &q.campaignSetDiagnosis},
 		{w, "claim", "", &q.claim},
 		{w, "claim_cursor", "", &q.claimCursor},
+		{w, "claim_suspect", "", &q.claimSuspect},
 		{w, "claim_fresh", "", &q.claimFresh},
 		{w, "claim_insert", "", &q.claimInsert},
 		{w, "claims_expired", "", &q.claimsExpired},
@@ -99,6 +102,12 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "due_now", "", &q.dueNow},
 		{w, "message_save", "", &q.messageSave},
 		{w, "suppression_insert", "", &q.suppressionInsert},
+		{w, "suppression_delete", "", &q.suppressionDelete},
+		{w, "suppression_bounce", "", &q.suppressionBounce},
+		{w, "suppression_get", "", &q.suppressionGetW},
+		{w, "suppressions_any", "", &q.suppressionsAny},
+		{w, "claim_suppressed", "", &q.claimSuppressed},
+		{w, "requeue_suppressed", "", &q.requeueSuppressed},
 		{r, "campaign_exists", "", &q.campaignExistsR},
 		{r, "campaign_get", "", &q.campaignGet},
 		{r, "campaign_get_by_name", "", &q.campaignGetByName},
@@ -112,6 +121,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{r, "domains_list", "", &q.domainsList},
 		{r, "messages_list", "", &q.messagesList},
 		{r, "suppression_get", "", &q.suppressionGet},
+		{r, "suppressions_list", "", &q.suppressionsList},
 	}, chunks...) {
 		text := p.text
 		if text == "" {

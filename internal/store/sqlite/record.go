@@ -44,7 +44,7 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 				}
 				applied += n
 			}
-			return nil
+			return db.suppressBounces(ctx, tx, results, now)
 		}
 		batch := make([]store.AttemptResult, 0, len(results))
 		for _, r := range results {
@@ -60,7 +60,10 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 		}
 		n, err := db.recordChunks(ctx, tx, batch, now)
 		applied += n
-		return err
+		if err != nil {
+			return err
+		}
+		return db.suppressBounces(ctx, tx, results, now)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record %d results: %w", len(results), err)
@@ -130,6 +133,27 @@ func (db *DB) recordOne(ctx context.Context, tx *sql.Tx, r store.AttemptResult, 
 		return 0, fmt.Errorf("delivery %d: %w", r.DeliveryID, err)
 	}
 	return int(n), nil
+}
+
+// suppressBounces puts the keys of the applied hard bounces among results
+// on the suppression list, in Record's transaction.
+func (db *DB) suppressBounces(ctx context.Context, tx *sql.Tx, results []store.AttemptResult, now time.Time) error {
+	var stmt *sql.Stmt
+	for _, r := range results {
+		if !r.Suppress || r.State != queue.Failed {
+			continue
+		}
+		if stmt == nil {
+			stmt = tx.StmtContext(ctx, db.q.suppressionBounce)
+		}
+		if _, err := stmt.ExecContext(ctx, sql.Named("id", r.DeliveryID), sql.Named("attempt", r.Attempt),
+			sql.Named("reason", store.ReasonHardBounce), sql.Named("source", store.SourceBounce),
+			sql.Named("code", r.Code), sql.Named("enhanced", r.Enhanced), sql.Named("text", r.Text),
+			sql.Named("at", ms(at(r, now)))); err != nil {
+			return fmt.Errorf("suppress delivery %d: %w", r.DeliveryID, err)
+		}
+	}
+	return nil
 }
 
 // at is the result's time, or now when it has none.

@@ -214,8 +214,9 @@ func TestQueryFilesAllPrepared(t *testing.T) {
 		t.Fatalf("delivery_insert: %v", err)
 	}
 	// Every file is prepared once; delivery_insert a second time as a batch,
-	// campaign_exists once per handle; record_batch once per chunk size.
-	if want := len(names) + 2 + len(recordChunks) - 1; len(db.q.all) != want {
+	// campaign_exists and suppression_get once per handle; record_batch once
+	// per chunk size.
+	if want := len(names) + 3 + len(recordChunks) - 1; len(db.q.all) != want {
 		t.Fatalf("%d statements prepared for %d query files, want %d", len(db.q.all), len(names), want)
 	}
 }
@@ -228,13 +229,14 @@ func TestQueryPlans(t *testing.T) {
 	args := []any{sql.Named("campaign", 1), sql.Named("owner", "w"), sql.Named("now", 5),
 		sql.Named("lease_until", 6), sql.Named("limit", 500), sql.Named("states", `["failed"]`),
 		sql.Named("classes", "[]"), sql.Named("due", 5), sql.Named("cursor", 7), sql.Named("first_id", 8),
-		sql.Named("last_id", 9)}
+		sql.Named("last_id", 9), sql.Named("reason", "r")}
 	for _, tc := range []struct {
 		query string
 		want  []string
 		never []string
 	}{
 		{"claim", []string{"USING INDEX deliveries_due"}, []string{"TEMP B-TREE", "SCAN deliveries"}},
+		{"claim_suspect", []string{"deliveries_suspect"}, []string{"TEMP B-TREE", "SCAN deliveries"}},
 		{"claim_fresh", []string{"deliveries_due (campaign_id=? AND next_at=? AND rowid>?)"}, []string{"TEMP B-TREE", "SCAN"}},
 		{"claim_cursor", []string{"claims_range"}, []string{"SCAN"}},
 		{"claim_release", []string{"deliveries_due (campaign_id=? AND next_at=? AND rowid>? AND rowid<?)"}, []string{"SCAN"}},

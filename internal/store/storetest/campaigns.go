@@ -165,7 +165,7 @@ func testSuppressedAtImport(t *testing.T, s store.Store) {
 		t.Fatalf("IsSuppressed before Suppress = %v, %v", ok, err)
 	}
 	for range 2 { // idempotent
-		if err := s.Suppress(ctx, key, "hard bounce 5.1.1"); err != nil {
+		if err := s.Suppress(ctx, store.Suppression{Key: key, Reason: "hard bounce 5.1.1"}); err != nil {
 			t.Fatalf("Suppress: %v", err)
 		}
 	}

@@ -21,4 +21,4 @@ WHERE id IN (
 	LIMIT :limit
 )
 RETURNING id, campaign_id, line, email, domain, "key", fields, attempts, next_at, message_id,
-	possible_duplicate
+	possible_duplicate, crashes

@@ -3,7 +3,7 @@
 -- condition so that deliveries_due (campaign_id, next_at = 0, id > cursor)
 -- is used. The columns are those of claim.sql, attempts counting this one.
 SELECT id, campaign_id, line, email, domain, "key", fields, attempts + 1, next_at, message_id,
-	possible_duplicate
+	possible_duplicate, crashes
 FROM deliveries
 WHERE campaign_id = :campaign
 	AND state IN ('pending', 'deferred')

@@ -1,7 +1,11 @@
 -- import_suppressed: at the end of an import, recipients on the suppression
--- list are stored suppressed, with the reason they were suppressed for.
+-- list, by address or by domain ("@" and the domain), are stored
+-- suppressed, with the reason they were suppressed for.
 UPDATE deliveries
 SET state = 'suppressed',
-	text = (SELECT s.reason FROM suppressions AS s WHERE s."key" = deliveries."key")
+	text = coalesce(
+		(SELECT s.reason FROM suppressions AS s WHERE s."key" = deliveries."key"),
+		(SELECT s.reason FROM suppressions AS s WHERE s."key" = '@' || deliveries.domain))
 WHERE campaign_id = :campaign
-	AND "key" IN (SELECT "key" FROM suppressions)
+	AND ("key" IN (SELECT "key" FROM suppressions)
+		OR '@' || domain IN (SELECT "key" FROM suppressions))

@@ -18,6 +18,7 @@ SET state = :state,
 	via = :via,
 	message_id = CASE WHEN message_id = '' THEN :message_id ELSE message_id END,
 	possible_duplicate = possible_duplicate OR :possible_duplicate,
+	crashes = 0, -- the attempt ended without a crash (0004_crashes.sql)
 	updated_at = :at,
 	delivered_at = CASE WHEN :state = 'delivered' THEN :at ELSE delivered_at END
 WHERE id = :id

@@ -20,6 +20,7 @@ SET state = r.r_state,
 	via = r.r_via,
 	message_id = CASE WHEN deliveries.message_id = '' THEN r.r_message_id ELSE deliveries.message_id END,
 	possible_duplicate = deliveries.possible_duplicate OR r.r_possible_duplicate,
+	crashes = 0, -- the attempt ended without a crash (0004_crashes.sql)
 	updated_at = r.r_at,
 	delivered_at = CASE WHEN r.r_state = 'delivered' THEN r.r_at ELSE deliveries.delivered_at END
 FROM (

@@ -1,0 +1,2 @@
+-- suppression_delete: take a key off the suppression list.
+DELETE FROM suppressions WHERE "key" = :key
