@@ -93,7 +93,7 @@ func (a *app) suppressionAddCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
+			st, err := a.createStore(ctx)
 			if err != nil {
 				return err
 			}
@@ -163,7 +163,7 @@ line and skipped; an address already on the list keeps its entry.`,
 			}
 			defer f.Close()
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
+			st, err := a.createStore(ctx)
 			if err != nil {
 				return err
 			}
