@@ -112,6 +112,10 @@ type Client struct {
 	broken   bool // I/O error, 421 or protocol error: not reusable
 	dirty    bool // a failed transaction left state: RSET before the next
 	redact   bool // inside an AUTH exchange
+	// secrets are what the AUTH exchange sent (password, base64
+	// responses): taken out of every reply read meanwhile, since some
+	// servers echo them in their refusal.
+	secrets []string
 	// watching is set while watch's context.AfterFunc covers every step
 	// (one SendMany call); cancelled is set by that func.
 	watching  bool
@@ -393,6 +397,9 @@ func (c *Client) read(ctx context.Context, command string) (reply, error) {
 	r, err := readReply(c.br)
 	if err != nil {
 		return reply{}, c.ioError(ctx, command, err)
+	}
+	for i := range r.Lines {
+		r.Lines[i] = redactSecrets(r.Lines[i], c.secrets)
 	}
 	for i, l := range r.Lines {
 		if c.cfg.Trace == nil {
