@@ -12,7 +12,9 @@
 //
 // Every step has its own deadline (Timeouts, RFC 5321 §4.5.3.2) set once
 // when the step starts, so a server trickling bytes cannot hold a session
-// open past it; the context cancels whatever is in flight.
+// open past it; the message body is the exception, where each block
+// written has a DataBlock deadline of its own (§4.5.3.2.5). The context
+// cancels whatever is in flight.
 //
 // A Client is not safe for concurrent use: one goroutine drives it.
 package smtpclient
@@ -120,6 +122,9 @@ type Client struct {
 	// (one SendMany call); cancelled is set by that func.
 	watching  bool
 	cancelled atomic.Bool
+	// blockCtx is set while a message body is written: each block the
+	// connection writer sends then gets a deadline of its own (DataBlock).
+	blockCtx context.Context
 }
 
 // Dial connects, reads the greeting, says EHLO (HELO when EHLO gets 5xx),
@@ -181,7 +186,49 @@ func (c *Client) connect(ctx context.Context) error {
 func (c *Client) setConn(conn net.Conn) {
 	c.conn = conn
 	c.br = bufio.NewReaderSize(conn, readerSize)
-	c.bw = bufio.NewWriterSize(conn, writerSize)
+	c.bw = bufio.NewWriterSize(connWriter{c}, writerSize)
+}
+
+// connWriter is where the buffered writer sends its bytes: straight to the
+// connection, except while a message body is written (blockCtx set). Then
+// the bytes go in blocks of at most writerSize, each under a deadline of
+// DataBlock from its own start: RFC 5321 §4.5.3.2.5 times "each TCP SEND
+// call transmitting a chunk of data", so a large message to a slow but
+// steady server is not cut off, and a server that stops reading still is.
+type connWriter struct{ c *Client }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	c := w.c
+	if c.blockCtx == nil {
+		return c.conn.Write(p)
+	}
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), writerSize)
+		c.blockDeadline()
+		m, err := c.conn.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// blockDeadline sets the write deadline of the next data block. Checked
+// after it is set, a cancellation (blockCtx's or watch's) that came first
+// still leaves the deadline in the past; one that comes later moves it
+// there itself.
+func (c *Client) blockDeadline() {
+	d := time.Now().Add(c.to.DataBlock)
+	if cd, ok := c.blockCtx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	_ = c.conn.SetWriteDeadline(d)
+	if c.blockCtx.Err() != nil || (c.watching && c.cancelled.Load()) {
+		_ = c.conn.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 // writerSize holds a typical message whole: a 20 KB body then leaves in one

@@ -450,10 +450,13 @@ func (c *Client) resetIfDirty(ctx context.Context) error {
 
 // writeBody writes the message with CRLF line ends and dot-stuffing
 // (RFC 5321 §4.5.2), then the terminating "." and, when next is not nil,
-// next's commands, under the DataBlock timeout.
+// next's commands. Each block written gets the DataBlock timeout of its
+// own (connWriter).
 func (c *Client) writeBody(ctx context.Context, body []byte, next *txn) error {
 	stop := c.deadline(ctx, c.to.DataBlock)
 	defer stop()
+	c.blockCtx = ctx
+	defer func() { c.blockCtx = nil }()
 	if c.cfg.Trace != nil {
 		c.trace(fmt.Sprintf("C: <message body, %d bytes>", len(body)))
 	}
