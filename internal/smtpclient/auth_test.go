@@ -3,6 +3,7 @@ package smtpclient
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -161,4 +162,49 @@ S: 221 Bye`, []string{b64(pass), pass}},
 			}
 		})
 	}
+}
+
+// Old Outlook and Exchange servers announce AUTH only in the pre-standard
+// form "AUTH=LOGIN PLAIN". Without an "AUTH " line it is the offer.
+func TestLegacyAuthEquals(t *testing.T) {
+	tests := []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{"mx", "AUTH=LOGIN PLAIN"}, "LOGIN PLAIN"},
+		{[]string{"mx", "auth=login"}, "login"},
+		{[]string{"mx", "AUTH=LOGIN", "AUTH PLAIN CRAM-MD5"}, "PLAIN CRAM-MD5"},
+		{[]string{"mx", "AUTH CRAM-MD5", "AUTH=LOGIN"}, "CRAM-MD5"},
+	}
+	for _, tt := range tests {
+		ext := parseExtensions(tt.lines)
+		if got, ok := ext["AUTH"]; !ok || got != tt.want {
+			t.Errorf("parseExtensions(%q)[AUTH] = %q (%v), want %q", tt.lines, got, ok, tt.want)
+		}
+	}
+
+	s := startScript(t, nil, `
+S: 220 exchange.test Microsoft ESMTP MAIL Service ready
+C: EHLO client.test
+S: 250-exchange.test Hello
+S: 250-AUTH=LOGIN
+S: 250 8BITMIME
+C: AUTH LOGIN
+S: 334 VXNlcm5hbWU6
+C: dXNlcg==
+S: 334 UGFzc3dvcmQ6
+C: c2VjcmV0
+S: 235 2.7.0 Authentication successful
+C: QUIT
+S: 221 Bye`)
+	c := mustDial(t, s, func(cfg *Config) {
+		cfg.Username, cfg.Password, cfg.AllowPlaintextAuth = "user", "secret", true
+	})
+	if got := c.AuthMechanisms(); !slices.Equal(got, []string{"LOGIN"}) {
+		t.Errorf("AuthMechanisms() = %v, want [LOGIN]", got)
+	}
+	if err := c.Quit(ctx); err != nil {
+		t.Errorf("Quit: %v", err)
+	}
+	s.done(t)
 }

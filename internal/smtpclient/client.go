@@ -310,17 +310,31 @@ func (c *Client) hello(ctx context.Context) error {
 // parseExtensions reads the EHLO reply lines after the first (RFC 5321
 // §4.1.1.1): keyword, optional parameters. Keywords are upper-cased; a
 // repeated keyword keeps its first parameters; unknown ones are kept.
+//
+// Old Outlook and Exchange servers offer AUTH as "AUTH=LOGIN PLAIN", the
+// form of a draft before RFC 2554; without an "AUTH" line, that is the
+// AUTH offer.
 func parseExtensions(lines []string) map[string]string {
 	ext := map[string]string{}
+	legacyAuth, hasLegacy := "", false
 	for _, l := range lines[1:] {
 		kw, params, _ := strings.Cut(strings.TrimSpace(l), " ")
 		kw = strings.ToUpper(kw)
 		if kw == "" {
 			continue
 		}
+		if strings.HasPrefix(kw, "AUTH=") {
+			if !hasLegacy {
+				legacyAuth, hasLegacy = strings.TrimSpace(l)[len("AUTH="):], true
+			}
+			continue
+		}
 		if _, ok := ext[kw]; !ok {
 			ext[kw] = strings.TrimSpace(params)
 		}
+	}
+	if _, ok := ext["AUTH"]; !ok && hasLegacy {
+		ext["AUTH"] = strings.TrimSpace(legacyAuth)
 	}
 	return ext
 }
