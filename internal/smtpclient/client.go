@@ -26,9 +26,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"mailout/internal/addr"
 )
 
 // TLSMode says how the session uses TLS.
@@ -136,6 +139,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if c.cfg.LocalName == "" {
 		c.cfg.LocalName = "localhost"
 	}
+	helo, err := EHLOName(c.cfg.LocalName)
+	if err != nil {
+		return nil, &Error{Command: "EHLO", Text: "unusable EHLO name: " + err.Error()}
+	}
+	c.cfg.LocalName = helo
 	if err := c.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -305,6 +313,34 @@ func (c *Client) hello(ctx context.Context) error {
 	c.esmtp = false
 	c.ext = map[string]string{}
 	return nil
+}
+
+// EHLOName returns the argument of EHLO and HELO (RFC 5321 §4.1.1.1) for
+// a configured name, or why it cannot be one: a host
+// name with its Unicode labels as A-labels (RFC 5890), or for an IP
+// address an address literal (RFC 5321 §4.1.3): "[192.0.2.1]",
+// "[IPv6:2001:db8::1]". A literal given in brackets is checked and kept.
+func EHLOName(name string) (string, error) {
+	lit, bracketed := strings.CutPrefix(name, "[")
+	if bracketed {
+		var ok bool
+		if lit, ok = strings.CutSuffix(lit, "]"); !ok {
+			return "", fmt.Errorf("%q: an address literal ends with \"]\"", name)
+		}
+		if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") {
+			lit = lit[5:]
+		}
+	}
+	if ip, err := netip.ParseAddr(lit); err == nil && ip.Zone() == "" {
+		if ip = ip.Unmap(); ip.Is4() {
+			return "[" + ip.String() + "]", nil
+		}
+		return "[IPv6:" + ip.String() + "]", nil
+	}
+	if bracketed {
+		return "", fmt.Errorf("%q is not an address literal like [192.0.2.1] or [IPv6:2001:db8::1]", name)
+	}
+	return addr.HostName(name)
 }
 
 // parseExtensions reads the EHLO reply lines after the first (RFC 5321
