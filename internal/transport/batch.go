@@ -144,10 +144,22 @@ func transactions(msgs []*Message, idx []int) []smtpclient.Tx {
 	txs := make([]smtpclient.Tx, len(idx))
 	for j, k := range idx {
 		m := msgs[k]
+		// RFC 6531 §3.4: a UTF-8 local part in the envelope needs
+		// SMTPUTF8, whether or not the caller said so.
+		utf8 := m.SMTPUTF8 || !isASCII(m.From) || !isASCII(m.To)
 		txs[j] = smtpclient.Tx{From: m.From, Rcpts: []string{m.To}, Body: m.Data,
-			Opt: smtpclient.SendOptions{SMTPUTF8: m.SMTPUTF8, Size: len(m.Data)}}
+			Opt: smtpclient.SendOptions{SMTPUTF8: utf8, Size: len(m.Data)}}
 	}
 	return txs
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // txError is the outcome of a one-recipient transaction as one error: the
