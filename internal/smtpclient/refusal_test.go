@@ -134,3 +134,26 @@ X: close`)
 		s.done(t)
 	})
 }
+
+// Quoted local parts go into MAIL FROM and RCPT TO with their quotes
+// (RFC 5321 §4.1.2 Quoted-string).
+func TestQuotedLocalPartsOnTheWire(t *testing.T) {
+	s := startScript(t, nil, greetSerial+`
+C: MAIL FROM:<"john doe"@example.com>
+S: 250 Ok
+C: RCPT TO:<"jane q. public"@example.org>
+S: 250 Ok
+C: DATA
+S: 354 go
+C: x
+C: .
+S: 250 Ok
+C: QUIT
+S: 221 Bye`)
+	c := mustDial(t, s, nil)
+	if _, err := c.Send(ctx, `"john doe"@example.com`, []string{`"jane q. public"@example.org`}, []byte("x"), SendOptions{}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	_ = c.Quit(ctx)
+	s.done(t)
+}
