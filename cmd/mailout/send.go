@@ -16,6 +16,7 @@ import (
 	"mailout/internal/mx"
 	"mailout/internal/recipient"
 	"mailout/internal/render"
+	"mailout/internal/smtpclient"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
 	"mailout/internal/transport"
@@ -117,6 +118,11 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	}
 	if route != "sandbox" && settings.HELO == "" {
 		settings.HELO = a.defaultHELO()
+	}
+	if route != "sandbox" {
+		if _, err := smtpclient.EHLOName(settings.HELO); err != nil {
+			return usageErr("--helo: %v", err)
+		}
 	}
 	var relays []*transport.RelayAccount
 	if route != "direct" && (len(f.run.dns) > 0 || f.run.allowLoopback || len(f.run.fallback) > 0) {

@@ -153,3 +153,55 @@ func checkDNSName(a string) string {
 	}
 	return ""
 }
+
+// HostName checks the name of a host to connect to or to greet with (a
+// relay host, the EHLO name) and returns it as SMTP and DNS use it:
+// lower-case, Unicode labels as A-labels (RFC 5890, the IDNA2008 lookup
+// profile), no trailing dot. Unlike ParseDomain it takes a single label
+// (localhost, a host of the local network) and underscores, which real
+// machine names have. An IP address is not a host name: callers check for
+// one first.
+func HostName(s string) (string, error) {
+	if len(s) > MaxInput {
+		return "", errorf(s, "host name too long: %d octets, max %d (RFC 1035 §2.3.4)", len(s), MaxDomain)
+	}
+	if r := checkText(s); r != "" {
+		return "", errorf(s, "%s", r)
+	}
+	name := strings.TrimSuffix(s, ".")
+	if name == "" {
+		return "", errorf(s, "empty host name")
+	}
+	if i := strings.IndexAny(name, " :[]/@\\"); i >= 0 {
+		return "", errorf(s, "%q is not allowed in a host name", name[i])
+	}
+	if !isASCII(name) {
+		a, err := idna.Lookup.ToASCII(name)
+		if err != nil {
+			e := errorf(s, "invalid host name: %s (IDNA)", strings.TrimPrefix(err.Error(), "idna: "))
+			e.Err = err
+			return "", e
+		}
+		name = a
+	}
+	name = strings.ToLower(name)
+	if len(name) > MaxDomain {
+		return "", errorf(s, "host name too long: %d octets, max %d (RFC 1035 §2.3.4)", len(name), MaxDomain)
+	}
+	for _, l := range strings.Split(name, ".") {
+		switch {
+		case l == "":
+			return "", errorf(s, "host name has an empty label (two dots in a row, or a leading dot)")
+		case len(l) > MaxLabel:
+			return "", errorf(s, "host name label too long: %d octets, max %d (RFC 1035 §2.3.4)", len(l), MaxLabel)
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return "", errorf(s, "host name label starts or ends with a hyphen")
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return "", errorf(s, "host name has a character that is not a letter, digit, hyphen or underscore")
+			}
+		}
+	}
+	return name, nil
+}

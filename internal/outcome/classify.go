@@ -57,6 +57,9 @@ func Classify(a Attempt) Result {
 	if r.Text == "" && a.Err != nil {
 		r.Text = a.Err.Error()
 	}
+	// Server words and error texts are data: stored and printed, never
+	// terminal control.
+	r.Text, r.Reason = smtpclient.CleanText(r.Text), smtpclient.CleanText(r.Reason)
 	return r
 }
 

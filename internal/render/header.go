@@ -116,16 +116,16 @@ func (t *Template) parseHeaders(src []byte, refs *refSet) (string, int, error) {
 			if strings.Contains(value, "{{") {
 				return "", 0, &Error{File: t.textName, Line: r.line, Msg: r.name + ": must not contain template actions"}
 			}
-			addrs, err := formatAddresses(value)
+			addrs, err := formatAddresses(value, "")
 			if err != nil || len(addrs) != 1 {
 				return "", 0, &Error{File: t.textName, Line: r.line, Msg: fmt.Sprintf("%s: need exactly one address: %v", r.name, errOr(err, "found several"))}
 			}
 			if lower == envFromHeader {
-				t.envFrom = addrs[0].Address
+				t.envFrom = envelopeAddress(addrs[0])
 				continue
 			}
 			if t.envFrom == "" {
-				t.envFrom = addrs[0].Address
+				t.envFrom = envelopeAddress(addrs[0])
 			}
 			if t.idDomain == "" {
 				t.idDomain = addrs[0].Address[strings.LastIndexByte(addrs[0].Address, '@')+1:]
@@ -139,7 +139,7 @@ func (t *Template) parseHeaders(src []byte, refs *refSet) (string, int, error) {
 			t.hasTo = true
 		}
 		if !strings.Contains(value, "{{") {
-			f, err := formatHeader(h.name, h.kind, value)
+			f, err := formatHeader(h.name, h.kind, value, "")
 			if err != nil {
 				return "", 0, &Error{File: t.textName, Line: r.line, Msg: err.Error()}
 			}
@@ -219,7 +219,7 @@ func (t *Template) writeHeaders(w *capWriter, in *instance, r Recipient, message
 				continue
 			}
 			var err error
-			if f, err = formatHeader(h.name, h.kind, sb.String()); err != nil {
+			if f, err = formatHeader(h.name, h.kind, sb.String(), r.Email); err != nil {
 				return &Error{File: t.textName, Line: h.line, Msg: err.Error()}
 			}
 		}
@@ -239,11 +239,12 @@ func (t *Template) writeHeaders(w *capWriter, in *instance, r Recipient, message
 }
 
 // formatHeader renders "Name: value\r\n" safely: whatever value holds, the
-// result is one header field with CRLF only at folds and at the end.
-func formatHeader(name string, kind headerKind, value string) (string, error) {
+// result is one header field with CRLF only at folds and at the end. rcpt
+// is the envelope recipient, or "".
+func formatHeader(name string, kind headerKind, value, rcpt string) (string, error) {
 	value = strings.ToValidUTF8(value, "\uFFFD")
 	if kind == hdrAddress {
-		addrs, err := formatAddresses(value)
+		addrs, err := formatAddresses(value, rcpt)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", name, err)
 		}
@@ -292,8 +293,10 @@ func encodeWords(s string) string {
 // formatAddresses parses an address list and returns it with A-label
 // domains. Control characters (CR/LF from merge data) are turned into
 // spaces first; net/mail then either rejects the list or the display names
-// are re-encoded on output.
-func formatAddresses(value string) ([]*mail.Address, error) {
+// are re-encoded on output. A UTF-8 local part is taken only for rcpt, the
+// envelope recipient: its message needs SMTPUTF8 anyway (RFC 6531, decided
+// on the envelope), so the header may carry it too (RFC 6532 §3.2).
+func formatAddresses(value, rcpt string) ([]*mail.Address, error) {
 	value = strings.Map(func(r rune) rune {
 		if r < ' ' || r == 0x7f {
 			return ' '
@@ -328,18 +331,26 @@ func formatAddresses(value string) ([]*mail.Address, error) {
 	for _, a := range addrs {
 		at := strings.LastIndexByte(a.Address, '@')
 		local, domain := a.Address[:at], a.Address[at+1:]
-		for i := 0; i < len(local); i++ {
-			if local[i] >= 0x80 {
-				return nil, fmt.Errorf("%q: non-ASCII local part needs SMTPUTF8, not supported", a.Address)
-			}
-		}
 		d, err := asciiDomain(domain)
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", a.Address, err)
 		}
+		for i := 0; i < len(local); i++ {
+			if local[i] >= 0x80 && (rcpt == "" || local+"@"+d != rcpt) {
+				return nil, fmt.Errorf("%q: non-ASCII local part needs SMTPUTF8, not supported", a.Address)
+			}
+		}
 		a.Address = local + "@" + d
 	}
 	return addrs, nil
+}
+
+// envelopeAddress is a's address as it goes into MAIL FROM: a local part
+// that is not a dot-atom keeps its quotes (RFC 5321 §4.1.2), which
+// net/mail removes when it parses ("john doe"@example.com).
+func envelopeAddress(a *mail.Address) string {
+	s := (&mail.Address{Address: a.Address}).String()
+	return strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
 }
 
 // asciiDomain returns the A-label form of a domain (RFC 5890), so headers

@@ -54,10 +54,16 @@ func (c *Client) auth(ctx context.Context) error {
 	if err != nil {
 		return &Error{Command: "AUTH", Err: err}
 	}
+	// Replies read from here on may echo what we send: keep the password
+	// and every response out of them (and so out of errors, transcripts,
+	// the store and the screen).
+	c.secrets = []string{c.cfg.Password}
+	defer func() { c.secrets = nil }()
 	line := "AUTH " + mech
 	if ir != nil {
 		// RFC 4954 §4: an empty initial response is sent as "=".
 		enc := base64.StdEncoding.EncodeToString(ir)
+		c.secrets = append(c.secrets, enc)
 		if enc == "" {
 			enc = "="
 		}
@@ -96,7 +102,22 @@ func (c *Client) auth(ctx context.Context) error {
 			return c.cancelAuth(ctx, "unexpected AUTH challenge")
 		}
 		line = base64.StdEncoding.EncodeToString(resp)
+		c.secrets = append(c.secrets, line)
 	}
+}
+
+// redactSecrets replaces every occurrence of a secret in s by
+// "<redacted>". A base64 secret is matched without its "=" padding too, so
+// an echo that drops it is caught as well.
+func redactSecrets(s string, secrets []string) string {
+	for _, sec := range secrets {
+		for _, x := range []string{sec, strings.TrimRight(sec, "=")} {
+			if x != "" {
+				s = strings.ReplaceAll(s, x, "<redacted>")
+			}
+		}
+	}
+	return s
 }
 
 // cancelAuth sends "*" to abort the exchange (RFC 4954 §4) and reports why.

@@ -3,6 +3,7 @@ package smtpclient
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,4 +99,112 @@ func TestChooseMechanism(t *testing.T) {
 			t.Errorf("chooseMechanism(%v, tls=%v) = %q, want %q", tt.offered, tt.tls, got, tt.want)
 		}
 	}
+}
+
+// A server that echoes the AUTH exchange in its refusal: neither the
+// password nor the base64 strings the client sent reach the error or the
+// transcript.
+func TestAuthEchoRedacted(t *testing.T) {
+	const user, pass = "user", "Tr0ub4dor&3"
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	plain := b64("\x00" + user + "\x00" + pass)
+	tests := []struct {
+		name, script string
+		secrets      []string
+	}{
+		{"PLAIN", `
+S: 220 mx.test ESMTP
+C: EHLO client.test
+S: 250-mx.test
+S: 250 AUTH PLAIN
+C: AUTH PLAIN ` + plain + `
+S: 535 5.7.8 Authentication failed: ` + plain + ` (` + pass + `)
+C: QUIT
+S: 221 Bye`, []string{plain, strings.TrimRight(plain, "="), pass}},
+		{"LOGIN", `
+S: 220 mx.test ESMTP
+C: EHLO client.test
+S: 250-mx.test
+S: 250 AUTH LOGIN
+C: AUTH LOGIN
+S: 334 VXNlcm5hbWU6
+C: ` + b64(user) + `
+S: 334 UGFzc3dvcmQ6
+C: ` + b64(pass) + `
+S: 535-5.7.8 bad credentials ` + b64(pass) + `
+S: 535 5.7.8 password was ` + pass + `
+C: QUIT
+S: 221 Bye`, []string{b64(pass), pass}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startScript(t, nil, tt.script)
+			var mu sync.Mutex
+			var transcript []string
+			_, err := dialScript(t, s, func(cfg *Config) {
+				cfg.Username, cfg.Password, cfg.AllowPlaintextAuth = user, pass, true
+				cfg.Trace = func(l string) { mu.Lock(); transcript = append(transcript, l); mu.Unlock() }
+			})
+			e := asError(t, err)
+			if e.Command != "AUTH" || e.Code != 535 || !strings.Contains(e.Text, "<redacted>") {
+				t.Fatalf("got %v, want AUTH 535 with the echo redacted", err)
+			}
+			s.done(t)
+			mu.Lock()
+			all := strings.Join(transcript, "\n")
+			mu.Unlock()
+			for _, secret := range tt.secrets {
+				for what, text := range map[string]string{"error text": e.Text, "error": err.Error(), "transcript": all} {
+					if strings.Contains(text, secret) {
+						t.Errorf("%s holds the secret %q:\n%s", what, secret, text)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Old Outlook and Exchange servers announce AUTH only in the pre-standard
+// form "AUTH=LOGIN PLAIN". Without an "AUTH " line it is the offer.
+func TestLegacyAuthEquals(t *testing.T) {
+	tests := []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{"mx", "AUTH=LOGIN PLAIN"}, "LOGIN PLAIN"},
+		{[]string{"mx", "auth=login"}, "login"},
+		{[]string{"mx", "AUTH=LOGIN", "AUTH PLAIN CRAM-MD5"}, "PLAIN CRAM-MD5"},
+		{[]string{"mx", "AUTH CRAM-MD5", "AUTH=LOGIN"}, "CRAM-MD5"},
+	}
+	for _, tt := range tests {
+		ext := parseExtensions(tt.lines)
+		if got, ok := ext["AUTH"]; !ok || got != tt.want {
+			t.Errorf("parseExtensions(%q)[AUTH] = %q (%v), want %q", tt.lines, got, ok, tt.want)
+		}
+	}
+
+	s := startScript(t, nil, `
+S: 220 exchange.test Microsoft ESMTP MAIL Service ready
+C: EHLO client.test
+S: 250-exchange.test Hello
+S: 250-AUTH=LOGIN
+S: 250 8BITMIME
+C: AUTH LOGIN
+S: 334 VXNlcm5hbWU6
+C: dXNlcg==
+S: 334 UGFzc3dvcmQ6
+C: c2VjcmV0
+S: 235 2.7.0 Authentication successful
+C: QUIT
+S: 221 Bye`)
+	c := mustDial(t, s, func(cfg *Config) {
+		cfg.Username, cfg.Password, cfg.AllowPlaintextAuth = "user", "secret", true
+	})
+	if got := c.AuthMechanisms(); !slices.Equal(got, []string{"LOGIN"}) {
+		t.Errorf("AuthMechanisms() = %v, want [LOGIN]", got)
+	}
+	if err := c.Quit(ctx); err != nil {
+		t.Errorf("Quit: %v", err)
+	}
+	s.done(t)
 }

@@ -12,7 +12,9 @@
 //
 // Every step has its own deadline (Timeouts, RFC 5321 §4.5.3.2) set once
 // when the step starts, so a server trickling bytes cannot hold a session
-// open past it; the context cancels whatever is in flight.
+// open past it; the message body is the exception, where each block
+// written has a DataBlock deadline of its own (§4.5.3.2.5). The context
+// cancels whatever is in flight.
 //
 // A Client is not safe for concurrent use: one goroutine drives it.
 package smtpclient
@@ -24,9 +26,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"mailout/internal/addr"
 )
 
 // TLSMode says how the session uses TLS.
@@ -112,10 +117,17 @@ type Client struct {
 	broken   bool // I/O error, 421 or protocol error: not reusable
 	dirty    bool // a failed transaction left state: RSET before the next
 	redact   bool // inside an AUTH exchange
+	// secrets are what the AUTH exchange sent (password, base64
+	// responses): taken out of every reply read meanwhile, since some
+	// servers echo them in their refusal.
+	secrets []string
 	// watching is set while watch's context.AfterFunc covers every step
 	// (one SendMany call); cancelled is set by that func.
 	watching  bool
 	cancelled atomic.Bool
+	// blockCtx is set while a message body is written: each block the
+	// connection writer sends then gets a deadline of its own (DataBlock).
+	blockCtx context.Context
 }
 
 // Dial connects, reads the greeting, says EHLO (HELO when EHLO gets 5xx),
@@ -127,6 +139,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if c.cfg.LocalName == "" {
 		c.cfg.LocalName = "localhost"
 	}
+	helo, err := EHLOName(c.cfg.LocalName)
+	if err != nil {
+		return nil, &Error{Command: "EHLO", Text: "unusable EHLO name: " + err.Error()}
+	}
+	c.cfg.LocalName = helo
 	if err := c.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -177,7 +194,49 @@ func (c *Client) connect(ctx context.Context) error {
 func (c *Client) setConn(conn net.Conn) {
 	c.conn = conn
 	c.br = bufio.NewReaderSize(conn, readerSize)
-	c.bw = bufio.NewWriterSize(conn, writerSize)
+	c.bw = bufio.NewWriterSize(connWriter{c}, writerSize)
+}
+
+// connWriter is where the buffered writer sends its bytes: straight to the
+// connection, except while a message body is written (blockCtx set). Then
+// the bytes go in blocks of at most writerSize, each under a deadline of
+// DataBlock from its own start: RFC 5321 §4.5.3.2.5 times "each TCP SEND
+// call transmitting a chunk of data", so a large message to a slow but
+// steady server is not cut off, and a server that stops reading still is.
+type connWriter struct{ c *Client }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	c := w.c
+	if c.blockCtx == nil {
+		return c.conn.Write(p)
+	}
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), writerSize)
+		c.blockDeadline()
+		m, err := c.conn.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// blockDeadline sets the write deadline of the next data block. Checked
+// after it is set, a cancellation (blockCtx's or watch's) that came first
+// still leaves the deadline in the past; one that comes later moves it
+// there itself.
+func (c *Client) blockDeadline() {
+	d := time.Now().Add(c.to.DataBlock)
+	if cd, ok := c.blockCtx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	_ = c.conn.SetWriteDeadline(d)
+	if c.blockCtx.Err() != nil || (c.watching && c.cancelled.Load()) {
+		_ = c.conn.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 // writerSize holds a typical message whole: a 20 KB body then leaves in one
@@ -256,20 +315,62 @@ func (c *Client) hello(ctx context.Context) error {
 	return nil
 }
 
+// EHLOName returns the argument of EHLO and HELO (RFC 5321 §4.1.1.1) for
+// a configured name, or why it cannot be one: a host
+// name with its Unicode labels as A-labels (RFC 5890), or for an IP
+// address an address literal (RFC 5321 §4.1.3): "[192.0.2.1]",
+// "[IPv6:2001:db8::1]". A literal given in brackets is checked and kept.
+func EHLOName(name string) (string, error) {
+	lit, bracketed := strings.CutPrefix(name, "[")
+	if bracketed {
+		var ok bool
+		if lit, ok = strings.CutSuffix(lit, "]"); !ok {
+			return "", fmt.Errorf("%q: an address literal ends with \"]\"", name)
+		}
+		if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") {
+			lit = lit[5:]
+		}
+	}
+	if ip, err := netip.ParseAddr(lit); err == nil && ip.Zone() == "" {
+		if ip = ip.Unmap(); ip.Is4() {
+			return "[" + ip.String() + "]", nil
+		}
+		return "[IPv6:" + ip.String() + "]", nil
+	}
+	if bracketed {
+		return "", fmt.Errorf("%q is not an address literal like [192.0.2.1] or [IPv6:2001:db8::1]", name)
+	}
+	return addr.HostName(name)
+}
+
 // parseExtensions reads the EHLO reply lines after the first (RFC 5321
 // §4.1.1.1): keyword, optional parameters. Keywords are upper-cased; a
 // repeated keyword keeps its first parameters; unknown ones are kept.
+//
+// Old Outlook and Exchange servers offer AUTH as "AUTH=LOGIN PLAIN", the
+// form of a draft before RFC 2554; without an "AUTH" line, that is the
+// AUTH offer.
 func parseExtensions(lines []string) map[string]string {
 	ext := map[string]string{}
+	legacyAuth, hasLegacy := "", false
 	for _, l := range lines[1:] {
 		kw, params, _ := strings.Cut(strings.TrimSpace(l), " ")
 		kw = strings.ToUpper(kw)
 		if kw == "" {
 			continue
 		}
+		if strings.HasPrefix(kw, "AUTH=") {
+			if !hasLegacy {
+				legacyAuth, hasLegacy = strings.TrimSpace(l)[len("AUTH="):], true
+			}
+			continue
+		}
 		if _, ok := ext[kw]; !ok {
 			ext[kw] = strings.TrimSpace(params)
 		}
+	}
+	if _, ok := ext["AUTH"]; !ok && hasLegacy {
+		ext["AUTH"] = strings.TrimSpace(legacyAuth)
 	}
 	return ext
 }
@@ -393,6 +494,9 @@ func (c *Client) read(ctx context.Context, command string) (reply, error) {
 	r, err := readReply(c.br)
 	if err != nil {
 		return reply{}, c.ioError(ctx, command, err)
+	}
+	for i := range r.Lines {
+		r.Lines[i] = redactSecrets(r.Lines[i], c.secrets)
 	}
 	for i, l := range r.Lines {
 		if c.cfg.Trace == nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 )
 
 // Limits on what the reply reader accepts. RFC 5321 §4.5.3.1.5 caps a reply
@@ -70,7 +69,9 @@ func readReply(br *bufio.Reader) (reply, error) {
 }
 
 // readLine reads one line ending in LF (a preceding CR is removed), refusing
-// lines longer than maxReplyLine without buffering them.
+// lines longer than maxReplyLine without buffering them. The text is
+// CleanText'ed here, where it enters the program: Latin-1 is accepted and
+// control characters never get further.
 func readLine(br *bufio.Reader) (string, error) {
 	b, err := br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) || len(b) > maxReplyLine+2 {
@@ -83,10 +84,7 @@ func readLine(br *bufio.Reader) (string, error) {
 	if len(b) > 0 && b[len(b)-1] == '\r' {
 		b = b[:len(b)-1]
 	}
-	if !utf8.Valid(b) {
-		return "", protocolError("reply line is not valid UTF-8")
-	}
-	return string(b), nil
+	return CleanText(string(b)), nil
 }
 
 // parseReplyLine splits "250-text", "250 text" or "250" into its parts.

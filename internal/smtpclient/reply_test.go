@@ -37,7 +37,8 @@ func TestReadReply(t *testing.T) {
 		{"too long", "250 " + strings.Repeat("a", 2000) + "\r\n", 0, "", "", true},
 		{"too many lines", strings.Repeat("250-a\r\n", 200) + "250 a\r\n", 0, "", "", true},
 		{"too many bytes", strings.Repeat("250-"+strings.Repeat("b", 900)+"\r\n", 90) + "250 a\r\n", 0, "", "", true},
-		{"invalid UTF-8", "250 \xff\xfe\r\n", 0, "", "", true},
+		{"Latin-1 text", "550 5.1.1 Unbekannter Empf\xe4nger\r\n", 550, "5.1.1", "Unbekannter Empfänger", false},
+		{"control characters", "550 a\x1b[2Jb\r\n", 550, "", "a\ufffd[2Jb", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

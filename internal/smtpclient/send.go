@@ -43,8 +43,10 @@ type SendOptions struct {
 // transaction failed as a whole: MAIL refused, DATA refused while some
 // recipient was accepted, the reply to the final "." a failure, or an I/O
 // error. When every recipient is refused no message is sent and err is nil:
-// each result carries its own refusal. A lost connection after the final
-// "." gives a "BODY" *Error whose Ambiguous() is true.
+// each result carries its own refusal. A refusal read before the server
+// hangs up stays the answer, whatever reply was still due (RFC 2920 §3.1).
+// A lost connection after the final "." gives a "BODY" *Error whose
+// Ambiguous() is true.
 //
 // After a failed transaction the next Send first resets the session
 // (RSET, RFC 5321 §4.1.1.5); EHLO is not repeated.
@@ -116,7 +118,7 @@ func (c *Client) SendMany(ctx context.Context, txs []Tx, done func(i int, r TxRe
 		var err error
 		switch {
 		case ahead:
-			accepted, dr, err = c.readCommandReplies(ctx, &cur)
+			accepted, dr, err = c.readCommandReplies(ctx, &cur, true)
 		case pipe:
 			if err = c.resetIfDirty(ctx); err == nil {
 				c.dirty = true // from here on the server is mid-transaction
@@ -248,7 +250,7 @@ func (c *Client) pipelined(ctx context.Context, t *txn) (int, reply, error) {
 	if err != nil {
 		return 0, reply{}, c.ioError(ctx, "MAIL", err)
 	}
-	return c.readCommandReplies(ctx, t)
+	return c.readCommandReplies(ctx, t, false)
 }
 
 // writeCommands buffers MAIL, the RCPTs and DATA of t without flushing.
@@ -267,10 +269,22 @@ func (c *Client) writeCommands(t *txn) error {
 
 // readCommandReplies reads the replies to pipelined MAIL, RCPTs and DATA in
 // order. It returns how many recipients were accepted and DATA's reply.
-func (c *Client) readCommandReplies(ctx context.Context, t *txn) (int, reply, error) {
+// ahead says the commands went out behind the previous message's ".".
+//
+// A server may refuse and hang up at once, before the replies to the rest
+// of the group (Outlook and Spamhaus-listed hosts do it at MAIL or RCPT).
+// A reply read before the end of the session is kept (RFC 2920 §3.1: each
+// reply answers its own command); see lost.
+func (c *Client) readCommandReplies(ctx context.Context, t *txn, ahead bool) (int, reply, error) {
 	results := t.results
 	mr, err := c.readWithin(ctx, "MAIL", c.to.Mail)
 	if err != nil {
+		if ahead {
+			// The session ended before any reply to this transaction, and
+			// its body was never sent: it may go on another session.
+			e := err.(*Error)
+			e.Err = fmt.Errorf("%w: %w", ErrNotAttempted, e.Err)
+		}
 		return 0, reply{}, err
 	}
 	var mailErr error
@@ -284,7 +298,7 @@ func (c *Client) readCommandReplies(ctx context.Context, t *txn) (int, reply, er
 	for _, i := range t.rcptIdx {
 		r, err := c.readWithin(ctx, "RCPT", c.to.Rcpt)
 		if err != nil {
-			return 0, reply{}, err
+			return 0, reply{}, lost(mailErr, 1, err)
 		}
 		switch {
 		case r.Code == 421:
@@ -301,7 +315,7 @@ func (c *Client) readCommandReplies(ctx context.Context, t *txn) (int, reply, er
 	}
 	dr, err := c.readWithin(ctx, "DATA", c.to.DataInit)
 	if err != nil {
-		return 0, reply{}, err
+		return 0, reply{}, lost(mailErr, accepted, err)
 	}
 	if dr.Code == 421 {
 		return 0, reply{}, c.replyError("DATA", dr)
@@ -317,6 +331,22 @@ func (c *Client) readCommandReplies(ctx context.Context, t *txn) (int, reply, er
 		return 0, reply{}, mailErr
 	}
 	return accepted, dr, nil
+}
+
+// lost is the transaction's error when the session ended (err) before all
+// the replies to its pipelined commands were read. A MAIL refusal read
+// before stays the answer. When no recipient was accepted and none is
+// left without its reply (pending is 0), every recipient has its own
+// answer and nothing was to be sent: no error. Otherwise err stands for
+// the recipients still waiting; the body was never sent.
+func lost(mailErr error, pending int, err error) error {
+	switch {
+	case mailErr != nil:
+		return mailErr
+	case pending == 0:
+		return nil
+	}
+	return err
 }
 
 // serial sends MAIL, each RCPT and DATA one at a time.
@@ -420,10 +450,13 @@ func (c *Client) resetIfDirty(ctx context.Context) error {
 
 // writeBody writes the message with CRLF line ends and dot-stuffing
 // (RFC 5321 §4.5.2), then the terminating "." and, when next is not nil,
-// next's commands, under the DataBlock timeout.
+// next's commands. Each block written gets the DataBlock timeout of its
+// own (connWriter).
 func (c *Client) writeBody(ctx context.Context, body []byte, next *txn) error {
 	stop := c.deadline(ctx, c.to.DataBlock)
 	defer stop()
+	c.blockCtx = ctx
+	defer func() { c.blockCtx = nil }()
 	if c.cfg.Trace != nil {
 		c.trace(fmt.Sprintf("C: <message body, %d bytes>", len(body)))
 	}

@@ -61,14 +61,16 @@ func (r *Relay) DeliverBatch(ctx context.Context, msgs []*Message, done func(i i
 
 // batchVia sends the messages msgs[idx] through account a, filling out and
 // calling emit(k) as soon as out[k] is set. A message the session could not
-// start (the session ended before it) goes on a new session; every pass
-// gives at least one message its result, or uses the one retry allowed for
-// a pooled session the server closed while idle, so the loop ends.
+// start (the session ended before it) goes on the next session; one whose
+// session ended at its MAIL goes once on a fresh session (retryFresh).
+// Every pass gives at least one message its result or uses up a message's
+// one retry, so the loop ends.
 func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, idx []int, out []Result, emit func(k int)) {
 	via := "relay:" + a.acc.Host
-	staleRetry := true
+	retried := map[int]bool{}
+	fresh := false
 	for len(idx) > 0 {
-		s, reused, err := r.get(ctx, a)
+		s, reused, err := r.get(ctx, a, fresh)
 		if err != nil {
 			res := Result{Result: r.classify(a, err, outcome.StepConnect), Via: via}
 			for _, k := range idx {
@@ -77,7 +79,7 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 			}
 			return
 		}
-		var again []int
+		var retry, again []int
 		cur := idx
 		n := s.sendMany(ctx, r.cfg.PerConnection, msgs, cur, r.cfg.Now, func(j int, tr smtpclient.TxResult) {
 			err := txError(tr)
@@ -85,9 +87,8 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 			case errors.Is(err, smtpclient.ErrNotAttempted):
 				again = append(again, cur[j])
 				return
-			case j == 0 && reused && staleRetry && closedWhileIdle(err):
-				staleRetry = false
-				again = append(again, cur[j])
+			case retryFresh(ctx, reused || j > 0, retried, cur[j], err):
+				retry = append(retry, cur[j])
 				return
 			}
 			s.sent++
@@ -95,7 +96,8 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 			emit(cur[j])
 		})
 		r.put(ctx, a, s)
-		idx = append(again, cur[n:]...)
+		fresh = len(retry) > 0
+		idx = append(append(retry, again...), cur[n:]...)
 	}
 }
 
@@ -113,12 +115,28 @@ func (s *session) sendMany(ctx context.Context, perConnection int, msgs []*Messa
 	return n
 }
 
-// closedWhileIdle: the first message on a pooled session failed at MAIL
-// without any reply, as when the server closed the session while it was
-// idle. Nothing of it was sent, so it may go once more on a new session.
-func closedWhileIdle(err error) bool {
+// retryFresh decides, and notes in retried, that message k goes once more
+// on a fresh session: the session had carried a transaction before (used)
+// and ended at this one's MAIL, with a 421 (RFC 5321 §3.8: the server
+// closes the channel; often its cap of messages per connection) or with no
+// reply at all (closed while idle, dropped by a NAT). Nothing of the
+// message was sent, so there is no risk of a duplicate, and a new session
+// usually takes it at once instead of a deferral with backoff. A message
+// gets one such retry; when the fresh session fails too, that result
+// stands.
+func retryFresh(ctx context.Context, used bool, retried map[int]bool, k int, err error) bool {
+	if !used || retried[k] || ctx.Err() != nil {
+		return false
+	}
 	var se *smtpclient.Error
-	return errors.As(err, &se) && se.Command == "MAIL" && se.Code == 0
+	if !errors.As(err, &se) || (se.Command != "MAIL" && se.Command != "RSET") {
+		return false
+	}
+	if se.Code == 421 || se.Code == 0 && se.Err != nil {
+		retried[k] = true
+		return true
+	}
+	return false
 }
 
 // transactions turns msgs[idx] into SMTP transactions, one recipient each.
@@ -126,10 +144,22 @@ func transactions(msgs []*Message, idx []int) []smtpclient.Tx {
 	txs := make([]smtpclient.Tx, len(idx))
 	for j, k := range idx {
 		m := msgs[k]
+		// RFC 6531 §3.4: a UTF-8 local part in the envelope needs
+		// SMTPUTF8, whether or not the caller said so.
+		utf8 := m.SMTPUTF8 || !isASCII(m.From) || !isASCII(m.To)
 		txs[j] = smtpclient.Tx{From: m.From, Rcpts: []string{m.To}, Body: m.Data,
-			Opt: smtpclient.SendOptions{SMTPUTF8: m.SMTPUTF8, Size: len(m.Data)}}
+			Opt: smtpclient.SendOptions{SMTPUTF8: utf8, Size: len(m.Data)}}
 	}
 	return txs
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // txError is the outcome of a one-recipient transaction as one error: the

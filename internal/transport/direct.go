@@ -101,6 +101,12 @@ func NewDirect(cfg DirectConfig) (*Direct, error) {
 // Deliver looks up the recipient domain's mail servers and tries them in
 // order (RFC 5321 §5.1) until one answers the transaction.
 func (d *Direct) Deliver(ctx context.Context, m *Message) Result {
+	return d.deliver(ctx, m, false)
+}
+
+// deliver is Deliver; fresh says m had its retry on a fresh session
+// already and must go on a new one (retryFresh).
+func (d *Direct) deliver(ctx context.Context, m *Message, fresh bool) Result {
 	hosts, err := d.cfg.Resolver.Lookup(ctx, m.Domain)
 	if err != nil {
 		res := outcome.Classify(outcome.Attempt{Route: "direct", Step: outcome.StepResolve, Host: m.Domain, Err: err})
@@ -116,7 +122,7 @@ func (d *Direct) Deliver(ctx context.Context, m *Message) Result {
 				continue
 			}
 			tried++
-			res, next := d.deliverTo(ctx, h.Name, a, addr, m)
+			res, next := d.deliverTo(ctx, h.Name, a, addr, m, fresh)
 			if !next {
 				return res
 			}
@@ -134,11 +140,13 @@ func (d *Direct) Deliver(ctx context.Context, m *Message) Result {
 
 // deliverTo makes the attempt on one host address. next reports that the
 // failure was the host's (unreachable, refused the session), so the next
-// MX host should be tried within the same attempt.
-func (d *Direct) deliverTo(ctx context.Context, host string, ip netip.Addr, addr string, m *Message) (Result, bool) {
+// MX host should be tried within the same attempt. With fresh the session
+// is a new one, and m gets no further retry on another (retryFresh).
+func (d *Direct) deliverTo(ctx context.Context, host string, ip netip.Addr, addr string, m *Message, fresh bool) (Result, bool) {
 	via := "direct:" + host
-	for try := 0; ; try++ {
-		s, reused, err := d.get(ctx, host, addr)
+	retried := map[int]bool{0: fresh}
+	for {
+		s, reused, err := d.get(ctx, host, addr, fresh)
 		if err != nil {
 			res := d.classify(host, err, outcome.StepConnect)
 			var se *smtpclient.Error
@@ -153,8 +161,9 @@ func (d *Direct) deliverTo(ctx context.Context, host string, ip netip.Addr, addr
 		s.sent++
 		s.lastUsed = d.cfg.Now()
 		d.put(ctx, addr, s)
-		if reused && try == 0 && closedWhileIdle(err) {
-			continue // the server closed the idle session; nothing was sent
+		if retryFresh(ctx, reused, retried, 0, err) {
+			fresh = true // the session ended at MAIL; nothing was sent
+			continue
 		}
 		return Result{Result: d.result(host, addr, s, err), Via: via}, false
 	}
@@ -224,8 +233,18 @@ func (p *hostPool) nextWaiter() chan *session {
 
 // get returns an idle session to addr, dials one within MaxPerHost, or
 // waits for one to come back. Dialling uses opportunistic STARTTLS and
-// plaintext when the handshake fails (RFC 7435; RELIABILITY.md #44).
-func (d *Direct) get(ctx context.Context, host, addr string) (*session, bool, error) {
+// plaintext when the handshake fails (RFC 7435; RELIABILITY.md #44). With
+// fresh it always dials: an idle or handed-over session is ended and its
+// slot used for the new one.
+func (d *Direct) get(ctx context.Context, host, addr string, fresh bool) (*session, bool, error) {
+	dialIn := func() (*session, bool, error) { // a slot is ours
+		s, err := d.dial(ctx, host, addr)
+		if err != nil {
+			d.release(addr)
+			return nil, false, err
+		}
+		return s, false, nil
+	}
 	for {
 		d.mu.Lock()
 		p := d.pools[addr]
@@ -233,13 +252,22 @@ func (d *Direct) get(ctx context.Context, host, addr string) (*session, bool, er
 			p = &hostPool{}
 			d.pools[addr] = p
 		}
+		if fresh && p.open < d.cfg.MaxPerHost {
+			p.open++
+			d.mu.Unlock()
+			return dialIn()
+		}
 		if n := len(p.idle); n > 0 {
 			s := p.idle[n-1]
 			p.idle = p.idle[:n-1]
 			d.nIdle--
 			d.mu.Unlock()
-			if s.c.Usable() && d.cfg.Now().Sub(s.lastUsed) < d.cfg.IdleTimeout {
+			if !fresh && s.c.Usable() && d.cfg.Now().Sub(s.lastUsed) < d.cfg.IdleTimeout {
 				return s, true, nil
+			}
+			if fresh {
+				s.end(ctx)
+				return dialIn()
 			}
 			d.discard(ctx, addr, s)
 			continue
@@ -247,28 +275,21 @@ func (d *Direct) get(ctx context.Context, host, addr string) (*session, bool, er
 		if p.open < d.cfg.MaxPerHost {
 			p.open++
 			d.mu.Unlock()
-			s, err := d.dial(ctx, host, addr)
-			if err != nil {
-				d.release(addr)
-				return nil, false, err
-			}
-			return s, false, nil
+			return dialIn()
 		}
 		w := make(chan *session, 1)
 		p.waiters = append(p.waiters, w)
 		d.mu.Unlock()
 		select {
 		case s := <-w:
-			if s != nil {
+			if s != nil && !fresh {
 				return s, true, nil
 			}
-			// A slot was freed for us: it is counted as ours already.
-			s, err := d.dial(ctx, host, addr)
-			if err != nil {
-				d.release(addr)
-				return nil, false, err
+			if s != nil {
+				s.end(ctx)
 			}
-			return s, false, nil
+			// A slot was freed (or handed over) for us: it is ours already.
+			return dialIn()
 		case <-ctx.Done():
 			d.mu.Lock()
 			for i, x := range p.waiters {

@@ -70,7 +70,7 @@ func (d *Direct) DeliverBatch(ctx context.Context, msgs []*Message, done func(i 
 func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Message, idx []int, out []Result, emit func(k int)) {
 	via := "direct:" + host
 	for len(idx) > 0 {
-		s, reused, err := d.get(ctx, host, addr)
+		s, reused, err := d.get(ctx, host, addr, false)
 		if err != nil {
 			var se *smtpclient.Error
 			if errors.As(err, &se) && se.Code == 0 && (se.Command == "connect" || se.Command == "") {
@@ -83,13 +83,18 @@ func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Messa
 			}
 			return
 		}
-		var alone []int
+		var alone, retry []int
 		cur := idx
 		n := s.sendMany(ctx, d.cfg.PerConnection, msgs, cur, d.cfg.Now, func(j int, tr smtpclient.TxResult) {
 			err := txError(tr)
-			if errors.Is(err, smtpclient.ErrNotAttempted) || (j == 0 && reused && closedWhileIdle(err)) {
-				// Nothing of it was sent: it goes alone, on a new session.
+			switch {
+			case errors.Is(err, smtpclient.ErrNotAttempted):
+				// Nothing of it was sent: it goes alone, on another session.
 				alone = append(alone, cur[j])
+				return
+			case retryFresh(ctx, reused || j > 0, map[int]bool{}, cur[j], err):
+				// The session ended at its MAIL: alone, on a new session.
+				retry = append(retry, cur[j])
 				return
 			}
 			s.sent++
@@ -97,6 +102,10 @@ func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Messa
 			emit(cur[j])
 		})
 		d.put(ctx, addr, s)
+		for _, k := range retry {
+			out[k] = d.deliver(ctx, msgs[k], true)
+			emit(k)
+		}
 		for _, k := range alone {
 			out[k] = d.Deliver(ctx, msgs[k])
 			emit(k)

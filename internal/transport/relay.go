@@ -169,34 +169,52 @@ func (r *Relay) classify(a *relayAccount, err error, step outcome.Step) outcome.
 }
 
 // get returns an idle session or dials a new one within the account's cap.
-func (r *Relay) get(ctx context.Context, a *relayAccount) (*session, bool, error) {
+// With fresh it always dials: when every slot is held by an idle session,
+// one of them is ended to make room.
+func (r *Relay) get(ctx context.Context, a *relayAccount, fresh bool) (*session, bool, error) {
+	usable := func(s *session) bool {
+		return !fresh && s.c.Usable() && r.cfg.Now().Sub(s.lastUsed) < r.cfg.IdleTimeout
+	}
 	for {
-		select {
-		case s := <-a.idle:
-			if s.c.Usable() && r.cfg.Now().Sub(s.lastUsed) < r.cfg.IdleTimeout {
-				return s, true, nil
+		if fresh {
+			select {
+			case a.slots <- struct{}{}:
+				return r.dial(ctx, a)
+			default:
 			}
-			r.discard(ctx, a, s)
-			continue
-		default:
+		} else {
+			select { // an idle session comes first
+			case s := <-a.idle:
+				if usable(s) {
+					return s, true, nil
+				}
+				r.discard(ctx, a, s)
+				continue
+			default:
+			}
 		}
 		select {
 		case s := <-a.idle:
-			if s.c.Usable() && r.cfg.Now().Sub(s.lastUsed) < r.cfg.IdleTimeout {
+			if usable(s) {
 				return s, true, nil
 			}
 			r.discard(ctx, a, s)
 		case a.slots <- struct{}{}:
-			c, err := smtpclient.Dial(ctx, r.clientConfig(a))
-			if err != nil {
-				<-a.slots
-				return nil, false, err
-			}
-			return &session{c: c, lastUsed: r.cfg.Now()}, false, nil
+			return r.dial(ctx, a)
 		case <-ctx.Done():
 			return nil, false, &smtpclient.Error{Command: "connect", Err: ctx.Err()}
 		}
 	}
+}
+
+// dial opens a session in a slot the caller took.
+func (r *Relay) dial(ctx context.Context, a *relayAccount) (*session, bool, error) {
+	c, err := smtpclient.Dial(ctx, r.clientConfig(a))
+	if err != nil {
+		<-a.slots
+		return nil, false, err
+	}
+	return &session{c: c, lastUsed: r.cfg.Now()}, false, nil
 }
 
 // put returns a session to the pool, or ends it when it is spent.

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 
+	"mailout/internal/addr"
 	"mailout/internal/smtpclient"
 )
 
@@ -131,9 +133,24 @@ func ParseRelayURL(raw string, getenv func(string) string, readFile func(string)
 	default:
 		return bad("unknown scheme %q: use smtp:// (STARTTLS), smtps:// (implicit TLS) or smtp+insecure:// (labs only)", u.Scheme)
 	}
-	a.Host = strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if a.Host == "" {
+	if u.Hostname() == "" {
 		return bad("no host name")
+	}
+	if strings.Count(u.Host, ":") > 1 && !strings.HasPrefix(u.Host, "[") {
+		// "host:587:25" or a bare IPv6 address: url.Parse takes the last
+		// part as the port and leaves the rest as a host no one can dial.
+		return bad("%q is not host:port (write an IPv6 address in brackets, like [2001:db8::1]:587)", u.Host)
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
+		a.Host = ip.String()
+	} else if a.Host, err = addr.HostName(u.Hostname()); err != nil {
+		// Dialled, and checked against the certificate, as A-labels
+		// (RFC 5890): the Unicode form is for people only.
+		var ae *addr.Error
+		if errors.As(err, &ae) {
+			return bad("host %q: %s", u.Hostname(), ae.Reason)
+		}
+		return bad("host %q: %v", u.Hostname(), err)
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)

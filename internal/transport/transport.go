@@ -30,7 +30,8 @@ type Message struct {
 	// Data is the whole message, RFC 5322, CRLF line endings, dot-stuffing
 	// not applied.
 	Data []byte
-	// SMTPUTF8 is set when the envelope needs RFC 6531.
+	// SMTPUTF8 is set when the envelope needs RFC 6531; a non-ASCII From or
+	// To asks for it in any case.
 	SMTPUTF8 bool
 	// Attempt is the delivery's attempt number, 1 for the first.
 	Attempt int
