@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh — mailout's throughput against Postfix's smtp-sink, with
-# Postfix's smtp-source as this machine's ceiling (issue 5).
+# Postfix's smtp-source as this machine's ceiling.
 #
 # Usage:
 #   bench/run.sh                 100,000 messages per run, 1 KB and 20 KB,

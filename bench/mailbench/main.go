@@ -1,4 +1,4 @@
-// Command mailbench is the throughput harness of issue 5: it sends a
+// Command mailbench is mailout's throughput harness: it sends a
 // campaign of personalised messages with the real mailout binary through
 // the relay route (and the direct route) into Postfix's smtp-sink on
 // loopback, runs Postfix's smtp-source with the same session count and
@@ -206,8 +206,8 @@ func run(ctx context.Context, o *options) error {
 			median(r.runs, func(m measure) float64 { return float64(m.rssKB) / 1024 }),
 			rate/ceiling, paired, imp, dnsq)
 	}
-	// Direct against relay to the same sinks, run by run (issue 5: within
-	// 0.8x of the relay route).
+	// Direct against relay to the same sinks, run by run (the target: direct
+	// within 0.8x of the relay route).
 	relays := map[int]*row{}
 	for _, r := range rows {
 		if r.prog == "mailout" && r.route == "relay" {

@@ -99,8 +99,8 @@ func kill9(t *testing.T, n int, rate string) {
 			dups++
 		}
 	}
-	// A resend carries the same Message-ID as the first copy
-	// (RELIABILITY.md #5), so the receiver can tell it is a duplicate.
+	// A resend carries the same Message-ID as the first copy, so the
+	// receiver can tell it is a duplicate.
 	ids := map[string]map[string]bool{}
 	for _, m := range s.Messages() {
 		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
@@ -178,7 +178,7 @@ func TestSIGTERMPausesGracefully(t *testing.T) {
 }
 
 // TestSecondRunnerIsRefused: two processes on one campaign would both send
-// (RELIABILITY.md #9); the second is refused while the first runs.
+// every message; the second is refused while the first runs.
 func TestSecondRunnerIsRefused(t *testing.T) {
 	s := smtptest.Start(t, smtptest.Options{})
 	db := filepath.Join(t.TempDir(), "mailout.db")

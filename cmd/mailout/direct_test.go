@@ -20,7 +20,7 @@ import (
 	"mailout/internal/smtptest"
 )
 
-// These tests show the direct route (issue 3) end to end: `mailout send
+// These tests show the direct route end to end: `mailout send
 // --route direct` asks a DNS server we run (mxtest, in-process) for the
 // recipients' MX records and speaks SMTP to the receiving servers it names,
 // in-process smtptest servers on 127.0.0.x, all on one port passed with the
@@ -97,7 +97,7 @@ func (r *rcptTimes) times() []time.Time {
 	return slices.Clone(r.at)
 }
 
-// TestDirectCampaignOutcomes is the campaign of issue 3 "How it is shown":
+// TestDirectCampaignOutcomes shows how direct-route outcomes are reported:
 // eight domains, each with its own way of answering, one run; every
 // recipient ends in the right state and class, and the report names the MX
 // host that took each message.

@@ -11,7 +11,7 @@ import (
 )
 
 // TestEveryPackageHasADocComment: a newcomer follows a recipient from folder
-// to folder by reading package comments (STYLE.md habit 2).
+// to folder by reading package comments, so every package has one.
 func TestEveryPackageHasADocComment(t *testing.T) {
 	dirs := map[string]bool{}
 	for _, root := range []string{"../../internal", "."} {
@@ -49,7 +49,8 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 }
 
 // TestProtocolPackagesStayOutOfStorage: protocol packages import only the
-// standard library, golang.org/x and their protocol libraries (STYLE.md).
+// standard library, golang.org/x and their protocol libraries, never the
+// store, configuration, web UI, campaign or scheduler packages.
 func TestProtocolPackagesStayOutOfStorage(t *testing.T) {
 	forbidden := []string{"mailout/internal/store", "mailout/internal/config", "mailout/internal/web", "mailout/internal/campaign", "mailout/internal/scheduler"}
 	for _, pkg := range []string{"addr", "mx", "smtpclient", "queue", "throttle", "outcome"} {

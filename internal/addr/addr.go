@@ -8,7 +8,7 @@
 // §3.4.1): no display names, no comments, no domain literals, no ports. The
 // parser is deliberately strict, because a bulk sender must never "format and
 // hope": an address that contains CR, LF, NUL or another control character is
-// rejected, never cleaned (RELIABILITY.md #50), and every limit of RFC 5321
+// rejected, never cleaned, and every limit of RFC 5321
 // §4.5.3.1 is checked with a message that names it.
 package addr
 
@@ -97,7 +97,8 @@ const (
 // trailing white space is trimmed; anything else that is not an addr-spec is
 // rejected with an *Error saying why.
 func Parse(s string) (Address, error) {
-	// Cap before looking at the content at all (RELIABILITY.md #77).
+	// Cap the length before looking at the content at all: an oversized
+	// input is refused unread.
 	if len(s) > MaxInput {
 		return Address{}, errorf(s, "address too long: %d octets, max %d (RFC 5321 §4.5.3.1.3)", len(s), MaxAddress)
 	}
@@ -310,7 +311,7 @@ func badLocalChar(c byte) string {
 }
 
 // checkText rejects what must never be in an address, wherever it is:
-// invalid UTF-8, control characters (C0, DEL, C1: RELIABILITY.md #50), line
+// invalid UTF-8, control characters (C0, DEL, C1), line
 // and paragraph separators, invisible format characters (bidi overrides,
 // zero-width characters: they make two addresses look alike), and Unicode
 // spaces other than U+0020 except at the ends, where they are trimmed.

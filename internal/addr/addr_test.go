@@ -180,7 +180,8 @@ func TestParseDomain(t *testing.T) {
 	}
 }
 
-// TestKeyDedupe checks the de-duplication policy of RELIABILITY.md #76.
+// TestKeyDedupe checks the de-duplication policy of Address.Key: case and
+// IDNA form do not matter, +tags and dots in the local part do.
 func TestKeyDedupe(t *testing.T) {
 	same := [][]string{
 		{"Bob@EXAMPLE.com", "bob@example.com", `"bob"@example.com`, `"Bob"@Example.Com`},

@@ -20,8 +20,8 @@ const (
 	KindRefused = "refused"
 	// KindServFail: the DNS server answered SERVFAIL (or another error
 	// rcode, or an unusable answer such as a CNAME loop): usually the
-	// domain's own DNS servers are broken. Temporary; RELIABILITY.md #33
-	// forbids falling back to the A record.
+	// domain's own DNS servers are broken. Temporary, and never a
+	// reason to fall back to the A record.
 	KindServFail = "servfail"
 	// KindNXDomain: the name does not exist (RFC 1035 §4.1.1 rcode 3).
 	// Permanent.
@@ -32,7 +32,7 @@ const (
 	KindNoData = "nodata"
 	// KindMXNoAddress: the domain has MX records but none of their hosts
 	// has an address (no A/AAAA, or the host name does not exist).
-	// Temporary (RELIABILITY.md #37: the receiver may fix its DNS); kept
+	// Temporary (the receiver may fix its DNS); kept
 	// apart from nodata, which is permanent.
 	KindMXNoAddress = "mx-no-address"
 	// KindNullMX: the domain publishes a null MX (RFC 7505): it accepts no
@@ -100,7 +100,7 @@ func (e *Error) DNSFailure() string { return e.Kind }
 func (e *Error) Temporary() bool { return e.temp }
 
 // IsProhibited reports whether a is an address mailout refuses to deliver
-// to directly (RELIABILITY.md #38: loops, abuse of internal relays and of
+// to directly (it would invite loops, abuse of internal relays and of
 // cloud metadata services; KumoMTA calls this prohibited_hosts).
 //
 // Always prohibited: unspecified (0.0.0.0, ::) and "this network"

@@ -35,9 +35,8 @@ type Host struct {
 //
 // No MX record: the domain's own A/AAAA is an implicit MX. A SERVFAIL or
 // timeout on the MX question is returned as is and never falls back to the
-// A record (RELIABILITY.md #33): a broken DNS is not an absent MX. Hosts
-// that do not resolve are skipped (#37); prohibited addresses are removed
-// (#38).
+// A record: a broken DNS is not an absent MX. Hosts that do not resolve
+// are skipped; prohibited addresses are removed.
 func (r *Resolver) Lookup(ctx context.Context, domain string) ([]Host, error) {
 	name, err := normalize(domain)
 	if err != nil {
@@ -144,7 +143,7 @@ func (r *Resolver) implicitMX(ctx context.Context, name, d string) ([]Host, erro
 // ones in order. When none is usable it reports, in this order: a
 // temporary DNS failure on a host (the domain may be fine once it
 // resolves), a prohibited destination, or hosts without addresses
-// (temporary per RELIABILITY.md #37: the receiver's DNS may be fixed).
+// (temporary: the receiver's DNS may be fixed).
 func (r *Resolver) resolveHosts(ctx context.Context, d string, hosts []Host) ([]Host, error) {
 	res := make([]hostResult, len(hosts))
 	cached := true
@@ -317,7 +316,7 @@ type answer struct {
 // resolve asks one question and follows CNAMEs, within the answer (a
 // recursive server includes the chain) and, when the chain ends on a name
 // the answer says nothing more about, by asking again for that name.
-// Chains are bounded and loops detected (RELIABILITY.md #39); an MX
+// Chains are bounded (maxCNAME) and loops detected; an MX
 // target that is a CNAME is tolerated although RFC 2181 §10.3 forbids it.
 // Failures are *Error (with a copy per caller) or the ctx error.
 func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (answer, error) {

@@ -195,7 +195,7 @@ func TestLookupServFailNoFallbackToA(t *testing.T) {
 	if !strings.Contains(e.Error(), "could not resolve MX broken.test (SERVFAIL") {
 		t.Errorf("error = %q", e.Error())
 	}
-	// RELIABILITY.md #33: a SERVFAIL is no reason to use the A record.
+	// A SERVFAIL is no reason to use the A record.
 	if n := s.QueriesFor("broken.test", dns.TypeA) + s.QueriesFor("broken.test", dns.TypeAAAA); n != 0 {
 		t.Errorf("A/AAAA queries = %d after SERVFAIL, want 0", n)
 	}

@@ -53,7 +53,7 @@ const (
 	// ednsBufSize is the EDNS0 UDP payload size we advertise: 1232 bytes,
 	// the DNS Flag Day 2020 value that avoids IP fragmentation.
 	ednsBufSize = 1232
-	// maxCNAME bounds a CNAME chain (RELIABILITY.md #39; mox and most
+	// maxCNAME bounds a CNAME chain (mox and most
 	// resolvers use a limit of this order).
 	maxCNAME = 8
 	// maxMXHosts bounds how many MX hosts are resolved for one domain.

@@ -1,6 +1,6 @@
 package outcome
 
-// Classes lists every class, in the order of DESIGN.md's table.
+// Classes lists every class of the outcome taxonomy, delivered first.
 var Classes = []Class{
 	Delivered, DNSUnreachable, DNSNXDomain, NoMailServer, ConnectTimeout,
 	ConnectRefused, NetworkUnreachable, TLSFailed, AuthRequired, AuthFailed,
@@ -10,7 +10,7 @@ var Classes = []Class{
 }
 
 // LocalTemporary lists the classes that are temporary and point at our own
-// network or configuration on route (DESIGN.md's "local fault?" column):
+// network or configuration on route (the local fault kindOf gives them):
 // once the user fixed the cause, recipients deferred for them can go at
 // once.
 func LocalTemporary(route string) []Class {

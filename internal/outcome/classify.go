@@ -109,14 +109,15 @@ func classify(a Attempt) Result {
 	return classifyNet(a, a.Step, err)
 }
 
-// mk builds a Result of class c with the kind and local fault of DESIGN.md's
-// taxonomy for the attempt's route.
+// mk builds a Result of class c with the kind and local fault that kindOf
+// gives c on the attempt's route.
 func mk(c Class, a Attempt, reason string) Result {
 	k, local := kindOf(c, a.Route)
 	return Result{Class: c, Kind: k, LocalFault: local, Reason: reason}
 }
 
-// kindOf is DESIGN.md's taxonomy table.
+// kindOf is the outcome taxonomy: for class c on route, its Kind (does it
+// retry?) and whether the fault is probably on our side.
 func kindOf(c Class, route string) (Kind, bool) {
 	relay := route == RouteRelay
 	switch c {
@@ -179,7 +180,7 @@ func classifyResolver(a Attempt, f string) Result {
 		// RFC 7505 §3: a null MX says the domain accepts no mail.
 		return r(NoMailServer, "domain publishes a null MX (RFC 7505): it accepts no mail")
 	case "mx-no-address":
-		// RELIABILITY #37: the domain has MX records but none of their hosts
+		// The domain has MX records but none of their hosts
 		// has an address; the receiver may fix its DNS, so retry.
 		return r(Temporary, "no MX host of the domain has an address")
 	case "prohibited":
@@ -230,7 +231,7 @@ func stepOf(cmd string) Step {
 func classifySMTP(a Attempt, e *smtpclient.Error) Result {
 	cmd := strings.ToUpper(e.Command)
 	if cmd == "QUIT" {
-		// RELIABILITY #22: the message was accepted before QUIT; an error on
+		// The message was accepted before QUIT; an error on
 		// QUIT must never turn a delivered message into a retry.
 		return Result{Class: Delivered, Kind: KindDone, Reason: "message accepted; QUIT failed afterwards (ignored)", Code: e.Code, Enhanced: e.Enhanced, Text: e.Text}
 	}

@@ -3,7 +3,7 @@
 // Place in the flow: transport (relay, direct, sandbox) -> outcome -> store.
 // A transport hands over the error (or nil) of an attempt together with a
 // little context (route, step, port); Classify turns it into exactly one
-// Class of the taxonomy in DESIGN.md, with its Kind (does it retry?), whether
+// Class of the outcome taxonomy below, with its Kind (does it retry?), whether
 // the fault is probably on our side, the server's reply and the reason the
 // classifier matched. The Class decides retry, the report line, the advice
 // text (en, es) and whether the attempt counts toward "nothing gets out".
@@ -15,7 +15,8 @@ package outcome
 // is stored, printed in reports and accepted on the command line.
 type Class string
 
-// The taxonomy of DESIGN.md.
+// The outcome taxonomy: one class per way an attempt can end. kindOf gives
+// each its Kind and whether the fault is probably ours.
 const (
 	Delivered          Class = "delivered"
 	DNSUnreachable     Class = "dns-unreachable"
@@ -37,7 +38,7 @@ const (
 	ContentRejected    Class = "content-rejected"
 	ProtocolError      Class = "protocol-error"
 	// ProhibitedDestination: the destination resolved to an address we refuse
-	// to send to (loopback, link-local, metadata) — RELIABILITY.md #38.
+	// to send to (loopback, link-local, metadata).
 	ProhibitedDestination Class = "prohibited-destination"
 	// RenderFailed: the message could not be built for this recipient.
 	RenderFailed Class = "render-failed"

@@ -23,7 +23,7 @@ func containsAny(s string, words ...string) bool {
 // [..] blocked using zen.spamhaus.org", Gmail "The IP you're using to send
 // mail is not authorized to send email directly to our servers", Yahoo
 // "[BL21] Connections will not be accepted from ..", Microsoft "banned
-// sending IP". It blames the sender, never the recipient (RELIABILITY #91).
+// sending IP". It blames the sender, never the recipient.
 func isBlocklist(t string) bool {
 	return containsAny(t, "blocked using", "spamhaus", "blacklist", "blocklist",
 		"block list", "dnsbl", " rbl", "not authorized to send email directly",
@@ -147,7 +147,7 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 
 	switch step {
 	case StepGreeting, StepEHLO:
-		// RELIABILITY #16: a 5xx greeting means "this host refuses"; Postfix
+		// A 5xx greeting means "this host refuses"; Postfix
 		// (smtp_skip_5xx_greeting) then tries the next MX. For a direct
 		// delivery the recipient is not to blame, so it is temporary: the
 		// next MX or a later retry follows. The relay refusing us is the
@@ -194,7 +194,7 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 		return mk(RateLimited, a, "the account's sending quota is exhausted")
 	}
 	if perm && isBlocklist(t) {
-		// RELIABILITY #26: Outlook's "550 5.7.1 Service unavailable, Client
+		// Outlook's "550 5.7.1 Service unavailable, Client
 		// host [..] blocked using Spamhaus" (at MAIL or RCPT), then the server
 		// closes. Decision: sender-rejected — permanent (it is not a "read
 		// error"), a local fault (our IP), and never a recipient hard bounce,

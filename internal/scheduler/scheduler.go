@@ -7,7 +7,7 @@
 // Place in the flow: store.Claim -> render -> throttle -> transport.Deliver
 // -> queue.Policy.Next -> store.Record.
 //
-// Durability (DESIGN.md "Delivery semantics"): a row is claimed — attempts
+// Durability (at least once, never lost): a row is claimed — attempts
 // incremented, leased — in a committed transaction before it is attempted,
 // so a crash never loses a recipient; results are written in small batches,
 // so a crash re-sends at most the messages in flight (one per connection:
@@ -81,7 +81,8 @@ type Config struct {
 	Progress func(Progress)
 }
 
-// BreakerConfig is the self-diagnosing part of a run (issue "doctor"): when
+// BreakerConfig is the self-diagnosing part of a run (what mailout doctor
+// diagnoses on request, a running campaign notices on its own): when
 // the first attempts all end in faults on our side, the campaign is paused
 // instead of marking the list failed.
 type BreakerConfig struct {
@@ -747,8 +748,7 @@ func (r *run) finish(stop context.CancelFunc, d *store.Delivery, res transport.R
 
 // render builds one message. A panic while rendering (a bug met by one
 // recipient's data) fails that recipient instead of the process: a process
-// that died on the same message at every start would never get past it
-// (RELIABILITY.md #12).
+// that died on the same message at every start would never get past it.
 func (r *run) render(d *store.Delivery, buf *bytes.Buffer) (msg *transport.Message, err error) {
 	defer func() {
 		if p := recover(); p != nil {

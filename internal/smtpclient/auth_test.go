@@ -13,7 +13,7 @@ import (
 
 // AUTH against go-smtp's server (through smtptest) with each mechanism:
 // the right password logs in, a wrong one is a 535 AUTH error, and the
-// transcript never shows the password (RELIABILITY #32, #86).
+// transcript never shows the password.
 func TestAuthMechanisms(t *testing.T) {
 	serverTLS, pool, _ := smtptest.NewTestCert(t, "localhost")
 	const user, pass = "alice", "s3cret-pass"

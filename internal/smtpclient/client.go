@@ -45,7 +45,8 @@ const (
 	// caller may dial again with TLSNone.
 	TLSOpportunistic
 	// TLSRequired fails with a "STARTTLS" *Error, before any AUTH, when
-	// STARTTLS is not offered or does not succeed (RELIABILITY #41).
+	// STARTTLS is not offered or does not succeed, so credentials never go
+	// out in plaintext.
 	TLSRequired
 	// TLSImplicit speaks TLS from the first byte (RFC 8314, port 465).
 	TLSImplicit
@@ -247,7 +248,7 @@ const writerSize = 64 << 10
 // startTLS runs the client handshake over the current connection. Any
 // plaintext still buffered is dropped with the old reader: bytes a server
 // (or a man in the middle) sent after "220 ready" must not be read as
-// replies inside TLS (RFC 3207 §5, RELIABILITY #43).
+// replies inside TLS (RFC 3207 §5).
 func (c *Client) startTLS(ctx context.Context) error {
 	if n := c.br.Buffered(); n > 0 {
 		c.trace(fmt.Sprintf("discarding %d bytes received in plaintext before the TLS handshake", n))
@@ -432,7 +433,7 @@ func (c *Client) Usable() bool { return !c.broken }
 
 // Quit ends the session politely (RFC 5321 §4.1.1.10) and closes the
 // connection. Its error concerns only the QUIT: a message accepted before
-// stays delivered (RELIABILITY #22).
+// stays delivered.
 func (c *Client) Quit(ctx context.Context) error {
 	if c.broken {
 		c.conn.Close()

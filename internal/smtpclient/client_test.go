@@ -123,7 +123,7 @@ S: 221 Bye`)
 }
 
 // All recipients refused, DATA refused: no body goes out, the client reads
-// every reply and resets before the next transaction (RELIABILITY #25).
+// every reply and resets before the next transaction.
 func TestSendAllRcptRejected(t *testing.T) {
 	s := startScript(t, nil, greetESMTP+`
 C: MAIL FROM:<a@x.org>
@@ -214,7 +214,7 @@ X: close`)
 }
 
 // The whole message went out and the connection closed before the reply:
-// possibly delivered (RELIABILITY #20).
+// possibly delivered.
 func TestSendDropAfterDot(t *testing.T) {
 	s := startScript(t, nil, greetSerial+`
 C: MAIL FROM:<a@x.org>
@@ -235,7 +235,7 @@ X: close`)
 }
 
 // The reply to "." is slow: within DataTerm it counts; past it, the error is
-// a deadline, ambiguous (RELIABILITY #21).
+// a deadline, ambiguous.
 func TestSendSlowFinalReply(t *testing.T) {
 	script := greetSerial + `
 C: MAIL FROM:<a@x.org>
@@ -278,8 +278,7 @@ X: readline`
 	}
 }
 
-// QUIT failing after a 250 for the message does not undo the delivery
-// (RELIABILITY #22).
+// QUIT failing after a 250 for the message does not undo the delivery.
 func TestQuitFailureAfterDelivery(t *testing.T) {
 	s := startScript(t, nil, greetSerial+`
 C: MAIL FROM:<a@x.org>
@@ -354,7 +353,7 @@ S: 221 Bye`)
 }
 
 // Plaintext pipelined behind "220 ready" must not be read as a reply inside
-// TLS; the pre-TLS capabilities are forgotten (RELIABILITY #43).
+// TLS; the pre-TLS capabilities are forgotten.
 func TestSTARTTLSInjectionDiscarded(t *testing.T) {
 	serverTLS, pool, _ := smtptest.NewTestCert(t, "localhost")
 	s := startScript(t, serverTLS, `
@@ -391,7 +390,7 @@ S: 221 Bye`)
 }
 
 // TLSRequired against a server that does not offer STARTTLS: fail before
-// AUTH, credentials never sent (RELIABILITY #41).
+// AUTH, credentials never sent.
 func TestTLSRequiredNotOffered(t *testing.T) {
 	s := startScript(t, nil, `
 S: 220 mx.test ESMTP
@@ -524,7 +523,7 @@ S: 221 Bye`)
 
 // Pipelined MAIL refused: the RCPT and DATA replies are read to stay in
 // step, the MAIL refusal is the transaction's error, and the next
-// transaction starts with RSET (RELIABILITY #23, #26).
+// transaction starts with RSET.
 func TestSendPipelinedMailRefused(t *testing.T) {
 	s := startScript(t, nil, greetESMTP+`
 C: MAIL FROM:<a@x.org>

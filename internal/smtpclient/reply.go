@@ -11,7 +11,7 @@ import (
 // line at 512 octets including CRLF; real servers sometimes go a little over,
 // so lines up to maxReplyLine are tolerated and longer ones are a protocol
 // error. A multi-line reply is capped in lines and bytes so that a hostile
-// server cannot make us buffer without end (RELIABILITY #27).
+// server cannot make us buffer without end.
 const (
 	maxReplyLine  = 1000
 	maxReplyLines = 100

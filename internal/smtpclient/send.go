@@ -239,7 +239,7 @@ func (c *Client) finish(ctx context.Context, t *txn, body []byte, accepted int, 
 
 // pipelined writes MAIL, the RCPTs and DATA at once and reads the replies
 // in order (RFC 2920 §3.1), so the client stays in step with the server
-// whatever it answers (RELIABILITY #25).
+// whatever it answers.
 func (c *Client) pipelined(ctx context.Context, t *txn) (int, reply, error) {
 	stop := c.deadline(ctx, c.to.Mail)
 	err := c.writeCommands(t)
@@ -421,8 +421,8 @@ func (c *Client) mailCommand(from string, bodyLen int, opt SendOptions) (string,
 	return b.String(), nil
 }
 
-// checkAddress refuses what would break the command line (RELIABILITY #50:
-// CR or LF would let an address inject commands).
+// checkAddress refuses what would break the command line (CR or LF
+// would let an address inject commands).
 func checkAddress(a string) error {
 	if strings.ContainsAny(a, "\r\n<>\x00") {
 		return fmt.Errorf("address %q contains CR, LF, NUL or angle brackets", a)

@@ -225,7 +225,7 @@ func (l *Limiter) slowDownCeiling() float64 {
 }
 
 // SlowDown halves domain's rate (floor: one message a minute) for CoolDown,
-// after a rate-limited answer from it (RELIABILITY #31); other domains are
+// after a rate-limited answer from it; other domains are
 // not affected. Afterwards the rate recovers gradually (see CoolDown).
 func (l *Limiter) SlowDown(domain string) {
 	now := l.clk.Now()
@@ -272,7 +272,7 @@ func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
 }
 
 // AcquireDomain waits for one of domain's DomainConnections session slots
-// (RELIABILITY #31: per-destination concurrency). With DomainConnections 0
+// (per-destination concurrency). With DomainConnections 0
 // it returns at once. Call release when the session ends; calling it more
 // than once is harmless.
 func (l *Limiter) AcquireDomain(ctx context.Context, domain string) (release func(), err error) {

@@ -41,7 +41,7 @@ type DirectConfig struct {
 	// IdleTimeout: a session unused longer is not reused; default 30 s.
 	IdleTimeout time.Duration
 	// DownFor: after a host could not be reached, it is not dialled again
-	// for this long (RELIABILITY.md #13 "down cache"); default 1 minute.
+	// for this long (the down cache); default 1 minute.
 	DownFor  time.Duration
 	Timeouts smtpclient.Timeouts
 	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -60,7 +60,7 @@ type Direct struct {
 	nIdle int
 	down  map[string]downEntry
 	// noTLS remembers hosts whose TLS handshake failed: they are spoken to
-	// in plaintext for the rest of the run (RELIABILITY.md #44).
+	// in plaintext for the rest of the run.
 	noTLS map[string]bool
 }
 
@@ -154,7 +154,7 @@ func (d *Direct) deliverTo(ctx context.Context, host string, ip netip.Addr, addr
 				d.markDown(addr, res)
 			}
 			// Any failure before the transaction is the host's: next MX
-			// (RELIABILITY.md #13, #14, #16: a 5xx greeting is no bounce).
+			// (a 5xx greeting is no bounce).
 			return Result{Result: res, Via: via}, true
 		}
 		err = txError(s.c.SendMany(ctx, transactions([]*Message{m}, []int{0}), nil)[0])
@@ -233,7 +233,7 @@ func (p *hostPool) nextWaiter() chan *session {
 
 // get returns an idle session to addr, dials one within MaxPerHost, or
 // waits for one to come back. Dialling uses opportunistic STARTTLS and
-// plaintext when the handshake fails (RFC 7435; RELIABILITY.md #44). With
+// plaintext when the handshake fails (RFC 7435). With
 // fresh it always dials: an idle or handed-over session is ended and its
 // slot used for the new one.
 func (d *Direct) get(ctx context.Context, host, addr string, fresh bool) (*session, bool, error) {

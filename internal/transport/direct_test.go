@@ -215,7 +215,7 @@ func TestDirectCapsSessionsPerMXHostAcrossDomains(t *testing.T) {
 }
 
 // A host that accepts TCP and never greets, or greets with a refusal, is
-// skipped for the next MX within the same attempt (RELIABILITY.md #14, #16).
+// skipped for the next MX within the same attempt.
 func TestDirectBadGreetingsTryNextMX(t *testing.T) {
 	tests := []struct {
 		name  string

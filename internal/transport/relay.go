@@ -69,7 +69,7 @@ type session struct {
 const quitTimeout = 5 * time.Second
 
 // end closes the session, with QUIT when it can still talk. A failing QUIT
-// changes nothing about what was sent (RELIABILITY.md #22).
+// changes nothing about what was sent.
 func (s *session) end(ctx context.Context) {
 	if s.c.Usable() {
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), quitTimeout)

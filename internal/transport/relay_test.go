@@ -113,7 +113,7 @@ func TestRelayUntrustedCertificateFailsClosed(t *testing.T) {
 
 func TestRelayRefusesAuthWithoutSTARTTLS(t *testing.T) {
 	// A server (or a MITM) that does not offer STARTTLS: the password must
-	// not be sent (RELIABILITY.md #41).
+	// not be sent.
 	s := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"user": testPass}, RequireAuth: true})
 	r := newRelay(t, nil, 1, account(t, "smtp://user:"+testPass+"@"+s.Addr))
 	res := r.Deliver(t.Context(), msg("a@example.org"))
@@ -366,7 +366,7 @@ func TestRelayTemporaryReply(t *testing.T) {
 
 // The connection drops after the final "." and before the reply: the server
 // may have the message. The result is temporary and flagged ambiguous, so
-// the resend is counted as a possible duplicate (RELIABILITY.md #20).
+// the resend is counted as a possible duplicate.
 func TestRelayLostReplyAfterDotIsAmbiguous(t *testing.T) {
 	s := smtptest.Start(t, smtptest.Options{Faults: func(e smtptest.Event) *smtptest.Fault {
 		if e.Step == "body" {

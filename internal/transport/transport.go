@@ -1,5 +1,5 @@
-// Package transport moves rendered messages out of mailout by one of the
-// routes of DESIGN.md: relay (an SMTP relay account, or an ordered list of
+// Package transport moves rendered messages out of mailout by one of three
+// routes: relay (an SMTP relay account, or an ordered list of
 // them), direct (MX lookup, then SMTP to the recipient's server) and sandbox
 // (kept in the store, nothing leaves the machine).
 //

@@ -233,7 +233,7 @@ func BenchmarkClaimBatch(b *testing.B) {
 
 // BenchmarkImportCache imports 1,000,000 recipients with the writer's page
 // cache at several sizes: the cache is most of the process's memory during
-// an import (issue 5: a million-recipient campaign in 150 MB).
+// an import (the target: a million-recipient campaign in 150 MB).
 // Run with: go test -run '^$' -bench ImportCache -benchtime 1x ./internal/store/sqlite/
 func BenchmarkImportCache(b *testing.B) {
 	for _, mib := range []int{8, 16, 64} {

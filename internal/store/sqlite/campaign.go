@@ -11,8 +11,8 @@ import (
 )
 
 // ImportCampaign creates the campaign and all its recipients in one
-// transaction (RELIABILITY #1: after a crash the import is complete or
-// absent). Recipients are inserted importBatch rows per statement; the
+// transaction (after a crash the import is complete or absent).
+// Recipients are inserted importBatch rows per statement; the
 // suppression list is applied by one UPDATE at the end, inside the same
 // transaction.
 func (db *DB) ImportCampaign(ctx context.Context, c *store.Campaign, next func() (*store.NewRecipient, error)) error {

@@ -234,7 +234,7 @@ func execCount(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, args ...any) (in
 }
 
 // Counts tallies the campaign from one snapshot, so the states always sum
-// to the total (RELIABILITY #2).
+// to the total.
 func (db *DB) Counts(ctx context.Context, campaignID int64) (*store.Counts, error) {
 	c := &store.Counts{ByState: map[queue.State]int{}, ByClass: map[string]int{}}
 	err := db.read(ctx, func(tx *sql.Tx) error {

@@ -94,10 +94,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 //   - journal_mode=WAL: readers work on a snapshot and do not block the
 //     writer, nor it them.
 //   - synchronous=FULL: the WAL is fsynced at every commit, so a committed
-//     state row survives a power loss or OS crash, not only a process crash
-//     (RELIABILITY #7). With NORMAL the last commits can roll back after a
-//     power loss; a row recorded delivered would then be sent again. The
-//     cost is one fsync per transaction, and every write here is one
+//     state row survives a power loss or OS crash, not only a process crash.
+//     With NORMAL the last commits can roll back after a power loss; a
+//     row recorded delivered would then be sent again. The cost is one
+//     fsync per transaction, and every write here is one
 //     transaction per batch (an import, a claim of N rows, a Record of N
 //     results), so it is paid per batch, not per recipient. Measured on the
 //     2-core build machine, Record of 500 results against 1,000,000 rows:
@@ -112,7 +112,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 //     BenchmarkImportCache (1,000,000 rows, one run each, noisy machine)
 //     gave 130k rows/s at 8 MiB, 132k at 16 MiB, 115k at 64 MiB, while
 //     64 MiB took the import of a million-recipient mailout send to 266 MB
-//     peak RSS, 8 MiB to 152 MB (issue 5 asks for 150 MB).
+//     peak RSS, 8 MiB to 152 MB (the target is 150 MB).
 //   - _txlock=immediate: BEGIN IMMEDIATE takes the write lock at the start
 //     of the transaction, so two writers serialise on the busy timeout
 //     instead of one failing when it upgrades a read lock.

@@ -1,6 +1,6 @@
 -- 0002_claims: first attempts are leased by id range, one claims row per
--- Claim, instead of one rewritten deliveries row per recipient (issue 5:
--- the per-row UPDATE was the largest single cost of a message).
+-- Claim, instead of one rewritten deliveries row per recipient (the
+-- per-row UPDATE was the largest single cost of a message).
 --
 -- A delivery with state 'pending' and next_at = 0 has never been claimed
 -- ("fresh"; the import writes next_at = 0 and no later write ever does).
