@@ -333,7 +333,9 @@ func columnList(m map[string]string) string {
 	cols := make([]string, 0, len(m)+1)
 	cols = append(cols, "email")
 	for k := range m {
-		cols = append(cols, k)
+		if !strings.EqualFold(k, "email") { // the address column is listed first
+			cols = append(cols, k)
+		}
 	}
 	slices.Sort(cols[1:])
 	return strings.Join(cols, ", ")

@@ -386,6 +386,16 @@ func TestMissingField(t *testing.T) {
 	}
 }
 
+// The columns named in a missing-field error are the recipient's, each
+// once: the address column is always there, first.
+func TestMissingFieldListsColumnsOnce(t *testing.T) {
+	tp := mustParse(t, Source{Text: []byte("From: a@example.com\nSubject: hi\n\n{{.city}}\n")}, Options{})
+	_, err := tp.Render(Recipient{Email: "b@example.com", Fields: map[string]string{"email": "b@example.com", "name": "B"}}, "", nil)
+	if err == nil || !strings.Contains(err.Error(), "(columns: email, name)") {
+		t.Errorf("err %v, want the columns email, name listed once each", err)
+	}
+}
+
 func TestMessageID(t *testing.T) {
 	tp := mustParse(t, Source{Text: []byte(plainFile)}, Options{MessageIDDomain: "mail.bücher.example"})
 	a, b := mustRender(t, tp, bob), mustRender(t, tp, bob)
