@@ -1,0 +1,53 @@
+package docs
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// goTool runs the go command from the repository's root with extra
+// environment variables and returns its combined output. go test puts the
+// go command that runs the tests first in PATH.
+func goTool(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not in PATH: %v", err)
+	}
+	cmd := exec.Command(gobin, args...)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// The mailout binary (the sink command included) must not link the testing
+// package: it would register the test flags and grow the binary. A helper
+// for tests that imports testing belongs in a _test.go file or takes a
+// small interface instead.
+func TestBinaryDoesNotLinkTesting(t *testing.T) {
+	out, err := goTool(t, nil, "list", "-deps", "-f", "{{.ImportPath}}: {{join .Imports \" \"}}", "mailout/cmd/mailout")
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	var importers []string
+	linked := false
+	for line := range strings.Lines(out) {
+		pkg, imports, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		if pkg == "testing" {
+			linked = true
+		}
+		if slices.Contains(strings.Fields(imports), "testing") {
+			importers = append(importers, pkg)
+		}
+	}
+	if !strings.Contains(out, "mailout/cmd/mailout:") {
+		t.Fatalf("go list did not list mailout/cmd/mailout:\n%s", out)
+	}
+	if linked {
+		t.Errorf("cmd/mailout links the testing package; imported by %v", importers)
+	}
+}
