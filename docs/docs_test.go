@@ -51,3 +51,13 @@ func TestBinaryDoesNotLinkTesting(t *testing.T) {
 		t.Errorf("cmd/mailout links the testing package; imported by %v", importers)
 	}
 }
+
+// The campaign lock has an implementation for unix (flock) and Windows
+// (LockFileEx); everywhere else (js/wasm, wasip1, plan9) the package must
+// still build, and say that it cannot lock rather than fail to compile.
+func TestCampaignLockBuildsWithoutFlockOrLockFileEx(t *testing.T) {
+	out, err := goTool(t, []string{"GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0"}, "vet", "./internal/campaign/")
+	if err != nil {
+		t.Fatalf("GOOS=js GOARCH=wasm go vet ./internal/campaign/: %v\n%s", err, out)
+	}
+}
