@@ -61,3 +61,11 @@ func TestCampaignLockBuildsWithoutFlockOrLockFileEx(t *testing.T) {
 		t.Fatalf("GOOS=js GOARCH=wasm go vet ./internal/campaign/: %v\n%s", err, out)
 	}
 }
+
+// go.mod and go.sum are what go mod tidy makes of the code (scripts/test.sh
+// checks the same before vet, and says what to run).
+func TestModuleIsTidy(t *testing.T) {
+	if out, err := goTool(t, nil, "mod", "tidy", "-diff"); err != nil {
+		t.Fatalf("go.mod or go.sum is not tidy (run go mod tidy): %v\n%s", err, out)
+	}
+}
