@@ -3,6 +3,8 @@ package docs
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -67,5 +69,32 @@ func TestCampaignLockBuildsWithoutFlockOrLockFileEx(t *testing.T) {
 func TestModuleIsTidy(t *testing.T) {
 	if out, err := goTool(t, nil, "mod", "tidy", "-diff"); err != nil {
 		t.Fatalf("go.mod or go.sum is not tidy (run go mod tidy): %v\n%s", err, out)
+	}
+}
+
+// repoPath matches a file or folder of the repository written in a page:
+// internal/x/y.go, cmd/mailout/z.go, internal/store/sqlite.
+var repoPath = regexp.MustCompile(`\b(?:internal|cmd|scripts|docs)/[A-Za-z0-9_./-]*[A-Za-z0-9_]`)
+
+// Every file and folder that docs/architecture.md names exists: the page
+// walks a recipient through real files, and a renamed or moved file must
+// be renamed there too.
+func TestArchitectureNamesRealFiles(t *testing.T) {
+	page, err := os.ReadFile("architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := repoPath.FindAllString(string(page), -1)
+	goFiles := 0
+	for _, p := range paths {
+		if strings.HasSuffix(p, ".go") {
+			goFiles++
+		}
+		if _, err := os.Stat(filepath.Join("..", filepath.FromSlash(p))); err != nil {
+			t.Errorf("docs/architecture.md names %s, which does not exist", p)
+		}
+	}
+	if goFiles < 20 {
+		t.Errorf("docs/architecture.md names %d .go files; the walk from the CSV to the report should name the file of each step", goFiles)
 	}
 }
