@@ -98,3 +98,59 @@ func TestArchitectureNamesRealFiles(t *testing.T) {
 		t.Errorf("docs/architecture.md names %d .go files; the walk from the CSV to the report should name the file of each step", goFiles)
 	}
 }
+
+var (
+	// testName is a test, fuzz target or conformance case written in
+	// backquotes: `TestKill9MidCampaignLosesNobody`, `testCrashLoop`.
+	testName = regexp.MustCompile("`((?:Test|Fuzz|test)[A-Z0-9][A-Za-z0-9_]*)`")
+	// goFile is a .go file written in backquotes.
+	goFile = regexp.MustCompile("`((?:internal|cmd)/[A-Za-z0-9_./-]+\\.go)`")
+)
+
+// Every test docs/reliability.md cites is defined in a file named on the
+// same line: the page lists only behaviour that has a test, and a renamed
+// or deleted test must take its line with it.
+func TestReliabilityCitesRealTests(t *testing.T) {
+	page, err := os.ReadFile("reliability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := map[string]string{}
+	source := func(path string) (string, bool) {
+		if s, ok := sources[path]; ok {
+			return s, true
+		}
+		b, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(path)))
+		if err != nil {
+			return "", false
+		}
+		sources[path] = string(b)
+		return string(b), true
+	}
+	cited := 0
+	for n, line := range strings.Split(string(page), "\n") {
+		names := testName.FindAllStringSubmatch(line, -1)
+		files := goFile.FindAllStringSubmatch(line, -1)
+		if len(names) > 0 && len(files) == 0 {
+			t.Errorf("reliability.md:%d cites %s without the file that holds it", n+1, names[0][1])
+		}
+		for _, f := range files {
+			if _, ok := source(f[1]); !ok {
+				t.Errorf("reliability.md:%d names %s, which does not exist", n+1, f[1])
+			}
+		}
+	names:
+		for _, name := range names {
+			cited++
+			for _, f := range files {
+				if src, ok := source(f[1]); ok && strings.Contains(src, "\nfunc "+name[1]+"(") {
+					continue names
+				}
+			}
+			t.Errorf("reliability.md:%d cites %s, which none of the files on that line defines", n+1, name[1])
+		}
+	}
+	if cited < 100 {
+		t.Errorf("reliability.md cites %d tests; the page should show each behaviour's test", cited)
+	}
+}
