@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/test.sh — THE test command: format check, vet, and every test with
-# the race detector. .ci/run calls it with MAILOUT_REQUIRE_PEERS=1.
+# scripts/test.sh — THE test command: format check, go.mod tidiness, vet,
+# and every test with the race detector. .ci/run calls it with
+# MAILOUT_REQUIRE_PEERS=1.
 #
 # As root it first runs scripts/test-setup.sh (idempotent; well under a
 # second when everything is there), which installs and starts the real
@@ -64,6 +65,15 @@ fi
 if [[ -n $unformatted ]]; then
 	echo "gofmt: these files need formatting (run gofmt -w):" >&2
 	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "== go mod tidy -diff"
+# go.mod and go.sum must be what go mod tidy makes of the code: no missing
+# requirement, none left over.
+if ! tidy_diff=$(go mod tidy -diff 2>&1); then
+	echo "go mod tidy: go.mod or go.sum is not tidy (run go mod tidy and commit the result):" >&2
+	echo "$tidy_diff" >&2
 	exit 1
 fi
 

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"math/big"
 	"net"
-	"testing"
 	"time"
 )
 
@@ -19,7 +18,7 @@ import (
 // (default "localhost" and 127.0.0.1). It returns the server's TLS config,
 // a pool that trusts it, and the hex SHA-256 fingerprint of the
 // certificate's DER bytes.
-func NewTestCert(t testing.TB, hosts ...string) (serverTLS *tls.Config, pool *x509.CertPool, fingerprintSHA256 string) {
+func NewTestCert(t TB, hosts ...string) (serverTLS *tls.Config, pool *x509.CertPool, fingerprintSHA256 string) {
 	t.Helper()
 	if len(hosts) == 0 {
 		hosts = []string{"localhost", "127.0.0.1"}

@@ -25,7 +25,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -127,8 +126,19 @@ type Server struct {
 	closeOnce sync.Once
 }
 
+// TB is the part of testing.TB that Start and NewTestCert use. It is
+// declared here so that the package does not import testing: the mailout
+// binary runs this server as its sink, and importing testing would link the
+// test framework (and its command-line flags) into the binary. A
+// *testing.T or *testing.B satisfies it.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // Start starts a server for a test and stops it in t.Cleanup.
-func Start(t testing.TB, opt Options) *Server {
+func Start(t TB, opt Options) *Server {
 	t.Helper()
 	s, err := New(opt)
 	if err != nil {
