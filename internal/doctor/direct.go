@@ -83,7 +83,7 @@ func runDirect(ctx context.Context, c *Config, r *Report) {
 			f.Severity, f.Code, f.Evidence = Fail, "error", []string{err.Error()}
 			var me *mx.Error
 			if errors.As(err, &me) {
-				f.Code = me.Kind
+				f.Code = string(me.Kind)
 			}
 			continue
 		}

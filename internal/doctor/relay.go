@@ -176,7 +176,7 @@ func resolveRelay(ctx context.Context, c *Config, r *Report, acc *transport.Rela
 	}
 	// RFC 6761 §6.4: ".invalid" names never exist; no query is sent.
 	if h := strings.TrimSuffix(strings.ToLower(acc.Host), "."); h == "invalid" || strings.HasSuffix(h, ".invalid") {
-		r.add(Finding{ID: "relay.resolve", Subject: subj, Severity: Fail, Code: mx.KindNXDomain,
+		r.add(Finding{ID: "relay.resolve", Subject: subj, Severity: Fail, Code: string(mx.FailureNXDomain),
 			Evidence: []string{acc.Host + ": the name does not exist (RFC 6761 reserves .invalid)"}})
 		v := Verdict{ID: VerdictRelayHostUnknown, Subject: subj, Host: acc.Host}
 		v.fill()
@@ -196,14 +196,15 @@ func resolveRelay(ctx context.Context, c *Config, r *Report, acc *transport.Rela
 		return addrs, Verdict{}, false
 	}
 	f.Severity, f.Evidence = Fail, []string{err.Error()}
-	var me *mx.Error
 	f.Code = "error"
+	var me *mx.Error
 	if errors.As(err, &me) {
-		f.Code = me.Kind
-	}
-	switch f.Code {
-	case mx.KindTimeout, mx.KindRefused, mx.KindServFail:
-		return nil, newVerdict(VerdictRelayDNS, subj, ""), true
+		f.Code = string(me.Kind)
+		switch me.Kind {
+		case mx.FailureTimeout, mx.FailureRefused, mx.FailureServFail:
+			// No answer worth the name: the DNS path, not the relay's name.
+			return nil, newVerdict(VerdictRelayDNS, subj, ""), true
+		}
 	}
 	v := Verdict{ID: VerdictRelayHostUnknown, Subject: subj, Host: acc.Host}
 	v.fill()
