@@ -1,11 +1,7 @@
 package doctor
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -96,7 +92,7 @@ func checkRelay(ctx context.Context, c *Config, r *Report, acc *transport.RelayA
 	default:
 		s.mode = modeRequired
 	}
-	tc, err := relayTLSConfig(acc, c.RootCAs)
+	tc, err := acc.TLSConfig(c.RootCAs)
 	if err != nil {
 		r.add(Finding{ID: "relay.tls", Subject: subj, Severity: Fail, Code: "ca-file", Evidence: []string{err.Error()}})
 		return verdict(VerdictRelayTLSFailed, "")
@@ -245,7 +241,7 @@ func relaySessionFailed(ctx context.Context, c *Config, r *Report, acc *transpor
 					ev = append(ev, fmt.Sprintf("certificate for %q issued by %q", leaf.Subject.CommonName, leaf.Issuer.String()))
 				}
 				r.add(Finding{ID: "relay.tls", Subject: subj, Severity: Fail, Code: p, Evidence: ev, Millis: took})
-				if p == "unknown-authority" {
+				if p == "unknown-authority" || p == "fingerprint-mismatch" {
 					return verdict(VerdictTLSIntercepted, "")
 				}
 				return verdict(VerdictRelayTLSFailed, "")
@@ -317,34 +313,6 @@ func suggestURL(acc *transport.RelayAccount, scheme string, port int) string {
 	a := *acc
 	a.Scheme, a.Port, a.Password = scheme, port, ""
 	return a.String()
-}
-
-// relayTLSConfig mirrors the relay route's TLS settings (transport):
-// roots, the account's CA file, or a pinned fingerprint.
-func relayTLSConfig(a *transport.RelayAccount, roots *x509.CertPool) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: a.Host, MinVersion: tls.VersionTLS12, RootCAs: roots}
-	if a.CAFile != "" {
-		pool, err := transport.LoadCAFile(a.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.RootCAs = pool
-	}
-	if len(a.Fingerprint) > 0 {
-		want := a.Fingerprint
-		tc.InsecureSkipVerify = true //nolint:gosec // pinned certificate checked below
-		tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) == 0 {
-				return errors.New("the server sent no certificate")
-			}
-			got := sha256.Sum256(raw[0])
-			if !bytes.Equal(got[:], want) {
-				return x509.UnknownAuthorityError{}
-			}
-			return nil
-		}
-	}
-	return tc, nil
 }
 
 func tlsCode(acc *transport.RelayAccount) string {
