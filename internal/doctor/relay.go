@@ -263,12 +263,12 @@ func relaySessionFailed(ctx context.Context, c *Config, r *Report, acc *transpor
 	case "AUTH":
 		f := r.add(Finding{ID: "relay.auth", Subject: subj, Severity: Fail, Code: replyCode(se), Evidence: ev, Millis: took})
 		switch {
-		case se.Code == 535 || se.Enhanced == "5.7.8":
+		case se.Code == smtpclient.CodeAuthInvalid || se.Enhanced == "5.7.8": // RFC 4954 §6
 			return verdict(VerdictAuthFailed, "")
 		case se.Code == 0:
 			f.Code = "unavailable"
 			return verdict(VerdictAuthUnavailable, "")
-		case se.Code == 530 || se.Code == 538:
+		case se.Code == smtpclient.CodeAuthRequired || se.Code == smtpclient.CodeEncryptionRequired: // RFC 4954 §6
 			return verdict(VerdictRelayTLSFailed, "")
 		}
 		return verdict(VerdictAuthFailed, "")
