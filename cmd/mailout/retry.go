@@ -25,13 +25,15 @@ back to pending and sends the campaign again. Suppressed recipients stay
 suppressed. See "mailout report CAMPAIGN" for the classes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var only []outcome.Class
 			for _, c := range classes {
 				if !knownClass(c) {
 					return usageErr("--class %q is not an outcome class (see mailout report)", c)
 				}
+				only = append(only, outcome.Class(c))
 			}
 			return a.resume(cmd.Context(), cmd, args[0], &f, func(ctx context.Context, st store.Store, c *store.Campaign) error {
-				n, err := st.Requeue(ctx, c.ID, classes, time.Now())
+				n, err := st.Requeue(ctx, c.ID, only, time.Now())
 				if err != nil {
 					return err
 				}

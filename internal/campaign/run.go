@@ -136,11 +136,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		// The user resumes after fixing what paused the campaign: the
 		// recipients deferred for a fault on our side go now, not after
 		// their backoff.
-		var classes []string
-		for _, cl := range outcome.LocalTemporary(settings.Route) {
-			classes = append(classes, string(cl))
-		}
-		n, err := o.Store.DueNow(ctx, c.ID, classes, o.Clock.Now())
+		n, err := o.Store.DueNow(ctx, c.ID, outcome.LocalTemporary(settings.Route), o.Clock.Now())
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", scheduler.ErrStoreFailed, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"mailout/internal/mx"
 	"mailout/internal/outcome"
 	"mailout/internal/smtpclient"
+	"mailout/internal/tlsconf"
 )
 
 // maxDNSServers caps the DNS servers probed one by one.
@@ -83,7 +83,7 @@ func runDirect(ctx context.Context, c *Config, r *Report) {
 			f.Severity, f.Code, f.Evidence = Fail, "error", []string{err.Error()}
 			var me *mx.Error
 			if errors.As(err, &me) {
-				f.Code = me.Kind
+				f.Code = string(me.Kind)
 			}
 			continue
 		}
@@ -298,7 +298,7 @@ func checkMXHost(ctx context.Context, c *Config, r *Report, domain string, h mx.
 
 	s := newSession(c, h.Name, addr, conn)
 	s.mode = modeOpportunistic
-	s.tlsConfig = &tls.Config{ServerName: h.Name, MinVersion: tls.VersionTLS12, RootCAs: c.MXRootCAs}
+	s.tlsConfig = tlsconf.Verified(h.Name, c.MXRootCAs)
 	start := c.Now()
 	cl, err := s.dial(ctx)
 	took = c.Now().Sub(start)

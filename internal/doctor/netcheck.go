@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"mailout/internal/tlsconf"
 )
 
 // Codes of a TCP connect: what the guide calls "the port is blocked"
@@ -142,13 +144,17 @@ func readLine(conn net.Conn, d time.Duration) (string, error) {
 
 // certProblem names a certificate verification failure, "" if err is not
 // one: "unknown-authority" (a self-signed certificate, or one issued by an
-// interception proxy's own authority), "wrong-host", "expired".
+// interception proxy's own authority), "fingerprint-mismatch" (not the
+// pinned certificate), "wrong-host", "invalid" (expired, not yet valid…).
 func certProblem(err error) string {
 	var ua x509.UnknownAuthorityError
 	var he x509.HostnameError
 	var ci x509.CertificateInvalidError
 	var tv *tls.CertificateVerificationError
+	var pm *tlsconf.PinMismatchError
 	switch {
+	case errors.As(err, &pm):
+		return "fingerprint-mismatch"
 	case errors.As(err, &ua):
 		return "unknown-authority"
 	case errors.As(err, &he):

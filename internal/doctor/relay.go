@@ -1,11 +1,7 @@
 package doctor
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -96,7 +92,7 @@ func checkRelay(ctx context.Context, c *Config, r *Report, acc *transport.RelayA
 	default:
 		s.mode = modeRequired
 	}
-	tc, err := relayTLSConfig(acc, c.RootCAs)
+	tc, err := acc.TLSConfig(c.RootCAs)
 	if err != nil {
 		r.add(Finding{ID: "relay.tls", Subject: subj, Severity: Fail, Code: "ca-file", Evidence: []string{err.Error()}})
 		return verdict(VerdictRelayTLSFailed, "")
@@ -176,7 +172,7 @@ func resolveRelay(ctx context.Context, c *Config, r *Report, acc *transport.Rela
 	}
 	// RFC 6761 §6.4: ".invalid" names never exist; no query is sent.
 	if h := strings.TrimSuffix(strings.ToLower(acc.Host), "."); h == "invalid" || strings.HasSuffix(h, ".invalid") {
-		r.add(Finding{ID: "relay.resolve", Subject: subj, Severity: Fail, Code: mx.KindNXDomain,
+		r.add(Finding{ID: "relay.resolve", Subject: subj, Severity: Fail, Code: string(mx.FailureNXDomain),
 			Evidence: []string{acc.Host + ": the name does not exist (RFC 6761 reserves .invalid)"}})
 		v := Verdict{ID: VerdictRelayHostUnknown, Subject: subj, Host: acc.Host}
 		v.fill()
@@ -196,14 +192,15 @@ func resolveRelay(ctx context.Context, c *Config, r *Report, acc *transport.Rela
 		return addrs, Verdict{}, false
 	}
 	f.Severity, f.Evidence = Fail, []string{err.Error()}
-	var me *mx.Error
 	f.Code = "error"
+	var me *mx.Error
 	if errors.As(err, &me) {
-		f.Code = me.Kind
-	}
-	switch f.Code {
-	case mx.KindTimeout, mx.KindRefused, mx.KindServFail:
-		return nil, newVerdict(VerdictRelayDNS, subj, ""), true
+		f.Code = string(me.Kind)
+		switch me.Kind {
+		case mx.FailureTimeout, mx.FailureRefused, mx.FailureServFail:
+			// No answer worth the name: the DNS path, not the relay's name.
+			return nil, newVerdict(VerdictRelayDNS, subj, ""), true
+		}
 	}
 	v := Verdict{ID: VerdictRelayHostUnknown, Subject: subj, Host: acc.Host}
 	v.fill()
@@ -244,7 +241,7 @@ func relaySessionFailed(ctx context.Context, c *Config, r *Report, acc *transpor
 					ev = append(ev, fmt.Sprintf("certificate for %q issued by %q", leaf.Subject.CommonName, leaf.Issuer.String()))
 				}
 				r.add(Finding{ID: "relay.tls", Subject: subj, Severity: Fail, Code: p, Evidence: ev, Millis: took})
-				if p == "unknown-authority" {
+				if p == "unknown-authority" || p == "fingerprint-mismatch" {
 					return verdict(VerdictTLSIntercepted, "")
 				}
 				return verdict(VerdictRelayTLSFailed, "")
@@ -266,12 +263,12 @@ func relaySessionFailed(ctx context.Context, c *Config, r *Report, acc *transpor
 	case "AUTH":
 		f := r.add(Finding{ID: "relay.auth", Subject: subj, Severity: Fail, Code: replyCode(se), Evidence: ev, Millis: took})
 		switch {
-		case se.Code == 535 || se.Enhanced == "5.7.8":
+		case se.Code == smtpclient.CodeAuthInvalid || se.Enhanced == "5.7.8": // RFC 4954 §6
 			return verdict(VerdictAuthFailed, "")
 		case se.Code == 0:
 			f.Code = "unavailable"
 			return verdict(VerdictAuthUnavailable, "")
-		case se.Code == 530 || se.Code == 538:
+		case se.Code == smtpclient.CodeAuthRequired || se.Code == smtpclient.CodeEncryptionRequired: // RFC 4954 §6
 			return verdict(VerdictRelayTLSFailed, "")
 		}
 		return verdict(VerdictAuthFailed, "")
@@ -316,34 +313,6 @@ func suggestURL(acc *transport.RelayAccount, scheme string, port int) string {
 	a := *acc
 	a.Scheme, a.Port, a.Password = scheme, port, ""
 	return a.String()
-}
-
-// relayTLSConfig mirrors the relay route's TLS settings (transport):
-// roots, the account's CA file, or a pinned fingerprint.
-func relayTLSConfig(a *transport.RelayAccount, roots *x509.CertPool) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: a.Host, MinVersion: tls.VersionTLS12, RootCAs: roots}
-	if a.CAFile != "" {
-		pool, err := transport.LoadCAFile(a.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.RootCAs = pool
-	}
-	if len(a.Fingerprint) > 0 {
-		want := a.Fingerprint
-		tc.InsecureSkipVerify = true //nolint:gosec // pinned certificate checked below
-		tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) == 0 {
-				return errors.New("the server sent no certificate")
-			}
-			got := sha256.Sum256(raw[0])
-			if !bytes.Equal(got[:], want) {
-				return x509.UnknownAuthorityError{}
-			}
-			return nil
-		}
-	}
-	return tc, nil
 }
 
 func tlsCode(acc *transport.RelayAccount) string {

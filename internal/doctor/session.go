@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"mailout/internal/smtpclient"
+	"mailout/internal/tlsconf"
 )
 
 type tlsMode int
@@ -54,7 +55,7 @@ func newSession(c *Config, host, addr string, conn net.Conn) *session {
 func (s *session) dial(ctx context.Context) (*smtpclient.Client, error) {
 	tc := s.tlsConfig
 	if tc == nil {
-		tc = &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
+		tc = tlsconf.Verified(s.host, nil)
 	}
 	if s.insecureProbe {
 		tc = &tls.Config{ServerName: s.host, InsecureSkipVerify: true} //nolint:gosec // probe: no credentials

@@ -6,41 +6,45 @@ import (
 	"strings"
 )
 
-// Error kinds. Their string values are stable: the outcome classifier reads
-// them through (*Error).DNSFailure.
+// Failure is the kind of a failed resolution. Its string values are
+// stable: the doctor prints them as finding codes, and the outcome
+// classifier reads them from (*Error).Kind to choose a class.
+type Failure string
+
+// The failure kinds.
 const (
-	// KindTimeout: no usable answer reached us from any DNS server (no
+	// FailureTimeout: no usable answer reached us from any DNS server (no
 	// reply within the timeout, or the network could not reach the server).
 	// Temporary; points at our network (a firewall or an antivirus blocking
 	// port 53, a wrong --dns address).
-	KindTimeout = "timeout"
-	// KindRefused: a DNS server refused: either the REFUSED rcode (the
+	FailureTimeout Failure = "timeout"
+	// FailureRefused: a DNS server refused: either the REFUSED rcode (the
 	// server does not serve us, e.g. recursion not allowed) or an ICMP
 	// "port unreachable" (nothing listens on that port). Temporary.
-	KindRefused = "refused"
-	// KindServFail: the DNS server answered SERVFAIL (or another error
+	FailureRefused Failure = "refused"
+	// FailureServFail: the DNS server answered SERVFAIL (or another error
 	// rcode, or an unusable answer such as a CNAME loop): usually the
 	// domain's own DNS servers are broken. Temporary, and never a
 	// reason to fall back to the A record.
-	KindServFail = "servfail"
-	// KindNXDomain: the name does not exist (RFC 1035 §4.1.1 rcode 3).
+	FailureServFail Failure = "servfail"
+	// FailureNXDomain: the name does not exist (RFC 1035 §4.1.1 rcode 3).
 	// Permanent.
-	KindNXDomain = "nxdomain"
-	// KindNoData: the name exists but has no usable records: a recipient
+	FailureNXDomain Failure = "nxdomain"
+	// FailureNoData: the name exists but has no usable records: a recipient
 	// domain with neither MX nor A/AAAA (no mail server, RFC 5321 §5.1),
 	// or a host name without A/AAAA. Permanent.
-	KindNoData = "nodata"
-	// KindMXNoAddress: the domain has MX records but none of their hosts
+	FailureNoData Failure = "nodata"
+	// FailureMXNoAddress: the domain has MX records but none of their hosts
 	// has an address (no A/AAAA, or the host name does not exist).
 	// Temporary (the receiver may fix its DNS); kept
 	// apart from nodata, which is permanent.
-	KindMXNoAddress = "mx-no-address"
-	// KindNullMX: the domain publishes a null MX (RFC 7505): it accepts no
+	FailureMXNoAddress Failure = "mx-no-address"
+	// FailureNullMX: the domain publishes a null MX (RFC 7505): it accepts no
 	// mail. Permanent.
-	KindNullMX = "null-mx"
-	// KindProhibited: every destination resolved to an address we refuse
+	FailureNullMX Failure = "null-mx"
+	// FailureProhibited: every destination resolved to an address we refuse
 	// to send to (see IsProhibited). Permanent.
-	KindProhibited = "prohibited"
+	FailureProhibited Failure = "prohibited"
 )
 
 // Error is a failed resolution. It is for people first: Error() says which
@@ -54,8 +58,8 @@ type Error struct {
 	// decided Kind; "" when the error does not come from one server
 	// (null MX, prohibited, no usable host).
 	Server string
-	// Kind is one of the Kind constants above.
-	Kind string
+	// Kind is one of the Failure constants above.
+	Kind Failure
 	// Err is the underlying error (network error, rcode), may be nil.
 	Err error
 
@@ -89,10 +93,6 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
-
-// DNSFailure returns Kind; the outcome classifier reads it through this
-// method (an interface there, so outcome need not import mx).
-func (e *Error) DNSFailure() string { return e.Kind }
 
 // Temporary reports whether a later retry may succeed: true for timeout,
 // refused, servfail and mx-no-address; false for nxdomain, nodata, null-mx

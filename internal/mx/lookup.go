@@ -48,7 +48,7 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) ([]Host, error) {
 		return nil, withDomain(err, d)
 	}
 	if ans.nx {
-		return nil, &Error{Domain: d, Server: ans.server, Kind: KindNXDomain, QType: "MX", Name: d,
+		return nil, &Error{Domain: d, Server: ans.server, Kind: FailureNXDomain, QType: "MX", Name: d,
 			msg: fmt.Sprintf("domain %s does not exist (NXDOMAIN from DNS server %s)", d, ans.server)}
 	}
 	if len(ans.rrs) == 0 {
@@ -65,12 +65,12 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) ([]Host, error) {
 	// ("."), preference 0. A domain that publishes it accepts no mail;
 	// the sender must not try the A record (§4) and fails at once.
 	if len(mxs) == 1 && mxs[0].Mx == "." {
-		return nil, &Error{Domain: d, Server: ans.server, Kind: KindNullMX, QType: "MX", Name: d,
+		return nil, &Error{Domain: d, Server: ans.server, Kind: FailureNullMX, QType: "MX", Name: d,
 			msg: fmt.Sprintf("domain %s does not accept mail (it publishes a null MX, RFC 7505)", d)}
 	}
 	hosts := r.order(mxs)
 	if len(hosts) == 0 { // only "." targets among several records: RFC 7505 §3 forbids it; treat as null MX
-		return nil, &Error{Domain: d, Server: ans.server, Kind: KindNullMX, QType: "MX", Name: d,
+		return nil, &Error{Domain: d, Server: ans.server, Kind: FailureNullMX, QType: "MX", Name: d,
 			msg: fmt.Sprintf("domain %s does not accept mail (its MX records all point to \".\", RFC 7505)", d)}
 	}
 	return r.resolveHosts(ctx, d, hosts)
@@ -126,10 +126,10 @@ func (r *Resolver) implicitMX(ctx context.Context, name, d string) ([]Host, erro
 	case h.err != nil:
 		return nil, withDomain(h.err, d)
 	case h.nx:
-		return nil, &Error{Domain: d, Server: h.server, Kind: KindNXDomain, QType: "A", Name: d,
+		return nil, &Error{Domain: d, Server: h.server, Kind: FailureNXDomain, QType: "A", Name: d,
 			msg: fmt.Sprintf("domain %s does not exist (NXDOMAIN from DNS server %s)", d, h.server)}
 	default:
-		return nil, &Error{Domain: d, Server: h.server, Kind: KindNoData, QType: "MX", Name: d,
+		return nil, &Error{Domain: d, Server: h.server, Kind: FailureNoData, QType: "MX", Name: d,
 			msg: fmt.Sprintf("domain %s has no MX, A or AAAA record: it does not receive mail", d)}
 	}
 	addrs, bad := r.allowed(h.addrs)
@@ -201,7 +201,7 @@ func (r *Resolver) resolveHosts(ctx context.Context, d string, hosts []Host) ([]
 	for i, h := range hosts {
 		names[i] = h.Name
 	}
-	return nil, &Error{Domain: d, Kind: KindMXNoAddress, QType: "A", Name: hosts[0].Name, Host: hosts[0].Name, temp: true,
+	return nil, &Error{Domain: d, Kind: FailureMXNoAddress, QType: "A", Name: hosts[0].Name, Host: hosts[0].Name, temp: true,
 		msg: fmt.Sprintf("none of the mail servers of %s (%s) has an address: no A or AAAA record, or the name does not exist",
 			d, strings.Join(names, ", "))}
 }
@@ -227,7 +227,7 @@ func (r *Resolver) prohibitedError(d, host string, a netip.Addr) *Error {
 	if !r.allowLoopback && !IsProhibited(a, true) {
 		msg += "; the lab setting --allow-loopback-mx allows loopback and private addresses"
 	}
-	return &Error{Domain: d, Kind: KindProhibited, Name: host, Host: host, Addr: a, msg: msg}
+	return &Error{Domain: d, Kind: FailureProhibited, Name: host, Host: host, Addr: a, msg: msg}
 }
 
 // LookupHost returns the addresses (A, then AAAA) of a host name, such as a
@@ -250,10 +250,10 @@ func (r *Resolver) LookupHost(ctx context.Context, name string) ([]netip.Addr, e
 	case h.err != nil:
 		return nil, withDomain(h.err, d)
 	case h.nx:
-		return nil, &Error{Domain: d, Server: h.server, Kind: KindNXDomain, QType: "A", Name: d,
+		return nil, &Error{Domain: d, Server: h.server, Kind: FailureNXDomain, QType: "A", Name: d,
 			msg: fmt.Sprintf("host %s does not exist (NXDOMAIN from DNS server %s)", d, h.server)}
 	}
-	return nil, &Error{Domain: d, Server: h.server, Kind: KindNoData, QType: "A", Name: d,
+	return nil, &Error{Domain: d, Server: h.server, Kind: FailureNoData, QType: "A", Name: d,
 		msg: fmt.Sprintf("host %s has no A or AAAA record", d)}
 }
 
@@ -363,7 +363,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (answ
 					what = fmt.Sprintf("a CNAME chain longer than %d", maxCNAME)
 				}
 				n := strings.TrimSuffix(name, ".")
-				return answer{}, &Error{Server: e.server, Kind: KindServFail, QType: dns.TypeToString[qtype], Name: n, temp: true,
+				return answer{}, &Error{Server: e.server, Kind: FailureServFail, QType: dns.TypeToString[qtype], Name: n, temp: true,
 					msg: fmt.Sprintf("%s %s leads to %s (at %s): the domain's DNS is misconfigured",
 						dns.TypeToString[qtype], n, what, strings.TrimSuffix(target, "."))}
 			}

@@ -53,14 +53,14 @@ func addrs(ss ...string) []netip.Addr {
 }
 
 // wantError asserts that err is an *mx.Error of kind, temporary or not.
-func wantError(t *testing.T, err error, kind string, temporary bool) *mx.Error {
+func wantError(t *testing.T, err error, kind mx.Failure, temporary bool) *mx.Error {
 	t.Helper()
 	var e *mx.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("error = %v (%T), want *mx.Error of kind %q", err, err, kind)
 	}
-	if e.DNSFailure() != kind {
-		t.Fatalf("kind = %q, want %q (error: %v)", e.DNSFailure(), kind, err)
+	if e.Kind != kind {
+		t.Fatalf("kind = %q, want %q (error: %v)", e.Kind, kind, err)
 	}
 	if e.Temporary() != temporary {
 		t.Fatalf("Temporary() = %v, want %v (error: %v)", e.Temporary(), temporary, err)
@@ -154,7 +154,7 @@ func TestLookupImplicitMX(t *testing.T) {
 
 	// A domain that exists but has no MX, A or AAAA: no mail server.
 	_, err = r.Lookup(t.Context(), "nomail.test")
-	e := wantError(t, err, mx.KindNoData, false)
+	e := wantError(t, err, mx.FailureNoData, false)
 	if want := "domain nomail.test has no MX, A or AAAA record: it does not receive mail"; e.Error() != want {
 		t.Errorf("error = %q, want %q", e.Error(), want)
 	}
@@ -165,7 +165,7 @@ func TestLookupNullMX(t *testing.T) {
 	s := mxtest.Start(t, z)
 	r := newResolver(t, mx.Config{}, s.Addr())
 	_, err := r.Lookup(t.Context(), "null.test")
-	e := wantError(t, err, mx.KindNullMX, false)
+	e := wantError(t, err, mx.FailureNullMX, false)
 	if e.Domain != "null.test" || !strings.Contains(e.Error(), "RFC 7505") {
 		t.Errorf("error = %+v: %v", e, e)
 	}
@@ -179,7 +179,7 @@ func TestLookupNXDomain(t *testing.T) {
 	s := mxtest.Start(t, mxtest.NewZone())
 	r := newResolver(t, mx.Config{}, s.Addr())
 	_, err := r.Lookup(t.Context(), "nowhere.test")
-	e := wantError(t, err, mx.KindNXDomain, false)
+	e := wantError(t, err, mx.FailureNXDomain, false)
 	want := fmt.Sprintf("domain nowhere.test does not exist (NXDOMAIN from DNS server %s)", s.Addr())
 	if e.Error() != want || e.Server != s.Addr() {
 		t.Errorf("error = %q (server %q), want %q", e.Error(), e.Server, want)
@@ -191,7 +191,7 @@ func TestLookupServFailNoFallbackToA(t *testing.T) {
 	s := mxtest.Start(t, z)
 	r := newResolver(t, mx.Config{}, s.Addr())
 	_, err := r.Lookup(t.Context(), "broken.test")
-	e := wantError(t, err, mx.KindServFail, true)
+	e := wantError(t, err, mx.FailureServFail, true)
 	if !strings.Contains(e.Error(), "could not resolve MX broken.test (SERVFAIL") {
 		t.Errorf("error = %q", e.Error())
 	}
@@ -225,7 +225,7 @@ func TestLookupTimeoutTriesNextServer(t *testing.T) {
 	t.Run("none answers", func(t *testing.T) {
 		r := newResolver(t, mx.Config{Timeout: 150 * time.Millisecond}, s1.Addr())
 		_, err := r.Lookup(t.Context(), "a.test")
-		e := wantError(t, err, mx.KindTimeout, true)
+		e := wantError(t, err, mx.FailureTimeout, true)
 		want := fmt.Sprintf("DNS server %s did not answer (timeout after 150ms) for MX a.test", s1.Addr())
 		if e.Error() != want {
 			t.Errorf("error = %q, want %q", e.Error(), want)
@@ -265,7 +265,7 @@ func TestLookupRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newResolver(t, mx.Config{}, tt.servers...)
 			_, err := r.Lookup(t.Context(), "a.test")
-			e := wantError(t, err, mx.KindRefused, true)
+			e := wantError(t, err, mx.FailureRefused, true)
 			if e.Server != tt.server || !strings.Contains(e.Error(), tt.text) {
 				t.Errorf("error = %q (server %s), want server %s and %q", e.Error(), e.Server, tt.server, tt.text)
 			}
@@ -275,7 +275,7 @@ func TestLookupRefused(t *testing.T) {
 		sf := mxtest.Start(t, mxtest.NewZone().ServFail("a.test"))
 		r := newResolver(t, mx.Config{}, closed, sf.Addr())
 		_, err := r.Lookup(t.Context(), "a.test")
-		e := wantError(t, err, mx.KindServFail, true)
+		e := wantError(t, err, mx.FailureServFail, true)
 		if e.Server != sf.Addr() || !strings.Contains(e.Error(), "also tried: DNS server "+closed) {
 			t.Errorf("error = %q", e.Error())
 		}
@@ -388,7 +388,7 @@ func TestLookupCNAME(t *testing.T) {
 			go func() { _, err := r.Lookup(t.Context(), tt.domain); done <- err }()
 			select {
 			case err := <-done:
-				e := wantError(t, err, mx.KindServFail, true)
+				e := wantError(t, err, mx.FailureServFail, true)
 				if !strings.Contains(e.Error(), tt.text) {
 					t.Errorf("error = %q, want %q", e.Error(), tt.text)
 				}
@@ -527,14 +527,14 @@ func TestLookupHostsPartlyUnresolvable(t *testing.T) {
 	}
 
 	_, err = r.Lookup(t.Context(), "none.test")
-	e := wantError(t, err, mx.KindMXNoAddress, true)
+	e := wantError(t, err, mx.FailureMXNoAddress, true)
 	if want := "none of the mail servers of none.test (gone1.none.test, gone2.none.test) has an address: no A or AAAA record, or the name does not exist"; e.Error() != want {
 		t.Errorf("error = %q, want %q", e.Error(), want)
 	}
 
 	// One host gone, one SERVFAIL: the temporary DNS failure is reported.
 	_, err = r.Lookup(t.Context(), "tmp.test")
-	e = wantError(t, err, mx.KindServFail, true)
+	e = wantError(t, err, mx.FailureServFail, true)
 	if e.Domain != "tmp.test" || e.Host != "sf.tmp.test" || !strings.Contains(e.Error(), "(a mail server of tmp.test)") {
 		t.Errorf("error = %+v: %q", e, e.Error())
 	}
@@ -579,7 +579,7 @@ func TestLookupProhibited(t *testing.T) {
 				}
 				return
 			}
-			e := wantError(t, err, mx.KindProhibited, false)
+			e := wantError(t, err, mx.FailureProhibited, false)
 			if !strings.Contains(e.Error(), tt.text) {
 				t.Errorf("error = %q, want %q", e.Error(), tt.text)
 			}
@@ -642,15 +642,15 @@ func TestLookupHost(t *testing.T) {
 	tests := []struct {
 		name string
 		want []netip.Addr
-		kind string
+		kind mx.Failure
 		temp bool
 	}{
 		{"relay.test", addrs("127.0.0.1", "::1"), "", false}, // loopback is fine for a relay
 		{"192.0.2.4", addrs("192.0.2.4"), "", false},
 		{"[2001:db8::4]", addrs("2001:db8::4"), "", false},
-		{"nowhere.test", nil, mx.KindNXDomain, false},
-		{"mxonly.test", nil, mx.KindNoData, false},
-		{"slow.test", nil, mx.KindTimeout, true},
+		{"nowhere.test", nil, mx.FailureNXDomain, false},
+		{"mxonly.test", nil, mx.FailureNoData, false},
+		{"slow.test", nil, mx.FailureTimeout, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,9 +4,9 @@
 // Place in the flow: transport (direct route) -> mx.Lookup(domain) -> the MX
 // hosts in the order to try, each with its addresses -> smtpclient dials
 // them. The relay route uses LookupHost for the relay's name. Errors are
-// *Error values whose Kind (timeout, refused, servfail, nxdomain, nodata,
-// mx-no-address, null-mx, prohibited) the outcome classifier reads through
-// DNSFailure.
+// *Error values whose Kind, a Failure (timeout, refused, servfail,
+// nxdomain, nodata, mx-no-address, null-mx, prohibited), the outcome
+// classifier reads with errors.As.
 //
 // Steps of Lookup (RFC 5321 §5.1): one MX query for the domain (cached for
 // its TTL, shared by concurrent callers, so a campaign costs one MX query
@@ -381,11 +381,11 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) *ent
 
 // rank orders server failures by how much they tell: a SERVFAIL means a
 // server answered, which says more than silence.
-func rank(kind string) int {
+func rank(kind Failure) int {
 	switch kind {
-	case KindServFail:
+	case FailureServFail:
 		return 2
-	case KindRefused:
+	case FailureRefused:
 		return 1
 	}
 	return 0
@@ -461,25 +461,25 @@ func (r *Resolver) serverError(srv, q string, err error) *Error {
 	var ne net.Error
 	switch {
 	case errors.As(err, &rc) && rc.rcode == dns.RcodeRefused:
-		e.Kind = KindRefused
+		e.Kind = FailureRefused
 		e.msg = fmt.Sprintf("DNS server %s refused to answer %s (REFUSED: it does not serve this machine)", srv, q)
 	case errors.As(err, &rc):
-		e.Kind = KindServFail
+		e.Kind = FailureServFail
 		e.msg = fmt.Sprintf("DNS server %s could not resolve %s (%s: the domain's own DNS servers may be down or misconfigured)", srv, q, dns.RcodeToString[rc.rcode])
 	case errors.Is(err, errBadReply):
-		e.Kind = KindServFail
+		e.Kind = FailureServFail
 		e.msg = fmt.Sprintf("DNS server %s sent a reply that does not answer %s", srv, q)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		// ICMP port unreachable on UDP (or RST on TCP): nothing listens.
-		e.Kind = KindRefused
+		e.Kind = FailureRefused
 		e.msg = fmt.Sprintf("DNS server %s refused the connection for %s (nothing listens on port %s there)", srv, q, portOf(srv))
 	case errors.As(err, &ne) && ne.Timeout():
-		e.Kind = KindTimeout
+		e.Kind = FailureTimeout
 		e.msg = fmt.Sprintf("DNS server %s did not answer (timeout after %s) for %s", srv, r.timeout, q)
 	default:
 		// No route, network unreachable, a garbled reply: no usable
 		// answer reached us, which to the user is the same as silence.
-		e.Kind = KindTimeout
+		e.Kind = FailureTimeout
 		e.msg = fmt.Sprintf("DNS server %s could not be reached for %s: %v", srv, q, err)
 	}
 	return e

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"mailout/internal/mx"
 	"mailout/internal/smtpclient"
 )
 
@@ -32,14 +33,6 @@ type Attempt struct {
 	Port int
 	// Err is the attempt's error; nil means the message was accepted.
 	Err error
-}
-
-// dnsFailure is implemented by the resolver errors of internal/mx. The
-// method returns one of "timeout", "refused", "servfail", "nxdomain",
-// "nodata", "mx-no-address", "null-mx", "prohibited".
-type dnsFailure interface {
-	error
-	DNSFailure() string
 }
 
 // Classify turns one attempt into exactly one Class of the taxonomy, with
@@ -85,9 +78,9 @@ func classify(a Attempt) Result {
 		return mk(Temporary, a, "attempt cancelled by mailout (pause, stop or shutdown)")
 	}
 
-	var df dnsFailure
-	if errors.As(err, &df) {
-		return classifyResolver(a, df.DNSFailure())
+	var me *mx.Error
+	if errors.As(err, &me) {
+		return classifyResolver(a, me.Kind)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
@@ -154,39 +147,39 @@ func kindOf(c Class, route string) (Kind, bool) {
 }
 
 // classifyResolver maps the failures reported by internal/mx.
-func classifyResolver(a Attempt, f string) Result {
+func classifyResolver(a Attempt, f mx.Failure) Result {
 	r := func(c Class, reason string) Result {
 		x := mk(c, a, reason)
 		x.Step = StepResolve
 		return x
 	}
 	switch f {
-	case "timeout", "refused":
-		return r(DNSUnreachable, "DNS server did not answer ("+f+")")
-	case "servfail":
+	case mx.FailureTimeout, mx.FailureRefused:
+		return r(DNSUnreachable, "DNS server did not answer ("+string(f)+")")
+	case mx.FailureServFail:
 		return r(Temporary, "DNS server answered SERVFAIL")
-	case "nxdomain":
+	case mx.FailureNXDomain:
 		return r(DNSNXDomain, "domain does not exist (NXDOMAIN)")
-	case "nodata":
+	case mx.FailureNoData:
 		if a.Route == RouteRelay {
 			return r(DNSNXDomain, "relay host name has no address (NODATA)")
 		}
 		// RFC 5321 §5.1: no MX and no A/AAAA, so there is nowhere to deliver.
 		return r(NoMailServer, "domain has no MX and no A/AAAA records")
-	case "null-mx":
+	case mx.FailureNullMX:
 		if a.Route == RouteRelay {
 			return r(DNSNXDomain, "relay host name has no address (null MX)")
 		}
 		// RFC 7505 §3: a null MX says the domain accepts no mail.
 		return r(NoMailServer, "domain publishes a null MX (RFC 7505): it accepts no mail")
-	case "mx-no-address":
+	case mx.FailureMXNoAddress:
 		// The domain has MX records but none of their hosts
 		// has an address; the receiver may fix its DNS, so retry.
 		return r(Temporary, "no MX host of the domain has an address")
-	case "prohibited":
+	case mx.FailureProhibited:
 		return r(ProhibitedDestination, "destination resolves to a prohibited address (loopback, private, link-local or metadata)")
 	}
-	return r(Temporary, "DNS failure "+f)
+	return r(Temporary, "DNS failure "+string(f))
 }
 
 func classifyDNSError(a Attempt, e *net.DNSError) Result {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"mailout/internal/mx"
 	"mailout/internal/smtpclient"
 )
 
@@ -36,11 +37,8 @@ func readErr(errno syscall.Errno) error {
 	return &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: errno}}
 }
 
-// mxErr imitates the resolver errors of internal/mx.
-type mxErr string
-
-func (e mxErr) Error() string      { return "mx lookup: " + string(e) }
-func (e mxErr) DNSFailure() string { return string(e) }
+// mxErr is a resolver error of internal/mx of the given kind.
+func mxErr(kind mx.Failure) error { return &mx.Error{Domain: "example.org", Kind: kind} }
 
 // realRefused dials a loopback port that nothing listens on, for the exact
 // error the kernel and net package produce.

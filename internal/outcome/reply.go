@@ -1,6 +1,10 @@
 package outcome
 
-import "strings"
+import (
+	"strings"
+
+	"mailout/internal/smtpclient"
+)
 
 // Reply classification: the server answered with a 4xx or 5xx reply
 // (RFC 5321 §4.2) at some step, maybe with an enhanced status code
@@ -140,7 +144,7 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 	// issue a STARTTLS command first"; RFC 3207 §4 (454 TLS not available),
 	// RFC 4954 §6 538 "Encryption required for requested authentication
 	// mechanism".
-	if step == StepTLS || code == 538 || strings.Contains(t, "starttls") ||
+	if step == StepTLS || code == smtpclient.CodeEncryptionRequired || strings.Contains(t, "starttls") ||
 		containsAny(t, "encryption required", "tls required", "must use tls") {
 		return mk(TLSFailed, a, "the server refused or requires TLS (STARTTLS)")
 	}
@@ -174,11 +178,11 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 		return refusal(a, AuthFailed, "the server rejected our credentials")
 	}
 
-	if code == 535 || enh == "5.7.8" || enh == "5.7.139" || enh == "5.7.3" {
+	if code == smtpclient.CodeAuthInvalid || enh == "5.7.8" || enh == "5.7.139" || enh == "5.7.3" {
 		return refusal(a, AuthFailed, "535: credentials rejected")
 	}
 	// RFC 4954 §6: 530 5.7.0 Authentication required.
-	if code == 530 {
+	if code == smtpclient.CodeAuthRequired {
 		return refusal(a, AuthRequired, "530: the server requires authentication")
 	}
 	if perm && isRelayDenied(t, enh) {
@@ -258,13 +262,13 @@ func classifyTemp(a Attempt, code int, enh, t string) Result {
 		return mk(Temporary, a, "too many recipients in one transaction")
 	case isGreylist(t):
 		return mk(Greylisted, a, "greylisting: the server asks us to come back later")
-	case (code == 450 || code == 451) && enh == "4.7.1" && isTryLater(t):
+	case (code == smtpclient.CodeMailboxBusy || code == smtpclient.CodeLocalError) && enh == "4.7.1" && isTryLater(t):
 		return mk(Greylisted, a, "4.7.1 try again later: greylisting")
 	case isMailboxFull(t, enh):
 		return mk(MailboxFull, a, "recipient's mailbox is full (temporary)")
 	case isRate(t, enh) || isSendingQuota(t):
 		return mk(RateLimited, a, "the server limits our sending rate")
-	case (code == 421 || strings.HasPrefix(enh, "4.7.")) && isTryLater(t):
+	case (code == smtpclient.CodeServiceNotAvailable || strings.HasPrefix(enh, "4.7.")) && isTryLater(t):
 		return mk(RateLimited, a, "421/4.7.x try again later: rate limited")
 	case isBlocklist(t):
 		x := mk(Temporary, a, "our sending IP is temporarily refused (reputation)")

@@ -46,7 +46,7 @@ func Domains(st func(fn func(*store.Delivery) error) error) ([]DomainRow, error)
 			if r.Classes == nil {
 				r.Classes = map[string]int{}
 			}
-			r.Classes[d.Class]++
+			r.Classes[string(d.Class)]++
 		case queue.Deferred:
 			r.Deferred++
 		case queue.Pending, queue.Sending:

@@ -58,7 +58,7 @@ func NewSummary(c *store.Campaign, n *store.Counts) *Summary {
 		Suppressed: n.ByState[queue.Suppressed], FailedBy: map[string]int{},
 	}
 	for k, v := range n.ByClass {
-		s.FailedBy[k] = v
+		s.FailedBy[string(k)] = v
 	}
 	if !n.NextDue.IsZero() && (s.Deferred > 0 || s.Pending > 0 || s.Sending > 0) {
 		t := n.NextDue
@@ -138,7 +138,7 @@ type Row struct {
 // recipients in the language asked ("en", "es").
 func NewRow(d *store.Delivery, route, lang string) Row {
 	r := Row{
-		Line: d.Line, Email: d.Email, State: string(d.State), Class: d.Class, Code: d.Code,
+		Line: d.Line, Email: d.Email, State: string(d.State), Class: string(d.Class), Code: d.Code,
 		Enhanced: d.Enhanced, Text: d.Text, Host: d.Host, Via: d.Via, Attempts: d.Attempts,
 		MessageID: d.MessageID, Duplicate: d.PossibleDuplicate,
 	}
@@ -146,7 +146,7 @@ func NewRow(d *store.Delivery, route, lang string) Row {
 		r.Updated = d.UpdatedAt.UTC().Format(time.RFC3339)
 	}
 	if (d.State == queue.Failed || d.State == queue.Deferred) && d.Class != "" {
-		r.Advice = outcome.Advice(outcome.Class(d.Class), route, lang)
+		r.Advice = outcome.Advice(d.Class, route, lang)
 	}
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/store"
 )
@@ -66,7 +67,7 @@ func TestSummaryJSON(t *testing.T) {
 	now := time.Now()
 	c := &store.Campaign{Name: "c", Status: store.CampaignRunning, CreatedAt: now, MaxAge: time.Hour}
 	n := &store.Counts{Total: 5, ByState: map[queue.State]int{queue.Delivered: 2, queue.Failed: 1, queue.Deferred: 2},
-		ByClass: map[string]int{"recipient-unknown": 1}, NextDue: now.Add(time.Minute)}
+		ByClass: map[outcome.Class]int{"recipient-unknown": 1}, NextDue: now.Add(time.Minute)}
 	var b bytes.Buffer
 	if err := NewSummary(c, n).WriteJSON(&b); err != nil {
 		t.Fatal(err)

@@ -708,7 +708,7 @@ func (r *run) finish(stop context.CancelFunc, d *store.Delivery, res transport.R
 	tr := cfg.Policy.Next(res.Result, d.Attempts, cfg.Campaign.CreatedAt, now, rand.Float64())
 	ar := store.AttemptResult{
 		DeliveryID: d.ID, Attempt: d.Attempts, State: tr.State, NextAt: tr.NextAt,
-		Class: string(res.Class), Step: string(res.Step), Code: res.Code, Enhanced: res.Enhanced,
+		Class: res.Class, Step: res.Step, Code: res.Code, Enhanced: res.Enhanced,
 		Text: res.Text, Host: res.Host, Via: res.Via, MessageID: d.MessageID,
 		PossibleDuplicate: res.Ambiguous, At: now,
 	}

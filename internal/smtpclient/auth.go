@@ -86,9 +86,9 @@ func (c *Client) auth(ctx context.Context) error {
 			return err
 		}
 		switch {
-		case r.Code == 235:
+		case r.Code == CodeAuthSucceeded:
 			return nil
-		case r.Code != 334:
+		case r.Code != CodeAuthContinue:
 			return c.replyError("AUTH", r)
 		case steps >= 5:
 			return c.cancelAuth(ctx, "too many AUTH challenges")

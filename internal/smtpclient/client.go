@@ -274,7 +274,7 @@ func (c *Client) handshake(ctx context.Context) error {
 		return err
 	}
 	c.greeting = r.Text()
-	if r.Code != 220 {
+	if r.Code != CodeReady {
 		return c.replyError("connect", r)
 	}
 	if err := c.hello(ctx); err != nil {
@@ -296,7 +296,7 @@ func (c *Client) hello(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.Code == 250 {
+	if r.Code == CodeOK {
 		c.esmtp = true
 		c.ext = parseExtensions(r.Lines)
 		return nil
@@ -308,7 +308,7 @@ func (c *Client) hello(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.Code != 250 {
+	if r.Code != CodeOK {
 		return c.replyError("EHLO", r)
 	}
 	c.esmtp = false
@@ -390,8 +390,8 @@ func (c *Client) maybeStartTLS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.Code != 220 {
-		if c.cfg.TLS == TLSRequired || r.Code == 421 {
+	if r.Code != CodeReady {
+		if c.cfg.TLS == TLSRequired || r.Code == CodeServiceNotAvailable {
 			return c.replyError("STARTTLS", r)
 		}
 		return nil // RFC 3207 §4: 454 and the like, go on in plaintext
@@ -445,7 +445,7 @@ func (c *Client) Quit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.Code != 221 {
+	if r.Code != CodeClosing {
 		return c.replyError("QUIT", r)
 	}
 	return nil
@@ -512,7 +512,7 @@ func (c *Client) read(ctx context.Context, command string) (reply, error) {
 		}
 		c.trace(fmt.Sprintf("S: %d%s%s", r.Code, sep, l))
 	}
-	if r.Code == 421 {
+	if r.Code == CodeServiceNotAvailable {
 		c.broken = true
 		c.conn.Close()
 	}

@@ -200,7 +200,7 @@ func (c *Client) prepare(tx Tx) txn {
 // replies next.
 func (c *Client) finish(ctx context.Context, t *txn, body []byte, accepted int, dr reply, next *txn) (sentAhead bool, err error) {
 	if accepted == 0 {
-		if dr.Code == 354 {
+		if dr.Code == CodeStartMailInput {
 			// RFC 2920 §3.1: DATA was accepted although no recipient was;
 			// end it with an empty message and read the reply.
 			if err := c.writeBody(ctx, nil, nil); err != nil {
@@ -212,7 +212,7 @@ func (c *Client) finish(ctx context.Context, t *txn, body []byte, accepted int, 
 		}
 		return false, nil
 	}
-	if dr.Code != 354 {
+	if dr.Code != CodeStartMailInput {
 		return false, c.replyError("DATA", dr)
 	}
 	if err := c.writeBody(ctx, body, next); err != nil {
@@ -288,9 +288,9 @@ func (c *Client) readCommandReplies(ctx context.Context, t *txn, ahead bool) (in
 		return 0, reply{}, err
 	}
 	var mailErr error
-	if mr.Code != 250 {
+	if mr.Code != CodeOK {
 		mailErr = c.replyError("MAIL", mr)
-		if mr.Code == 421 {
+		if mr.Code == CodeServiceNotAvailable {
 			return 0, reply{}, mailErr
 		}
 	}
@@ -301,7 +301,7 @@ func (c *Client) readCommandReplies(ctx context.Context, t *txn, ahead bool) (in
 			return 0, reply{}, lost(mailErr, 1, err)
 		}
 		switch {
-		case r.Code == 421:
+		case r.Code == CodeServiceNotAvailable:
 			results[i].Err = c.replyError("RCPT", r)
 			return 0, reply{}, results[i].Err
 		case mailErr != nil:
@@ -317,11 +317,11 @@ func (c *Client) readCommandReplies(ctx context.Context, t *txn, ahead bool) (in
 	if err != nil {
 		return 0, reply{}, lost(mailErr, accepted, err)
 	}
-	if dr.Code == 421 {
+	if dr.Code == CodeServiceNotAvailable {
 		return 0, reply{}, c.replyError("DATA", dr)
 	}
 	if mailErr != nil {
-		if dr.Code == 354 {
+		if dr.Code == CodeStartMailInput {
 			// A server that refused MAIL but accepted DATA: end the data
 			// at once so the session stays in step.
 			if err := c.writeBody(ctx, nil, nil); err == nil {
@@ -356,7 +356,7 @@ func (c *Client) serial(ctx context.Context, t *txn) (int, reply, error) {
 	if err != nil {
 		return 0, reply{}, err
 	}
-	if mr.Code != 250 {
+	if mr.Code != CodeOK {
 		return 0, reply{}, c.replyError("MAIL", mr)
 	}
 	accepted := 0
@@ -370,7 +370,7 @@ func (c *Client) serial(ctx context.Context, t *txn) (int, reply, error) {
 			continue
 		}
 		results[i].Err = c.replyError("RCPT", r)
-		if r.Code == 421 {
+		if r.Code == CodeServiceNotAvailable {
 			return 0, reply{}, results[i].Err
 		}
 	}
@@ -399,21 +399,21 @@ func (c *Client) mailCommand(from string, bodyLen int, opt SendOptions) (string,
 	if params, ok := c.ext["SIZE"]; ok {
 		// RFC 1870 §4: a declared maximum of 0 means no fixed limit.
 		if max, err := strconv.ParseInt(params, 10, 64); err == nil && max > 0 && int64(size) > max {
-			return "", &Error{Command: "MAIL", Code: 552, Enhanced: "5.3.4",
+			return "", &Error{Command: "MAIL", Code: CodeExceededStorage, Enhanced: "5.3.4",
 				Text: fmt.Sprintf("message of %d bytes exceeds the server's SIZE limit of %d (RFC 1870); not sent", size, max)}
 		}
 		b.WriteString(" SIZE=" + strconv.Itoa(size))
 	}
 	if opt.EightBit {
 		if _, ok := c.ext["8BITMIME"]; !ok {
-			return "", &Error{Command: "MAIL", Code: 554, Enhanced: "5.6.3",
+			return "", &Error{Command: "MAIL", Code: CodeTransactionFailed, Enhanced: "5.6.3",
 				Text: "message has 8-bit content but the server does not offer 8BITMIME (RFC 6152); not sent"}
 		}
 		b.WriteString(" BODY=8BITMIME")
 	}
 	if opt.SMTPUTF8 {
 		if _, ok := c.ext["SMTPUTF8"]; !ok {
-			return "", &Error{Command: "MAIL", Code: 553, Enhanced: "5.6.7",
+			return "", &Error{Command: "MAIL", Code: CodeMailboxNameNotAllowed, Enhanced: "5.6.7",
 				Text: "message needs SMTPUTF8 but the server does not offer it (RFC 6531 §3.2); not sent"}
 		}
 		b.WriteString(" SMTPUTF8")
@@ -439,7 +439,7 @@ func (c *Client) resetIfDirty(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.Code != 250 {
+	if r.Code != CodeOK {
 		c.broken = true
 		c.conn.Close()
 		return c.replyError("RSET", r)
@@ -581,7 +581,7 @@ func (c *Client) Verify(ctx context.Context, from, rcpt string) error {
 	if err != nil {
 		return err
 	}
-	if r.Code != 250 {
+	if r.Code != CodeOK {
 		return c.replyError("MAIL", r)
 	}
 	r, err = c.cmd(ctx, "RCPT", c.to.Rcpt, "RCPT TO:<"+rcpt+">")
@@ -591,7 +591,7 @@ func (c *Client) Verify(ctx context.Context, from, rcpt string) error {
 	var rcptErr error
 	if r.Code/100 != 2 {
 		rcptErr = c.replyError("RCPT", r)
-		if r.Code == 421 {
+		if r.Code == CodeServiceNotAvailable {
 			return rcptErr
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"time"
 
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 )
 
@@ -108,8 +109,8 @@ type Delivery struct {
 	LeaseUntil time.Time
 
 	// The last attempt's outcome.
-	Class    string
-	Step     string
+	Class    outcome.Class
+	Step     outcome.Step
 	Code     int
 	Enhanced string
 	Text     string
@@ -144,11 +145,13 @@ type AttemptResult struct {
 	// the attempt counter is decremented again.
 	Refund bool
 
-	Class, Step, Enhanced, Text, Host, Via string
-	Code                                   int
-	MessageID                              string
-	PossibleDuplicate                      bool
-	At                                     time.Time
+	Class                     outcome.Class
+	Step                      outcome.Step
+	Enhanced, Text, Host, Via string
+	Code                      int
+	MessageID                 string
+	PossibleDuplicate         bool
+	At                        time.Time
 	// Suppress: the result is a hard bounce (the mailbox does not exist).
 	// When it applies, the recipient's key goes on the suppression list in
 	// the same transaction, with ReasonHardBounce, the campaign and the
@@ -200,7 +203,7 @@ type Counts struct {
 	Total   int
 	ByState map[queue.State]int
 	// ByClass counts final failures (state failed) by outcome class.
-	ByClass map[string]int
+	ByClass map[outcome.Class]int
 	// NextDue is the earliest NextAt among pending and deferred rows
 	// (zero when there are none).
 	NextDue time.Time
@@ -208,8 +211,8 @@ type Counts struct {
 
 // DeliveryFilter selects deliveries for listing.
 type DeliveryFilter struct {
-	States  []queue.State // empty: all
-	Classes []string      // empty: all
+	States  []queue.State   // empty: all
+	Classes []outcome.Class // empty: all
 }
 
 // Store persists campaigns and deliveries. Every method is safe for
@@ -258,12 +261,12 @@ type Store interface {
 	// pending, due now, for a resend after the cause was fixed. Returns the
 	// number requeued. A failed delivery whose address or domain is
 	// suppressed becomes suppressed instead.
-	Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error)
+	Requeue(ctx context.Context, campaignID int64, classes []outcome.Class, now time.Time) (int, error)
 
 	// DueNow makes the campaign's deferred deliveries of the given classes
 	// (all when empty) due at now, for a resume after the user fixed a
 	// fault on our side. Returns how many rows changed.
-	DueNow(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error)
+	DueNow(ctx context.Context, campaignID int64, classes []outcome.Class, now time.Time) (int, error)
 
 	Counts(ctx context.Context, campaignID int64) (*Counts, error)
 	// Deliveries streams the campaign's deliveries in ID order.

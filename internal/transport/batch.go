@@ -132,7 +132,7 @@ func retryFresh(ctx context.Context, used bool, retried map[int]bool, k int, err
 	if !errors.As(err, &se) || (se.Command != "MAIL" && se.Command != "RSET") {
 		return false
 	}
-	if se.Code == 421 || se.Code == 0 && se.Err != nil {
+	if se.Code == smtpclient.CodeServiceNotAvailable || se.Code == 0 && se.Err != nil {
 		retried[k] = true
 		return true
 	}

@@ -1,13 +1,10 @@
 package transport
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -99,7 +96,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	}
 	r := &Relay{cfg: cfg}
 	for _, a := range cfg.Accounts {
-		tc, err := tlsConfigFor(a, cfg.RootCAs)
+		tc, err := a.TLSConfig(cfg.RootCAs)
 		if err != nil {
 			return nil, err
 		}
@@ -110,37 +107,6 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		})
 	}
 	return r, nil
-}
-
-// tlsConfigFor builds the TLS settings of one account: the system roots (or
-// the given pool, or the account's CA file), or exactly one certificate by
-// its SHA-256 fingerprint.
-func tlsConfigFor(a *RelayAccount, roots *x509.CertPool) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: a.Host, MinVersion: tls.VersionTLS12, RootCAs: roots}
-	if a.CAFile != "" {
-		pool, err := LoadCAFile(a.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.RootCAs = pool
-	}
-	if len(a.Fingerprint) > 0 {
-		want := a.Fingerprint
-		// The chain is not checked against any root: the user pinned this
-		// very certificate, which is stronger for a self-signed relay.
-		tc.InsecureSkipVerify = true
-		tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) == 0 {
-				return errors.New("the server sent no certificate")
-			}
-			got := sha256.Sum256(raw[0])
-			if !bytes.Equal(got[:], want) {
-				return fmt.Errorf("certificate fingerprint sha256:%x does not match the pinned one", got)
-			}
-			return nil
-		}
-	}
-	return tc, nil
 }
 
 // Deliver sends m through the first account that works.

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -9,12 +10,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
 	"mailout/internal/addr"
 	"mailout/internal/smtpclient"
+	"mailout/internal/tlsconf"
 )
 
 // RelayAccount is one SMTP relay account parsed from a URL:
@@ -240,18 +241,14 @@ func ParseFingerprint(s string) ([]byte, error) {
 	return b, nil
 }
 
-// LoadCAFile reads a PEM bundle into a pool that extends the system roots.
-func LoadCAFile(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("relay CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("relay CA file %s: no PEM certificate in it", path)
-	}
-	return pool, nil
+// LoadCAFile reads a PEM bundle into a pool that extends the system roots
+// (tlsconf.LoadCAFile).
+func LoadCAFile(path string) (*x509.CertPool, error) { return tlsconf.LoadCAFile(path) }
+
+// TLSConfig is the account's TLS client settings: the certificate must be
+// valid for Host, under roots (nil: the system roots) or the account's CA
+// file, or be the pinned one by its SHA-256 fingerprint. The relay route
+// sends with them and the doctor checks the relay with them.
+func (a *RelayAccount) TLSConfig(roots *x509.CertPool) (*tls.Config, error) {
+	return tlsconf.Client(tlsconf.Settings{ServerName: a.Host, Roots: roots, CAFile: a.CAFile, Fingerprint: a.Fingerprint})
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/store"
 )
@@ -172,7 +173,7 @@ func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time
 // Requeue moves failed deliveries of the given classes (all when empty)
 // back to pending, due at now. Failed rows whose address or domain is
 // suppressed become suppressed instead, in the same transaction.
-func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error) {
+func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []outcome.Class, now time.Time) (int, error) {
 	args := []any{sql.Named("campaign", campaignID), sql.Named("classes", jsonList(classes)), sql.Named("now", ms(now))}
 	var n int
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -194,12 +195,12 @@ func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []string, n
 
 // DueNow makes deferred deliveries of the given classes (all when empty)
 // due at now.
-func (db *DB) DueNow(ctx context.Context, campaignID int64, classes []string, now time.Time) (int, error) {
+func (db *DB) DueNow(ctx context.Context, campaignID int64, classes []outcome.Class, now time.Time) (int, error) {
 	return db.byClasses(ctx, "make deferred rows due in", db.q.dueNow, campaignID, classes, now)
 }
 
 // byClasses runs a campaign-wide update that takes :classes and :now.
-func (db *DB) byClasses(ctx context.Context, what string, stmt *sql.Stmt, campaignID int64, classes []string, now time.Time) (int, error) {
+func (db *DB) byClasses(ctx context.Context, what string, stmt *sql.Stmt, campaignID int64, classes []outcome.Class, now time.Time) (int, error) {
 	n, err := db.exec(ctx, campaignID, stmt,
 		sql.Named("campaign", campaignID), sql.Named("classes", jsonList(classes)), sql.Named("now", ms(now)))
 	if err != nil {
@@ -236,7 +237,7 @@ func execCount(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, args ...any) (in
 // Counts tallies the campaign from one snapshot, so the states always sum
 // to the total.
 func (db *DB) Counts(ctx context.Context, campaignID int64) (*store.Counts, error) {
-	c := &store.Counts{ByState: map[queue.State]int{}, ByClass: map[string]int{}}
+	c := &store.Counts{ByState: map[queue.State]int{}, ByClass: map[outcome.Class]int{}}
 	err := db.read(ctx, func(tx *sql.Tx) error {
 		if err := campaignExists(ctx, tx, db.q.campaignExistsR, campaignID); err != nil {
 			return err
@@ -249,7 +250,7 @@ func (db *DB) Counts(ctx context.Context, campaignID int64) (*store.Counts, erro
 			return err
 		}
 		if err := groupCount(ctx, tx.StmtContext(ctx, db.q.countsFailedByClass), arg, func(k string, n int) {
-			c.ByClass[k] = n
+			c.ByClass[outcome.Class(k)] = n
 		}); err != nil {
 			return err
 		}
@@ -363,11 +364,11 @@ func (db *DB) Domains(ctx context.Context, campaignID int64) ([]string, error) {
 }
 
 // jsonList encodes a filter list for json_each; nil encodes as [].
-func jsonList(v []string) string {
+func jsonList[S ~string](v []S) string {
 	if len(v) == 0 {
 		return "[]"
 	}
-	b, _ := json.Marshal(v) // []string always marshals
+	b, _ := json.Marshal(v) // a slice of strings always marshals
 	return string(b)
 }
 
@@ -394,12 +395,12 @@ func scanClaimed(s scanner, d *store.Delivery) error {
 func scanDelivery(s scanner) (*store.Delivery, error) {
 	var (
 		d                                    store.Delivery
-		fields, state                        string
+		fields, state, class, step           string
 		nextAt, leaseUntil                   int64
 		created, updated, delivered, dupFlag int64
 	)
 	if err := s.Scan(&d.ID, &d.CampaignID, &d.Line, &d.Email, &d.Domain, &d.Key, &fields, &state,
-		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &d.Class, &d.Step, &d.Code, &d.Enhanced,
+		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &class, &step, &d.Code, &d.Enhanced,
 		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered, &d.Crashes); err != nil {
 		return nil, err
 	}
@@ -408,6 +409,7 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 		return nil, fmt.Errorf("delivery %d: fields: %w", d.ID, err)
 	}
 	d.State = queue.State(state)
+	d.Class, d.Step = outcome.Class(class), outcome.Step(step)
 	d.NextAt, d.LeaseUntil = fromMS(nextAt), fromMS(leaseUntil)
 	d.CreatedAt, d.UpdatedAt, d.DeliveredAt = fromMS(created), fromMS(updated), fromMS(delivered)
 	d.PossibleDuplicate = dupFlag != 0

@@ -86,7 +86,7 @@ func (db *DB) recordChunks(ctx context.Context, tx *sql.Tx, results []store.Atte
 		args = args[:0]
 		for _, r := range chunk {
 			args = append(args, r.DeliveryID, int64(r.Attempt), string(r.State), ms(r.NextAt),
-				r.Class, r.Step, int64(r.Code), r.Enhanced, r.Text, r.Host, r.Via,
+				string(r.Class), string(r.Step), int64(r.Code), r.Enhanced, r.Text, r.Host, r.Via,
 				r.MessageID, r.PossibleDuplicate, ms(at(r, now)))
 		}
 		res, err := tx.StmtContext(ctx, db.q.recordBatch[i]).ExecContext(ctx, args...)
@@ -118,7 +118,7 @@ func (db *DB) recordOne(ctx context.Context, tx *sql.Tx, r store.AttemptResult, 
 		res, err = tx.StmtContext(ctx, db.q.record).ExecContext(ctx,
 			sql.Named("id", r.DeliveryID), sql.Named("attempt", r.Attempt),
 			sql.Named("state", string(r.State)), sql.Named("next_at", ms(r.NextAt)),
-			sql.Named("class", r.Class), sql.Named("step", r.Step), sql.Named("code", r.Code),
+			sql.Named("class", string(r.Class)), sql.Named("step", string(r.Step)), sql.Named("code", r.Code),
 			sql.Named("enhanced", r.Enhanced), sql.Named("text", r.Text),
 			sql.Named("host", r.Host), sql.Named("via", r.Via),
 			sql.Named("message_id", r.MessageID),

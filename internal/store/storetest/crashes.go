@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/store"
 )
@@ -67,7 +68,7 @@ func testCrashLoop(t *testing.T, s store.Store) {
 		t.Errorf("counts %v %v; want 4 delivered and 1 crash-loop", n.ByState, n.ByClass)
 	}
 	// retry --class crash-loop starts a new count.
-	if n, err := s.Requeue(ctx, c.ID, []string{"crash-loop"}, msNow()); err != nil || n != 1 {
+	if n, err := s.Requeue(ctx, c.ID, []outcome.Class{"crash-loop"}, msNow()); err != nil || n != 1 {
 		t.Fatalf("Requeue(crash-loop) = %d, %v", n, err)
 	}
 	if d := byID(t, s, c.ID, poison); d.State != queue.Pending || d.Crashes != 0 {

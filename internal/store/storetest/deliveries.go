@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/store"
 )
@@ -209,7 +210,7 @@ func testRequeue(t *testing.T, s store.Store) {
 	c := importN(t, s, "requeue", 6) // recipient 5 suppressed at import
 	now := msNow().Add(time.Second)
 	ds := claim(t, s, c.ID, now, 5)
-	res := func(i int, st queue.State, class string) store.AttemptResult {
+	res := func(i int, st queue.State, class outcome.Class) store.AttemptResult {
 		return store.AttemptResult{DeliveryID: ds[i].ID, Attempt: 1, State: st, Class: class, At: now}
 	}
 	record(t, s, 5,
@@ -224,11 +225,11 @@ func testRequeue(t *testing.T, s store.Store) {
 	}
 	later := now.Add(time.Hour)
 	for _, tc := range []struct {
-		classes []string
+		classes []outcome.Class
 		want    int
 	}{
-		{[]string{"relay-denied"}, 1},
-		{[]string{"relay-denied", "no-such-class"}, 0},
+		{[]outcome.Class{"relay-denied"}, 1},
+		{[]outcome.Class{"relay-denied", "no-such-class"}, 0},
 		{nil, 2}, // both auth-failed; recipient-unknown is suppressed now
 	} {
 		if n, err := s.Requeue(ctx, c.ID, tc.classes, later); err != nil || n != tc.want {
@@ -335,7 +336,7 @@ func testDeliveriesFilter(t *testing.T, s store.Store) {
 	c := importN(t, s, "filter", 8)
 	now := msNow().Add(time.Second)
 	ds := claim(t, s, c.ID, now, 6)
-	classes := []string{"delivered", "recipient-unknown", "mailbox-full", "recipient-unknown", "greylisted", ""}
+	classes := []outcome.Class{"delivered", "recipient-unknown", "mailbox-full", "recipient-unknown", "greylisted", ""}
 	states := []queue.State{queue.Delivered, queue.Failed, queue.Failed, queue.Failed, queue.Deferred, queue.Pending}
 	for i, d := range ds {
 		r := store.AttemptResult{DeliveryID: d.ID, Attempt: 1, State: states[i], Class: classes[i], At: now}
@@ -352,8 +353,8 @@ func testDeliveriesFilter(t *testing.T, s store.Store) {
 		{"all", store.DeliveryFilter{}, ids(all(t, s, c.ID, store.DeliveryFilter{}))},
 		{"failed", store.DeliveryFilter{States: []queue.State{queue.Failed}}, []int64{ds[1].ID, ds[2].ID, ds[3].ID}},
 		{"two states", store.DeliveryFilter{States: []queue.State{queue.Delivered, queue.Deferred}}, []int64{ds[0].ID, ds[4].ID}},
-		{"class", store.DeliveryFilter{Classes: []string{"recipient-unknown"}}, []int64{ds[1].ID, ds[3].ID}},
-		{"state and class", store.DeliveryFilter{States: []queue.State{queue.Failed}, Classes: []string{"mailbox-full", "greylisted"}}, []int64{ds[2].ID}},
+		{"class", store.DeliveryFilter{Classes: []outcome.Class{"recipient-unknown"}}, []int64{ds[1].ID, ds[3].ID}},
+		{"state and class", store.DeliveryFilter{States: []queue.State{queue.Failed}, Classes: []outcome.Class{"mailbox-full", "greylisted"}}, []int64{ds[2].ID}},
 		{"none", store.DeliveryFilter{States: []queue.State{queue.Suppressed}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -432,7 +433,7 @@ func testDueNow(t *testing.T, s store.Store) {
 	now := msNow().Add(time.Second)
 	ds := claim(t, s, c.ID, now, 4)
 	later := now.Add(time.Hour)
-	res := func(i int, class string) store.AttemptResult {
+	res := func(i int, class outcome.Class) store.AttemptResult {
 		return store.AttemptResult{DeliveryID: ds[i].ID, Attempt: 1, State: queue.Deferred, NextAt: later, Class: class, At: now}
 	}
 	record(t, s, 4, res(0, "connect-timeout"), res(1, "connect-timeout"), res(2, "greylisted"),
@@ -440,7 +441,7 @@ func testDueNow(t *testing.T, s store.Store) {
 	if got := len(claim(t, s, c.ID, now, 10)); got != 0 {
 		t.Fatalf("%d rows claimable before they are due", got)
 	}
-	if n, err := s.DueNow(ctx, c.ID, []string{"connect-timeout"}, now); err != nil || n != 2 {
+	if n, err := s.DueNow(ctx, c.ID, []outcome.Class{"connect-timeout"}, now); err != nil || n != 2 {
 		t.Fatalf("DueNow(connect-timeout) = %d, %v; want 2", n, err)
 	}
 	got := claim(t, s, c.ID, now, 10)

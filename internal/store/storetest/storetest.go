@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"delivered", testDelivered},
 		{"domains", testDomains},
 		{"unknown campaign", testUnknownCampaign},
+		{"typed outcome", testTypedOutcome},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
