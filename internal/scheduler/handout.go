@@ -7,8 +7,13 @@ import (
 	"mailout/internal/store"
 )
 
-// handout holds the claimed deliveries waiting for a session and counts
-// the sessions that are busy with a group.
+// handout holds the claimed deliveries waiting for a session and knows how
+// many sessions are busy, so that it can split the due messages fairly:
+// every idle session is given work before any session's pipeline is
+// deepened. A session takes at most ceil(queued / idle sessions) messages,
+// capped at the group size; against a slow receiver (a second per DATA
+// reply) 4,000 messages over 200 sessions then keep all 200 busy instead
+// of a few sessions carrying groups of SendBatch while the others wait.
 type handout struct {
 	sessions int // workers, one session each
 	maxGroup int // most messages one session takes at once
@@ -67,7 +72,9 @@ func (h *handout) take() (group []*store.Delivery, ok bool) {
 			return nil, false
 		}
 		if n := len(h.queue); n > 0 {
-			k := min(h.maxGroup, n)
+			// Fill every idle session before deepening any pipeline.
+			idle := max(h.sessions-h.busy, 1)
+			k := min(h.maxGroup, (n+idle-1)/idle)
 			group = append([]*store.Delivery(nil), h.queue[:k]...)
 			h.queue = h.queue[k:]
 			h.busy++

@@ -56,9 +56,11 @@ type Config struct {
 	RecordBatch int
 	// SendBatch is the most messages one connection sends back to back in
 	// a pipelined group when the transport is a transport.Batcher; default
-	// 32, 1 switches it off. A group also stops at 1 MiB of messages. Each
-	// result is recorded as soon as it is known, so the group's size does
-	// not widen what a crash can re-send (one message per connection).
+	// 32, 1 switches it off. A group also stops at 1 MiB of messages, and
+	// takes no more than its share of the due messages, ceil(due / idle
+	// connections): every connection is given work before any group grows.
+	// Each result is recorded as soon as it is known, so the group's size
+	// does not widen what a crash can re-send (one message per connection).
 	SendBatch int
 	// RecordEvery flushes buffered results at least this often; default 100ms.
 	RecordEvery time.Duration
