@@ -28,9 +28,13 @@ type pipeServer struct {
 	Addr    string
 	perConn int
 
+	// atDot, when set, is called before a final "." is answered.
+	atDot func()
+
 	mu        sync.Mutex
 	conns     []int // transactions per connection
 	pipelined int   // MAILs that came before the reply to the previous "."
+	quits     int   // sessions ended with QUIT
 }
 
 func startPipe(t *testing.T, perConn int) *pipeServer {
@@ -90,6 +94,9 @@ func (s *pipeServer) serve(conn net.Conn, n int) {
 			s.conns[n]++
 			last := s.conns[n]%s.perConn == 0
 			s.mu.Unlock()
+			if s.atDot != nil {
+				s.atDot()
+			}
 			if last {
 				say("250 2.0.0 Ok: queued")
 				continue
@@ -106,6 +113,9 @@ func (s *pipeServer) serve(conn net.Conn, n int) {
 			say("250 2.0.0 Ok: queued")
 			goto again
 		case line == "QUIT":
+			s.mu.Lock()
+			s.quits++
+			s.mu.Unlock()
 			say("221 Bye")
 			return
 		default:
