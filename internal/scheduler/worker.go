@@ -50,14 +50,30 @@ func (w *worker) loop(stopCtx, sendCtx context.Context) {
 	}
 }
 
-// sendGroup makes one attempt for the first message of group and, when
-// the transport batches, for the following ones while the profile lets
-// them start at once (Limiter.Allow: a paced profile never turns into
-// bursts) and the group holds less than maxGroupBytes; all of them go out
-// on one session. The others go back to the handout.
+// sendGroup makes one attempt for the first message of group, waiting
+// for the profile if it must (the rest of the group goes back to the
+// handout meanwhile), and, when the transport batches, for the following
+// ones while the profile lets them start at once (Limiter.Allow: a paced
+// profile never turns into bursts) and the group holds less than
+// maxGroupBytes; all of them go out on one session. The others go back to
+// the handout.
 func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Delivery) {
 	w.ds, w.msgs, w.size = w.ds[:0], w.msgs[:0], 0
-	if stopCtx.Err() != nil || w.limiter.Wait(stopCtx, group[0].Domain) != nil {
+	if stopCtx.Err() == nil && !w.limiter.Allow(group[0].Domain) {
+		// The profile makes the first message wait: the others go back
+		// meanwhile, for sessions that may send them now.
+		if !w.work.giveBack(group[1:]) {
+			for _, d := range group[1:] {
+				w.rec.refund(d)
+			}
+		}
+		group = group[:1]
+		if w.limiter.Wait(stopCtx, group[0].Domain) != nil {
+			w.rec.refund(group[0])
+			return
+		}
+	}
+	if stopCtx.Err() != nil {
 		// Claimed but never started: give the attempts back.
 		for _, d := range group {
 			w.rec.refund(d)
