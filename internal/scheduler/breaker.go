@@ -15,7 +15,7 @@ import "fmt"
 //
 // Both need the local faults to span MinDomains recipient domains (unless
 // the campaign has fewer), so one broken domain does not look like a
-// blocked port 25. Not safe for concurrent use: the run calls it under
+// blocked port 25. Not safe for concurrent use: the verdict calls it under
 // its mutex.
 type breaker struct {
 	cfg   BreakerConfig

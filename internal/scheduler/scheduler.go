@@ -22,11 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"runtime/debug"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"mailout/internal/outcome"
@@ -60,9 +56,11 @@ type Config struct {
 	RecordBatch int
 	// SendBatch is the most messages one connection sends back to back in
 	// a pipelined group when the transport is a transport.Batcher; default
-	// 32, 1 switches it off. A group also stops at 1 MiB of messages. Each
-	// result is recorded as soon as it is known, so the group's size does
-	// not widen what a crash can re-send (one message per connection).
+	// 32, 1 switches it off. A group also stops at 1 MiB of messages, and
+	// takes no more than its share of the due messages, ceil(due / idle
+	// connections): every connection is given work before any group grows.
+	// Each result is recorded as soon as it is known, so the group's size
+	// does not widen what a crash can re-send (one message per connection).
 	SendBatch int
 	// RecordEvery flushes buffered results at least this often; default 100ms.
 	RecordEvery time.Duration
@@ -190,68 +188,22 @@ func (c *Config) defaults() {
 	}
 }
 
-type job struct {
-	d *store.Delivery
-}
-
-// run is the state of one Run call.
-type run struct {
-	cfg     Config
-	limiter *throttle.Limiter
-	started time.Time
-
-	mu sync.Mutex
-	// drained is signalled (on mu) when pending was taken for writing.
-	drained  *sync.Cond
-	pending  []store.AttemptResult
-	storeErr error
-	// recordErr is the first Record failure (also in storeErr).
-	recordErr error
-	pause     *outcome.Result
-	attempts  int
-	breaker   *breaker // guarded by mu
-	flushKick chan struct{}
-	// base is the run's context detached from its cancellation: results
-	// are recorded under it. halt stops every new claim and send.
-	base    context.Context
-	halt    context.CancelFunc
-	flushMu sync.Mutex
-	// lastProgress and progressEvery are guarded by flushMu.
-	lastProgress  time.Time
-	progressEvery time.Duration
-	// total is the campaign's size when the run started.
-	total int
-	sent  atomic.Int64
-
-	// inflight counts jobs handed to workers and not yet finished; idle is
-	// poked when it drops to zero.
-	inflight atomic.Int64
-	idle     chan struct{}
-}
-
 // Run sends the campaign until every delivery is final, only deferred ones
 // are left beyond cfg.Wait, ctx is cancelled, or a route fault pauses it.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+//
+// Three parts share the work: a claimer claims due rows and hands them to
+// the sessions (handout), one worker per allowed connection sends them,
+// in pipelined groups when the transport is a transport.Batcher, and a
+// recorder writes the results in batches and decides on pauses.
+func Run(parent context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
-	r := &run{
-		cfg:       cfg,
-		limiter:   throttle.New(cfg.Profile, cfg.Clock),
-		started:   cfg.Clock.Now(),
-		flushKick: make(chan struct{}, 1),
-		idle:      make(chan struct{}, 1),
-	}
-	r.drained = sync.NewCond(&r.mu)
-	return r.run(ctx)
-}
-
-func (r *run) run(parent context.Context) (*Result, error) {
-	cfg := r.cfg
 	c := cfg.Campaign
-	// stop ends the claiming; in-flight deliveries go on under sendCtx,
-	// which ends only after ShutdownTimeout once parent is done.
+	started := cfg.Clock.Now()
+	// stop ends the claiming and the starting of messages; in-flight
+	// deliveries go on under sendCtx, which ends only after
+	// ShutdownTimeout once parent is done.
 	stopCtx, stop := context.WithCancel(parent)
 	defer stop()
-	r.base, r.halt = context.WithoutCancel(parent), stop
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(parent))
 	defer cancelSend()
 	go func() {
@@ -272,88 +224,55 @@ func (r *run) run(parent context.Context) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
 	}
-	r.total = counts.ByState[queue.Pending] + counts.ByState[queue.Deferred] + counts.ByState[queue.Sending]
-	r.breaker = newBreaker(cfg.Breaker, r.total)
+	total := counts.ByState[queue.Pending] + counts.ByState[queue.Deferred] + counts.ByState[queue.Sending]
+	bg := context.WithoutCancel(parent)
+	rec := newRecorder(&cfg, bg, stop, started, total)
 	if cfg.Progress != nil {
-		cfg.Progress(r.progress(counts))
+		cfg.Progress(rec.progress(counts))
 	}
 
-	workers := max(cfg.Profile.Connections, 1)
-	// The queue holds a whole claim, so the next claim (a write transaction
-	// of a few milliseconds) runs while the workers send the previous one
-	// instead of leaving them idle.
-	jobs := make(chan job, max(workers, r.claimSize()))
+	sessions := max(cfg.Profile.Connections, 1)
+	batcher, _ := cfg.Transport.(transport.Batcher)
 	group := 1
-	if _, ok := cfg.Transport.(transport.Batcher); ok {
+	if batcher != nil {
 		group = cfg.SendBatch
 	}
+	size := claimSize(&cfg)
+	// The handout holds a whole claim, so the next claim (a write
+	// transaction of a few milliseconds) runs while the workers send the
+	// previous one instead of leaving them idle.
+	work := newHandout(sessions, group, max(sessions, size))
+	limiter := throttle.New(cfg.Profile, cfg.Clock)
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &worker{r: r, bufs: make([]bytes.Buffer, group)}
-			w.loop(stopCtx, sendCtx, stop, jobs)
-		}()
+	for range sessions {
+		w := &worker{cfg: &cfg, work: work, limiter: limiter, rec: rec, batcher: batcher,
+			bufs: make([]bytes.Buffer, group)}
+		wg.Go(func() { w.loop(stopCtx, sendCtx) })
 	}
+	rec.start()
 
-	flushDone := make(chan struct{})
-	flushStop := make(chan struct{})
-	go func() {
-		defer close(flushDone)
-		t := time.NewTicker(cfg.RecordEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-flushStop:
-				return
-			case <-t.C:
-			case <-r.flushKick:
-			}
-			select {
-			case <-flushStop:
-				return // the final flush below writes what is left
-			default:
-			}
-			// One try: a failure halts the run, and the final flush
-			// retries once the messages in flight have finished.
-			_ = r.flush(1)
-		}
-	}()
-
-	claimErr := r.claimLoop(stopCtx, jobs)
-	close(jobs)
+	cl := &claimer{cfg: &cfg, size: size, started: started, work: work, rec: rec}
+	claimErr := cl.loop(stopCtx)
+	for _, d := range work.close() {
+		rec.refund(d) // claimed, never started
+	}
 	wg.Wait()
-	close(flushStop)
-	<-flushDone
-	ferr := r.flush(recordTries)
+	rec.stop()
+	ferr := rec.flush(recordTries)
 
-	res := &Result{Attempts: r.attempts}
-	bg := context.WithoutCancel(parent)
+	attempts, pause := rec.verdict.state()
+	res := &Result{Attempts: attempts}
 	counts, cerr := cfg.Store.Counts(bg, c.ID)
 	res.Counts = counts
 	if cfg.Progress != nil && cerr == nil {
-		cfg.Progress(r.progress(counts))
+		cfg.Progress(rec.progress(counts))
 	}
 
-	r.mu.Lock()
-	storeErr, recordErr, pause := r.storeErr, r.recordErr, r.pause
-	unrecorded := 0
-	for _, ar := range r.pending {
-		if !ar.Refund {
-			unrecorded++
-		}
-	}
-	r.mu.Unlock()
-	switch {
+	switch recordErr := rec.results.failure(); {
 	case recordErr != nil:
-		return res, &RecordError{Err: recordErr, Unrecorded: unrecorded}
-	case storeErr != nil || ferr != nil:
-		err := storeErr
-		if err == nil {
-			err = ferr
-		}
-		return res, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		return res, &RecordError{Err: recordErr, Unrecorded: rec.results.unrecorded()}
+	case ferr != nil:
+		return res, fmt.Errorf("%w: %w", ErrStoreFailed, ferr)
 	case claimErr != nil && !errors.Is(claimErr, context.Canceled):
 		return res, claimErr
 	case cerr != nil:
@@ -399,487 +318,4 @@ func pauseReason(p *outcome.Result) string {
 		s += " (" + p.Host + ")"
 	}
 	return s
-}
-
-// claimLoop feeds jobs until nothing is due within the wait, or ctx ends.
-func (r *run) claimLoop(ctx context.Context, jobs chan<- job) error {
-	cfg := r.cfg
-	var deadline time.Time
-	if cfg.Wait > 0 {
-		deadline = r.started.Add(cfg.Wait)
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		now := cfg.Clock.Now()
-		batch, err := cfg.Store.Claim(ctx, cfg.Campaign.ID, cfg.Owner, now, cfg.Lease, r.claimSize())
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			r.setStoreErr(err)
-			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
-		}
-		// A row released by a crash of an earlier run comes alone (see
-		// store.Store.Claim): it is sent by itself and its result recorded
-		// before anything else is claimed, so that if it crashes the
-		// process again no other recipient has a crash counted with it.
-		suspect := len(batch) == 1 && batch[0].Crashes > 0
-		for i := range batch {
-			r.inflight.Add(1)
-			select {
-			case jobs <- job{d: &batch[i]}:
-			case <-ctx.Done():
-				r.inflight.Add(-1)
-				// Give back what was claimed but never handed out.
-				for j := range batch[i:] {
-					r.add(refund(&batch[i+j], now))
-				}
-				return ctx.Err()
-			}
-		}
-		if suspect {
-			if err := r.drain(ctx); err != nil {
-				return err
-			}
-			if err := r.flush(1); err != nil {
-				return err
-			}
-		}
-		if len(batch) > 0 {
-			continue
-		}
-		// Nothing due now: wait until in-flight results are recorded, then
-		// look at what is left.
-		if err := r.drain(ctx); err != nil {
-			return err
-		}
-		if err := r.flush(1); err != nil {
-			return err
-		}
-		counts, err := cfg.Store.Counts(ctx, cfg.Campaign.ID)
-		if err != nil {
-			if ctx.Err() != nil {
-				// Stopped (pause, signal) while counting: not a store failure.
-				return ctx.Err()
-			}
-			r.setStoreErr(err)
-			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
-		}
-		open := counts.ByState[queue.Pending] + counts.ByState[queue.Deferred]
-		if open == 0 && counts.ByState[queue.Sending] == 0 {
-			return nil
-		}
-		if open == 0 {
-			// Rows still sending under someone else's lease: look again
-			// when the first could expire.
-			return nil
-		}
-		next := counts.NextDue
-		if next.IsZero() || deadline.IsZero() || next.After(deadline) {
-			return nil
-		}
-		if err := cfg.Clock.Sleep(ctx, next.Sub(cfg.Clock.Now())); err != nil {
-			return err
-		}
-	}
-}
-
-// drain waits until every handed-out job has been attempted.
-func (r *run) drain(ctx context.Context) error {
-	for r.inflight.Load() > 0 {
-		select {
-		case <-r.idle:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-func refund(d *store.Delivery, now time.Time) store.AttemptResult {
-	return store.AttemptResult{DeliveryID: d.ID, Attempt: d.Attempts, State: queue.Pending,
-		NextAt: now, Refund: true, MessageID: d.MessageID, At: now}
-}
-
-// claimSize keeps a claim small enough to be sent well within the lease at
-// the profile's rate.
-func (r *run) claimSize() int {
-	n := r.cfg.ClaimBatch
-	if rate := r.cfg.Profile.Rate; rate > 0 {
-		n = min(n, max(1, int(rate*r.cfg.Lease.Seconds()/4)))
-	}
-	return n
-}
-
-// worker sends the jobs of one connection's worth of concurrency: one
-// message at a time, or with a Batcher transport a group of up to
-// len(bufs) messages on one session.
-type worker struct {
-	r     *run
-	bufs  []bytes.Buffer // one per message of a group, reused
-	carry *job           // taken from the queue but not allowed into the last group
-	ds    []*store.Delivery
-	msgs  []*transport.Message
-	size  int // bytes of msgs
-	// reported[k]: msgs[k]'s result was recorded during DeliverBatch.
-	reported []bool
-}
-
-// maxGroupBytes stops a group from growing once its messages hold this
-// much: the rendered messages of a group are in memory at once (a list
-// with a large attachment sends one message per group).
-const maxGroupBytes = 1 << 20
-
-func (w *worker) loop(stopCtx, sendCtx context.Context, stop context.CancelFunc, jobs <-chan job) {
-	r := w.r
-	for {
-		var first job
-		if w.carry != nil {
-			first, w.carry = *w.carry, nil
-		} else {
-			j, ok := <-jobs
-			if !ok {
-				return
-			}
-			first = j
-		}
-		n := w.sendGroup(stopCtx, sendCtx, stop, first, jobs)
-		if r.inflight.Add(-int64(n)) == 0 {
-			select {
-			case r.idle <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-// sendGroup makes one attempt for first and, when the transport batches,
-// for more queued jobs that the profile lets start at once (Limiter.Allow:
-// a paced profile never turns into bursts); all of them go out on one
-// session. It returns how many jobs it finished (a job it could not add is
-// kept in w.carry for the next group).
-func (w *worker) sendGroup(stopCtx, sendCtx context.Context, stop context.CancelFunc, first job, jobs <-chan job) int {
-	r, cfg := w.r, w.r.cfg
-	w.ds, w.msgs, w.size = w.ds[:0], w.msgs[:0], 0
-	done := 1
-	if stopCtx.Err() != nil {
-		// Claimed but never started: give the attempt back.
-		r.add(refund(first.d, cfg.Clock.Now()))
-		return done
-	}
-	if err := r.limiter.Wait(stopCtx, first.d.Domain); err != nil {
-		r.add(refund(first.d, cfg.Clock.Now()))
-		return done
-	}
-	w.prepare(first.d)
-fill:
-	for done < len(w.bufs) && w.size < maxGroupBytes {
-		var j job
-		select {
-		case x, ok := <-jobs:
-			if !ok {
-				break fill
-			}
-			j = x
-		default:
-			break fill
-		}
-		if stopCtx.Err() != nil || !r.limiter.Allow(j.d.Domain) {
-			w.carry = &j
-			break
-		}
-		done++
-		w.prepare(j.d)
-	}
-	if len(w.msgs) == 0 {
-		return done
-	}
-	release, err := r.acquireDomains(stopCtx, w.ds)
-	if err != nil {
-		for _, d := range w.ds {
-			r.add(refund(d, cfg.Clock.Now()))
-		}
-		return done
-	}
-	if b, ok := cfg.Transport.(transport.Batcher); ok && len(w.msgs) > 1 {
-		// Each result is recorded as it comes, while the rest of the group
-		// is still on the wire: a crash leaves at most the message in
-		// progress sent and not recorded, however large the group.
-		w.reported = append(w.reported[:0], make([]bool, len(w.msgs))...)
-		// Once results can no longer be recorded, the rest of the group is
-		// not sent: the group's context is cancelled between two messages.
-		gctx, cut := context.WithCancel(sendCtx)
-		var cutMu sync.Mutex
-		cutDone := false
-		report := func(k int, res transport.Result) {
-			cutMu.Lock()
-			defer cutMu.Unlock()
-			if w.reported[k] {
-				return
-			}
-			w.reported[k] = true
-			if cutDone && !res.IsDelivered() && !res.Ambiguous {
-				// Not started, or stopped before the end of its data:
-				// nobody received it, the attempt is given back.
-				r.add(refund(w.ds[k], cfg.Clock.Now()))
-				return
-			}
-			r.finish(stop, w.ds[k], res)
-			if !cutDone && r.recordFailed() {
-				cutDone = true
-				cut()
-			}
-		}
-		results := b.DeliverBatch(gctx, w.msgs, report)
-		// The contract is one report per message; one the transport did
-		// not report is recorded now from the returned results rather
-		// than left leased until the next run.
-		for k := range w.reported {
-			report(k, results[k])
-		}
-		cut()
-	} else {
-		r.finish(stop, w.ds[0], cfg.Transport.Deliver(sendCtx, w.msgs[0]))
-	}
-	release()
-	return done
-}
-
-// prepare renders d into the next buffer and queues it for sending; a
-// message that cannot be built fails that recipient at once.
-func (w *worker) prepare(d *store.Delivery) {
-	buf := &w.bufs[len(w.msgs)]
-	buf.Reset()
-	msg, err := w.r.render(d, buf)
-	if err != nil {
-		w.r.finish(nil, d, transport.Result{Via: "render", Result: outcome.Result{
-			Class: outcome.RenderFailed, Kind: outcome.KindPermanent, Step: outcome.StepRender,
-			Text: err.Error(), Reason: "the message could not be built for this recipient"}})
-		return
-	}
-	if d.MessageID == "" {
-		d.MessageID = msg.MessageID
-	}
-	w.ds = append(w.ds, d)
-	w.msgs = append(w.msgs, msg)
-	w.size += len(msg.Data)
-}
-
-// acquireDomains takes one DomainConnections slot for each distinct domain
-// of ds, in sorted order: every worker takes them in the same order, so two
-// groups waiting for each other's domains cannot deadlock.
-func (r *run) acquireDomains(ctx context.Context, ds []*store.Delivery) (release func(), err error) {
-	if len(ds) == 1 {
-		return r.limiter.AcquireDomain(ctx, ds[0].Domain)
-	}
-	domains := make([]string, 0, len(ds))
-	for _, d := range ds {
-		domains = append(domains, d.Domain)
-	}
-	slices.Sort(domains)
-	domains = slices.Compact(domains)
-	releases := make([]func(), 0, len(domains))
-	release = func() {
-		for _, f := range releases {
-			f()
-		}
-	}
-	for _, dom := range domains {
-		f, err := r.limiter.AcquireDomain(ctx, dom)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		releases = append(releases, f)
-	}
-	return release, nil
-}
-
-// finish classifies the transition of one attempt, buffers its result and
-// feeds the breaker; stop (nil for a render failure) pauses the run.
-func (r *run) finish(stop context.CancelFunc, d *store.Delivery, res transport.Result) {
-	cfg := r.cfg
-	now := cfg.Clock.Now()
-	if res.Class == outcome.RateLimited {
-		r.limiter.SlowDown(d.Domain)
-	}
-	tr := cfg.Policy.Next(res.Result, d.Attempts, cfg.Campaign.CreatedAt, now, rand.Float64())
-	ar := store.AttemptResult{
-		DeliveryID: d.ID, Attempt: d.Attempts, State: tr.State, NextAt: tr.NextAt,
-		Class: res.Class, Step: res.Step, Code: res.Code, Enhanced: res.Enhanced,
-		Text: res.Text, Host: res.Host, Via: res.Via, MessageID: d.MessageID,
-		PossibleDuplicate: res.Ambiguous, At: now,
-	}
-	// A hard bounce (the mailbox does not exist) puts the address on the
-	// suppression list when it is recorded; a full mailbox, a policy or
-	// content refusal and the faults of the route or account do not.
-	ar.Suppress = tr.State == queue.Failed && res.Class == outcome.RecipientUnknown
-	if tr.State == queue.Failed && res.Kind == outcome.KindTemporary && tr.Reason != "" {
-		ar.Text = tr.Reason + ": " + ar.Text
-	}
-	// Checked first: boxing the attributes costs allocations per message
-	// even when debug logging is off.
-	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
-		cfg.Logger.Debug("attempt", "campaign", cfg.Campaign.Name, "delivery", d.ID, "rcpt_domain", d.Domain,
-			"class", res.Class, "smtp_code", res.Code, "host", res.Host, "state", tr.State)
-	}
-	r.add(ar)
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.attempts++
-	if stop == nil {
-		return
-	}
-	if res.Kind == outcome.KindPermanentForRun && r.pause == nil {
-		p := res.Result
-		r.pause = &p
-		stop()
-	}
-	if why := r.breaker.observe(res.LocalFault, d.Domain); why != "" && r.pause == nil {
-		p := res.Result
-		p.Reason = why + ": " + p.Reason
-		r.pause = &p
-		stop()
-	}
-}
-
-// render builds one message. A panic while rendering (a bug met by one
-// recipient's data) fails that recipient instead of the process: a process
-// that died on the same message at every start would never get past it.
-func (r *run) render(d *store.Delivery, buf *bytes.Buffer) (msg *transport.Message, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			r.cfg.Logger.Error("rendering crashed; this recipient is failed and the campaign goes on",
-				"campaign", r.cfg.Campaign.Name, "delivery", d.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			msg, err = nil, fmt.Errorf("internal error while building the message (please report it): %v", p)
-		}
-	}()
-	return r.cfg.Render(d, buf)
-}
-
-// add buffers one result and asks for a flush when the batch is full. While
-// a full batch waits to be written, add blocks: the results not yet
-// recorded never exceed two batches (one being written, one filling), which
-// bounds what a crash can send twice.
-func (r *run) add(ar store.AttemptResult) {
-	r.mu.Lock()
-	for len(r.pending) >= r.cfg.RecordBatch && r.storeErr == nil {
-		select {
-		case r.flushKick <- struct{}{}:
-		default:
-		}
-		r.drained.Wait()
-	}
-	r.pending = append(r.pending, ar)
-	full := len(r.pending) >= r.cfg.RecordBatch
-	r.mu.Unlock()
-	if full {
-		select {
-		case r.flushKick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// flush writes the buffered results under the run's detached context: a
-// pause or a signal that arrives while a batch is being written lets the
-// write finish, so it neither loses the results nor reports a database
-// failure. A store failure halts the run at once (no new message starts),
-// keeps the results buffered for the next flush; the last one of the run
-// tries them several times. The messages sent but not recorded are at
-// most those in flight when the store failed.
-func (r *run) flush(tries int) error {
-	r.flushMu.Lock()
-	defer r.flushMu.Unlock()
-	r.mu.Lock()
-	batch := r.pending
-	r.pending = nil
-	r.drained.Broadcast()
-	r.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	var err error
-	for try := 0; try < tries; try++ {
-		if try > 0 {
-			if serr := r.cfg.Clock.Sleep(r.base, time.Duration(try)*200*time.Millisecond); serr != nil {
-				break
-			}
-		}
-		ctx, cancel := context.WithTimeout(r.base, recordTimeout)
-		_, err = r.cfg.Store.Record(ctx, batch)
-		cancel()
-		if err == nil {
-			break
-		}
-		if r.setRecordErr(err) {
-			r.cfg.Logger.Error("recording results failed: no new message is sent; the messages in flight finish", "campaign", r.cfg.Campaign.Name, "err", err, "results", len(batch))
-		} else {
-			r.cfg.Logger.Warn("recording results failed; retrying", "campaign", r.cfg.Campaign.Name, "err", err, "results", len(batch))
-		}
-	}
-	if err != nil {
-		r.mu.Lock()
-		r.pending = append(batch, r.pending...)
-		r.mu.Unlock()
-		return err
-	}
-	r.sent.Add(int64(len(batch)))
-	// Counting is a scan of the campaign: at most once a second, and at
-	// most 2% of the time (on a million rows a count takes about 100 ms).
-	if now := r.cfg.Clock.Now(); r.cfg.Progress != nil && now.Sub(r.lastProgress) >= max(time.Second, r.progressEvery) {
-		r.lastProgress = now
-		start := time.Now()
-		counts, cerr := r.cfg.Store.Counts(r.base, r.cfg.Campaign.ID)
-		r.progressEvery = 50 * time.Since(start)
-		if cerr == nil {
-			r.cfg.Progress(r.progress(counts))
-		}
-	}
-	return nil
-}
-
-func (r *run) progress(c *store.Counts) Progress {
-	return Progress{
-		Total: c.Total, Delivered: c.ByState[queue.Delivered], Failed: c.ByState[queue.Failed],
-		Deferred: c.ByState[queue.Deferred], Suppressed: c.ByState[queue.Suppressed],
-		Pending: c.ByState[queue.Pending] + c.ByState[queue.Sending],
-		Sent:    int(r.sent.Load()), Started: r.started,
-	}
-}
-
-// recordFailed reports whether a Record has failed in this run.
-func (r *run) recordFailed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.recordErr != nil
-}
-
-// setRecordErr notes a Record failure and halts the run; it reports
-// whether this was the first one.
-func (r *run) setRecordErr(err error) bool {
-	r.mu.Lock()
-	first := r.recordErr == nil
-	if first {
-		r.recordErr = err
-	}
-	if r.storeErr == nil {
-		r.storeErr = err
-	}
-	r.drained.Broadcast()
-	r.mu.Unlock()
-	r.halt()
-	return first
-}
-
-func (r *run) setStoreErr(err error) {
-	r.mu.Lock()
-	if r.storeErr == nil {
-		r.storeErr = err
-	}
-	r.drained.Broadcast()
-	r.mu.Unlock()
 }

@@ -52,7 +52,7 @@ func (r *Relay) DeliverBatch(ctx context.Context, msgs []*Message, done func(i i
 			r.cfg.Logger.Warn("relay account failed; moving to the next one",
 				"relay", a.acc.String(), "class", out[again[0]].Class, "smtp_code", out[again[0]].Code,
 				"next", r.accounts[i+1].acc.String())
-			a.closeIdle(ctx)
+			r.pool.closeIdle(ctx, a.key, false)
 		}
 		todo = again
 	}

@@ -55,10 +55,10 @@ type DirectConfig struct {
 type Direct struct {
 	cfg DirectConfig
 
-	mu    sync.Mutex
-	pools map[string]*hostPool // by host address "ip:port"
-	nIdle int
-	down  map[string]downEntry
+	pool *sessionPool // by host address "ip:port"
+
+	mu   sync.Mutex
+	down map[string]downEntry
 	// noTLS remembers hosts whose TLS handshake failed: they are spoken to
 	// in plaintext for the rest of the run.
 	noTLS map[string]bool
@@ -95,7 +95,8 @@ func NewDirect(cfg DirectConfig) (*Direct, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Direct{cfg: cfg, pools: map[string]*hostPool{}, down: map[string]downEntry{}, noTLS: map[string]bool{}}, nil
+	return &Direct{cfg: cfg, pool: newSessionPool(cfg.MaxPerHost, cfg.MaxIdle, cfg.IdleTimeout, cfg.Now),
+		down: map[string]downEntry{}, noTLS: map[string]bool{}}, nil
 }
 
 // Deliver looks up the recipient domain's mail servers and tries them in
@@ -213,105 +214,11 @@ func (d *Direct) tlsFallback(addr string) bool {
 	return d.noTLS[addr]
 }
 
-// hostPool holds the sessions to one MX host address.
-type hostPool struct {
-	idle    []*session
-	open    int             // sessions open, idle or in use
-	waiters []chan *session // a nil send means: a slot is free, dial
-}
-
-// nextWaiter removes and returns the longest-waiting sender, or nil. The
-// caller holds Direct.mu.
-func (p *hostPool) nextWaiter() chan *session {
-	if len(p.waiters) == 0 {
-		return nil
-	}
-	w := p.waiters[0]
-	p.waiters = p.waiters[1:]
-	return w
-}
-
-// get returns an idle session to addr, dials one within MaxPerHost, or
-// waits for one to come back. Dialling uses opportunistic STARTTLS and
-// plaintext when the handshake fails (RFC 7435). With
-// fresh it always dials: an idle or handed-over session is ended and its
-// slot used for the new one.
+// get returns a session to addr from the pool (see sessionPool.get),
+// dialling with opportunistic STARTTLS, and plaintext when the handshake
+// fails (RFC 7435).
 func (d *Direct) get(ctx context.Context, host, addr string, fresh bool) (*session, bool, error) {
-	dialIn := func() (*session, bool, error) { // a slot is ours
-		s, err := d.dial(ctx, host, addr)
-		if err != nil {
-			d.release(addr)
-			return nil, false, err
-		}
-		return s, false, nil
-	}
-	for {
-		d.mu.Lock()
-		p := d.pools[addr]
-		if p == nil {
-			p = &hostPool{}
-			d.pools[addr] = p
-		}
-		if fresh && p.open < d.cfg.MaxPerHost {
-			p.open++
-			d.mu.Unlock()
-			return dialIn()
-		}
-		if n := len(p.idle); n > 0 {
-			s := p.idle[n-1]
-			p.idle = p.idle[:n-1]
-			d.nIdle--
-			d.mu.Unlock()
-			if !fresh && s.c.Usable() && d.cfg.Now().Sub(s.lastUsed) < d.cfg.IdleTimeout {
-				return s, true, nil
-			}
-			if fresh {
-				s.end(ctx)
-				return dialIn()
-			}
-			d.discard(ctx, addr, s)
-			continue
-		}
-		if p.open < d.cfg.MaxPerHost {
-			p.open++
-			d.mu.Unlock()
-			return dialIn()
-		}
-		w := make(chan *session, 1)
-		p.waiters = append(p.waiters, w)
-		d.mu.Unlock()
-		select {
-		case s := <-w:
-			if s != nil && !fresh {
-				return s, true, nil
-			}
-			if s != nil {
-				s.end(ctx)
-			}
-			// A slot was freed (or handed over) for us: it is ours already.
-			return dialIn()
-		case <-ctx.Done():
-			d.mu.Lock()
-			for i, x := range p.waiters {
-				if x == w {
-					p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-					break
-				}
-			}
-			d.mu.Unlock()
-			// A hand-over may have raced with the cancellation.
-			select {
-			case s := <-w:
-				if s != nil {
-					d.put(ctx, addr, s)
-				} else {
-					d.release(addr)
-				}
-			default:
-			}
-			return nil, false, &smtpclient.Error{Command: "connect", Err: ctx.Err()}
-		}
-	}
+	return d.pool.get(ctx, addr, fresh, func(ctx context.Context) (*session, error) { return d.dial(ctx, host, addr) })
 }
 
 func (d *Direct) dial(ctx context.Context, host, addr string) (*session, error) {
@@ -343,68 +250,15 @@ func (d *Direct) dial(ctx context.Context, host, addr string) (*session, error) 
 	return &session{c: c, lastUsed: d.cfg.Now()}, nil
 }
 
-// put hands a session to a waiter, or keeps it for the next message to the
-// same host.
+// put gives a session back to the pool for the next message to addr.
 func (d *Direct) put(ctx context.Context, addr string, s *session) {
-	if !s.c.Usable() || (d.cfg.PerConnection > 0 && s.sent >= d.cfg.PerConnection) {
-		d.discard(ctx, addr, s)
-		return
-	}
-	d.mu.Lock()
-	p := d.pools[addr]
-	if w := p.nextWaiter(); w != nil {
-		d.mu.Unlock()
-		w <- s
-		return
-	}
-	if d.nIdle >= d.cfg.MaxIdle {
-		d.mu.Unlock()
-		d.discard(ctx, addr, s)
-		return
-	}
-	p.idle = append(p.idle, s)
-	d.nIdle++
-	d.mu.Unlock()
+	d.pool.put(ctx, addr, s, d.cfg.PerConnection)
 }
 
-// discard ends a session (QUIT when it can still talk) and frees its slot.
-func (d *Direct) discard(ctx context.Context, addr string, s *session) {
-	s.end(ctx)
-	d.release(addr)
-}
-
-// release frees one session slot of addr, passing it to a waiter if any.
-func (d *Direct) release(addr string) {
-	d.mu.Lock()
-	p := d.pools[addr]
-	if w := p.nextWaiter(); w != nil {
-		d.mu.Unlock()
-		w <- nil
-		return
-	}
-	p.open--
-	d.mu.Unlock()
-}
-
-// Close ends every idle session with QUIT.
+// Close ends every idle session with QUIT; sessions in use are ended when
+// they come back.
 func (d *Direct) Close() error {
-	d.mu.Lock()
-	type idle struct {
-		addr string
-		s    *session
-	}
-	var all []idle
-	for addr, p := range d.pools {
-		for _, s := range p.idle {
-			all = append(all, idle{addr, s})
-		}
-		p.idle = nil
-	}
-	d.nIdle = 0
-	d.mu.Unlock()
-	for _, x := range all {
-		d.discard(context.Background(), x.addr, x.s)
-	}
+	d.pool.closeIdle(context.Background(), "", true)
 	return nil
 }
 

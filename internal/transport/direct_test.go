@@ -255,3 +255,46 @@ func TestDirectBadGreetingsTryNextMX(t *testing.T) {
 		})
 	}
 }
+
+// Close ends the idle sessions with QUIT and the sessions in use as soon
+// as their message is done, instead of keeping them open for a message
+// that will never come.
+func TestDirectCloseEndsSessionsInUse(t *testing.T) {
+	reached, release := make(chan struct{}), make(chan struct{})
+	srv := startPipe(t, 1)
+	srv.atDot = func() {
+		close(reached)
+		<-release
+	}
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := mxtest.Start(t, mxtest.NewZone().MX("a.test", 10, "mx.a.test").A("mx.a.test", "127.0.0.1"))
+	r, err := mx.New(mx.Config{Servers: []string{ns.Addr()}, AllowLoopback: true, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDirect(DirectConfig{Resolver: r, LocalName: "sender.example.com", Port: p,
+		Timeouts: smtpclient.Timeouts{Connect: 2 * time.Second, Greeting: 5 * time.Second, DataTerm: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan Result, 1)
+	go func() { done <- d.Deliver(t.Context(), directMsg("bob@a.test", "a.test")) }()
+	<-reached // the message is on the wire, its session in use
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if res := <-done; res.Class != outcome.Delivered {
+		t.Fatalf("%+v, want delivered", res.Result)
+	}
+	srv.mu.Lock()
+	quits := srv.quits
+	srv.mu.Unlock()
+	if quits != 1 {
+		t.Fatalf("%d sessions ended with QUIT after Close, want the one that was in use", quits)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -45,35 +46,13 @@ type Relay struct {
 	cfg      RelayConfig
 	accounts []*relayAccount
 	active   atomic.Int32
+	pool     *sessionPool // by account (relayAccount.key)
 }
 
 type relayAccount struct {
-	acc    *RelayAccount
-	tls    *tls.Config
-	idle   chan *session
-	slots  chan struct{} // one token per open session
-	closed atomic.Bool
-}
-
-type session struct {
-	c        *smtpclient.Client
-	sent     int
-	lastUsed time.Time
-}
-
-// quitTimeout bounds the QUIT of a session that is done: its messages are
-// recorded already, so waiting the RFC's 5 minutes would only hold a slot.
-const quitTimeout = 5 * time.Second
-
-// end closes the session, with QUIT when it can still talk. A failing QUIT
-// changes nothing about what was sent.
-func (s *session) end(ctx context.Context) {
-	if s.c.Usable() {
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), quitTimeout)
-		_ = s.c.Quit(qctx)
-		cancel()
-	}
-	_ = s.c.Close()
+	acc *RelayAccount
+	tls *tls.Config
+	key string // the account's sessions in the pool
 }
 
 // NewRelay checks the accounts' TLS settings and returns the route. No
@@ -94,17 +73,13 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Relay{cfg: cfg}
-	for _, a := range cfg.Accounts {
+	r := &Relay{cfg: cfg, pool: newSessionPool(cfg.MaxConns, 0, cfg.IdleTimeout, cfg.Now)}
+	for i, a := range cfg.Accounts {
 		tc, err := a.TLSConfig(cfg.RootCAs)
 		if err != nil {
 			return nil, err
 		}
-		r.accounts = append(r.accounts, &relayAccount{
-			acc: a, tls: tc,
-			idle:  make(chan *session, cfg.MaxConns),
-			slots: make(chan struct{}, cfg.MaxConns),
-		})
+		r.accounts = append(r.accounts, &relayAccount{acc: a, tls: tc, key: strconv.Itoa(i)})
 	}
 	return r, nil
 }
@@ -134,84 +109,21 @@ func (r *Relay) classify(a *relayAccount, err error, step outcome.Step) outcome.
 	return res
 }
 
-// get returns an idle session or dials a new one within the account's cap.
-// With fresh it always dials: when every slot is held by an idle session,
-// one of them is ended to make room.
+// get returns a session of account a from the pool (see sessionPool.get).
 func (r *Relay) get(ctx context.Context, a *relayAccount, fresh bool) (*session, bool, error) {
-	usable := func(s *session) bool {
-		return !fresh && s.c.Usable() && r.cfg.Now().Sub(s.lastUsed) < r.cfg.IdleTimeout
-	}
-	for {
-		if fresh {
-			select {
-			case a.slots <- struct{}{}:
-				return r.dial(ctx, a)
-			default:
-			}
-		} else {
-			select { // an idle session comes first
-			case s := <-a.idle:
-				if usable(s) {
-					return s, true, nil
-				}
-				r.discard(ctx, a, s)
-				continue
-			default:
-			}
+	return r.pool.get(ctx, a.key, fresh, func(ctx context.Context) (*session, error) {
+		c, err := smtpclient.Dial(ctx, r.clientConfig(a))
+		if err != nil {
+			return nil, err
 		}
-		select {
-		case s := <-a.idle:
-			if usable(s) {
-				return s, true, nil
-			}
-			r.discard(ctx, a, s)
-		case a.slots <- struct{}{}:
-			return r.dial(ctx, a)
-		case <-ctx.Done():
-			return nil, false, &smtpclient.Error{Command: "connect", Err: ctx.Err()}
-		}
-	}
+		return &session{c: c, lastUsed: r.cfg.Now()}, nil
+	})
 }
 
-// dial opens a session in a slot the caller took.
-func (r *Relay) dial(ctx context.Context, a *relayAccount) (*session, bool, error) {
-	c, err := smtpclient.Dial(ctx, r.clientConfig(a))
-	if err != nil {
-		<-a.slots
-		return nil, false, err
-	}
-	return &session{c: c, lastUsed: r.cfg.Now()}, false, nil
-}
-
-// put returns a session to the pool, or ends it when it is spent.
+// put gives a session of account a back to the pool, or ends it when it
+// is spent.
 func (r *Relay) put(ctx context.Context, a *relayAccount, s *session) {
-	if !s.c.Usable() || a.closed.Load() || (r.cfg.PerConnection > 0 && s.sent >= r.cfg.PerConnection) {
-		r.discard(ctx, a, s)
-		return
-	}
-	select {
-	case a.idle <- s:
-	default:
-		r.discard(ctx, a, s)
-	}
-}
-
-// discard ends a session and frees its slot.
-func (r *Relay) discard(ctx context.Context, a *relayAccount, s *session) {
-	s.end(ctx)
-	<-a.slots
-}
-
-func (a *relayAccount) closeIdle(ctx context.Context) {
-	for {
-		select {
-		case s := <-a.idle:
-			s.end(ctx)
-			<-a.slots
-		default:
-			return
-		}
-	}
+	r.pool.put(ctx, a.key, s, r.cfg.PerConnection)
 }
 
 func (r *Relay) clientConfig(a *relayAccount) smtpclient.Config {
@@ -231,10 +143,7 @@ func (r *Relay) clientConfig(a *relayAccount) smtpclient.Config {
 
 // Close ends every pooled session with QUIT.
 func (r *Relay) Close() error {
-	for _, a := range r.accounts {
-		a.closed.Store(true)
-		a.closeIdle(context.Background())
-	}
+	r.pool.closeIdle(context.Background(), "", true)
 	return nil
 }
 

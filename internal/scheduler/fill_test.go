@@ -1,0 +1,136 @@
+package scheduler
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"mailout/internal/outcome"
+	"mailout/internal/queue"
+	"mailout/internal/throttle"
+	"mailout/internal/transport"
+)
+
+// slowReceiver is a Batcher whose server takes one second (on the test's
+// clock) to answer each message's final ".", as a slow receiving MTA
+// does. It notes the size of every group it is handed.
+type slowReceiver struct {
+	clk *throttle.FakeClock
+
+	mu      sync.Mutex
+	groups  []int
+	taken   int           // messages handed over in groups so far
+	changed chan struct{} // closed and replaced when taken grows
+}
+
+func (s *slowReceiver) Deliver(ctx context.Context, m *transport.Message) transport.Result {
+	return s.DeliverBatch(ctx, []*transport.Message{m}, nil)[0]
+}
+
+func (s *slowReceiver) DeliverBatch(ctx context.Context, msgs []*transport.Message, done func(int, transport.Result)) []transport.Result {
+	s.mu.Lock()
+	s.groups = append(s.groups, len(msgs))
+	s.taken += len(msgs)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	out := make([]transport.Result, len(msgs))
+	for i := range msgs {
+		out[i] = transport.Result{Result: delivered, Via: "slow"}
+		if err := s.clk.Sleep(ctx, time.Second); err != nil {
+			out[i] = transport.Result{Result: outcome.Result{Class: outcome.ConnectTimeout, Kind: outcome.KindTemporary, Text: err.Error()}, Via: "slow"}
+		}
+		if done != nil {
+			done(i, out[i])
+		}
+	}
+	return out
+}
+
+func (s *slowReceiver) Close() error { return nil }
+
+// waitTaken blocks until n messages were handed over in groups.
+func (s *slowReceiver) waitTaken(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		ch, got := s.changed, s.taken
+		s.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// With N sessions idle and M ≥ N messages due, every session is given work
+// before any pipeline is deepened: the due messages are spread over all N
+// sessions (at most ceil(M/N) each) instead of a few sessions taking
+// SendBatch each while the others wait. Against a receiver that takes a
+// second per message this is the difference between N messages a second
+// and a handful.
+func TestEverySessionGetsWorkBeforeAnyGroupDeepens(t *testing.T) {
+	for _, tc := range []struct{ sessions, due, sendBatch int }{
+		{sessions: 20, due: 200, sendBatch: 32},
+		{sessions: 50, due: 120, sendBatch: 32},
+		{sessions: 8, due: 8, sendBatch: 32},
+	} {
+		st, c := setup(t, tc.due)
+		clk := throttle.NewFakeClock(time.Now())
+		tr := &slowReceiver{clk: clk, changed: make(chan struct{})}
+		cfg := config(st, c, tr, clk)
+		cfg.Profile.Connections = tc.sessions
+		cfg.SendBatch = tc.sendBatch
+
+		type ran struct {
+			res *Result
+			err error
+		}
+		finished := make(chan ran, 1)
+		go func() {
+			res, err := Run(t.Context(), cfg)
+			finished <- ran{res, err}
+		}()
+		// The clock stands still, so no message is answered: every group
+		// handed out is still on its session when all due messages are.
+		if err := tr.waitTaken(t.Context(), tc.due); err != nil {
+			t.Fatal(err)
+		}
+		tr.mu.Lock()
+		groups := append([]int(nil), tr.groups...)
+		tr.mu.Unlock()
+		fair := (tc.due + tc.sessions - 1) / tc.sessions
+		if len(groups) != tc.sessions {
+			t.Errorf("%d sessions, %d due: %d sessions were given work (groups %v), want all %d",
+				tc.sessions, tc.due, len(groups), groups, tc.sessions)
+		}
+		for _, g := range groups {
+			if g > fair {
+				t.Errorf("%d sessions, %d due: a group of %d (groups %v), want at most %d", tc.sessions, tc.due, g, groups, fair)
+				break
+			}
+		}
+		// Let the receiver answer, a second at a time, until the run is over.
+		drive, stopDriving := context.WithCancel(t.Context())
+		driven := make(chan struct{})
+		go func() {
+			defer close(driven)
+			for clk.WaitForSleepers(drive, 1) == nil {
+				clk.Advance(time.Second)
+			}
+		}()
+		r := <-finished
+		stopDriving()
+		<-driven
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.res.Stop != StopDone || r.res.Counts.ByState[queue.Delivered] != tc.due {
+			t.Fatalf("stop %s, counts %+v", r.res.Stop, r.res.Counts.ByState)
+		}
+	}
+}

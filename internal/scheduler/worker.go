@@ -1,0 +1,219 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sync"
+
+	"mailout/internal/outcome"
+	"mailout/internal/store"
+	"mailout/internal/throttle"
+	"mailout/internal/transport"
+)
+
+// worker is one session's worth of concurrency: it takes a group from the
+// handout and sends it, one message at a time, or with a Batcher
+// transport the whole group back to back on one session.
+type worker struct {
+	cfg     *Config
+	work    *handout
+	limiter *throttle.Limiter
+	rec     *recorder
+	batcher transport.Batcher // nil: one message at a time
+
+	bufs []bytes.Buffer // one per message of a group, reused
+	ds   []*store.Delivery
+	msgs []*transport.Message
+	size int // bytes of msgs
+	// reported[k]: msgs[k]'s result was recorded during DeliverBatch.
+	reported []bool
+}
+
+// maxGroupBytes stops a group from growing once its messages hold this
+// much: the rendered messages of a group are in memory at once (a list
+// with a large attachment sends one message per group).
+const maxGroupBytes = 1 << 20
+
+// loop sends groups until the handout closes. stopCtx ends the starting
+// of messages; sendCtx bounds the messages in flight.
+func (w *worker) loop(stopCtx, sendCtx context.Context) {
+	for {
+		group, ok := w.work.take()
+		if !ok {
+			return
+		}
+		w.sendGroup(stopCtx, sendCtx, group)
+		w.work.done()
+	}
+}
+
+// sendGroup makes one attempt for the first message of group, waiting
+// for the profile if it must (the rest of the group goes back to the
+// handout meanwhile), and, when the transport batches, for the following
+// ones while the profile lets them start at once (Limiter.Allow: a paced
+// profile never turns into bursts) and the group holds less than
+// maxGroupBytes; all of them go out on one session. The others go back to
+// the handout.
+func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Delivery) {
+	w.ds, w.msgs, w.size = w.ds[:0], w.msgs[:0], 0
+	if stopCtx.Err() == nil && !w.limiter.Allow(group[0].Domain) {
+		// The profile makes the first message wait: the others go back
+		// meanwhile, for sessions that may send them now.
+		if !w.work.giveBack(group[1:]) {
+			for _, d := range group[1:] {
+				w.rec.refund(d)
+			}
+		}
+		group = group[:1]
+		if w.limiter.Wait(stopCtx, group[0].Domain) != nil {
+			w.rec.refund(group[0])
+			return
+		}
+	}
+	if stopCtx.Err() != nil {
+		// Claimed but never started: give the attempts back.
+		for _, d := range group {
+			w.rec.refund(d)
+		}
+		return
+	}
+	w.prepare(group[0])
+	for i, d := range group[1:] {
+		if w.size >= maxGroupBytes || stopCtx.Err() != nil || !w.limiter.Allow(d.Domain) {
+			if rest := group[1+i:]; !w.work.giveBack(rest) {
+				for _, d := range rest {
+					w.rec.refund(d)
+				}
+			}
+			break
+		}
+		w.prepare(d)
+	}
+	if len(w.msgs) == 0 {
+		return
+	}
+	release, err := w.acquireDomains(stopCtx)
+	if err != nil {
+		for _, d := range w.ds {
+			w.rec.refund(d)
+		}
+		return
+	}
+	defer release()
+	if w.batcher == nil || len(w.msgs) == 1 {
+		w.record(w.ds[0], w.cfg.Transport.Deliver(sendCtx, w.msgs[0]))
+		return
+	}
+	// Each result is recorded as it comes, while the rest of the group is
+	// still on the wire: a crash leaves at most the message in progress
+	// sent and not recorded, however large the group.
+	w.reported = append(w.reported[:0], make([]bool, len(w.msgs))...)
+	// Once results can no longer be recorded, the rest of the group is not
+	// sent: the group's context is cancelled between two messages.
+	gctx, cut := context.WithCancel(sendCtx)
+	defer cut()
+	var mu sync.Mutex
+	cutDone := false
+	report := func(k int, res transport.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if w.reported[k] {
+			return
+		}
+		w.reported[k] = true
+		if cutDone && !res.IsDelivered() && !res.Ambiguous {
+			// Not started, or stopped before the end of its data: nobody
+			// received it, the attempt is given back.
+			w.rec.refund(w.ds[k])
+			return
+		}
+		w.record(w.ds[k], res)
+		if !cutDone && w.rec.failed() {
+			cutDone = true
+			cut()
+		}
+	}
+	results := w.batcher.DeliverBatch(gctx, w.msgs, report)
+	// The contract is one report per message; one the transport did not
+	// report is recorded now from the returned results rather than left
+	// leased until the next run.
+	for k := range w.reported {
+		report(k, results[k])
+	}
+}
+
+// record hands one attempt's result to the recorder; a rate-limited
+// answer slows its domain down.
+func (w *worker) record(d *store.Delivery, res transport.Result) {
+	if res.Class == outcome.RateLimited {
+		w.limiter.SlowDown(d.Domain)
+	}
+	w.rec.finish(d, res, true)
+}
+
+// prepare renders d into the next buffer and queues it for sending; a
+// message that cannot be built fails that recipient at once.
+func (w *worker) prepare(d *store.Delivery) {
+	buf := &w.bufs[len(w.msgs)]
+	buf.Reset()
+	msg, err := w.render(d, buf)
+	if err != nil {
+		w.rec.finish(d, transport.Result{Via: "render", Result: outcome.Result{
+			Class: outcome.RenderFailed, Kind: outcome.KindPermanent, Step: outcome.StepRender,
+			Text: err.Error(), Reason: "the message could not be built for this recipient"}}, false)
+		return
+	}
+	if d.MessageID == "" {
+		d.MessageID = msg.MessageID
+	}
+	w.ds = append(w.ds, d)
+	w.msgs = append(w.msgs, msg)
+	w.size += len(msg.Data)
+}
+
+// render builds one message. A panic while rendering (a bug met by one
+// recipient's data) fails that recipient instead of the process: a process
+// that died on the same message at every start would never get past it.
+func (w *worker) render(d *store.Delivery, buf *bytes.Buffer) (msg *transport.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.cfg.Logger.Error("rendering crashed; this recipient is failed and the campaign goes on",
+				"campaign", w.cfg.Campaign.Name, "delivery", d.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			msg, err = nil, fmt.Errorf("internal error while building the message (please report it): %v", p)
+		}
+	}()
+	return w.cfg.Render(d, buf)
+}
+
+// acquireDomains takes one DomainConnections slot for each distinct domain
+// of the group, in sorted order: every worker takes them in the same
+// order, so two groups waiting for each other's domains cannot deadlock.
+func (w *worker) acquireDomains(ctx context.Context) (release func(), err error) {
+	if len(w.ds) == 1 {
+		return w.limiter.AcquireDomain(ctx, w.ds[0].Domain)
+	}
+	domains := make([]string, 0, len(w.ds))
+	for _, d := range w.ds {
+		domains = append(domains, d.Domain)
+	}
+	slices.Sort(domains)
+	domains = slices.Compact(domains)
+	releases := make([]func(), 0, len(domains))
+	release = func() {
+		for _, f := range releases {
+			f()
+		}
+	}
+	for _, dom := range domains {
+		f, err := w.limiter.AcquireDomain(ctx, dom)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		releases = append(releases, f)
+	}
+	return release, nil
+}
