@@ -8,6 +8,10 @@
 #   bench/run.sh --quick         20,000 messages per run (for iterating)
 #   bench/run.sh --million       one relay run of 1,000,000 1 KB messages:
 #                                import rows/s and peak RSS of a big campaign
+#   bench/run.sh --latency       slow receivers (1 s before each DATA reply):
+#                                4,000 messages, 200 sessions, relay and direct
+#                                (100 domains), against smtp-source and the ideal
+#   bench/run.sh --latency-small the same with 400 messages over 20 sessions
 #   bench/run.sh [--quick] -- MAILBENCH-FLAGS   e.g. -- -runs 5 -routes relay
 #
 # Installs Postfix from Debian (for smtp-sink and smtp-source) only when
@@ -22,6 +26,11 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) args+=(-n 20000) ;;
 	--million) args+=(-n 1000000 -runs 1 -sizes 1024 -routes relay) ;;
+	# A slow receiver (smtp-sink -w 1: one second before each reply to
+	# DATA): 4,000 messages over 200 sessions; the direct route has 100
+	# domains, each behind its own delayed receiver, 2 sessions per domain.
+	--latency) args+=(-n 4000 -sessions 200 -delay 1 -sizes 1024 -runs 1 -domains 100 -sinks 100 -domain-connections 2) ;;
+	--latency-small) args+=(-n 400 -sessions 20 -delay 1 -sizes 1024 -runs 1 -routes relay) ;;
 	--) shift; args+=("$@"); break ;;
 	*) args+=("$1") ;;
 	esac

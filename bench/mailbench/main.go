@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,7 +47,9 @@ type options struct {
 	sizes                 []int
 	port                  int
 	domains, sinks        int
+	domainConns           int // direct route: --domain-connections (0: as many as sessions)
 	routes                []string
+	delay                 int // seconds smtp-sink waits before its reply to DATA (-w)
 	work                  string
 	keep                  bool
 }
@@ -64,7 +67,9 @@ func main() {
 	flag.StringVar(&routes, "routes", "relay,direct", "routes to measure: relay, direct")
 	flag.IntVar(&o.port, "port", 30025, "TCP port of the sinks")
 	flag.IntVar(&o.domains, "domains", 100, "direct route: recipient domains")
+	flag.IntVar(&o.domainConns, "domain-connections", 0, "direct route: sessions per domain (0: as many as -sessions, no per-domain limit)")
 	flag.IntVar(&o.sinks, "sinks", 4, "direct route: sinks on 127.0.0.2 .. 127.0.0.(1+sinks)")
+	flag.IntVar(&o.delay, "delay", 0, "seconds the sinks wait before each reply to DATA (smtp-sink -w): a slow receiver, where throughput is set by keeping every session busy")
 	flag.StringVar(&o.work, "work", "", "work directory (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.Parse()
@@ -121,7 +126,7 @@ func run(ctx context.Context, o *options) error {
 		}
 	}()
 	for _, h := range hosts {
-		s, err := startSink(ctx, o.sink, h, o.port)
+		s, err := startSink(ctx, o.sink, h, o.port, o.delay)
 		if err != nil {
 			return err
 		}
@@ -131,8 +136,8 @@ func run(ctx context.Context, o *options) error {
 	if err := writeCSV(csv, o.n, o.domains); err != nil {
 		return err
 	}
-	fmt.Printf("mailbench: %d messages per run, %d sessions, %d runs, sinks on port %d, work dir %s\n",
-		o.n, o.sessions, o.runs, o.port, o.work)
+	fmt.Printf("mailbench: %d messages per run, %d sessions, %d runs, sinks on port %d (reply to DATA after %d s), work dir %s\n",
+		o.n, o.sessions, o.runs, o.port, o.delay, o.work)
 	fmt.Printf("%-7s %-6s %-12s %5s %10s %10s %9s %12s %10s\n",
 		"size", "route", "program", "run", "msg/s", "cpu s/1k", "rss MB", "import row/s", "dns MX/A")
 
@@ -174,7 +179,7 @@ func run(ctx context.Context, o *options) error {
 		}
 	}
 
-	fmt.Printf("\nmedians of %d runs, %d messages each, %d sessions:\n", o.runs, o.n, o.sessions)
+	fmt.Printf("\nmedians of %d runs, %d messages each, %d sessions, receiver delay %d s:\n", o.runs, o.n, o.sessions, o.delay)
 	fmt.Printf("| size | route | program | msg/s | CPU s / 1,000 msg | peak RSS MB | ratio to smtp-source | median of per-run ratios | import rows/s | DNS MX / A queries |\n")
 	fmt.Printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	var ceiling float64
@@ -225,6 +230,28 @@ func run(ctx context.Context, o *options) error {
 		}
 		fmt.Printf("\n%s: direct / relay, median of per-run ratios: %.2f", sizeName(r.size), medianOf(ratios))
 	}
+	if o.delay > 0 {
+		// A receiver that takes delay seconds per message: the most any
+		// sender can do is keep every allowed session busy.
+		ideal := float64(o.sessions) / float64(o.delay)
+		fmt.Printf("\nideal with a %d s receiver: relay %.0f msg/s (sessions / delay)", o.delay, ideal)
+		if slices.Contains(o.routes, "direct") {
+			dc := cmp.Or(o.domainConns, o.sessions)
+			fmt.Printf(", direct %.0f msg/s (min(sessions, domains x per-domain sessions) / delay)",
+				float64(min(o.sessions, o.domains*dc))/float64(o.delay))
+		}
+		for _, r := range rows {
+			if r.prog != "mailout" {
+				continue
+			}
+			ideal := float64(o.sessions) / float64(o.delay)
+			if r.route == "direct" {
+				ideal = float64(min(o.sessions, o.domains*cmp.Or(o.domainConns, o.sessions))) / float64(o.delay)
+			}
+			fmt.Printf("\n%s %s: mailout / ideal %.2f", sizeName(r.size), r.route,
+				median(r.runs, func(m measure) float64 { return m.rate() })/ideal)
+		}
+	}
 	fmt.Println()
 	return nil
 }
@@ -268,11 +295,14 @@ func medianOf(v []float64) float64 {
 }
 
 // startSink starts smtp-sink on host:port and waits until it accepts.
-func startSink(ctx context.Context, bin, host string, port int) (*exec.Cmd, error) {
+func startSink(ctx context.Context, bin, host string, port, delay int) (*exec.Cmd, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	args := []string{}
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "nobody") // required when started as root
+	}
+	if delay > 0 {
+		args = append(args, "-w", strconv.Itoa(delay))
 	}
 	args = append(args, addr, "1024")
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -396,7 +426,7 @@ func runMailout(ctx context.Context, o *options, route, csv, msg, name string) (
 		// No per-domain shaping: the sinks are ours, and the comparison
 		// is with the relay route at the same session count.
 		args = append(args, "--route", "direct", "--dns", dnsSrv.Addr(), "--allow-loopback-mx",
-			"--mx-port", strconv.Itoa(o.port), "--domain-rate", "0", "--domain-connections", strconv.Itoa(o.sessions))
+			"--mx-port", strconv.Itoa(o.port), "--domain-rate", "0", "--domain-connections", strconv.Itoa(cmp.Or(o.domainConns, o.sessions)))
 	default:
 		return measure{}, fmt.Errorf("route %q: use relay or direct", route)
 	}
