@@ -8,6 +8,7 @@ import (
 
 	"mailout/internal/outcome"
 	"mailout/internal/queue"
+	"mailout/internal/store"
 	"mailout/internal/throttle"
 	"mailout/internal/transport"
 )
@@ -132,5 +133,36 @@ func TestEverySessionGetsWorkBeforeAnyGroupDeepens(t *testing.T) {
 		if r.res.Stop != StopDone || r.res.Counts.ByState[queue.Delivered] != tc.due {
 			t.Fatalf("stop %s, counts %+v", r.res.Stop, r.res.Counts.ByState)
 		}
+	}
+}
+
+// A session that comes free while all the others are busy takes its fair
+// share of the work, not a whole group: against a slow receiver a deep
+// pipeline on one session is a long serial queue while the others run dry.
+func TestFreedSessionTakesAFairShare(t *testing.T) {
+	const sessions = 200
+	h := newHandout(sessions, 32, 1024)
+	rows := func(n int) []*store.Delivery {
+		ds := make([]*store.Delivery, n)
+		for i := range ds {
+			ds[i] = &store.Delivery{ID: int64(i + 1)}
+		}
+		return ds
+	}
+	if err := h.put(t.Context(), rows(sessions)); err != nil {
+		t.Fatal(err)
+	}
+	for range sessions {
+		if g, ok := h.take(); !ok || len(g) != 1 {
+			t.Fatalf("first round: group of %d, want 1 each", len(g))
+		}
+	}
+	if err := h.put(t.Context(), rows(256)); err != nil {
+		t.Fatal(err)
+	}
+	h.done(1)
+	g, ok := h.take()
+	if want := (256 + sessions - 1 + sessions - 1) / sessions; !ok || len(g) > want {
+		t.Errorf("a freed session took %d of 256 queued while 199 sessions hold one each; want at most %d", len(g), want)
 	}
 }

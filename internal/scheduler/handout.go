@@ -11,6 +11,7 @@ import (
 // many sessions are busy, so that it can split the due messages fairly:
 // every idle session is given work before any session's pipeline is
 // deepened. A session takes at most ceil(queued / idle sessions) messages,
+// and no more than ceil((queued + held) / sessions),
 // capped at the group size; against a slow receiver (a second per DATA
 // reply) 4,000 messages over 200 sessions then keep all 200 busy instead
 // of a few sessions carrying groups of SendBatch while the others wait.
@@ -22,6 +23,7 @@ type handout struct {
 	mu      sync.Mutex
 	queue   []*store.Delivery
 	busy    int // sessions holding a group
+	held    int // messages those sessions hold
 	closed  bool
 	changed chan struct{} // closed and replaced on every change
 }
@@ -72,12 +74,18 @@ func (h *handout) take() (group []*store.Delivery, ok bool) {
 			return nil, false
 		}
 		if n := len(h.queue); n > 0 {
-			// Fill every idle session before deepening any pipeline.
+			// Fill every idle session before deepening any pipeline, and
+			// never take more than a fair share of all the work, queued
+			// or held: a session that comes free while the others are busy
+			// would otherwise take a whole group, and against a slow
+			// receiver carry a long serial queue while the others run dry.
 			idle := max(h.sessions-h.busy, 1)
-			k := min(h.maxGroup, (n+idle-1)/idle)
+			fair := (n + h.held + h.sessions - 1) / h.sessions
+			k := max(1, min(h.maxGroup, (n+idle-1)/idle, fair))
 			group = append([]*store.Delivery(nil), h.queue[:k]...)
 			h.queue = h.queue[k:]
 			h.busy++
+			h.held += k
 			h.notifyLocked()
 			h.mu.Unlock()
 			return group, true
@@ -95,6 +103,7 @@ func (h *handout) take() (group []*store.Delivery, ok bool) {
 func (h *handout) giveBack(ds []*store.Delivery) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.held -= len(ds)
 	if h.closed {
 		return false
 	}
@@ -103,11 +112,13 @@ func (h *handout) giveBack(ds []*store.Delivery) bool {
 	return true
 }
 
-// done says that a session finished its group: every result of it was
-// handed to the recorder.
-func (h *handout) done() {
+// done says that a session finished its group, of which it kept n
+// messages (the others it gave back): every result of it was handed to
+// the recorder.
+func (h *handout) done(n int) {
 	h.mu.Lock()
 	h.busy--
+	h.held -= n
 	h.notifyLocked()
 	h.mu.Unlock()
 }

@@ -28,6 +28,9 @@ type worker struct {
 	ds   []*store.Delivery
 	msgs []*transport.Message
 	size int // bytes of msgs
+	// returned counts the messages of the current group given back to
+	// the handout.
+	returned int
 	// reported[k]: msgs[k]'s result was recorded during DeliverBatch.
 	reported []bool
 }
@@ -45,8 +48,20 @@ func (w *worker) loop(stopCtx, sendCtx context.Context) {
 		if !ok {
 			return
 		}
+		w.returned = 0
 		w.sendGroup(stopCtx, sendCtx, group)
-		w.work.done()
+		w.work.done(len(group) - w.returned)
+	}
+}
+
+// giveBack returns messages of the group that were not started to the
+// handout, or their attempts to the store once the handout is closed.
+func (w *worker) giveBack(ds []*store.Delivery) {
+	w.returned += len(ds)
+	if !w.work.giveBack(ds) {
+		for _, d := range ds {
+			w.rec.refund(d)
+		}
 	}
 }
 
@@ -62,11 +77,7 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 	if stopCtx.Err() == nil && !w.limiter.Allow(group[0].Domain) {
 		// The profile makes the first message wait: the others go back
 		// meanwhile, for sessions that may send them now.
-		if !w.work.giveBack(group[1:]) {
-			for _, d := range group[1:] {
-				w.rec.refund(d)
-			}
-		}
+		w.giveBack(group[1:])
 		group = group[:1]
 		if w.limiter.Wait(stopCtx, group[0].Domain) != nil {
 			w.rec.refund(group[0])
@@ -83,11 +94,7 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 	w.prepare(group[0])
 	for i, d := range group[1:] {
 		if w.size >= maxGroupBytes || stopCtx.Err() != nil || !w.limiter.Allow(d.Domain) {
-			if rest := group[1+i:]; !w.work.giveBack(rest) {
-				for _, d := range rest {
-					w.rec.refund(d)
-				}
-			}
+			w.giveBack(group[1+i:])
 			break
 		}
 		w.prepare(d)
