@@ -11,6 +11,7 @@ import (
 
 	"mailout/internal/doctor"
 	"mailout/internal/mx"
+	"mailout/internal/route"
 	"mailout/internal/transport"
 )
 
@@ -108,17 +109,17 @@ func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
 		}
 		return a.discover(ctx, f, helo)
 	}
-	route := f.route
-	if route == "" {
-		route = doctor.RouteDirect
+	rt := route.Route(f.route)
+	if rt == "" {
+		rt = route.Direct
 		if len(f.relays) > 0 {
-			route = doctor.RouteRelay
+			rt = route.Relay
 		}
 	}
-	cfg := doctor.Config{Route: route, DNS: f.dns, Domains: f.domains, HELO: helo,
+	cfg := doctor.Config{Route: rt, DNS: f.dns, Domains: f.domains, HELO: helo,
 		MXPort: f.mxPort, AllowLoopbackMX: f.allowLoopback, ProbePorts: f.probePorts}
-	switch route {
-	case doctor.RouteRelay:
+	switch rt {
+	case route.Relay:
 		if len(f.relays) == 0 {
 			return usageErr("--route relay needs --relay smtp://user@host:587")
 		}
@@ -135,7 +136,7 @@ func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
 				return usageErr("--relay-ca: %v", err)
 			}
 		}
-	case doctor.RouteDirect:
+	case route.Direct:
 		if len(f.relays) > 0 {
 			return usageErr("--relay goes with --route relay")
 		}
@@ -147,7 +148,7 @@ func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
 			cfg.Domains = append(cfg.Domains, domains...)
 		}
 	default:
-		return usageErr("--route %q: use direct or relay", route)
+		return usageErr("--route %q: use direct or relay", rt)
 	}
 	r := doctor.Run(ctx, cfg)
 	if f.json {

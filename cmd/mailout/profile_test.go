@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/route"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
 )
@@ -28,7 +29,7 @@ func TestSandboxProfileIsUnthrottledUnlessAsked(t *testing.T) {
 	normal, _ := throttle.Lookup("normal")
 	for _, tc := range []struct {
 		name  string
-		route string
+		route route.Route
 		args  []string
 		check func(t *testing.T, p throttle.Profile)
 	}{

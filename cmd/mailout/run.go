@@ -14,6 +14,7 @@ import (
 	"mailout/internal/campaign"
 	"mailout/internal/outcome"
 	"mailout/internal/report"
+	rt "mailout/internal/route"
 	"mailout/internal/scheduler"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
@@ -99,8 +100,8 @@ var speedFlags = []string{"profile", "connections", "rate", "per-connection", "p
 // routeProfile is the profile of a send on route: the named profile with
 // the custom values on top, except that the sandbox runs unthrottled
 // (sandboxProfile) unless a speed flag was given.
-func (f *runFlags) routeProfile(cmd *cobra.Command, route string) (throttle.Profile, error) {
-	if route == "sandbox" && !speedChanged(cmd) {
+func (f *runFlags) routeProfile(cmd *cobra.Command, r rt.Route) (throttle.Profile, error) {
+	if r == rt.Sandbox && !speedChanged(cmd) {
 		return sandboxProfile, nil
 	}
 	return f.profile(cmd)
@@ -227,11 +228,11 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 	}
 	sum := report.NewSummary(fresh, res.Counts)
 	if res.PauseResult != nil {
-		route := "relay"
+		rt := rt.Relay
 		if fresh.Route != "" {
-			route = fresh.Route
+			rt = fresh.Route
 		}
-		sum.Advice = outcome.Advice(res.PauseResult.Class, route, a.lang)
+		sum.Advice = outcome.Advice(res.PauseResult.Class, rt, a.lang)
 	}
 	if res.Diagnosis != nil {
 		sum.Diagnosis = res.Diagnosis.JSON()

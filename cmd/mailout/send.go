@@ -16,6 +16,7 @@ import (
 	"mailout/internal/mx"
 	"mailout/internal/recipient"
 	"mailout/internal/render"
+	rt "mailout/internal/route"
 	"mailout/internal/smtpclient"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
@@ -105,11 +106,11 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 			route = "relay"
 		}
 	}
-	profile, err := f.run.routeProfile(cmd, route)
+	profile, err := f.run.routeProfile(cmd, rt.Route(route))
 	if err != nil {
 		return err
 	}
-	settings := &campaign.Settings{Route: route, HELO: f.run.helo, RelayCA: f.run.relayCA, MessageIDSalt: campaign.NewSalt(),
+	settings := &campaign.Settings{Route: rt.Route(route), HELO: f.run.helo, RelayCA: f.run.relayCA, MessageIDSalt: campaign.NewSalt(),
 		ConnectTimeout: f.run.timeouts[0], CommandTimeout: f.run.timeouts[1], DataTimeout: f.run.timeouts[2]}
 	for _, d := range f.run.timeouts {
 		if d <= 0 {
@@ -188,7 +189,7 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		name = base + "-" + time.Now().Format("20060102-150405")
 	}
 	c := &store.Campaign{
-		Name: name, Status: store.CampaignRunning, Route: route, RouteConfig: settings.Encode(),
+		Name: name, Status: store.CampaignRunning, Route: rt.Route(route), RouteConfig: settings.Encode(),
 		Profile: profileJSON(profile), MaxAge: f.maxAge, RetryMin: f.retryMin, Message: *msg,
 	}
 	if err := a.importList(ctx, st, c, f.recipients, tmpl, f.caps.listOptions()); err != nil {

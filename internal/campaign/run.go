@@ -18,6 +18,7 @@ import (
 	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/render"
+	"mailout/internal/route"
 	"mailout/internal/scheduler"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
@@ -96,7 +97,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if settings.Route != "direct" {
+	if settings.Route != route.Direct {
 		// Per-domain shaping is for talking to the recipients' own
 		// servers; a relay or the sandbox takes the whole list.
 		o.Profile.DomainConnections, o.Profile.DomainRate = 0, 0
@@ -186,7 +187,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	policy := queue.Policy{RetryMin: c.RetryMin, MaxAge: c.MaxAge}
 	breaker := scheduler.BreakerConfig{}
-	if settings.Route == "direct" {
+	if settings.Route == route.Direct {
 		breaker.MinDomains = 2
 	}
 	res, err := scheduler.Run(ctx, scheduler.Config{
@@ -196,7 +197,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		Breaker: breaker,
 	})
 	out := &Result{Result: res}
-	if err != nil || res.Stop != scheduler.StopPaused || o.NoDiagnosis || (settings.Route != "relay" && settings.Route != "direct") {
+	if err != nil || res.Stop != scheduler.StopPaused || o.NoDiagnosis || !settings.Route.Sends() {
 		return out, err
 	}
 	// Nothing gets out, or the account is refused: say why, as the
@@ -205,14 +206,14 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	dcfg := doctor.Config{Route: settings.Route, Relays: accounts, RootCAs: roots, DNS: settings.DNS,
 		HELO: settings.HELO, MXPort: settings.MXPort, AllowLoopbackMX: settings.AllowLoopbackMX,
 		Timeouts: doctor.Timeouts{Connect: min(settings.ConnectTimeout, 10*time.Second)}}
-	if settings.Route == "direct" {
+	if settings.Route == route.Direct {
 		domains, derr := o.Store.Domains(bg, c.ID)
 		if derr == nil && len(domains) > 5 {
 			domains = domains[:5]
 		}
 		dcfg.Domains = domains
 		if len(accounts) > 0 && !localDirectFault(res.PauseResult) {
-			dcfg.Route = "relay" // the fallback relay's account was refused
+			dcfg.Route = route.Relay // the fallback relay's account was refused
 		} else {
 			dcfg.Relays = nil
 		}
@@ -259,11 +260,11 @@ func ParseTemplate(c *store.Campaign) (*render.Template, error) {
 
 func (o *RunOptions) transport(s *Settings, accounts []*transport.RelayAccount, roots *x509.CertPool) (transport.Transport, error) {
 	switch s.Route {
-	case "", "sandbox":
+	case "", route.Sandbox:
 		return &transport.Sandbox{Sink: o.Store}, nil
-	case "relay":
+	case route.Relay:
 		return o.relay(s, accounts, roots)
-	case "direct":
+	case route.Direct:
 		res, err := mx.New(mx.Config{Servers: s.DNS, AllowLoopback: s.AllowLoopbackMX})
 		if err != nil {
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"time"
 
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 )
 
@@ -21,7 +22,7 @@ import (
 // (store.Campaign.RouteConfig). It holds no secret: relay URLs are stored
 // without their password, with where the password comes from instead.
 type Settings struct {
-	Route string `json:"route"`
+	Route route.Route `json:"route"`
 	// Relays are redacted relay URLs, in the order they are tried.
 	Relays []string `json:"relays,omitempty"`
 	// RelayPasswordInURL marks relays whose password was typed in the URL:
@@ -69,7 +70,7 @@ func (s *Settings) Encode() []byte {
 func DecodeSettings(b []byte) (*Settings, error) {
 	var s Settings
 	if len(b) == 0 {
-		return &Settings{Route: "sandbox"}, nil
+		return &Settings{Route: route.Default}, nil
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("campaign settings: %w", err)
