@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -71,4 +72,10 @@ func TestSandboxProfileIsUnthrottledUnlessAsked(t *testing.T) {
 			tc.check(t, p)
 		})
 	}
+}
+
+// profileJSON is a profile as a campaign stores it.
+func profileJSON(p throttle.Profile) []byte {
+	b, _ := json.Marshal(p)
+	return b
 }
