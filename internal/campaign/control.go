@@ -60,6 +60,16 @@ func (s *Service) stop(ctx context.Context, id int64, status store.CampaignStatu
 	return nil
 }
 
+// Resume runs a paused, interrupted or deferred campaign again where its
+// recipients' states say: Run on the stored campaign.
+func (s *Service) Resume(ctx context.Context, id int64, o RunOptions) (*Result, error) {
+	c, err := s.st.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.Run(ctx, c, o)
+}
+
 // start registers a run of campaign id in this process; Pause and Cancel
 // end it through the returned context. done unregisters it.
 func (s *Service) start(ctx context.Context, id int64) (context.Context, func(), error) {

@@ -9,7 +9,7 @@
 //     message (ReadMessageFiles, render.Parse) become a stored campaign in
 //     one transaction; rejected rows go to a callback, the template is
 //     rendered for the first recipient before anything is stored.
-//   - Run: the stored route settings (Settings, route.Route) become a
+//   - Run (and Resume, Run of the stored campaign): the stored route settings (Settings, route.Route) become a
 //     transport (transport.Relay, Direct, Hybrid or Sandbox); the scheduler
 //     claims due recipients, renders and signs each message (render, dkim),
 //     sends, and records outcomes (outcome, store); a fault of the route

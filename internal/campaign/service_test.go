@@ -131,8 +131,7 @@ func TestPauseFromAnotherGoroutineWhileRunning(t *testing.T) {
 	}
 
 	// Resume: the three others, once each.
-	paused, _ := svc.Store().Campaign(ctx, c.ID)
-	res, err := svc.Run(ctx, paused, RunOptions{Relays: rt.Relays, Profile: oneAtATime})
+	res, err := svc.Resume(ctx, c.ID, RunOptions{Relays: rt.Relays, Profile: oneAtATime})
 	if err != nil || res.Stop != StopDone {
 		t.Fatalf("resume: %v %v", res, err)
 	}
