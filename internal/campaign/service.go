@@ -5,15 +5,18 @@
 //
 // Follow one recipient through the service:
 //
-//   - Create: a list source (recipient.Rows: CSV → validated rows) and a
-//     message (ReadMessageFiles, render.Parse) become a stored campaign in
-//     one transaction; rejected rows go to a callback, the template is
+//   - Check, then Create: a route (RouteConfig.Check → Routing) and a
+//     message (ReadMessageFiles, NewCampaign.Check → Draft) are checked
+//     before any database is opened; then a list source (recipient.Rows:
+//     CSV → validated rows) and the draft become a stored campaign in one
+//     transaction; rejected rows go to a callback, and the template is
 //     rendered for the first recipient before anything is stored.
-//   - Run (and Resume, Run of the stored campaign): the stored route settings (Settings, route.Route) become a
-//     transport (transport.Relay, Direct, Hybrid or Sandbox); the scheduler
-//     claims due recipients, renders and signs each message (render, dkim),
-//     sends, and records outcomes (outcome, store); a fault of the route
-//     pauses the campaign and the doctor's diagnosis is stored with it.
+//   - Run (Resume runs a stored campaign by id): the stored route settings
+//     (Settings, route.Route) become a transport (transport.Relay, Direct,
+//     Hybrid or Sandbox); the scheduler claims due recipients, renders and
+//     signs each message (render, dkim), sends, and records outcomes
+//     (outcome, store); a fault of the route pauses the campaign and the
+//     doctor's diagnosis is stored with it.
 //   - Pause, Cancel: from another goroutine (a web handler) while Run goes
 //     on; the run finishes and records the messages in flight, then ends.
 //   - Progress: counts from the scheduler, to the run's callback and to
