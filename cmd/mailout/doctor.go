@@ -9,26 +9,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/campaign"
 	"mailout/internal/doctor"
-	"mailout/internal/mx"
-	"mailout/internal/transport"
+	"mailout/internal/route"
 )
 
 // doctorFlags are the flags of `mailout doctor`.
 type doctorFlags struct {
-	route         string
-	relays        []string
-	passwordEnv   string
-	passwordFile  string
-	relayCA       string
-	dns           []string
+	routeFlags
 	domains       []string
 	campaign      string
 	account       string
-	helo          string
 	json          bool
-	allowLoopback bool
-	mxPort        int
 	probePorts    []int
 	discoverPorts []int
 	labHTTP       string
@@ -65,26 +57,18 @@ Exit status: 0 the route works, 1 it does not, 2 usage.`,
 			return a.doctor(cmd.Context(), &f)
 		},
 	}
+	f.routeFlags.register(cmd, forDoctor)
 	fl := cmd.Flags()
-	fl.StringVar(&f.route, "route", "", "route to check: direct or relay (default: relay when --relay is given)")
-	fl.StringArrayVar(&f.relays, "relay", nil, "relay URL to check (repeatable): smtp://user@host:587, smtps://user@host:465")
-	fl.StringVar(&f.passwordEnv, "relay-password-env", "", "environment variable holding the relay password (instead of the URL)")
-	fl.StringVar(&f.passwordFile, "relay-password-file", "", "file holding the relay password (instead of the URL)")
-	fl.StringVar(&f.relayCA, "relay-ca", "", "PEM file of the CA that signed the relay's certificate (default: system roots)")
-	fl.StringArrayVar(&f.dns, "dns", nil, "DNS server IP or IP:PORT (repeatable; default: /etc/resolv.conf)")
 	fl.StringArrayVar(&f.domains, "domain", nil, "recipient domain whose mail servers to test (repeatable)")
 	fl.StringVar(&f.campaign, "campaign", "", "test the domains of this campaign's recipients")
 	fl.StringVar(&f.account, "account", "", "find the SMTP settings of this mailbox address")
-	fl.StringVar(&f.helo, "helo", "", "EHLO name (default: this machine's name)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.DurationVar(&f.timeout, "timeout", 2*time.Minute, "give up the whole diagnosis after this long")
 	// Lab settings, hidden: tests and labs on loopback or in namespaces.
-	fl.BoolVar(&f.allowLoopback, "allow-loopback-mx", false, "labs only: allow MX hosts on loopback and private addresses")
-	fl.IntVar(&f.mxPort, "mx-port", 25, "labs only: the port of the MX hosts")
 	fl.IntSliceVar(&f.probePorts, "probe-ports", nil, "labs only: relay ports to probe when the configured one fails")
 	fl.IntSliceVar(&f.discoverPorts, "discover-ports", nil, "labs only: ports probed by --account")
 	fl.StringVar(&f.labHTTP, "lab-http", "", "labs only: send every autoconfig HTTP request to this host:port")
-	for _, n := range []string{"allow-loopback-mx", "mx-port", "probe-ports", "discover-ports", "lab-http"} {
+	for _, n := range []string{"probe-ports", "discover-ports", "lab-http"} {
 		_ = fl.MarkHidden(n)
 	}
 	return cmd
@@ -93,52 +77,22 @@ Exit status: 0 the route works, 1 it does not, 2 usage.`,
 func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	for _, s := range f.dns {
-		if _, err := mx.ParseServer(s); err != nil {
-			return usageErr("--dns %q: %v", s, err)
-		}
+	if f.account != "" && (len(f.relays) > 0 || f.route != "" || f.campaign != "") {
+		return usageErr("--account goes alone (with --dns)")
 	}
-	helo := f.helo
-	if helo == "" {
-		helo = a.defaultHELO()
+	// The same route flags and checks as send; the route to check is
+	// direct unless --relay is given.
+	rt, err := a.routing(&f.routeFlags, campaign.RouteConfig{}, route.Direct, route.Direct, route.Relay)
+	if err != nil {
+		return err
 	}
+	cfg := rt.Doctor()
 	if f.account != "" {
-		if len(f.relays) > 0 || f.route != "" || f.campaign != "" {
-			return usageErr("--account goes alone (with --dns)")
-		}
-		return a.discover(ctx, f, helo)
+		return a.discover(ctx, f, cfg.DNS, cfg.HELO)
 	}
-	route := f.route
-	if route == "" {
-		route = doctor.RouteDirect
-		if len(f.relays) > 0 {
-			route = doctor.RouteRelay
-		}
-	}
-	cfg := doctor.Config{Route: route, DNS: f.dns, Domains: f.domains, HELO: helo,
-		MXPort: f.mxPort, AllowLoopbackMX: f.allowLoopback, ProbePorts: f.probePorts}
-	switch route {
-	case doctor.RouteRelay:
-		if len(f.relays) == 0 {
-			return usageErr("--route relay needs --relay smtp://user@host:587")
-		}
-		if len(f.domains) > 0 || f.campaign != "" {
-			return usageErr("--domain and --campaign belong to --route direct")
-		}
-		relays, err := a.parseRelayURLs(f.relays, f.passwordEnv, f.passwordFile, nil)
-		if err != nil {
-			return err
-		}
-		cfg.Relays = relays
-		if f.relayCA != "" {
-			if cfg.RootCAs, err = transport.LoadCAFile(f.relayCA); err != nil {
-				return usageErr("--relay-ca: %v", err)
-			}
-		}
-	case doctor.RouteDirect:
-		if len(f.relays) > 0 {
-			return usageErr("--relay goes with --route relay")
-		}
+	cfg.ProbePorts = f.probePorts
+	if rt.Route() == route.Direct {
+		cfg.Domains = f.domains
 		if f.campaign != "" {
 			domains, err := a.campaignDomains(ctx, f.campaign)
 			if err != nil {
@@ -146,8 +100,8 @@ func (a *app) doctor(ctx context.Context, f *doctorFlags) error {
 			}
 			cfg.Domains = append(cfg.Domains, domains...)
 		}
-	default:
-		return usageErr("--route %q: use direct or relay", route)
+	} else if len(f.domains) > 0 || f.campaign != "" {
+		return usageErr("--domain and --campaign belong to --route direct")
 	}
 	r := doctor.Run(ctx, cfg)
 	if f.json {
@@ -179,8 +133,8 @@ func (a *app) campaignDomains(ctx context.Context, name string) ([]string, error
 }
 
 // discover runs `mailout doctor --account`.
-func (a *app) discover(ctx context.Context, f *doctorFlags, helo string) error {
-	dc := doctor.DiscoverConfig{Address: f.account, DNS: f.dns, Ports: f.discoverPorts, HELO: helo}
+func (a *app) discover(ctx context.Context, f *doctorFlags, dns []string, helo string) error {
+	dc := doctor.DiscoverConfig{Address: f.account, DNS: dns, Ports: f.discoverPorts, HELO: helo}
 	if f.labHTTP != "" {
 		dc.HTTPGet = doctor.HTTPGetVia(f.labHTTP, 10*time.Second)
 	}

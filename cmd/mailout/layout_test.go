@@ -89,3 +89,52 @@ func sourceFiles(t *testing.T, dir string, mode parser.Mode) []*ast.File {
 	}
 	return out
 }
+
+// TestCommandsOnlyWireTheService: package main parses flags and prints;
+// the engine is the campaign service. It opens the store backend itself,
+// and the transports, the scheduler and the SMTP client stay behind it,
+// so that every front end (this command line, the web app, the fleet's
+// workers) drives exactly the same engine.
+func TestCommandsOnlyWireTheService(t *testing.T) {
+	forbidden := []string{
+		"mailout/internal/store/", // any backend: the service opens it
+		"mailout/internal/transport",
+		"mailout/internal/scheduler",
+		"mailout/internal/smtpclient",
+	}
+	// What the commands may use, and for what.
+	allowed := map[string]string{
+		"mailout/internal/campaign":  "the campaign service",
+		"mailout/internal/route":     "the route flag's values",
+		"mailout/internal/recipient": "the list source given to the service, its caps",
+		"mailout/internal/store":     "the domain types that are printed",
+		"mailout/internal/report":    "printing summaries and reports",
+		"mailout/internal/doctor":    "printing diagnoses; doctor --account",
+		"mailout/internal/outcome":   "the outcome classes of retry --class",
+		"mailout/internal/queue":     "the delivery states that are printed",
+		"mailout/internal/throttle":  "the speed profiles of the speed flags",
+		"mailout/internal/dkim":      "dkim keygen and dkim check",
+		"mailout/internal/mx":        "the DNS server of dkim check",
+		"mailout/internal/smtptest":  "the sink command's server",
+	}
+	files := sourceFiles(t, ".", parser.ImportsOnly)
+	if len(files) < 10 {
+		t.Fatalf("found only %d files of package main", len(files))
+	}
+	for _, f := range files {
+		for _, imp := range f.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			if !strings.HasPrefix(path, "mailout/") {
+				continue
+			}
+			for _, bad := range forbidden {
+				if path == bad || strings.HasPrefix(path, strings.TrimSuffix(bad, "/")+"/") {
+					t.Errorf("package main imports %s: that is the campaign service's business", path)
+				}
+			}
+			if _, ok := allowed[path]; !ok {
+				t.Errorf("package main imports %s, which is neither the service nor a presentation package", path)
+			}
+		}
+	}
+}

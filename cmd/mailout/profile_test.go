@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/route"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
 )
@@ -28,7 +30,7 @@ func TestSandboxProfileIsUnthrottledUnlessAsked(t *testing.T) {
 	normal, _ := throttle.Lookup("normal")
 	for _, tc := range []struct {
 		name  string
-		route string
+		route route.Route
 		args  []string
 		check func(t *testing.T, p throttle.Profile)
 	}{
@@ -70,4 +72,10 @@ func TestSandboxProfileIsUnthrottledUnlessAsked(t *testing.T) {
 			tc.check(t, p)
 		})
 	}
+}
+
+// profileJSON is a profile as a campaign stores it.
+func profileJSON(p throttle.Profile) []byte {
+	b, _ := json.Marshal(p)
+	return b
 }

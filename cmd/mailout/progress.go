@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/term"
 
-	"mailout/internal/scheduler"
+	"mailout/internal/campaign"
 )
 
 // progress shows a campaign's progress: a redrawn bar on a terminal, a
@@ -22,7 +22,7 @@ type progress struct {
 	mu       sync.Mutex
 	last     time.Time
 	drawn    bool
-	lastLine scheduler.Progress
+	lastLine campaign.Progress
 }
 
 func newProgress(w io.Writer, name string) *progress {
@@ -33,7 +33,7 @@ func newProgress(w io.Writer, name string) *progress {
 	return p
 }
 
-func (p *progress) update(s scheduler.Progress) {
+func (p *progress) update(s campaign.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lastLine = s

@@ -7,7 +7,6 @@ import (
 
 	"mailout/internal/campaign"
 	"mailout/internal/store"
-	"mailout/internal/transport"
 )
 
 func (a *app) resumeCmd() *cobra.Command {
@@ -35,33 +34,35 @@ again. Passwords from --relay-password-env/-file are read again.`,
 // resume runs a stored campaign again; before, when set, changes it first
 // (retry requeues failures).
 func (a *app) resume(ctx context.Context, cmd *cobra.Command, name string, f *runFlags,
-	before func(context.Context, store.Store, *store.Campaign) error) error {
-	st, c, err := a.openCampaign(ctx, name)
+	before func(context.Context, *campaign.Service, *store.Campaign) error) error {
+	svc, err := a.openService(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer svc.Close()
+	c, err := a.findCampaign(ctx, svc.Store(), name)
+	if err != nil {
+		return err
+	}
 	profile, err := storedProfile(c, f, cmd)
 	if err != nil {
 		return err
 	}
-	var relays []*transport.RelayAccount
+	var relays *campaign.Relays
 	if len(f.relays) > 0 {
-		settings, err := campaign.DecodeSettings(c.RouteConfig)
-		if err != nil {
-			return err
+		// The passwords typed in URLs are not stored: the same --relay
+		// flags give them again.
+		if err := campaign.RelaysApply(c); err != nil {
+			return usageErr("campaign %q uses the %s route without a relay; --relay does not apply", name, campaign.RouteOf(c))
 		}
-		if settings.Route != "relay" && len(settings.Relays) == 0 {
-			return usageErr("campaign %q uses the %s route without a relay; --relay does not apply", name, settings.Route)
-		}
-		if relays, err = f.parseRelays(a, nil); err != nil {
-			return err
+		if relays, err = campaign.ParseRelays(f.relays, f.passwordEnv, f.passwordFile, a.env()); err != nil {
+			return inputErr(err)
 		}
 	}
 	if before != nil {
-		if err := before(ctx, st, c); err != nil {
+		if err := before(ctx, svc, c); err != nil {
 			return err
 		}
 	}
-	return a.runCampaign(ctx, st, c, relays, profile, *f)
+	return a.runCampaign(ctx, svc, c, relays, profile, *f)
 }

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/campaign"
 	"mailout/internal/outcome"
 	"mailout/internal/store"
 )
@@ -32,8 +32,8 @@ suppressed. See "mailout report CAMPAIGN" for the classes.`,
 				}
 				only = append(only, outcome.Class(c))
 			}
-			return a.resume(cmd.Context(), cmd, args[0], &f, func(ctx context.Context, st store.Store, c *store.Campaign) error {
-				n, err := st.Requeue(ctx, c.ID, only, time.Now())
+			return a.resume(cmd.Context(), cmd, args[0], &f, func(ctx context.Context, svc *campaign.Service, c *store.Campaign) error {
+				n, err := svc.Requeue(ctx, c.ID, only)
 				if err != nil {
 					return err
 				}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,7 +16,6 @@ import (
 
 	"mailout/internal/campaign"
 	"mailout/internal/store"
-	"mailout/internal/store/sqlite"
 )
 
 // Exit statuses, documented in README.md.
@@ -52,6 +50,8 @@ type app struct {
 	stderr   io.Writer
 	logger   *slog.Logger
 	getenv   func(string) string
+	// svc is the campaign service, once a command opened the database.
+	svc *campaign.Service
 
 	cpuProfile string
 	profile    *os.File
@@ -217,44 +217,49 @@ func (a *app) defaultLang() string {
 // does not exist is refused rather than created: a typo in --db must not
 // answer "no campaigns" from a new, empty database.
 func (a *app) openStore(ctx context.Context) (store.Store, error) {
-	if _, err := os.Stat(a.dbPath); errors.Is(err, fs.ErrNotExist) {
+	svc, err := a.openService(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return svc.Store(), nil
+}
+
+// createStore opens the database, creating it when it does not exist yet.
+func (a *app) createStore(ctx context.Context) (store.Store, error) {
+	svc, err := a.openService(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	return svc.Store(), nil
+}
+
+// openService opens the campaign service over the database (creating it
+// when create is true: only send and suppression add/import do). Closing
+// its store closes it.
+func (a *app) openService(ctx context.Context, create bool) (*campaign.Service, error) {
+	svc, err := campaign.Open(ctx, a.dbPath, create, campaign.Options{Env: a.env(), Logger: a.logger})
+	if errors.Is(err, campaign.ErrNoDatabase) {
 		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("database %s does not exist (check --db; mailout send creates it with the first campaign)", a.dbPath)}
 	}
-	return a.createStore(ctx)
-}
-
-// createStore opens the database, creating it when it does not exist yet
-// (only send does that).
-func (a *app) createStore(ctx context.Context) (store.Store, error) {
-	st, err := sqlite.Open(ctx, a.dbPath)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", a.dbPath, err)
+		return nil, err
 	}
-	return st, nil
+	a.svc = svc
+	return svc, nil
 }
 
-// lock is the SQLite deployment's campaign lock: a file beside the
-// database, held with flock while a process sends the campaign.
-func (a *app) lock(id int64) (func(), error) {
-	unlock, err := campaign.FileLock(a.lockPath(id))
-	if errors.Is(err, campaign.ErrLocked) {
-		return nil, &exitErr{code: exitError, err: fmt.Errorf("%w (wait for it to finish, or stop it first)", err)}
-	}
-	return unlock, err
-}
-
-func (a *app) lockPath(id int64) string {
-	return fmt.Sprintf("%s.campaign-%d.lock", a.dbPath, id)
+// env is how the service reads relay passwords and tells warnings.
+func (a *app) env() campaign.Env {
+	return campaign.Env{Getenv: a.getenv, ReadFile: os.ReadFile, Warn: func(msg string) {
+		fmt.Fprintln(a.stderr, "mailout: warning:", msg)
+	}}
 }
 
 // staleReason says why a campaign stored as running has no process sending
 // it (its lock is free: the run was killed or the machine stopped), or ""
 // when it is not running or a runner holds the lock.
 func (a *app) staleReason(c *store.Campaign) string {
-	if c.Status != store.CampaignRunning {
-		return ""
-	}
-	if running, err := campaign.Runner(a.lockPath(c.ID)); err != nil || running {
+	if a.svc == nil || !a.svc.Interrupted(c) {
 		return ""
 	}
 	return "no runner: interrupted; mailout resume " + quoteArg(c.Name)

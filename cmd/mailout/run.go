@@ -5,32 +5,140 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"mailout/internal/campaign"
-	"mailout/internal/outcome"
 	"mailout/internal/report"
-	"mailout/internal/scheduler"
+	"mailout/internal/route"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
-	"mailout/internal/transport"
 )
 
-// runFlags are the sending flags shared by send, resume and retry.
-type runFlags struct {
+// routeFlags are the route flags that send and doctor register alike
+// (resume and retry take only the relay account flags), checked by one
+// function, routing.
+type routeFlags struct {
+	purpose       flagPurpose
 	route         string
 	relays        []string
-	relayCA       string
 	passwordEnv   string
 	passwordFile  string
+	relayCA       string
 	helo          string
 	dns           []string
 	allowLoopback bool
 	mxPort        int
+}
+
+// flagPurpose is the command the route flags are registered for.
+type flagPurpose int
+
+const (
+	forSend   flagPurpose = iota // send: every route, stored with the campaign
+	forDoctor                    // doctor: the relay or direct route checked
+	forRun                       // resume, retry: relay accounts again
+)
+
+func (f *routeFlags) register(cmd *cobra.Command, purpose flagPurpose) {
+	fl := cmd.Flags()
+	f.purpose = purpose
+	switch purpose {
+	case forSend:
+		fl.StringVar(&f.route, "route", "", "sandbox, relay or direct (default: relay when --relay is given, else sandbox)")
+	case forDoctor:
+		fl.StringVar(&f.route, "route", "", "route to check: direct or relay (default: relay when --relay is given, else direct)")
+	}
+	fl.StringArrayVar(&f.relays, "relay", nil, "relay account URL, smtp://user:pass@host:587 or smtps://…:465 (repeatable: tried in order)")
+	fl.StringVar(&f.passwordEnv, "relay-password-env", "", "environment variable holding the relay password (instead of the URL)")
+	fl.StringVar(&f.passwordFile, "relay-password-file", "", "file holding the relay password (instead of the URL)")
+	if purpose == forRun {
+		return
+	}
+	fl.StringVar(&f.relayCA, "relay-ca", "", "PEM file of the CA that signed the relay's certificate (default: system roots)")
+	fl.StringVar(&f.helo, "helo", "", "host name announced in EHLO (default: this machine's name)")
+	fl.StringArrayVar(&f.dns, "dns", nil, "DNS server IP or IP:PORT to ask for MX records (repeatable; default: the system's)")
+	fl.BoolVar(&f.allowLoopback, "allow-loopback-mx", false, "direct route, labs only: allow MX hosts on loopback and private addresses")
+	fl.IntVar(&f.mxPort, "mx-port", 25, "direct route, labs only: the port of the MX hosts")
+	_ = fl.MarkHidden("mx-port")
+	if purpose == forDoctor {
+		_ = fl.MarkHidden("allow-loopback-mx")
+	}
+}
+
+// routing checks the route flags, for send and doctor alike: def is the
+// route when none is named and no --relay is given, allowed the routes
+// the command takes; rc brings the command's other route settings (send's
+// fallback relay and timeouts). The route's values (URLs, passwords, CA
+// file, DNS servers, EHLO name) are checked by the campaign service.
+func (a *app) routing(f *routeFlags, rc campaign.RouteConfig, def route.Route, allowed ...route.Route) (*campaign.Routing, error) {
+	r := def
+	switch {
+	case f.route != "":
+		var err error
+		if r, err = route.Parse(f.route); err != nil || !slices.Contains(allowed, r) {
+			return nil, usageErr("--route %q: use %s", f.route, routeList(allowed))
+		}
+	case len(f.relays) > 0:
+		r = route.Relay
+	}
+	fallback := len(rc.Relays) > 0
+	switch {
+	case r == route.Sandbox && len(f.relays) > 0:
+		return nil, usageErr("--relay given with --route sandbox: drop one of them")
+	case r == route.Relay && len(f.relays) == 0:
+		return nil, usageErr("--route relay needs --relay smtp://user:password@host:587")
+	case r == route.Direct && len(f.relays) > 0 && f.purpose == forSend:
+		return nil, usageErr("--relay goes with --route relay; with --route direct use --fallback-relay")
+	case r == route.Direct && len(f.relays) > 0:
+		return nil, usageErr("--relay goes with --route relay")
+	case r != route.Direct && (fallback || f.purpose == forSend && (len(f.dns) > 0 || f.allowLoopback)):
+		return nil, usageErr("--dns, --allow-loopback-mx and --fallback-relay belong to --route direct")
+	}
+	rc.Route = string(r)
+	if !fallback {
+		rc.Relays = f.relays
+	}
+	rc.PasswordEnv, rc.PasswordFile, rc.RelayCA = f.passwordEnv, f.passwordFile, f.relayCA
+	rc.HELO, rc.DNS, rc.AllowLoopbackMX, rc.MXPort = f.helo, f.dns, f.allowLoopback, f.mxPort
+	rt, err := rc.Check(def, a.env())
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	return rt, nil
+}
+
+// inputErr makes a setting the service refused a usage error naming the
+// flag.
+func inputErr(err error) error {
+	var ie *campaign.InputError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	if ie.Field == "" {
+		return usageErr("%v", ie.Err)
+	}
+	return usageErr("--%s: %v", ie.Field, ie.Err)
+}
+
+// routeList is "sandbox, relay or direct".
+func routeList(rs []route.Route) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, string(r))
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// runFlags are the sending flags shared by send, resume and retry.
+type runFlags struct {
+	routeFlags
 	fallback      []string
 	fallbackAfter int
 	timeouts      [3]time.Duration // connect, command, data
@@ -50,22 +158,15 @@ type runFlags struct {
 func (f *runFlags) register(cmd *cobra.Command, withRoute bool) {
 	fl := cmd.Flags()
 	if withRoute {
-		fl.StringVar(&f.route, "route", "", "sandbox, relay or direct (default: relay when --relay is given, else sandbox)")
-		fl.StringVar(&f.helo, "helo", "", "host name announced in EHLO (default: this machine's name)")
-		fl.StringVar(&f.relayCA, "relay-ca", "", "PEM file of the CA that signed the relay's certificate (default: system roots)")
-		fl.StringArrayVar(&f.dns, "dns", nil, "direct route: DNS server IP or IP:PORT to ask for MX records (repeatable; default: the system's)")
-		fl.BoolVar(&f.allowLoopback, "allow-loopback-mx", false, "direct route, labs only: allow MX hosts on loopback and private addresses")
-		fl.IntVar(&f.mxPort, "mx-port", 25, "direct route, labs only: the port of the MX hosts")
-		_ = fl.MarkHidden("mx-port")
+		f.routeFlags.register(cmd, forSend)
 		fl.StringArrayVar(&f.fallback, "fallback-relay", nil, "direct route: relay URL to use when direct delivery fails for a local reason (port 25 or DNS blocked)")
 		fl.IntVar(&f.fallbackAfter, "fallback-after", 0, "direct route with --fallback-relay: also hand a recipient to the relay after this many temporary failures")
 		fl.DurationVar(&f.timeouts[0], "connect-timeout", 30*time.Second, "SMTP: time to establish a TCP connection")
 		fl.DurationVar(&f.timeouts[1], "command-timeout", 5*time.Minute, "SMTP: time for each command's reply (RFC 5321 §4.5.3.2: 5 minutes)")
 		fl.DurationVar(&f.timeouts[2], "data-timeout", 10*time.Minute, "SMTP: time for the reply to the end of a message (RFC 5321 §4.5.3.2.6: 10 minutes; shorter ones cause duplicates)")
+	} else {
+		f.routeFlags.register(cmd, forRun)
 	}
-	fl.StringArrayVar(&f.relays, "relay", nil, "relay account URL, smtp://user:pass@host:587 or smtps://…:465 (repeatable: tried in order)")
-	fl.StringVar(&f.passwordEnv, "relay-password-env", "", "environment variable holding the relay password (instead of the URL)")
-	fl.StringVar(&f.passwordFile, "relay-password-file", "", "file holding the relay password (instead of the URL)")
 	fl.StringVar(&f.profileName, "profile", "normal", "speed profile: slow, normal or fast (test with slow first; the sandbox route runs unthrottled unless a speed flag is given)")
 	fl.IntVar(&f.connections, "connections", 0, "custom: simultaneous SMTP connections")
 	fl.Float64Var(&f.rate, "rate", 0, "custom: messages per second overall (0 = no limit)")
@@ -99,8 +200,8 @@ var speedFlags = []string{"profile", "connections", "rate", "per-connection", "p
 // routeProfile is the profile of a send on route: the named profile with
 // the custom values on top, except that the sandbox runs unthrottled
 // (sandboxProfile) unless a speed flag was given.
-func (f *runFlags) routeProfile(cmd *cobra.Command, route string) (throttle.Profile, error) {
-	if route == "sandbox" && !speedChanged(cmd) {
+func (f *runFlags) routeProfile(cmd *cobra.Command, r route.Route) (throttle.Profile, error) {
+	if r == route.Sandbox && !speedChanged(cmd) {
 		return sandboxProfile, nil
 	}
 	return f.profile(cmd)
@@ -146,106 +247,28 @@ func (f *runFlags) custom(cmd *cobra.Command, p throttle.Profile) (throttle.Prof
 	return p, nil
 }
 
-// parseRelays reads the --relay URLs; settings (when not nil) gets their
-// redacted, storable form.
-func (f *runFlags) parseRelays(a *app, settings *campaign.Settings) ([]*transport.RelayAccount, error) {
-	return a.parseRelayURLs(f.relays, f.passwordEnv, f.passwordFile, settings)
-}
-
-// parseRelayURLs parses relay URLs; an account with a user name and no
-// password takes it from passwordEnv or passwordFile. settings (when not
-// nil) gets the redacted, storable form of each. Passwords stay in the
-// accounts and are never printed.
-func (a *app) parseRelayURLs(urls []string, passwordEnv, passwordFile string, settings *campaign.Settings) ([]*transport.RelayAccount, error) {
-	var out []*transport.RelayAccount
-	for _, raw := range urls {
-		acc, src, err := transport.ParseRelayURL(raw, a.getenv, os.ReadFile)
-		if err != nil {
-			return nil, usageErr("%v", err)
-		}
-		if acc.Password == "" && acc.Username != "" {
-			switch {
-			case passwordEnv != "":
-				if acc.Password = a.getenv(passwordEnv); acc.Password == "" {
-					return nil, usageErr("--relay-password-env: %s is empty or not set", passwordEnv)
-				}
-				src.Env = passwordEnv
-			case passwordFile != "":
-				b, err := os.ReadFile(passwordFile)
-				if err != nil {
-					return nil, usageErr("--relay-password-file: %v", err)
-				}
-				acc.Password = trimNewline(string(b))
-				src.File = passwordFile
-			}
-		}
-		if acc.Insecure && acc.Password != "" {
-			// The user asked for no TLS; say plainly what that costs.
-			fmt.Fprintf(a.stderr, "mailout: warning: %s has no TLS: the password of %q crosses the network in clear text, readable by anyone on the path. Use smtp:// (STARTTLS) or smtps:// unless this is a lab.\n", acc, acc.Username)
-		}
-		if settings != nil {
-			settings.Relays = append(settings.Relays, acc.Redacted(src.Env, src.File))
-			settings.RelayPasswordInURL = append(settings.RelayPasswordInURL, src.InURL)
-		}
-		out = append(out, acc)
-	}
-	return out, nil
-}
-
-func trimNewline(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
 // runCampaign sends a stored campaign and prints the outcome; its error
 // carries the exit status.
-func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign, relays []*transport.RelayAccount, profile throttle.Profile, f runFlags) error {
+func (a *app) runCampaign(ctx context.Context, svc *campaign.Service, c *store.Campaign, relays *campaign.Relays, profile throttle.Profile, f runFlags) error {
 	prog := newProgress(a.stderr, c.Name)
-	res, err := campaign.Run(ctx, campaign.RunOptions{
-		Store: st, Campaign: c, Relays: relays, Profile: profile, Wait: f.wait,
-		Lock: a.lock, Logger: a.logger, Progress: prog.update,
-	})
+	res, err := svc.Run(ctx, c, campaign.RunOptions{Relays: relays, Profile: profile, Wait: f.wait, Progress: prog.update})
 	prog.finish()
-	if err != nil {
-		var ee *exitErr
-		if errors.As(err, &ee) {
-			return err
-		}
-		if errors.Is(err, campaign.ErrNeedRelay) {
-			return usageErr("%v", err)
-		}
-		if errors.Is(err, scheduler.ErrStoreFailed) {
-			return &exitErr{code: exitError, err: storeFailure(err, a.dbPath, c.Name)}
-		}
+	switch {
+	case err == nil:
+	case errors.Is(err, campaign.ErrNeedRelay):
+		return usageErr("%v", err)
+	case errors.Is(err, campaign.ErrRelayNotApplicable):
+		return usageErr("campaign %q uses the %s route without a relay; --relay does not apply", c.Name, campaign.RouteOf(c))
+	case errors.Is(err, campaign.ErrLocked):
+		return &exitErr{code: exitError, err: fmt.Errorf("%w (wait for it to finish, or stop it first)", err)}
+	case errors.Is(err, campaign.ErrStoreFailed):
+		return &exitErr{code: exitError, err: storeFailure(err, a.dbPath, c.Name)}
+	default:
 		return &exitErr{code: exitError, err: err}
 	}
-	fresh, err := st.Campaign(context.WithoutCancel(ctx), c.ID)
+	sum, err := svc.Summary(context.WithoutCancel(ctx), c, res, a.lang)
 	if err != nil {
 		return &exitErr{code: exitError, err: err}
-	}
-	sum := report.NewSummary(fresh, res.Counts)
-	if res.PauseResult != nil {
-		route := "relay"
-		if fresh.Route != "" {
-			route = fresh.Route
-		}
-		sum.Advice = outcome.Advice(res.PauseResult.Class, route, a.lang)
-	}
-	if res.Diagnosis != nil {
-		sum.Diagnosis = res.Diagnosis.JSON()
-		sum.Advice = res.Diagnosis.Advice(a.lang)
-	}
-	bg := context.WithoutCancel(ctx)
-	if fresh.Route == "direct" {
-		rows, err := report.Domains(func(fn func(*store.Delivery) error) error {
-			return st.Deliveries(bg, c.ID, store.DeliveryFilter{}, fn)
-		})
-		if err != nil {
-			return &exitErr{code: exitError, err: err}
-		}
-		sum.Domains = rows
 	}
 	if f.json {
 		if err := sum.WriteJSON(a.stdout); err != nil {
@@ -263,19 +286,21 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 		}
 	}
 	switch res.Stop {
-	case scheduler.StopDone:
-		if fresh.Route == "sandbox" && !f.json {
+	case campaign.StopDone:
+		if campaign.RouteOf(c) == route.Sandbox && !f.json {
 			fmt.Fprintf(a.stdout, "\nThe sandbox kept every message; nothing left this machine. Look at them with:\n  mailout export %s DIR     (one .eml file per recipient)\n  mailout report %s\n", quoteArg(c.Name), quoteArg(c.Name))
 		}
 		return nil
-	case scheduler.StopDeferred:
+	case campaign.StopDeferred:
 		msg := fmt.Sprintf("%d recipients are deferred and will be retried", sum.Deferred+sum.Pending+sum.Sending)
 		if sum.NextRetry != nil {
 			msg += fmt.Sprintf(" (next at %s, until %s)", sum.NextRetry.Local().Format(time.DateTime), sum.Until.Local().Format(time.DateTime))
 		}
 		return &exitErr{code: exitDeferred, err: fmt.Errorf("%s; continue with: mailout resume %s", msg, quoteArg(c.Name))}
-	case scheduler.StopPaused:
+	case campaign.StopPaused:
 		return &exitErr{code: exitPaused, err: fmt.Errorf("campaign paused: %s. No recipient was marked failed for it; after fixing the cause continue with: mailout resume %s", res.Reason, quoteArg(c.Name))}
+	case campaign.StopCancelled:
+		return &exitErr{code: exitInterrupted, err: fmt.Errorf("campaign cancelled; messages in flight were finished and recorded")}
 	default:
 		return &exitErr{code: exitInterrupted, err: fmt.Errorf("interrupted; messages in flight were finished and recorded. Continue with: mailout resume %s", quoteArg(c.Name))}
 	}
@@ -287,7 +312,7 @@ func (a *app) runCampaign(ctx context.Context, st store.Store, c *store.Campaign
 // on the next run.
 func storeFailure(err error, dbPath, name string) error {
 	fix := fmt.Sprintf("Fix the database (disk space, permissions, %s) and resume when fixed: mailout resume %s", dbPath, quoteArg(name))
-	var re *scheduler.RecordError
+	var re *campaign.RecordError
 	if !errors.As(err, &re) {
 		return fmt.Errorf("%w. Sending stopped: nothing is sent that cannot be recorded. %s", err, fix)
 	}
@@ -318,7 +343,7 @@ func quoteArg(s string) string {
 // flags given now on top. A sandbox campaign runs unthrottled unless a
 // speed flag is given now.
 func storedProfile(c *store.Campaign, f *runFlags, cmd *cobra.Command) (throttle.Profile, error) {
-	if c.Route == "sandbox" && !speedChanged(cmd) {
+	if campaign.RouteOf(c) == route.Sandbox && !speedChanged(cmd) {
 		return sandboxProfile, nil
 	}
 	var p throttle.Profile

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,13 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"mailout/internal/campaign"
-	"mailout/internal/mx"
 	"mailout/internal/recipient"
-	"mailout/internal/render"
-	"mailout/internal/smtpclient"
+	"mailout/internal/route"
 	"mailout/internal/store"
-	"mailout/internal/throttle"
-	"mailout/internal/transport"
 )
 
 // sendFlags are the flags of `mailout send`.
@@ -98,128 +93,63 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	if err := f.caps.check(); err != nil {
 		return err
 	}
-	route := f.run.route
-	if route == "" {
-		route = "sandbox"
-		if len(f.run.relays) > 0 {
-			route = "relay"
-		}
-	}
-	profile, err := f.run.routeProfile(cmd, route)
-	if err != nil {
-		return err
-	}
-	settings := &campaign.Settings{Route: route, HELO: f.run.helo, RelayCA: f.run.relayCA, MessageIDSalt: campaign.NewSalt(),
-		ConnectTimeout: f.run.timeouts[0], CommandTimeout: f.run.timeouts[1], DataTimeout: f.run.timeouts[2]}
 	for _, d := range f.run.timeouts {
 		if d <= 0 {
 			return usageErr("--connect-timeout, --command-timeout and --data-timeout must be positive")
 		}
 	}
-	if route != "sandbox" && settings.HELO == "" {
-		settings.HELO = a.defaultHELO()
+	rt, err := a.routing(&f.run.routeFlags, campaign.RouteConfig{
+		Relays: f.run.fallback, FallbackAfter: f.run.fallbackAfter,
+		ConnectTimeout: f.run.timeouts[0], CommandTimeout: f.run.timeouts[1], DataTimeout: f.run.timeouts[2],
+	}, route.Sandbox, route.Sandbox, route.Relay, route.Direct)
+	if err != nil {
+		return err
 	}
-	if route != "sandbox" {
-		if _, err := smtpclient.EHLOName(settings.HELO); err != nil {
-			return usageErr("--helo: %v", err)
-		}
+	profile, err := f.run.routeProfile(cmd, rt.Route())
+	if err != nil {
+		return err
 	}
-	var relays []*transport.RelayAccount
-	if route != "direct" && (len(f.run.dns) > 0 || f.run.allowLoopback || len(f.run.fallback) > 0) {
-		return usageErr("--dns, --allow-loopback-mx and --fallback-relay belong to --route direct")
-	}
-	switch route {
-	case "sandbox":
-		if len(f.run.relays) > 0 {
-			return usageErr("--relay given with --route sandbox: drop one of them")
-		}
-	case "relay":
-		if len(f.run.relays) == 0 {
-			return usageErr("--route relay needs --relay smtp://user:password@host:587")
-		}
-		relays, err = f.run.parseRelays(a, settings)
-		if err != nil {
-			return err
-		}
-	case "direct":
-		if len(f.run.relays) > 0 {
-			return usageErr("--relay goes with --route relay; with --route direct use --fallback-relay")
-		}
-		settings.DNS, settings.AllowLoopbackMX, settings.FallbackAfter = f.run.dns, f.run.allowLoopback, f.run.fallbackAfter
-		if f.run.mxPort != 25 {
-			settings.MXPort = f.run.mxPort
-		}
-		for _, s := range f.run.dns {
-			if _, err := mx.ParseServer(s); err != nil {
-				return usageErr("--dns %q: %v", s, err)
-			}
-		}
-		if len(f.run.fallback) > 0 {
-			f.run.relays = f.run.fallback
-			if relays, err = f.run.parseRelays(a, settings); err != nil {
-				return err
-			}
-		}
-	default:
-		return usageErr("--route %q: use sandbox, relay or direct", route)
-	}
-
 	msg, err := readMessage(f)
 	if err != nil {
 		return err
 	}
-	tmpl, err := campaign.ParseTemplate(&store.Campaign{Message: *msg})
-	if err != nil {
-		return &exitErr{code: exitError, err: err}
-	}
-	if err := f.checkDKIM(settings, campaign.FromDomain(tmpl)); err != nil {
-		return err
-	}
-
-	st, err := a.createStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
 	name := f.name
 	if name == "" {
 		base := strings.TrimSuffix(filepath.Base(f.recipients), filepath.Ext(f.recipients))
 		name = base + "-" + time.Now().Format("20060102-150405")
 	}
-	c := &store.Campaign{
-		Name: name, Status: store.CampaignRunning, Route: route, RouteConfig: settings.Encode(),
-		Profile: profileJSON(profile), MaxAge: f.maxAge, RetryMin: f.retryMin, Message: *msg,
+	nc := campaign.NewCampaign{Name: name, Message: msg, Routing: rt, Profile: profile, MaxAge: f.maxAge, RetryMin: f.retryMin}
+	if f.dkim.KeyFile != "" {
+		nc.DKIM = &f.dkim
+	} else if f.dkim.Domain != "" {
+		return usageErr("--dkim-domain needs --dkim-key")
 	}
-	if err := a.importList(ctx, st, c, f.recipients, tmpl, f.caps.listOptions()); err != nil {
+	// Everything is checked before the database is opened: a refused
+	// command leaves no database behind.
+	draft, err := nc.Check(a.env())
+	var ie *campaign.InputError
+	if errors.As(err, &ie) {
+		return inputErr(err)
+	}
+	if err != nil {
+		return &exitErr{code: exitError, err: err}
+	}
+	file, err := os.Open(f.recipients)
+	if err != nil {
+		return &exitErr{code: exitUsage, err: fmt.Errorf("recipients: %w", err)}
+	}
+	defer file.Close()
+
+	svc, err := a.openService(ctx, true)
+	if err != nil {
 		return err
 	}
-	return a.runCampaign(ctx, st, c, relays, profile, f.run)
-}
-
-// checkDKIM stores the signing settings when --dkim-key is given and loads
-// the key once now, so a bad key stops the send before anything is stored.
-func (f *sendFlags) checkDKIM(settings *campaign.Settings, fromDomain string) error {
-	d := f.dkim
-	if d.KeyFile == "" {
-		if d.Domain != "" {
-			return usageErr("--dkim-domain needs --dkim-key")
-		}
-		return nil
-	}
-	if d.Domain == "" {
-		d.Domain = fromDomain
-	}
-	abs, err := filepath.Abs(d.KeyFile)
+	defer svc.Close()
+	c, err := a.importList(ctx, svc, draft, name, file, f.caps.listOptions())
 	if err != nil {
-		return usageErr("--dkim-key: %v", err)
+		return err
 	}
-	d.KeyFile = abs // resume may run from another directory
-	if _, _, err := d.LoadSigner(os.ReadFile, fromDomain); err != nil {
-		return usageErr("%v", err)
-	}
-	settings.DKIM = &d
-	return nil
+	return a.runCampaign(ctx, svc, c, rt.Relays, profile, f.run)
 }
 
 // readMessage reads the message, HTML and attachment files within the
@@ -236,109 +166,39 @@ func readMessage(f *sendFlags) (*store.Message, error) {
 	return m, nil
 }
 
-// importList streams the CSV into the campaign in one transaction. The
-// template is rendered for the first good recipient before anything is
-// stored: an error there stops everything with the file and line.
-func (a *app) importList(ctx context.Context, st store.Store, c *store.Campaign, path string, tmpl *render.Template, opt recipient.Options) error {
-	file, err := os.Open(path)
-	if err != nil {
-		return &exitErr{code: exitUsage, err: fmt.Errorf("recipients: %w", err)}
-	}
-	defer file.Close()
-
-	ictx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	rows := make(chan recipient.Recipient, 1024)
+// importList creates the campaign from the CSV file, streamed into the
+// store in one transaction, and prints the rejected rows (the first 20)
+// with their line numbers and the tally.
+func (a *app) importList(ctx context.Context, svc *campaign.Service, draft *campaign.Draft, name string, file *os.File, opt recipient.Options) (*store.Campaign, error) {
+	path := file.Name()
 	var (
 		stats    recipient.Stats
-		readErr  error
-		badRows  []recipient.RowError
 		badCount int
 	)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(rows)
-		stats, readErr = recipient.Read(ictx, file, opt, func(r recipient.Recipient) error {
-			select {
-			case rows <- r:
-				return nil
-			case <-ictx.Done():
-				return ictx.Err()
-			}
-		}, func(e recipient.RowError) {
-			badCount++
-			if len(badRows) < 20 {
-				badRows = append(badRows, e)
-			}
-		})
-	}()
-	first := true
-	next := func() (*store.NewRecipient, error) {
-		r, ok := <-rows
-		if !ok {
-			<-done
-			var fe *recipient.FileError
-			if errors.As(readErr, &fe) {
-				return nil, &listError{path: path, fe: fe}
-			}
-			if readErr != nil {
-				return nil, readErr
-			}
-			return nil, nil
+	c, imported, err := svc.Create(ctx, draft, recipient.Rows(ctx, file, opt, &stats), func(e recipient.RowError) {
+		if badCount++; badCount <= 20 {
+			fmt.Fprintf(a.stderr, "%s:%d: %s%s\n", filepath.Base(path), e.Line, e.Reason, raise(e))
 		}
-		if first {
-			first = false
-			if _, err := tmpl.Render(render.Recipient{Email: r.Address.String(), Fields: r.Fields}, "", nil); err != nil {
-				return nil, fmt.Errorf("the message does not render for the first recipient (%s, line %d): %w", r.Address, r.Line, err)
-			}
-		}
-		return &store.NewRecipient{Line: r.Line, Email: r.Address.String(), Domain: r.Address.Domain,
-			Key: r.Address.Key(), Fields: r.Fields}, nil
+	})
+	if badCount > 20 {
+		fmt.Fprintf(a.stderr, "... and %d more rejected rows\n", badCount-20)
 	}
-	err = st.ImportCampaign(ctx, c, next)
-	cancel()
-	for range rows { // let the reader finish
+	var fe *recipient.FileError
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrExists):
+		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("a campaign named %q exists already: pick another --campaign, or continue it with: mailout resume %s", name, name)}
+	case errors.Is(err, campaign.ErrNoRecipients):
+		return nil, &exitErr{code: exitError, err: fmt.Errorf("%s: no valid recipient (%d rows rejected)", path, badCount)}
+	case errors.As(err, &fe):
+		return nil, &exitErr{code: exitError, err: fmt.Errorf("nothing was imported or sent: %w", &listError{path: path, fe: fe})}
+	default:
+		return nil, &exitErr{code: exitError, err: fmt.Errorf("nothing was imported or sent: %w", err)}
 	}
-	<-done
-	for _, e := range badRows {
-		fmt.Fprintf(a.stderr, "%s:%d: %s%s\n", filepath.Base(path), e.Line, e.Reason, raise(e))
-	}
-	if badCount > len(badRows) {
-		fmt.Fprintf(a.stderr, "... and %d more rejected rows\n", badCount-len(badRows))
-	}
-	if err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return &exitErr{code: exitUsage, err: fmt.Errorf("a campaign named %q exists already: pick another --campaign, or continue it with: mailout resume %s", c.Name, c.Name)}
-		}
-		return &exitErr{code: exitError, err: fmt.Errorf("nothing was imported or sent: %w", err)}
-	}
-	if stats.Imported == 0 {
-		return &exitErr{code: exitError, err: fmt.Errorf("%s: no valid recipient (%d rows rejected)", path, badCount)}
-	}
-	fmt.Fprintf(a.stderr, "Campaign %q: %d recipients imported from %s", c.Name, stats.Imported, filepath.Base(path))
+	fmt.Fprintf(a.stderr, "Campaign %q: %d recipients imported from %s", c.Name, imported, filepath.Base(path))
 	if badCount > 0 {
 		fmt.Fprintf(a.stderr, ", %d rows rejected (%d invalid, %d duplicates)", badCount, stats.Invalid, stats.Duplicates)
 	}
 	fmt.Fprintln(a.stderr)
-	return nil
-}
-
-func profileJSON(p throttle.Profile) []byte {
-	b, _ := json.Marshal(p)
-	return b
-}
-
-// defaultHELO is this machine's name, with a warning when it is not fully
-// qualified: many receiving servers distrust a bare EHLO name (RFC 5321
-// §4.1.1.1 asks for the client's FQDN).
-func (a *app) defaultHELO() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		h = "localhost"
-	}
-	if !strings.Contains(strings.Trim(h, "."), ".") {
-		fmt.Fprintf(a.stderr, "warning: this machine's name %q is not a fully qualified domain name; some servers refuse such clients: set --helo mail.yourdomain.example\n", h)
-	}
-	return h
+	return c, nil
 }

@@ -1,10 +1,3 @@
-// Package campaign runs one stored campaign: it turns the campaign's stored
-// settings into a route (transport), a renderer and a scheduler run, holding
-// the campaign's lock so that one runner sends it at a time. The CLI's send,
-// resume and retry commands (and later the web app and workers) use it.
-//
-// Place in the flow: store.Campaign -> render.Parse + transport.New* ->
-// scheduler.Run -> scheduler.Result.
 package campaign
 
 import (
@@ -14,14 +7,18 @@ import (
 	"fmt"
 	"time"
 
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
+	"mailout/internal/store"
 )
 
 // Settings is a campaign's route and sending settings as stored with it
 // (store.Campaign.RouteConfig). It holds no secret: relay URLs are stored
 // without their password, with where the password comes from instead.
 type Settings struct {
-	Route string `json:"route"`
+	// Route is stored once, as store.Campaign.Route, and copied here when
+	// the settings are read (SettingsOf).
+	Route route.Route `json:"-"`
 	// Relays are redacted relay URLs, in the order they are tried.
 	Relays []string `json:"relays,omitempty"`
 	// RelayPasswordInURL marks relays whose password was typed in the URL:
@@ -65,16 +62,28 @@ func (s *Settings) Encode() []byte {
 	return b
 }
 
-// DecodeSettings reads the stored JSON form.
-func DecodeSettings(b []byte) (*Settings, error) {
-	var s Settings
-	if len(b) == 0 {
-		return &Settings{Route: "sandbox"}, nil
+// SettingsOf reads a stored campaign's settings. The campaign's Route is
+// the route; databases written before it was the only place kept it in
+// the settings' JSON too, and a campaign whose Route is empty takes it
+// from there, else the default (the sandbox).
+func SettingsOf(c *store.Campaign) (*Settings, error) {
+	var s struct {
+		Settings
+		Legacy route.Route `json:"route"`
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("campaign settings: %w", err)
+	if len(c.RouteConfig) > 0 {
+		if err := json.Unmarshal(c.RouteConfig, &s); err != nil {
+			return nil, fmt.Errorf("campaign settings: %w", err)
+		}
 	}
-	return &s, nil
+	s.Settings.Route = c.Route
+	if s.Settings.Route == "" {
+		s.Settings.Route = s.Legacy.OrDefault()
+	}
+	if _, err := route.Parse(string(s.Settings.Route)); err != nil {
+		return nil, fmt.Errorf("campaign %q: %w", c.Name, err)
+	}
+	return &s.Settings, nil
 }
 
 // Timeouts are the SMTP timeouts the settings ask for. The command timeout
@@ -90,4 +99,13 @@ func (s *Settings) Timeouts() smtpclient.Timeouts {
 		t.DataInit = c
 	}
 	return t
+}
+
+// RouteOf is a stored campaign's route, read as SettingsOf reads it.
+func RouteOf(c *store.Campaign) route.Route {
+	s, err := SettingsOf(c)
+	if err != nil {
+		return c.Route.OrDefault()
+	}
+	return s.Route
 }

@@ -19,6 +19,7 @@ import (
 
 	"mailout/internal/mx"
 	"mailout/internal/outcome"
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 	"mailout/internal/tlsconf"
 )
@@ -421,10 +422,10 @@ func checkMXRcpt(ctx context.Context, c *Config, r *Report, domain, host, addr, 
 		f.Severity, f.Code = Pass, "250"
 		return
 	}
-	res := outcome.Classify(outcome.Attempt{Route: outcome.RouteDirect, Host: host, Port: c.MXPort, Err: err})
+	res := outcome.Classify(outcome.Attempt{Route: route.Direct, Host: host, Port: c.MXPort, Err: err})
 	f.Severity, f.Code = Warn, replyCode(err)
 	f.Evidence = append(f.Evidence, replyText(err),
-		string(res.Class)+": "+outcome.Advice(res.Class, outcome.RouteDirect, "en"))
+		string(res.Class)+": "+outcome.Advice(res.Class, route.Direct, "en"))
 	if res.Class == outcome.DomainNotHosted {
 		t.notHosted[domain] = true
 	}

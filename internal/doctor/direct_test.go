@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"mailout/internal/mx/mxtest"
+	"mailout/internal/route"
 	"mailout/internal/smtptest"
 )
 
@@ -43,7 +44,7 @@ func newDirectLab(t *testing.T, smtpOpt *smtptest.Options) *directLab {
 	z := mxtest.NewZone().MX("lab.test", 10, "mx.lab.test").A("mx.lab.test", "127.0.0.1").
 		MX("other.test", 10, "mx.other.test").A("mx.other.test", "127.0.0.1")
 	d := mxtest.Start(t, z)
-	return &directLab{dns: d, zone: z, cfg: Config{Route: RouteDirect, DNS: []string{d.Addr()},
+	return &directLab{dns: d, zone: z, cfg: Config{Route: route.Direct, DNS: []string{d.Addr()},
 		Domains: []string{"lab.test"}, MXPort: port, AllowLoopbackMX: true, MXRootCAs: pool,
 		HELO: "doctor.mailout.test", Timeouts: fastTimeouts}}
 }
@@ -187,7 +188,7 @@ func TestDirectTLSInterceptionNeedsEvidence(t *testing.T) {
 		z := mxtest.NewZone().MX("lab.test", 10, "mx.lab.test").A("mx.lab.test", ipA).
 			MX("other.test", 10, "mx.other.test").A("mx.other.test", ipB)
 		d := mxtest.Start(t, z)
-		return Config{Route: RouteDirect, DNS: []string{d.Addr()}, Domains: []string{"lab.test", "other.test"},
+		return Config{Route: route.Direct, DNS: []string{d.Addr()}, Domains: []string{"lab.test", "other.test"},
 			MXPort: port, AllowLoopbackMX: true, HELO: "doctor.mailout.test", Timeouts: fastTimeouts}
 	}
 	starttls := func(r *Report) []Finding {
@@ -268,7 +269,7 @@ func TestDirectStaleMX(t *testing.T) {
 		z := mxtest.NewZone().MX("lab.test", 10, "mx.lab.test").A("mx.lab.test", ipA).
 			MX("stale.test", 10, "mx.stale.test").A("mx.stale.test", ipB)
 		d := mxtest.Start(t, z)
-		return Config{Route: RouteDirect, DNS: []string{d.Addr()}, Domains: []string{"lab.test", "stale.test"},
+		return Config{Route: route.Direct, DNS: []string{d.Addr()}, Domains: []string{"lab.test", "stale.test"},
 			MXPort: port, AllowLoopbackMX: true, HELO: "doctor.mailout.test", Timeouts: fastTimeouts}
 	}
 	notHosted := smtptest.Options{RelayDomains: []string{"someone-else.test"}}

@@ -29,20 +29,15 @@ import (
 	"strings"
 	"time"
 
+	"mailout/internal/route"
 	"mailout/internal/transport"
-)
-
-// Routes the doctor checks.
-const (
-	RouteDirect = "direct"
-	RouteRelay  = "relay"
 )
 
 // Config says what to check. The zero value of every optional field means
 // its default.
 type Config struct {
-	// Route is RouteDirect or RouteRelay.
-	Route string
+	// Route is route.Direct or route.Relay.
+	Route route.Route
 	// Relays are the relay accounts to check, in order (relay route).
 	Relays []*transport.RelayAccount
 	// RootCAs are the relay's TLS roots (like --relay-ca); nil = system.
@@ -233,11 +228,11 @@ const (
 
 // Report is the result of a diagnosis.
 type Report struct {
-	Route    string    `json:"route"`
-	Started  time.Time `json:"started"`
-	Millis   int64     `json:"ms"`
-	Findings []Finding `json:"findings"`
-	Verdict  Verdict   `json:"verdict"`
+	Route    route.Route `json:"route"`
+	Started  time.Time   `json:"started"`
+	Millis   int64       `json:"ms"`
+	Findings []Finding   `json:"findings"`
+	Verdict  Verdict     `json:"verdict"`
 	// Accounts holds one verdict per relay account, in order (relay
 	// route); Verdict is the first OK one, else the first account's.
 	Accounts []Verdict `json:"accounts,omitempty"`
@@ -270,10 +265,10 @@ func Run(ctx context.Context, cfg Config) *Report {
 	c := cfg.withDefaults()
 	r := &Report{Route: c.Route, Started: c.Now()}
 	switch c.Route {
-	case RouteRelay:
+	case route.Relay:
 		runRelay(ctx, &c, r)
 	default:
-		r.Route = RouteDirect
+		r.Route = route.Direct
 		runDirect(ctx, &c, r)
 	}
 	r.Millis = c.Now().Sub(r.Started).Milliseconds()

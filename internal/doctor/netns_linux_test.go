@@ -10,6 +10,7 @@ import (
 
 	"mailout/internal/mx/mxtest"
 	"mailout/internal/peertest"
+	"mailout/internal/route"
 	"mailout/internal/smtptest"
 	"mailout/internal/transport"
 )
@@ -98,7 +99,7 @@ func TestNetnsChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	cfg := Config{Route: RouteDirect, DNS: []string{"127.0.0.1"}, Domains: []string{"lab.test", "other.test"},
+	cfg := Config{Route: route.Direct, DNS: []string{"127.0.0.1"}, Domains: []string{"lab.test", "other.test"},
 		AllowLoopbackMX: true, MXRootCAs: pool, RootCAs: pool, HELO: "doctor.lab.test", Timeouts: fastTimeouts}
 	if strings.HasPrefix(name, "relay-") {
 		auth := map[string]string{"u": "relay-pw"}
@@ -112,7 +113,7 @@ func TestNetnsChild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Route, cfg.Relays, cfg.ProbePorts = RouteRelay, []*transport.RelayAccount{acc}, []int{465}
+		cfg.Route, cfg.Relays, cfg.ProbePorts = route.Relay, []*transport.RelayAccount{acc}, []int{465}
 	} else {
 		smtptest.Start(t, smtptest.Options{Addr: "127.0.0.1:25", TLS: srvTLS, Domain: "mx.lab.test"})
 	}

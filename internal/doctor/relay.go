@@ -11,6 +11,7 @@ import (
 
 	"mailout/internal/mx"
 	"mailout/internal/outcome"
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 	"mailout/internal/transport"
 )
@@ -143,7 +144,7 @@ func checkRelay(ctx context.Context, c *Config, r *Report, acc *transport.RelayA
 	}
 	f.Severity, f.Code = Fail, replyCode(err)
 	f.Evidence = append(f.Evidence, replyText(err))
-	res := outcome.Classify(outcome.Attempt{Route: outcome.RouteRelay, Host: acc.Host, Port: acc.Port, Err: err})
+	res := outcome.Classify(outcome.Attempt{Route: route.Relay, Host: acc.Host, Port: acc.Port, Err: err})
 	switch res.Class {
 	case outcome.AuthRequired:
 		return verdict(VerdictAuthRequired, "")

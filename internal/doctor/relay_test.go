@@ -12,6 +12,7 @@ import (
 
 	"mailout/internal/mx/mxtest"
 	"mailout/internal/peertest"
+	"mailout/internal/route"
 	"mailout/internal/smtptest"
 	"mailout/internal/transport"
 )
@@ -68,14 +69,14 @@ func TestRelayPostfix(t *testing.T) {
 			if probe == nil {
 				probe = []int{}
 			}
-			r := Run(context.Background(), Config{Route: RouteRelay, Relays: []*transport.RelayAccount{relayAccount(t, tt.url)},
+			r := Run(context.Background(), Config{Route: route.Relay, Relays: []*transport.RelayAccount{relayAccount(t, tt.url)},
 				RootCAs: pool, HELO: "doctor.mailout.test", Timeouts: fastTimeouts, ProbePorts: probe})
 			checkReport(t, r, tt.want, p.Pass, "not-the-password")
 		})
 	}
 
 	t.Run("interception evidence names the proxy's certificate", func(t *testing.T) {
-		r := Run(context.Background(), Config{Route: RouteRelay, Relays: []*transport.RelayAccount{relayAccount(t, "smtps://"+cred+proxy)},
+		r := Run(context.Background(), Config{Route: route.Relay, Relays: []*transport.RelayAccount{relayAccount(t, "smtps://"+cred+proxy)},
 			RootCAs: pool, Timeouts: fastTimeouts, ProbePorts: []int{}})
 		f := finding(t, r, "relay.tls")
 		if f.Code != "unknown-authority" || !strings.Contains(strings.Join(f.Evidence, "\n"), "issued by") {
@@ -84,7 +85,7 @@ func TestRelayPostfix(t *testing.T) {
 	})
 
 	t.Run("second account takes over", func(t *testing.T) {
-		r := Run(context.Background(), Config{Route: RouteRelay, RootCAs: pool, Timeouts: fastTimeouts, ProbePorts: []int{},
+		r := Run(context.Background(), Config{Route: route.Relay, RootCAs: pool, Timeouts: fastTimeouts, ProbePorts: []int{},
 			Relays: []*transport.RelayAccount{relayAccount(t, "smtp+insecure://"+plain), relayAccount(t, "smtp://"+cred+sub)}})
 		if !r.OK() || len(r.Accounts) != 2 || r.Accounts[0].ID != VerdictRelayDenied {
 			t.Errorf("verdict %q, accounts %+v", r.Verdict.ID, r.Accounts)
@@ -112,7 +113,7 @@ func TestRelayHostUnknown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Run(context.Background(), Config{Route: RouteRelay, Relays: []*transport.RelayAccount{relayAccount(t, tt.url)},
+			r := Run(context.Background(), Config{Route: route.Relay, Relays: []*transport.RelayAccount{relayAccount(t, tt.url)},
 				DNS: []string{dns.Addr()}, Timeouts: fastTimeouts, ProbePorts: []int{}})
 			checkReport(t, r, tt.want, "secret-pw")
 		})

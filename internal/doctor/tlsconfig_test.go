@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailout/internal/outcome"
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 	"mailout/internal/smtptest"
 	"mailout/internal/transport"
@@ -65,7 +66,7 @@ func TestRelayTLSSameAsTransport(t *testing.T) {
 			res := rl.Deliver(t.Context(), &transport.Message{From: "a@example.com", To: "b@example.org", Domain: "example.org",
 				MessageID: "1@example.com", Data: []byte(body)})
 
-			r := Run(context.Background(), Config{Route: RouteRelay, Relays: []*transport.RelayAccount{relayAccount(t, url)},
+			r := Run(context.Background(), Config{Route: route.Relay, Relays: []*transport.RelayAccount{relayAccount(t, url)},
 				RootCAs: tc.roots, HELO: "doctor.mailout.test", Timeouts: fastTimeouts, ProbePorts: []int{}})
 			f := finding(t, r, "relay.tls")
 

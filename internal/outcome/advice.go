@@ -1,5 +1,7 @@
 package outcome
 
+import "mailout/internal/route"
+
 // Advice texts follow the network-troubleshooting guide of the desktop
 // product (shared/seed/network-troubleshooting.es.txt): direct sending needs
 // ports 53 (DNS) and 25 (SMTP) open through the firewall, the antivirus
@@ -11,18 +13,18 @@ package outcome
 
 type adviceKey struct {
 	class Class
-	route string // "" = any route
+	route route.Route // "" = any route
 }
 
 // Advice returns one or two sentences telling a person what the class means
-// and what to do, for the route ("relay" or "direct") in lang ("en" or
+// and what to do, for route r (route.Relay or route.Direct) in lang ("en" or
 // "es"; anything else gives English).
-func Advice(c Class, route, lang string) string {
+func Advice(c Class, r route.Route, lang string) string {
 	texts := adviceEN
 	if lang == "es" {
 		texts = adviceES
 	}
-	if s, ok := texts[adviceKey{c, route}]; ok {
+	if s, ok := texts[adviceKey{c, r}]; ok {
 		return s
 	}
 	if s, ok := texts[adviceKey{c, ""}]; ok {
@@ -36,39 +38,39 @@ var adviceEN = map[adviceKey]string{
 
 	{Delivered, ""}: "The server accepted the message.",
 
-	{DNSUnreachable, RouteDirect}: "The DNS server does not answer (port 53): a firewall, an antivirus \"worm protection\" or your gateway may block MX queries. Allow port 53, or enter your ISP's DNS server by IP (--dns).",
-	{DNSUnreachable, RouteRelay}:  "The relay's name could not be looked up because the DNS server does not answer: check your network connection, or enter your ISP's DNS server by IP (--dns).",
+	{DNSUnreachable, route.Direct}: "The DNS server does not answer (port 53): a firewall, an antivirus \"worm protection\" or your gateway may block MX queries. Allow port 53, or enter your ISP's DNS server by IP (--dns).",
+	{DNSUnreachable, route.Relay}:  "The relay's name could not be looked up because the DNS server does not answer: check your network connection, or enter your ISP's DNS server by IP (--dns).",
 
-	{DNSNXDomain, RouteDirect}: "The recipient's domain does not exist: the address is probably mistyped.",
-	{DNSNXDomain, RouteRelay}:  "The relay's host name does not exist: copy the SMTP server's name exactly as your provider gives it.",
+	{DNSNXDomain, route.Direct}: "The recipient's domain does not exist: the address is probably mistyped.",
+	{DNSNXDomain, route.Relay}:  "The relay's host name does not exist: copy the SMTP server's name exactly as your provider gives it.",
 
-	{NoMailServer, RouteDirect}: "The recipient's domain does not receive e-mail (no mail server): the address cannot be delivered to.",
-	{NoMailServer, RouteRelay}:  "The relay's host name has no address: copy the SMTP server's name exactly as your provider gives it.",
+	{NoMailServer, route.Direct}: "The recipient's domain does not receive e-mail (no mail server): the address cannot be delivered to.",
+	{NoMailServer, route.Relay}:  "The relay's host name has no address: copy the SMTP server's name exactly as your provider gives it.",
 
-	{ConnectTimeout, RouteDirect}: "Port 25 looks blocked — by a firewall, an antivirus, your gateway or your ISP. Allow it, or send through your provider's SMTP server (--route relay).",
-	{ConnectTimeout, RouteRelay}:  "The relay does not answer on that port: a firewall, an antivirus or your gateway may block it, or the host or port is wrong. Check them with your provider (often 587 or 465).",
+	{ConnectTimeout, route.Direct}: "Port 25 looks blocked — by a firewall, an antivirus, your gateway or your ISP. Allow it, or send through your provider's SMTP server (--route relay).",
+	{ConnectTimeout, route.Relay}:  "The relay does not answer on that port: a firewall, an antivirus or your gateway may block it, or the host or port is wrong. Check them with your provider (often 587 or 465).",
 
-	{ConnectRefused, RouteDirect}: "The recipient's mail server refused the connection; it may be down. mailout will try its other servers and retry later.",
-	{ConnectRefused, RouteRelay}:  "Nothing answers on that port: check the relay's host name and port with your provider (often 587 or 465).",
+	{ConnectRefused, route.Direct}: "The recipient's mail server refused the connection; it may be down. mailout will try its other servers and retry later.",
+	{ConnectRefused, route.Relay}:  "Nothing answers on that port: check the relay's host name and port with your provider (often 587 or 465).",
 
 	{NetworkUnreachable, ""}: "Your computer has no route to that server: check your network connection and your gateway.",
 
-	{TLSFailed, RouteDirect}: "The secure connection to the recipient's server failed. If it fails for every domain, an antivirus or firewall that inspects e-mail is probably in the way: turn off its outgoing-mail scanning.",
-	{TLSFailed, RouteRelay}:  "The secure connection to the relay failed: check the port and TLS setting your provider gives (587 with STARTTLS or 465 with TLS), and turn off your antivirus's outgoing-mail scanning, which intercepts it.",
+	{TLSFailed, route.Direct}: "The secure connection to the recipient's server failed. If it fails for every domain, an antivirus or firewall that inspects e-mail is probably in the way: turn off its outgoing-mail scanning.",
+	{TLSFailed, route.Relay}:  "The secure connection to the relay failed: check the port and TLS setting your provider gives (587 with STARTTLS or 465 with TLS), and turn off your antivirus's outgoing-mail scanning, which intercepts it.",
 
 	// On the direct route, an MX that refuses us is DomainNotHosted: the
 	// direct texts of these three are about a hybrid route's fallback relay.
-	{AuthRequired, RouteRelay}:  "The server wants you to log in: set the user name and password of your account with that provider.",
-	{AuthRequired, RouteDirect}: "The fallback relay (--fallback-relay) wants you to log in: set the user name and password of your account with that provider.",
+	{AuthRequired, route.Relay}:  "The server wants you to log in: set the user name and password of your account with that provider.",
+	{AuthRequired, route.Direct}: "The fallback relay (--fallback-relay) wants you to log in: set the user name and password of your account with that provider.",
 
-	{AuthFailed, RouteRelay}:  "The server refused your user name or password: type them exactly as your provider gives them (some providers need an app password). Sending is stopped so your account is not locked.",
-	{AuthFailed, RouteDirect}: "The fallback relay (--fallback-relay) refused your user name or password: type them exactly as your provider gives them (some providers need an app password). Sending is stopped so your account is not locked.",
+	{AuthFailed, route.Relay}:  "The server refused your user name or password: type them exactly as your provider gives them (some providers need an app password). Sending is stopped so your account is not locked.",
+	{AuthFailed, route.Direct}: "The fallback relay (--fallback-relay) refused your user name or password: type them exactly as your provider gives them (some providers need an app password). Sending is stopped so your account is not locked.",
 
-	{RelayDenied, RouteRelay}:  "The server is there but won't relay for you: authenticate with your account, or use the SMTP server of the provider you are connected through.",
-	{RelayDenied, RouteDirect}: "The fallback relay (--fallback-relay) is there but won't relay for you: authenticate with your account, or use the SMTP server of the provider you are connected through.",
+	{RelayDenied, route.Relay}:  "The server is there but won't relay for you: authenticate with your account, or use the SMTP server of the provider you are connected through.",
+	{RelayDenied, route.Direct}: "The fallback relay (--fallback-relay) is there but won't relay for you: authenticate with your account, or use the SMTP server of the provider you are connected through.",
 
-	{SenderRejected, RouteDirect}: "The receiving server refuses your sender address or your IP (often a blocklist, or an IP that must not send directly): check the From address, or send through your provider's SMTP server (--route relay).",
-	{SenderRejected, RouteRelay}:  "The server refuses your sender address: use a From address your account is allowed to send as.",
+	{SenderRejected, route.Direct}: "The receiving server refuses your sender address or your IP (often a blocklist, or an IP that must not send directly): check the From address, or send through your provider's SMTP server (--route relay).",
+	{SenderRejected, route.Relay}:  "The server refuses your sender address: use a From address your account is allowed to send as.",
 
 	{RecipientUnknown, ""}: "The recipient's mailbox does not exist; the address is added to the suppression list and not tried again.",
 
@@ -78,8 +80,8 @@ var adviceEN = map[adviceKey]string{
 
 	{Temporary, ""}: "The server reported a temporary problem; mailout retries later on its own.",
 
-	{RateLimited, RouteDirect}: "The receiving server says you send too fast: mailout slows down for that domain on its own; if it keeps happening, use a slower speed profile.",
-	{RateLimited, RouteRelay}:  "Your provider limits how fast (or how much per day) you may send: mailout slows down; choose a slower speed profile or ask your provider about its limits.",
+	{RateLimited, route.Direct}: "The receiving server says you send too fast: mailout slows down for that domain on its own; if it keeps happening, use a slower speed profile.",
+	{RateLimited, route.Relay}:  "Your provider limits how fast (or how much per day) you may send: mailout slows down; choose a slower speed profile or ask your provider about its limits.",
 
 	{ContentRejected, ""}: "The server refused the message as spam or by policy (for example DMARC, SPF or DKIM): check your sending domain's SPF, DKIM and DMARC records and the message content.",
 
@@ -101,37 +103,37 @@ var adviceES = map[adviceKey]string{
 
 	{Delivered, ""}: "El servidor aceptó el mensaje.",
 
-	{DNSUnreachable, RouteDirect}: "El servidor DNS no responde (puerto 53): un firewall, la «protección de gusanos de Internet» de su antivirus o el gateway pueden estar bloqueando las consultas MX. Permita el puerto 53, o ingrese manualmente la IP del DNS de su proveedor (--dns).",
-	{DNSUnreachable, RouteRelay}:  "No se pudo consultar el nombre del servidor Smtp porque el servidor DNS no responde: compruebe su conexión, o ingrese manualmente la IP del DNS de su proveedor (--dns).",
+	{DNSUnreachable, route.Direct}: "El servidor DNS no responde (puerto 53): un firewall, la «protección de gusanos de Internet» de su antivirus o el gateway pueden estar bloqueando las consultas MX. Permita el puerto 53, o ingrese manualmente la IP del DNS de su proveedor (--dns).",
+	{DNSUnreachable, route.Relay}:  "No se pudo consultar el nombre del servidor Smtp porque el servidor DNS no responde: compruebe su conexión, o ingrese manualmente la IP del DNS de su proveedor (--dns).",
 
-	{DNSNXDomain, RouteDirect}: "El dominio del destinatario no existe: probablemente la dirección está mal escrita.",
-	{DNSNXDomain, RouteRelay}:  "El nombre del servidor Smtp no existe: ingréselo exactamente como se lo proporciona su proveedor.",
+	{DNSNXDomain, route.Direct}: "El dominio del destinatario no existe: probablemente la dirección está mal escrita.",
+	{DNSNXDomain, route.Relay}:  "El nombre del servidor Smtp no existe: ingréselo exactamente como se lo proporciona su proveedor.",
 
-	{NoMailServer, RouteDirect}: "El dominio del destinatario no recibe e-mails (no tiene servidor de correo): no es posible entregar a esa dirección.",
-	{NoMailServer, RouteRelay}:  "El nombre del servidor Smtp no tiene dirección: ingréselo exactamente como se lo proporciona su proveedor.",
+	{NoMailServer, route.Direct}: "El dominio del destinatario no recibe e-mails (no tiene servidor de correo): no es posible entregar a esa dirección.",
+	{NoMailServer, route.Relay}:  "El nombre del servidor Smtp no tiene dirección: ingréselo exactamente como se lo proporciona su proveedor.",
 
-	{ConnectTimeout, RouteDirect}: "El puerto 25 parece bloqueado: por un firewall, un antivirus, el gateway o su Proveedor de Servicio de Internet. Permítalo, o envíe mediante el servidor Smtp de su proveedor (--route relay).",
-	{ConnectTimeout, RouteRelay}:  "El servidor Smtp no responde en ese puerto: un firewall, un antivirus o el gateway pueden bloquearlo, o la dirección o el puerto son incorrectos. Compruébelos con su proveedor (a menudo 587 o 465).",
+	{ConnectTimeout, route.Direct}: "El puerto 25 parece bloqueado: por un firewall, un antivirus, el gateway o su Proveedor de Servicio de Internet. Permítalo, o envíe mediante el servidor Smtp de su proveedor (--route relay).",
+	{ConnectTimeout, route.Relay}:  "El servidor Smtp no responde en ese puerto: un firewall, un antivirus o el gateway pueden bloquearlo, o la dirección o el puerto son incorrectos. Compruébelos con su proveedor (a menudo 587 o 465).",
 
-	{ConnectRefused, RouteDirect}: "El servidor de e-mail del destinatario rechazó la conexión; puede estar fuera de servicio. mailout intentará con sus otros servidores y volverá a intentarlo más tarde.",
-	{ConnectRefused, RouteRelay}:  "Nada responde en ese puerto: compruebe con su proveedor el nombre del servidor Smtp y el puerto (a menudo 587 o 465).",
+	{ConnectRefused, route.Direct}: "El servidor de e-mail del destinatario rechazó la conexión; puede estar fuera de servicio. mailout intentará con sus otros servidores y volverá a intentarlo más tarde.",
+	{ConnectRefused, route.Relay}:  "Nada responde en ese puerto: compruebe con su proveedor el nombre del servidor Smtp y el puerto (a menudo 587 o 465).",
 
 	{NetworkUnreachable, ""}: "Su Pc no tiene ruta hacia ese servidor: compruebe su conexión de red y el gateway.",
 
-	{TLSFailed, RouteDirect}: "Falló la conexión segura con el servidor del destinatario. Si falla con todos los dominios, probablemente un antivirus o firewall que inspecciona el correo se interpone: desactive su comprobación de correo saliente.",
-	{TLSFailed, RouteRelay}:  "Falló la conexión segura con el servidor Smtp: compruebe el puerto y el cifrado que indica su proveedor (587 con STARTTLS o 465 con TLS), y desactive la comprobación de correo saliente de su antivirus, que la intercepta.",
+	{TLSFailed, route.Direct}: "Falló la conexión segura con el servidor del destinatario. Si falla con todos los dominios, probablemente un antivirus o firewall que inspecciona el correo se interpone: desactive su comprobación de correo saliente.",
+	{TLSFailed, route.Relay}:  "Falló la conexión segura con el servidor Smtp: compruebe el puerto y el cifrado que indica su proveedor (587 con STARTTLS o 465 con TLS), y desactive la comprobación de correo saliente de su antivirus, que la intercepta.",
 
-	{AuthRequired, RouteRelay}:  "El servidor le pide autenticarse: ingrese el nombre de usuario y la contraseña de su cuenta con ese proveedor.",
-	{AuthRequired, RouteDirect}: "El servidor Smtp de respaldo (--fallback-relay) le pide autenticarse: ingrese el nombre de usuario y la contraseña de su cuenta con ese proveedor.",
+	{AuthRequired, route.Relay}:  "El servidor le pide autenticarse: ingrese el nombre de usuario y la contraseña de su cuenta con ese proveedor.",
+	{AuthRequired, route.Direct}: "El servidor Smtp de respaldo (--fallback-relay) le pide autenticarse: ingrese el nombre de usuario y la contraseña de su cuenta con ese proveedor.",
 
-	{AuthFailed, RouteRelay}:  "El servidor rechazó su nombre de usuario o contraseña: ingréselos exactamente como se los proporciona su proveedor (algunos exigen una contraseña de aplicación). El envío se detiene para que su cuenta no sea bloqueada.",
-	{AuthFailed, RouteDirect}: "El servidor Smtp de respaldo (--fallback-relay) rechazó su nombre de usuario o contraseña: ingréselos exactamente como se los proporciona su proveedor (algunos exigen una contraseña de aplicación). El envío se detiene para que su cuenta no sea bloqueada.",
+	{AuthFailed, route.Relay}:  "El servidor rechazó su nombre de usuario o contraseña: ingréselos exactamente como se los proporciona su proveedor (algunos exigen una contraseña de aplicación). El envío se detiene para que su cuenta no sea bloqueada.",
+	{AuthFailed, route.Direct}: "El servidor Smtp de respaldo (--fallback-relay) rechazó su nombre de usuario o contraseña: ingréselos exactamente como se los proporciona su proveedor (algunos exigen una contraseña de aplicación). El envío se detiene para que su cuenta no sea bloqueada.",
 
-	{RelayDenied, RouteRelay}:  "El servidor Smtp está ahí pero no desea hablar con usted: necesita autenticarse con su cuenta, o utilizar el servidor Smtp del proveedor con el que está conectado.",
-	{RelayDenied, RouteDirect}: "El servidor Smtp de respaldo (--fallback-relay) está ahí pero no desea hablar con usted: necesita autenticarse con su cuenta, o utilizar el servidor Smtp del proveedor con el que está conectado.",
+	{RelayDenied, route.Relay}:  "El servidor Smtp está ahí pero no desea hablar con usted: necesita autenticarse con su cuenta, o utilizar el servidor Smtp del proveedor con el que está conectado.",
+	{RelayDenied, route.Direct}: "El servidor Smtp de respaldo (--fallback-relay) está ahí pero no desea hablar con usted: necesita autenticarse con su cuenta, o utilizar el servidor Smtp del proveedor con el que está conectado.",
 
-	{SenderRejected, RouteDirect}: "El servidor de destino rechaza su dirección de remitente o su IP (a menudo por una lista de bloqueo, o porque esa IP no debe enviar en forma directa): compruebe la dirección From, o envíe mediante el servidor Smtp de su proveedor (--route relay).",
-	{SenderRejected, RouteRelay}:  "El servidor rechaza su dirección de remitente: utilice una dirección From que su cuenta esté autorizada a usar.",
+	{SenderRejected, route.Direct}: "El servidor de destino rechaza su dirección de remitente o su IP (a menudo por una lista de bloqueo, o porque esa IP no debe enviar en forma directa): compruebe la dirección From, o envíe mediante el servidor Smtp de su proveedor (--route relay).",
+	{SenderRejected, route.Relay}:  "El servidor rechaza su dirección de remitente: utilice una dirección From que su cuenta esté autorizada a usar.",
 
 	{RecipientUnknown, ""}: "El buzón del destinatario no existe; la dirección se agrega a la lista de supresión y no se vuelve a intentar.",
 
@@ -141,8 +143,8 @@ var adviceES = map[adviceKey]string{
 
 	{Temporary, ""}: "El servidor informó un problema temporal; mailout lo reintentará más tarde por sí mismo.",
 
-	{RateLimited, RouteDirect}: "El servidor de destino indica que envía demasiado rápido: mailout reduce la velocidad para ese dominio por sí mismo; si se repite, utilice un perfil de velocidad más lento.",
-	{RateLimited, RouteRelay}:  "Su proveedor limita la velocidad (o la cantidad diaria) de envío: mailout reduce la velocidad; elija un perfil más lento o consulte los límites con su proveedor.",
+	{RateLimited, route.Direct}: "El servidor de destino indica que envía demasiado rápido: mailout reduce la velocidad para ese dominio por sí mismo; si se repite, utilice un perfil de velocidad más lento.",
+	{RateLimited, route.Relay}:  "Su proveedor limita la velocidad (o la cantidad diaria) de envío: mailout reduce la velocidad; elija un perfil más lento o consulte los límites con su proveedor.",
 
 	{ContentRejected, ""}: "El servidor rechazó el mensaje como spam o por sus políticas (por ejemplo DMARC, SPF o DKIM): compruebe los registros SPF, DKIM y DMARC de su dominio de envío y el contenido del mensaje.",
 

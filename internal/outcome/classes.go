@@ -1,5 +1,7 @@
 package outcome
 
+import "mailout/internal/route"
+
 // Classes lists every class of the outcome taxonomy, delivered first.
 var Classes = []Class{
 	Delivered, DNSUnreachable, DNSNXDomain, NoMailServer, ConnectTimeout,
@@ -13,10 +15,10 @@ var Classes = []Class{
 // network or configuration on route (the local fault kindOf gives them):
 // once the user fixed the cause, recipients deferred for them can go at
 // once.
-func LocalTemporary(route string) []Class {
+func LocalTemporary(r route.Route) []Class {
 	var out []Class
 	for _, c := range Classes {
-		if k, local := kindOf(c, route); local && k == KindTemporary {
+		if k, local := kindOf(c, r); local && k == KindTemporary {
 			out = append(out, c)
 		}
 	}

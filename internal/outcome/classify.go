@@ -12,19 +12,14 @@ import (
 	"syscall"
 
 	"mailout/internal/mx"
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
-)
-
-// Routes as named in Attempt.Route.
-const (
-	RouteRelay  = "relay"
-	RouteDirect = "direct"
 )
 
 // Attempt is what a transport knows when one delivery attempt ends.
 type Attempt struct {
-	// Route is "relay" or "direct".
-	Route string
+	// Route is route.Relay or route.Direct.
+	Route route.Route
 	// Step is where the attempt failed when Err does not say it (for example
 	// StepConnect for a dial error). An *smtpclient.Error names its own step.
 	Step Step
@@ -111,8 +106,8 @@ func mk(c Class, a Attempt, reason string) Result {
 
 // kindOf is the outcome taxonomy: for class c on route, its Kind (does it
 // retry?) and whether the fault is probably on our side.
-func kindOf(c Class, route string) (Kind, bool) {
-	relay := route == RouteRelay
+func kindOf(c Class, r route.Route) (Kind, bool) {
+	relay := r == route.Relay
 	switch c {
 	case Delivered:
 		return KindDone, false
@@ -161,13 +156,13 @@ func classifyResolver(a Attempt, f mx.Failure) Result {
 	case mx.FailureNXDomain:
 		return r(DNSNXDomain, "domain does not exist (NXDOMAIN)")
 	case mx.FailureNoData:
-		if a.Route == RouteRelay {
+		if a.Route == route.Relay {
 			return r(DNSNXDomain, "relay host name has no address (NODATA)")
 		}
 		// RFC 5321 §5.1: no MX and no A/AAAA, so there is nowhere to deliver.
 		return r(NoMailServer, "domain has no MX and no A/AAAA records")
 	case mx.FailureNullMX:
-		if a.Route == RouteRelay {
+		if a.Route == route.Relay {
 			return r(DNSNXDomain, "relay host name has no address (null MX)")
 		}
 		// RFC 7505 §3: a null MX says the domain accepts no mail.

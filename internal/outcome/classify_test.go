@@ -16,12 +16,13 @@ import (
 	"time"
 
 	"mailout/internal/mx"
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 )
 
 const (
-	R = RouteRelay
-	D = RouteDirect
+	R = route.Relay
+	D = route.Direct
 )
 
 func reply(cmd string, code int, enh, text string) error {
@@ -72,7 +73,7 @@ func realTimeout(t *testing.T) error {
 
 type row struct {
 	name      string
-	route     string
+	route     route.Route
 	step      Step
 	err       error
 	class     Class
@@ -332,7 +333,7 @@ func TestClassifyStepFromCommand(t *testing.T) {
 
 func TestAdviceEveryClassRouteLang(t *testing.T) {
 	for _, c := range Classes {
-		for _, route := range []string{R, D} {
+		for _, route := range []route.Route{R, D} {
 			en := Advice(c, route, "en")
 			es := Advice(c, route, "es")
 			if en == "" || es == "" {
@@ -357,7 +358,7 @@ func TestAdviceEveryClassRouteLang(t *testing.T) {
 
 func TestKindTableCoversEveryClass(t *testing.T) {
 	for _, c := range Classes {
-		for _, route := range []string{R, D} {
+		for _, route := range []route.Route{R, D} {
 			k, _ := kindOf(c, route)
 			if k == "" {
 				t.Errorf("%s: no kind", c)
@@ -381,12 +382,12 @@ func FuzzClassifyReply(f *testing.F) {
 }
 
 func TestLocalTemporary(t *testing.T) {
-	for route, want := range map[string][]Class{
-		RouteRelay:  {DNSUnreachable, ConnectTimeout, ConnectRefused, NetworkUnreachable, TLSFailed},
-		RouteDirect: {DNSUnreachable, ConnectTimeout, NetworkUnreachable, TLSFailed},
+	for r, want := range map[route.Route][]Class{
+		route.Relay:  {DNSUnreachable, ConnectTimeout, ConnectRefused, NetworkUnreachable, TLSFailed},
+		route.Direct: {DNSUnreachable, ConnectTimeout, NetworkUnreachable, TLSFailed},
 	} {
-		if got := LocalTemporary(route); !slices.Equal(got, want) {
-			t.Errorf("%s: %v, want %v", route, got, want)
+		if got := LocalTemporary(r); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", r, got, want)
 		}
 	}
 }

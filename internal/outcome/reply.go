@@ -3,6 +3,7 @@ package outcome
 import (
 	"strings"
 
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 )
 
@@ -138,7 +139,7 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 	enh = strings.TrimSpace(enh)
 	perm := code/100 == 5
 	temp := code/100 == 4
-	direct := a.Route != RouteRelay
+	direct := a.Route != route.Relay
 
 	// STARTTLS refused, or the relay insists on it: Postfix "530 5.7.0 Must
 	// issue a STARTTLS command first"; RFC 3207 §4 (454 TLS not available),
@@ -249,7 +250,7 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 // fails the recipient and is no local fault (the breaker does not count
 // it).
 func refusal(a Attempt, c Class, reason string) Result {
-	if a.Route == RouteRelay {
+	if a.Route == route.Relay {
 		return mk(c, a, reason)
 	}
 	return mk(DomainNotHosted, a, "the recipient domain's mail server refuses mail for it ("+reason+"): stale MX record or abandoned domain")

@@ -8,6 +8,7 @@ import (
 
 	"mailout/internal/mx"
 	"mailout/internal/mx/mxtest"
+	"mailout/internal/route"
 )
 
 // The resolver's own errors, from real exchanges with a DNS server on
@@ -51,12 +52,12 @@ func TestClassifyResolverErrors(t *testing.T) {
 				t.Fatalf("Lookup(%s) = %v, want an *mx.Error of kind %s", tc.domain, err, tc.kind)
 			}
 			err = fmt.Errorf("resolve %s: %w", tc.domain, err)
-			d := Classify(Attempt{Route: RouteDirect, Err: err})
+			d := Classify(Attempt{Route: route.Direct, Err: err})
 			if d.Class != tc.direct || d.Step != StepResolve || d.LocalFault != tc.local || (d.Kind == KindTemporary) != tc.retried {
 				t.Errorf("direct: %s at %s (kind %s, local %v; %s), want %s at resolve (local %v, retried %v)",
 					d.Class, d.Step, d.Kind, d.LocalFault, d.Reason, tc.direct, tc.local, tc.retried)
 			}
-			if rl := Classify(Attempt{Route: RouteRelay, Err: err}); rl.Class != tc.relay || rl.Step != StepResolve {
+			if rl := Classify(Attempt{Route: route.Relay, Err: err}); rl.Class != tc.relay || rl.Step != StepResolve {
 				t.Errorf("relay: %s at %s (%s), want %s at resolve", rl.Class, rl.Step, rl.Reason, tc.relay)
 			}
 		})

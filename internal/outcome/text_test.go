@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 )
 
@@ -17,7 +18,7 @@ func TestResultTextIsNeutralised(t *testing.T) {
 		&smtpclient.Error{Command: "RCPT", Code: 550, Enhanced: "5.1.1", Text: "no \x1b[31msuch\x1b[0m user \x9b"},
 		&smtpclient.Error{Command: "MAIL", Text: "sender \x1b[1mbad\x7f"},
 	} {
-		res := Classify(Attempt{Route: RouteRelay, Step: StepMail, Err: err})
+		res := Classify(Attempt{Route: route.Relay, Step: StepMail, Err: err})
 		for what, s := range map[string]string{"text": res.Text, "reason": res.Reason} {
 			if !utf8.ValidString(s) {
 				t.Errorf("%s %q is not valid UTF-8", what, s)

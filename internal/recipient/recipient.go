@@ -1,10 +1,10 @@
 // Package recipient turns a recipient list (a CSV file exported from a
 // spreadsheet) into validated, de-duplicated recipients with their merge
-// fields. It is the first step of the data flow: cmd/mailout and the web
-// import hand it the uploaded bytes; every good row goes to a callback that
-// the caller stores as a list member (and checks against suppressions);
-// every rejected row goes to another callback with its line number and a
-// reason a person can act on. Addresses are parsed by internal/addr.
+// fields. It is the first step of the data flow: a front end hands Rows the
+// file or the uploaded bytes, and the campaign service ranges over it,
+// storing every accepted row as a recipient (checked against suppressions)
+// and reporting every rejected row with its line number and a reason a
+// person can act on. Addresses are parsed by internal/addr.
 //
 // The reader streams: memory stays constant in the number of rows except
 // for the de-duplication index (a 16-byte key hash and the line number per
@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -128,12 +129,49 @@ var emailHeaders = map[string]bool{
 // every rejected row, in file order. If ok returns an error, Read stops and
 // returns it as is; bad may be nil. A file-level problem (no header, no email column, not
 // UTF-8 text, over the caps, an I/O error) returns a *FileError that says
-// what to fix; Stats always counts the rows handled so far.
+// what to fix; Stats always counts the rows handled so far. It is Rows for
+// callers that prefer callbacks.
 func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) error, bad func(RowError)) (Stats, error) {
 	var st Stats
-	if bad == nil {
-		bad = func(RowError) {}
+	for rec, err := range Rows(ctx, r, opt, &st) {
+		var re RowError
+		switch {
+		case errors.As(err, &re):
+			if bad != nil {
+				bad(re)
+			}
+		case err != nil:
+			return st, err
+		default:
+			if err := ok(*rec); err != nil {
+				return st, err
+			}
+		}
 	}
+	return st, nil
+}
+
+// Rows streams the recipients of r as an iterator, in file order, reading
+// only as far as the caller iterates: an accepted row comes as (r, nil); a
+// rejected row as (nil, RowError), and the rows after it follow; a
+// file-level problem (no header, no email column, not UTF-8 text, over the
+// caps, an I/O error) as (nil, *FileError), or ctx's error, and ends the
+// sequence. st, when not nil, counts the rows handled so far. A caller
+// that stops early (break) stops the reading there.
+func Rows(ctx context.Context, r io.Reader, opt Options, st *Stats) iter.Seq2[*Recipient, error] {
+	if st == nil {
+		st = &Stats{}
+	}
+	return func(yield func(*Recipient, error) bool) {
+		if err := readRows(ctx, r, opt, st, yield); err != nil {
+			yield(nil, err)
+		}
+	}
+}
+
+// readRows is Rows' body; it returns the error that ends the sequence, or nil
+// at the end of the file or when yield asked to stop.
+func readRows(ctx context.Context, r io.Reader, opt Options, stp *Stats, yield func(*Recipient, error) bool) error {
 	if opt.MaxBytes > 0 {
 		r = &capReader{r: r, left: opt.MaxBytes, limit: opt.MaxBytes}
 	}
@@ -147,16 +185,16 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 	// for the line a read error is reported on.
 	rows := &rowTracker{br: br, rc: rc, max: opt.MaxRecordBytes, next: 1}
 	if err := skipBOM(br); err != nil {
-		return st, err
+		return err
 	}
 	delim := opt.Delimiter
 	switch {
 	case delim == '"' || delim == '\r' || delim == '\n' || delim == utf8.RuneError || !utf8.ValidRune(delim):
-		return st, &FileError{Reason: fmt.Sprintf("%q cannot be a delimiter: use ',', ';' or tab", delim)}
+		return &FileError{Reason: fmt.Sprintf("%q cannot be a delimiter: use ',', ';' or tab", delim)}
 	case delim == 0:
 		var err error
 		if delim, err = detectDelimiter(br); err != nil {
-			return st, err
+			return err
 		}
 	}
 	cr := csv.NewReader(br)
@@ -167,55 +205,61 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 
 	h, err := readHeader(cr, rows, opt.MaxFieldBytes)
 	if err != nil {
-		return st, err
+		return err
 	}
 
 	seen := newDedupe()
 	for {
-		if st.Rows%1024 == 0 {
+		if stp.Rows%1024 == 0 {
 			if err := ctx.Err(); err != nil {
-				return st, err
+				return err
 			}
 		}
 		rec, err := cr.Read()
 		if err == io.EOF {
-			return st, nil
+			return nil
 		}
 		if err := rows.done(rec, err); err != nil {
-			return st, err
+			return err
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			if st, err = count(st, opt); err != nil {
-				return st, err
+			if err := count(stp, opt); err != nil {
+				return err
 			}
-			st.Invalid++
-			bad(RowError{Line: pe.StartLine, Reason: "bad quotes: " + pe.Err.Error() + quoteHint})
+			stp.Invalid++
+			if !yield(nil, RowError{Line: pe.StartLine, Reason: "bad quotes: " + pe.Err.Error() + quoteHint}) {
+				return nil
+			}
 			continue
 		}
 		if err != nil {
-			return st, fileIOError(err)
+			return fileIOError(err)
 		}
 		line, _ := cr.FieldPos(0)
 		if blank(rec) {
 			continue // a line of only delimiters, as spreadsheets export
 		}
-		if st, err = count(st, opt); err != nil {
-			return st, err
+		if err := count(stp, opt); err != nil {
+			return err
 		}
 		var value string
 		if h.email < len(rec) {
 			value = printable(strings.TrimSpace(rec[h.email]))
 		}
 		if reason, err := h.checkRow(rec, opt.MaxFieldBytes); reason != "" {
-			st.Invalid++
-			bad(RowError{Line: line, Reason: reason, Value: value, Err: err})
+			stp.Invalid++
+			if !yield(nil, RowError{Line: line, Reason: reason, Value: value, Err: err}) {
+				return nil
+			}
 			continue
 		}
 		raw := strings.TrimSpace(rec[h.email])
 		if raw == "" {
-			st.Invalid++
-			bad(RowError{Line: line, Reason: "missing email"})
+			stp.Invalid++
+			if !yield(nil, RowError{Line: line, Reason: "missing email"}) {
+				return nil
+			}
 			continue
 		}
 		a, err := addr.Parse(raw)
@@ -225,22 +269,26 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 			if errors.As(err, &ae) {
 				reason = ae.Reason
 			}
-			st.Invalid++
-			bad(RowError{Line: line, Reason: "invalid address: " + reason, Value: value})
+			stp.Invalid++
+			if !yield(nil, RowError{Line: line, Reason: "invalid address: " + reason, Value: value}) {
+				return nil
+			}
 			continue
 		}
 		if first, dup := seen.add(a.Key(), line); dup {
-			st.Duplicates++
-			bad(RowError{Line: line, Reason: fmt.Sprintf("duplicate of line %d", first), Value: value})
+			stp.Duplicates++
+			if !yield(nil, RowError{Line: line, Reason: fmt.Sprintf("duplicate of line %d", first), Value: value}) {
+				return nil
+			}
 			continue
 		}
 		fields := make(map[string]string, len(h.names))
 		for i, name := range h.names {
 			fields[name] = strings.TrimSpace(rec[i])
 		}
-		st.Imported++
-		if err := ok(Recipient{Line: line, Address: a, Fields: fields}); err != nil {
-			return st, err
+		stp.Imported++
+		if !yield(&Recipient{Line: line, Address: a, Fields: fields}, nil) {
+			return nil
 		}
 	}
 }
@@ -249,15 +297,15 @@ func Read(ctx context.Context, r io.Reader, opt Options, ok func(Recipient) erro
 const quoteHint = `: a cell with quotes in it must be quoted and its quotes doubled (RFC 4180 §2), like """john doe""@example.com"`
 
 // count adds a row and checks MaxRows.
-func count(st Stats, opt Options) (Stats, error) {
+func count(st *Stats, opt Options) error {
 	if opt.MaxRows > 0 && st.Rows >= opt.MaxRows {
-		return st, &FileError{
+		return &FileError{
 			Reason: fmt.Sprintf("more than %d rows: split the file or raise the row limit", opt.MaxRows),
 			Err:    ErrTooManyRows,
 		}
 	}
 	st.Rows++
-	return st, nil
+	return nil
 }
 
 // header is the parsed header line.

@@ -16,6 +16,7 @@ import (
 
 	"mailout/internal/outcome"
 	"mailout/internal/queue"
+	"mailout/internal/route"
 	"mailout/internal/store"
 )
 
@@ -136,7 +137,7 @@ type Row struct {
 
 // NewRow builds a report row; advice is given for failed and deferred
 // recipients in the language asked ("en", "es").
-func NewRow(d *store.Delivery, route, lang string) Row {
+func NewRow(d *store.Delivery, rt route.Route, lang string) Row {
 	r := Row{
 		Line: d.Line, Email: d.Email, State: string(d.State), Class: string(d.Class), Code: d.Code,
 		Enhanced: d.Enhanced, Text: d.Text, Host: d.Host, Via: d.Via, Attempts: d.Attempts,
@@ -146,7 +147,7 @@ func NewRow(d *store.Delivery, route, lang string) Row {
 		r.Updated = d.UpdatedAt.UTC().Format(time.RFC3339)
 	}
 	if (d.State == queue.Failed || d.State == queue.Deferred) && d.Class != "" {
-		r.Advice = outcome.Advice(d.Class, route, lang)
+		r.Advice = outcome.Advice(d.Class, rt, lang)
 	}
 	return r
 }

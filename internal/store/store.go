@@ -17,6 +17,7 @@ import (
 
 	"mailout/internal/outcome"
 	"mailout/internal/queue"
+	"mailout/internal/route"
 )
 
 // ErrNotFound is returned when a campaign or delivery does not exist.
@@ -60,8 +61,10 @@ type Campaign struct {
 	Status    CampaignStatus
 	// StatusReason says why the campaign is paused or cancelled.
 	StatusReason string
-	// Route is "sandbox", "relay" or "direct".
-	Route string
+	// Route is the way the campaign's messages leave; it is stored here
+	// only (RouteConfig holds the rest of the route's settings). Empty in
+	// some old databases: see route.Route.OrDefault.
+	Route route.Route
 	// RouteConfig is the route's settings as JSON, with secrets removed
 	// (passwords are never stored; an env var name or file path may be).
 	RouteConfig []byte

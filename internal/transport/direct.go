@@ -14,6 +14,7 @@ import (
 
 	"mailout/internal/mx"
 	"mailout/internal/outcome"
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 )
 
@@ -110,7 +111,7 @@ func (d *Direct) Deliver(ctx context.Context, m *Message) Result {
 func (d *Direct) deliver(ctx context.Context, m *Message, fresh bool) Result {
 	hosts, err := d.cfg.Resolver.Lookup(ctx, m.Domain)
 	if err != nil {
-		res := outcome.Classify(outcome.Attempt{Route: "direct", Step: outcome.StepResolve, Host: m.Domain, Err: err})
+		res := outcome.Classify(outcome.Attempt{Route: route.Direct, Step: outcome.StepResolve, Host: m.Domain, Err: err})
 		return Result{Result: res, Via: "direct"}
 	}
 	var last Result
@@ -181,7 +182,7 @@ func (d *Direct) result(host, addr string, s *session, err error) outcome.Result
 }
 
 func (d *Direct) classify(host string, err error, step outcome.Step) outcome.Result {
-	res := outcome.Classify(outcome.Attempt{Route: "direct", Step: step, Host: host, Port: d.cfg.Port, Err: err})
+	res := outcome.Classify(outcome.Attempt{Route: route.Direct, Step: step, Host: host, Port: d.cfg.Port, Err: err})
 	if res.Host == "" {
 		res.Host = host
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"mailout/internal/outcome"
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 )
 
@@ -32,7 +33,7 @@ func (d *Direct) DeliverBatch(ctx context.Context, msgs []*Message, done func(i 
 	for i, m := range msgs {
 		hosts, err := d.cfg.Resolver.Lookup(ctx, m.Domain)
 		if err != nil {
-			out[i] = Result{Result: outcome.Classify(outcome.Attempt{Route: "direct", Step: outcome.StepResolve, Host: m.Domain, Err: err}), Via: "direct"}
+			out[i] = Result{Result: outcome.Classify(outcome.Attempt{Route: route.Direct, Step: outcome.StepResolve, Host: m.Domain, Err: err}), Via: "direct"}
 			emit(i)
 			continue
 		}

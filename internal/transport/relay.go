@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailout/internal/outcome"
+	"mailout/internal/route"
 	"mailout/internal/smtpclient"
 )
 
@@ -102,7 +103,7 @@ func accountFault(r outcome.Result) bool {
 }
 
 func (r *Relay) classify(a *relayAccount, err error, step outcome.Step) outcome.Result {
-	res := outcome.Classify(outcome.Attempt{Route: "relay", Step: step, Host: a.acc.Host, Port: a.acc.Port, Err: err})
+	res := outcome.Classify(outcome.Attempt{Route: route.Relay, Step: step, Host: a.acc.Host, Port: a.acc.Port, Err: err})
 	if res.Host == "" {
 		res.Host = a.acc.Host
 	}

@@ -41,7 +41,7 @@ func (db *DB) ImportCampaign(ctx context.Context, c *store.Campaign, next func()
 			sql.Named("created_at", ms(created)),
 			sql.Named("status", string(c.Status)),
 			sql.Named("status_reason", c.StatusReason),
-			sql.Named("route", c.Route),
+			sql.Named("route", string(c.Route)),
 			sql.Named("route_config", c.RouteConfig),
 			sql.Named("profile", c.Profile),
 			sql.Named("max_age_ms", c.MaxAge.Milliseconds()),

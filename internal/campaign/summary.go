@@ -1,0 +1,44 @@
+package campaign
+
+import (
+	"context"
+
+	"mailout/internal/outcome"
+	"mailout/internal/report"
+	"mailout/internal/route"
+	"mailout/internal/store"
+)
+
+// Summary is the end of a run as a front end shows it: the campaign's
+// counts, the advice of the outcome that paused it (in lang, "en" or
+// "es"), the doctor's diagnosis, and on the direct route the tally per
+// recipient domain. It reads the campaign again, so its status is the
+// stored one.
+func (s *Service) Summary(ctx context.Context, c *store.Campaign, res *Result, lang string) (*report.Summary, error) {
+	fresh, err := s.st.Campaign(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := SettingsOf(fresh)
+	if err != nil {
+		return nil, err
+	}
+	sum := report.NewSummary(fresh, res.Counts)
+	if res.PauseResult != nil {
+		sum.Advice = outcome.Advice(res.PauseResult.Class, settings.Route, lang)
+	}
+	if res.Diagnosis != nil {
+		sum.Diagnosis = res.Diagnosis.JSON()
+		sum.Advice = res.Diagnosis.Advice(lang)
+	}
+	if settings.Route == route.Direct {
+		rows, err := report.Domains(func(fn func(*store.Delivery) error) error {
+			return s.st.Deliveries(ctx, c.ID, store.DeliveryFilter{}, fn)
+		})
+		if err != nil {
+			return nil, err
+		}
+		sum.Domains = rows
+	}
+	return sum, nil
+}
