@@ -58,9 +58,12 @@ func TestBinaryDoesNotLinkTesting(t *testing.T) {
 // (LockFileEx); everywhere else (js/wasm, wasip1, plan9) the package must
 // still build, and say that it cannot lock rather than fail to compile.
 func TestCampaignLockBuildsWithoutFlockOrLockFileEx(t *testing.T) {
-	out, err := goTool(t, []string{"GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0"}, "vet", "./internal/campaign/")
+	// The lock's files alone: the rest of the package needs the SQLite
+	// driver, which has no port to js/wasm.
+	files := []string{"./internal/campaign/lock.go", "./internal/campaign/lock_other.go"}
+	out, err := goTool(t, []string{"GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0"}, append([]string{"vet"}, files...)...)
 	if err != nil {
-		t.Fatalf("GOOS=js GOARCH=wasm go vet ./internal/campaign/: %v\n%s", err, out)
+		t.Fatalf("GOOS=js GOARCH=wasm go vet %s: %v\n%s", strings.Join(files, " "), err, out)
 	}
 }
 
