@@ -11,7 +11,8 @@ import (
 // many sessions are busy, so that it can split the due messages fairly:
 // every idle session is given work before any session's pipeline is
 // deepened. A session takes at most ceil(queued / idle sessions) messages,
-// and no more than ceil((queued + held) / sessions),
+// and no more than ceil((queued + held) / sessions), where held counts the
+// messages other sessions still have to send,
 // capped at the group size; against a slow receiver (a second per DATA
 // reply) 4,000 messages over 200 sessions then keep all 200 busy instead
 // of a few sessions carrying groups of SendBatch while the others wait.
@@ -23,7 +24,7 @@ type handout struct {
 	mu      sync.Mutex
 	queue   []*store.Delivery
 	busy    int // sessions holding a group
-	held    int // messages those sessions hold
+	held    int // messages those sessions hold and have not settled
 	closed  bool
 	changed chan struct{} // closed and replaced on every change
 }
@@ -110,6 +111,14 @@ func (h *handout) giveBack(ds []*store.Delivery) bool {
 	h.queue = append(append([]*store.Delivery(nil), ds...), h.queue...)
 	h.notifyLocked()
 	return true
+}
+
+// settle says that n messages a session holds have their result: it
+// still holds the rest of its group.
+func (h *handout) settle(n int) {
+	h.mu.Lock()
+	h.held -= n
+	h.mu.Unlock()
 }
 
 // done says that a session finished its group, of which it kept n

@@ -31,6 +31,9 @@ type worker struct {
 	// returned counts the messages of the current group given back to
 	// the handout.
 	returned int
+	// settled counts the messages of the current group whose result was
+	// handed over while the rest of the group was still on the wire.
+	settled int
 	// reported[k]: msgs[k]'s result was recorded during DeliverBatch.
 	reported []bool
 }
@@ -48,9 +51,9 @@ func (w *worker) loop(stopCtx, sendCtx context.Context) {
 		if !ok {
 			return
 		}
-		w.returned = 0
+		w.returned, w.settled = 0, 0
 		w.sendGroup(stopCtx, sendCtx, group)
-		w.work.done(len(group) - w.returned)
+		w.work.done(len(group) - w.returned - w.settled)
 	}
 }
 
@@ -138,6 +141,10 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 			return
 		}
 		w.record(w.ds[k], res)
+		// The handout shares out work by what each session still has to
+		// do, not by the size of the groups it took.
+		w.work.settle(1)
+		w.settled++
 		if !cutDone && w.rec.failed() {
 			cutDone = true
 			cut()
