@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -81,6 +82,22 @@ func suppressionKeys(args []string) ([]string, error) {
 	return keys, nil
 }
 
+// onSuppressionKeys turns the command's addresses and @domains into
+// suppression keys, opens the store with open and hands both to fn.
+func (a *app) onSuppressionKeys(ctx context.Context, args []string, open func(context.Context) (store.Store, error),
+	fn func(ctx context.Context, st store.Store, keys []string) error) error {
+	keys, err := suppressionKeys(args)
+	if err != nil {
+		return err
+	}
+	st, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, st, keys)
+}
+
 func (a *app) suppressionAddCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
@@ -88,23 +105,15 @@ func (a *app) suppressionAddCmd() *cobra.Command {
 		Short: "Suppress addresses, or whole domains written @example.com",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			keys, err := suppressionKeys(args)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			st, err := a.createStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			for _, k := range keys {
-				if err := st.Suppress(ctx, store.Suppression{Key: k, Reason: reason, Source: "manual"}); err != nil {
-					return err
+			return a.onSuppressionKeys(cmd.Context(), args, a.createStore, func(ctx context.Context, st store.Store, keys []string) error {
+				for _, k := range keys {
+					if err := st.Suppress(ctx, store.Suppression{Key: k, Reason: reason, Source: "manual"}); err != nil {
+						return err
+					}
 				}
-			}
-			fmt.Fprintf(a.stderr, "%d entries on the suppression list (an entry already there keeps its reason)\n", len(keys))
-			return nil
+				fmt.Fprintf(a.stderr, "%d entries on the suppression list (an entry already there keeps its reason)\n", len(keys))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "manual", "why: unsubscribed, complaint, hard-bounce…")
@@ -117,30 +126,22 @@ func (a *app) suppressionRemoveCmd() *cobra.Command {
 		Short: "Take addresses or domains off the suppression list",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			keys, err := suppressionKeys(args)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			removed := 0
-			for i, k := range keys {
-				ok, err := st.Unsuppress(ctx, k)
-				if err != nil {
-					return err
+			return a.onSuppressionKeys(cmd.Context(), args, a.openStore, func(ctx context.Context, st store.Store, keys []string) error {
+				removed := 0
+				for i, k := range keys {
+					ok, err := st.Unsuppress(ctx, k)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						fmt.Fprintf(a.stderr, "%s: not on the suppression list\n", args[i])
+						continue
+					}
+					removed++
 				}
-				if !ok {
-					fmt.Fprintf(a.stderr, "%s: not on the suppression list\n", args[i])
-					continue
-				}
-				removed++
-			}
-			fmt.Fprintf(a.stderr, "%d entries removed from the suppression list\n", removed)
-			return nil
+				fmt.Fprintf(a.stderr, "%d entries removed from the suppression list\n", removed)
+				return nil
+			})
 		},
 	}
 }
