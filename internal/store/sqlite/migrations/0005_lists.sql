@@ -1,0 +1,1 @@
+-- The lists of subscribers (filled in by the lists work).

@@ -1,0 +1,1 @@
+-- Users, sessions, API tokens and settings (filled in by the accounts work).
