@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,8 +23,11 @@ type slowReceiver struct {
 
 	mu      sync.Mutex
 	groups  []int
-	taken   int           // messages handed over in groups so far
-	changed chan struct{} // closed and replaced when taken grows
+	domains [][]string     // the distinct domains of each group
+	active  map[string]int // sessions on each domain now
+	peak    map[string]int // most sessions on each domain at once
+	taken   int            // messages handed over in groups so far
+	changed chan struct{}  // closed and replaced when taken grows
 }
 
 func (s *slowReceiver) Deliver(ctx context.Context, m *transport.Message) transport.Result {
@@ -30,12 +35,33 @@ func (s *slowReceiver) Deliver(ctx context.Context, m *transport.Message) transp
 }
 
 func (s *slowReceiver) DeliverBatch(ctx context.Context, msgs []*transport.Message, done func(int, transport.Result)) []transport.Result {
+	var doms []string
+	for _, m := range msgs {
+		if !slices.Contains(doms, m.Domain) {
+			doms = append(doms, m.Domain)
+		}
+	}
 	s.mu.Lock()
 	s.groups = append(s.groups, len(msgs))
+	s.domains = append(s.domains, doms)
+	if s.active == nil {
+		s.active, s.peak = map[string]int{}, map[string]int{}
+	}
+	for _, d := range doms {
+		s.active[d]++
+		s.peak[d] = max(s.peak[d], s.active[d])
+	}
 	s.taken += len(msgs)
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		for _, d := range doms {
+			s.active[d]--
+		}
+		s.mu.Unlock()
+	}()
 	out := make([]transport.Result, len(msgs))
 	for i := range msgs {
 		out[i] = transport.Result{Result: delivered, Via: "slow"}
@@ -141,7 +167,7 @@ func TestEverySessionGetsWorkBeforeAnyGroupDeepens(t *testing.T) {
 // pipeline on one session is a long serial queue while the others run dry.
 func TestFreedSessionTakesAFairShare(t *testing.T) {
 	const sessions = 200
-	h := newHandout(sessions, 32, 1024)
+	h := newHandout(sessions, 32, 1024, 0)
 	rows := func(n int) []*store.Delivery {
 		ds := make([]*store.Delivery, n)
 		for i := range ds {
@@ -160,9 +186,132 @@ func TestFreedSessionTakesAFairShare(t *testing.T) {
 	if err := h.put(t.Context(), rows(256)); err != nil {
 		t.Fatal(err)
 	}
-	h.done(1)
+	h.done("", 1)
 	g, ok := h.take()
 	if want := (256 + sessions - 1 + sessions - 1) / sessions; !ok || len(g) > want {
 		t.Errorf("a freed session took %d of 256 queued while 199 sessions hold one each; want at most %d", len(g), want)
+	}
+}
+
+// With a per-domain session limit (the direct route), every session that
+// the limit allows is busy at once, and each with one domain: 10 domains
+// of 20 messages each, 2 sessions per domain and 20 sessions give 20
+// groups of one domain each, 2 per domain, none waiting. A group that
+// mixed domains would hold a session slot of each of them while it sends
+// one message after another, and keep the other sessions idle.
+func TestPerDomainLimitKeepsEverySessionBusy(t *testing.T) {
+	const domains, each, sessions, perDomain = 10, 20, 20, 2
+	var names []string
+	for i := range domains {
+		names = append(names, fmt.Sprintf("d%d.example", i))
+	}
+	st, c := setup(t, domains*each, names...)
+	clk := throttle.NewFakeClock(time.Now())
+	tr := &slowReceiver{clk: clk, changed: make(chan struct{})}
+	cfg := config(st, c, tr, clk)
+	cfg.Profile.Connections = sessions
+	cfg.Profile.DomainConnections = perDomain
+	cfg.SendBatch = 32
+
+	finished := make(chan error, 1)
+	go func() {
+		res, err := Run(t.Context(), cfg)
+		if err == nil && (res.Stop != StopDone || res.Counts.ByState[queue.Delivered] != domains*each) {
+			err = fmt.Errorf("stop %s, counts %+v", res.Stop, res.Counts.ByState)
+		}
+		finished <- err
+	}()
+	// The clock stands still: whatever is handed out stays on its session.
+	// Sessions that wait on a busy domain while holding messages never
+	// hand them all out: give up after a while rather than hang.
+	waitCtx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := tr.waitTaken(waitCtx, domains*each); err != nil {
+		tr.mu.Lock()
+		taken, groups := tr.taken, slices.Clone(tr.domains)
+		tr.mu.Unlock()
+		t.Fatalf("%d of %d messages handed out to sessions (groups %v): %v", taken, domains*each, groups, err)
+	}
+	tr.mu.Lock()
+	groups := slices.Clone(tr.domains)
+	tr.mu.Unlock()
+	if len(groups) != sessions {
+		t.Errorf("%d groups handed out, want %d (one per session): %v", len(groups), sessions, groups)
+	}
+	per := map[string]int{}
+	for _, g := range groups {
+		if len(g) != 1 {
+			t.Errorf("a group holds the domains %v, want one", g)
+		}
+		for _, d := range g {
+			per[d]++
+		}
+	}
+	for _, d := range names {
+		if per[d] != perDomain {
+			t.Errorf("%s: %d sessions, want %d", d, per[d], perDomain)
+		}
+	}
+
+	drive, stopDriving := context.WithCancel(t.Context())
+	driven := make(chan struct{})
+	go func() {
+		defer close(driven)
+		for clk.WaitForSleepers(drive, 1) == nil {
+			clk.Advance(time.Second)
+		}
+	}()
+	err := <-finished
+	stopDriving()
+	<-driven
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for d, p := range tr.peak {
+		if p > perDomain {
+			t.Errorf("%s: %d sessions at once, limit %d", d, p, perDomain)
+		}
+	}
+}
+
+// A domain at its session limit does not hold up the others: its next
+// group waits while groups of other domains are handed out, and it is
+// handed out as soon as one of its sessions ends.
+func TestHandoutKeepsThePerDomainLimit(t *testing.T) {
+	h := newHandout(10, 32, 1024, 1)
+	var ds []*store.Delivery
+	for i := range 6 {
+		dom := "a.example"
+		if i >= 4 {
+			dom = "b.example"
+		}
+		ds = append(ds, &store.Delivery{ID: int64(i + 1), Domain: dom})
+	}
+	if err := h.put(t.Context(), ds); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := h.take()
+	second, _ := h.take()
+	if first[0].Domain != "a.example" || second[0].Domain != "b.example" {
+		t.Fatalf("groups of %s then %s, want a.example then b.example", first[0].Domain, second[0].Domain)
+	}
+	// Both domains are at their limit: a third session waits, and takes
+	// the work of a domain that has a free slot when some comes.
+	got := make(chan []*store.Delivery, 1)
+	go func() {
+		g, _ := h.take()
+		got <- g
+	}()
+	if err := h.put(t.Context(), []*store.Delivery{{ID: 7, Domain: "c.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if g := <-got; g[0].Domain != "c.example" {
+		t.Fatalf("a third session was given %s while it is at its limit", g[0].Domain)
+	}
+	h.done("a.example", len(first))
+	if g, _ := h.take(); g[0].Domain != "a.example" {
+		t.Fatalf("after a.example's session ended, a group of %s", g[0].Domain)
 	}
 }

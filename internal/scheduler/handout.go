@@ -16,27 +16,89 @@ import (
 // capped at the group size; against a slow receiver (a second per DATA
 // reply) 4,000 messages over 200 sessions then keep all 200 busy instead
 // of a few sessions carrying groups of SendBatch while the others wait.
+//
+// With a per-domain session limit (the direct route), the handout also
+// keeps that limit: a group holds the messages of one domain, and it is
+// handed out only while the domain has fewer than perDomain sessions, so a
+// session never waits holding messages whose domain is busy while the
+// messages of another domain could go. Without one (a relay, the
+// sandbox), a group mixes domains: it all goes to one server.
 type handout struct {
-	sessions int // workers, one session each
-	maxGroup int // most messages one session takes at once
-	capacity int // most deliveries queued before put waits
+	sessions  int // workers, one session each
+	maxGroup  int // most messages one session takes at once
+	capacity  int // most deliveries queued before put waits
+	perDomain int // most sessions one domain may have at once; 0 = no limit
 
-	mu      sync.Mutex
-	queue   []*store.Delivery
+	mu     sync.Mutex
+	queued int                     // deliveries waiting, all domains
+	queues map[string]*domainQueue // by domain; one "" queue without perDomain
+	// ready are the queues that have work and a free session slot, in the
+	// order they are served; a queue may also be listed that lost either
+	// since, and is dropped when reached.
+	ready   []*domainQueue
 	busy    int // sessions holding a group
 	held    int // messages those sessions hold and have not settled
 	closed  bool
 	changed chan struct{} // closed and replaced on every change
 }
 
-func newHandout(sessions, maxGroup, capacity int) *handout {
-	return &handout{sessions: sessions, maxGroup: maxGroup, capacity: capacity, changed: make(chan struct{})}
+// domainQueue is the waiting work of one domain.
+type domainQueue struct {
+	domain  string
+	q       []*store.Delivery
+	active  int  // sessions holding a group of it
+	inReady bool // listed in handout.ready
+}
+
+func newHandout(sessions, maxGroup, capacity, perDomain int) *handout {
+	return &handout{sessions: sessions, maxGroup: maxGroup, capacity: capacity, perDomain: perDomain,
+		queues: map[string]*domainQueue{}, changed: make(chan struct{})}
 }
 
 // notifyLocked wakes everyone waiting for a change.
 func (h *handout) notifyLocked() {
 	close(h.changed)
 	h.changed = make(chan struct{})
+}
+
+// queueLocked returns the queue d waits in.
+func (h *handout) queueLocked(domain string) *domainQueue {
+	if h.perDomain == 0 {
+		domain = ""
+	}
+	dq := h.queues[domain]
+	if dq == nil {
+		dq = &domainQueue{domain: domain}
+		h.queues[domain] = dq
+	}
+	return dq
+}
+
+// servable: dq has work and may have one more session.
+func (h *handout) servable(dq *domainQueue) bool {
+	return len(dq.q) > 0 && (h.perDomain == 0 || dq.active < h.perDomain)
+}
+
+// markReadyLocked lists dq as ready when it is servable and not listed;
+// first puts it at the front (work given back goes first).
+func (h *handout) markReadyLocked(dq *domainQueue, first bool) {
+	if dq.inReady || !h.servable(dq) {
+		return
+	}
+	dq.inReady = true
+	if first {
+		h.ready = append([]*domainQueue{dq}, h.ready...)
+	} else {
+		h.ready = append(h.ready, dq)
+	}
+}
+
+// forgetLocked drops a queue that holds nothing, so a campaign of many
+// domains does not keep one entry per domain it ever sent to.
+func (h *handout) forgetLocked(dq *domainQueue) {
+	if len(dq.q) == 0 && dq.active == 0 && !dq.inReady {
+		delete(h.queues, dq.domain)
+	}
 }
 
 // put queues ds for the sessions, waiting while the queue holds a claim's
@@ -48,8 +110,13 @@ func (h *handout) put(ctx context.Context, ds []*store.Delivery) error {
 	}
 	for {
 		h.mu.Lock()
-		if len(h.queue) == 0 || len(h.queue)+len(ds) <= h.capacity {
-			h.queue = append(h.queue, ds...)
+		if h.queued == 0 || h.queued+len(ds) <= h.capacity {
+			for _, d := range ds {
+				dq := h.queueLocked(d.Domain)
+				dq.q = append(dq.q, d)
+				h.markReadyLocked(dq, false)
+			}
+			h.queued += len(ds)
 			h.notifyLocked()
 			h.mu.Unlock()
 			return nil
@@ -66,7 +133,8 @@ func (h *handout) put(ctx context.Context, ds []*store.Delivery) error {
 
 // take waits for work and returns the next group for one session, which
 // counts as busy until it calls done. ok is false once the handout is
-// closed.
+// closed. With a per-domain limit the group is of one domain, and holds
+// one of its session slots until done.
 func (h *handout) take() (group []*store.Delivery, ok bool) {
 	for {
 		h.mu.Lock()
@@ -74,17 +142,32 @@ func (h *handout) take() (group []*store.Delivery, ok bool) {
 			h.mu.Unlock()
 			return nil, false
 		}
-		if n := len(h.queue); n > 0 {
+		for len(h.ready) > 0 {
+			dq := h.ready[0]
+			h.ready = h.ready[1:]
+			dq.inReady = false
+			if !h.servable(dq) {
+				h.forgetLocked(dq)
+				continue
+			}
 			// Fill every idle session before deepening any pipeline, and
 			// never take more than a fair share of all the work, queued
 			// or held: a session that comes free while the others are busy
 			// would otherwise take a whole group, and against a slow
 			// receiver carry a long serial queue while the others run dry.
+			n := h.queued
 			idle := max(h.sessions-h.busy, 1)
 			fair := (n + h.held + h.sessions - 1) / h.sessions
-			k := max(1, min(h.maxGroup, (n+idle-1)/idle, fair))
-			group = append([]*store.Delivery(nil), h.queue[:k]...)
-			h.queue = h.queue[k:]
+			k := max(1, min(h.maxGroup, (n+idle-1)/idle, fair, len(dq.q)))
+			group = append([]*store.Delivery(nil), dq.q[:k]...)
+			dq.q = dq.q[k:]
+			if len(dq.q) == 0 {
+				dq.q = nil // let the array go
+			}
+			dq.active++
+			// The domain goes to the back: domains take turns.
+			h.markReadyLocked(dq, false)
+			h.queued -= k
 			h.busy++
 			h.held += k
 			h.notifyLocked()
@@ -99,7 +182,7 @@ func (h *handout) take() (group []*store.Delivery, ok bool) {
 
 // giveBack returns deliveries a session took but did not start (the
 // profile did not let them start yet, or the group was full) to the front
-// of the queue. It reports false when the handout is closed: the caller
+// of their queue. It reports false when the handout is closed: the caller
 // gives their attempts back to the store instead.
 func (h *handout) giveBack(ds []*store.Delivery) bool {
 	h.mu.Lock()
@@ -108,7 +191,15 @@ func (h *handout) giveBack(ds []*store.Delivery) bool {
 	if h.closed {
 		return false
 	}
-	h.queue = append(append([]*store.Delivery(nil), ds...), h.queue...)
+	// Deliveries of one domain keep their order, ahead of the queued ones.
+	for i := len(ds) - 1; i >= 0; i-- {
+		dq := h.queueLocked(ds[i].Domain)
+		dq.q = append([]*store.Delivery{ds[i]}, dq.q...)
+	}
+	for _, d := range ds {
+		h.markReadyLocked(h.queueLocked(d.Domain), true)
+	}
+	h.queued += len(ds)
 	h.notifyLocked()
 	return true
 }
@@ -121,13 +212,17 @@ func (h *handout) settle(n int) {
 	h.mu.Unlock()
 }
 
-// done says that a session finished its group, of which it kept n
-// messages (the others it gave back): every result of it was handed to
-// the recorder.
-func (h *handout) done(n int) {
+// done says that a session finished its group, whose domain is domain
+// and of which it kept n messages (the others it gave back): every result
+// of it was handed to the recorder, and its session slot is free.
+func (h *handout) done(domain string, n int) {
 	h.mu.Lock()
 	h.busy--
 	h.held -= n
+	dq := h.queueLocked(domain)
+	dq.active--
+	h.markReadyLocked(dq, false)
+	h.forgetLocked(dq)
 	h.notifyLocked()
 	h.mu.Unlock()
 }
@@ -137,7 +232,7 @@ func (h *handout) done(n int) {
 func (h *handout) waitIdle(ctx context.Context) error {
 	for {
 		h.mu.Lock()
-		if len(h.queue) == 0 && h.busy == 0 {
+		if h.queued == 0 && h.busy == 0 {
 			h.mu.Unlock()
 			return nil
 		}
@@ -157,8 +252,12 @@ func (h *handout) waitIdle(ctx context.Context) error {
 func (h *handout) close() []*store.Delivery {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	left := h.queue
-	h.queue, h.closed = nil, true
+	var left []*store.Delivery
+	for _, dq := range h.queues {
+		left = append(left, dq.q...)
+		dq.q = nil
+	}
+	h.queued, h.ready, h.closed = 0, nil, true
 	h.notifyLocked()
 	return left
 }

@@ -241,7 +241,7 @@ func Run(parent context.Context, cfg Config) (*Result, error) {
 	// The handout holds a whole claim, so the next claim (a write
 	// transaction of a few milliseconds) runs while the workers send the
 	// previous one instead of leaving them idle.
-	work := newHandout(sessions, group, max(sessions, size))
+	work := newHandout(sessions, group, max(sessions, size), cfg.Profile.DomainConnections)
 	limiter := throttle.New(cfg.Profile, cfg.Clock)
 	var wg sync.WaitGroup
 	for range sessions {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"sync"
 
 	"mailout/internal/outcome"
@@ -53,7 +52,7 @@ func (w *worker) loop(stopCtx, sendCtx context.Context) {
 		}
 		w.returned, w.settled = 0, 0
 		w.sendGroup(stopCtx, sendCtx, group)
-		w.work.done(len(group) - w.returned - w.settled)
+		w.work.done(group[0].Domain, len(group)-w.returned-w.settled)
 	}
 }
 
@@ -105,14 +104,6 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 	if len(w.msgs) == 0 {
 		return
 	}
-	release, err := w.acquireDomains(stopCtx)
-	if err != nil {
-		for _, d := range w.ds {
-			w.rec.refund(d)
-		}
-		return
-	}
-	defer release()
 	if w.batcher == nil || len(w.msgs) == 1 {
 		w.record(w.ds[0], w.cfg.Transport.Deliver(sendCtx, w.msgs[0]))
 		return
@@ -200,34 +191,4 @@ func (w *worker) render(d *store.Delivery, buf *bytes.Buffer) (msg *transport.Me
 		}
 	}()
 	return w.cfg.Render(d, buf)
-}
-
-// acquireDomains takes one DomainConnections slot for each distinct domain
-// of the group, in sorted order: every worker takes them in the same
-// order, so two groups waiting for each other's domains cannot deadlock.
-func (w *worker) acquireDomains(ctx context.Context) (release func(), err error) {
-	if len(w.ds) == 1 {
-		return w.limiter.AcquireDomain(ctx, w.ds[0].Domain)
-	}
-	domains := make([]string, 0, len(w.ds))
-	for _, d := range w.ds {
-		domains = append(domains, d.Domain)
-	}
-	slices.Sort(domains)
-	domains = slices.Compact(domains)
-	releases := make([]func(), 0, len(domains))
-	release = func() {
-		for _, f := range releases {
-			f()
-		}
-	}
-	for _, dom := range domains {
-		f, err := w.limiter.AcquireDomain(ctx, dom)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		releases = append(releases, f)
-	}
-	return release, nil
 }

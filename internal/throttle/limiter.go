@@ -31,9 +31,8 @@ const (
 // Limiter paces the messages and sessions of one campaign (or one worker)
 // according to a Profile. It is safe for concurrent use.
 type Limiter struct {
-	p    Profile
-	clk  Clock
-	conn chan struct{} // Connections slots
+	p   Profile
+	clk Clock
 
 	mu         sync.Mutex
 	global     *rate.Limiter
@@ -49,17 +48,10 @@ type domainState struct {
 	slowed    bool          // below the profile's rate
 	coolUntil time.Time     // while slowed: the next recovery step
 	lastUsed  time.Time
-	active    int           // sessions held or awaited (AcquireDomain)
-	slots     chan struct{} // DomainConnections slots; nil = unlimited
 }
 
-// New returns a Limiter for p on clk. p should have passed Validate; a
-// non-positive Connections counts as 1.
+// New returns a Limiter for p on clk. p should have passed Validate.
 func New(p Profile, clk Clock) *Limiter {
-	conns := p.Connections
-	if conns < 1 {
-		conns = 1
-	}
 	g := rate.Inf
 	if p.Rate > 0 {
 		g = rate.Limit(p.Rate)
@@ -67,7 +59,6 @@ func New(p Profile, clk Clock) *Limiter {
 	return &Limiter{
 		p:       p,
 		clk:     clk,
-		conn:    make(chan struct{}, conns),
 		global:  rate.NewLimiter(g, 1), // burst 1: starts are spaced evenly
 		domains: make(map[string]*domainState),
 	}
@@ -191,9 +182,6 @@ func (l *Limiter) domainLocked(domain string, now time.Time) *domainState {
 		if l.p.DomainRate > 0 {
 			ds.lim = rate.NewLimiter(rate.Limit(l.p.DomainRate/60), 1)
 		}
-		if l.p.DomainConnections > 0 {
-			ds.slots = make(chan struct{}, l.p.DomainConnections)
-		}
 		l.domains[domain] = ds
 	}
 	// Recover gradually: the rate doubles once per CoolDown after the
@@ -259,57 +247,6 @@ func (l *Limiter) DomainRate(domain string) float64 {
 	return l.domainLocked(domain, now).perMin
 }
 
-// Acquire waits for one of the profile's Connections session slots. Call
-// release when the session ends; calling it more than once is harmless.
-func (l *Limiter) Acquire(ctx context.Context) (release func(), err error) {
-	select {
-	case l.conn <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	var once sync.Once
-	return func() { once.Do(func() { <-l.conn }) }, nil
-}
-
-// AcquireDomain waits for one of domain's DomainConnections session slots
-// (per-destination concurrency). With DomainConnections 0
-// it returns at once. Call release when the session ends; calling it more
-// than once is harmless.
-func (l *Limiter) AcquireDomain(ctx context.Context, domain string) (release func(), err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	ds := l.domainLocked(domain, l.clk.Now())
-	ds.active++ // keeps the state from being swept while we wait or hold
-	slots := ds.slots
-	l.mu.Unlock()
-
-	done := func() {
-		l.mu.Lock()
-		ds.active--
-		ds.lastUsed = l.clk.Now()
-		l.mu.Unlock()
-	}
-	if slots != nil {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			done()
-			return nil, ctx.Err()
-		}
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			if slots != nil {
-				<-slots
-			}
-			done()
-		})
-	}, nil
-}
-
 // Domains returns how many domains the limiter holds state for.
 func (l *Limiter) Domains() int {
 	l.mu.Lock()
@@ -324,7 +261,7 @@ func (l *Limiter) sweepLocked(now time.Time) {
 		return
 	}
 	for name, ds := range l.domains {
-		if ds.active == 0 && !ds.slowed && now.Sub(ds.lastUsed) > idleTTL {
+		if !ds.slowed && now.Sub(ds.lastUsed) > idleTTL {
 			delete(l.domains, name)
 		}
 	}

@@ -3,8 +3,9 @@
 // and an automatic slow-down of a domain that answers "rate limited".
 //
 // Place in the flow: the scheduler claims due deliveries, groups them by
-// route and domain, and asks a Limiter before each message (Wait) and before
-// each SMTP session (Acquire, AcquireDomain); then the transport sends, and
+// route and domain, hands them to sessions within the profile's connection
+// limits (Connections sessions, DomainConnections per domain), and asks a
+// Limiter before each message (Wait, Allow); then the transport sends, and
 // when outcome.Classify says rate-limited the scheduler calls SlowDown for
 // that domain. Every wait runs on an injected Clock (RealClock() in
 // production, FakeClock in tests), with token buckets from
