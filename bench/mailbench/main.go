@@ -394,6 +394,9 @@ func rusageCPU(ru *syscall.Rusage) time.Duration {
 func runMailout(ctx context.Context, o *options, route, csv, msg, name string) (measure, error) {
 	db := filepath.Join(o.work, name+".db")
 	defer func() {
+		if o.keep {
+			return // for a look at the recipients' timings afterwards
+		}
 		// The database, its WAL and shared memory, the campaign lock file.
 		files, _ := filepath.Glob(db + "*")
 		for _, f := range files {
