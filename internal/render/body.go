@@ -93,7 +93,7 @@ func (t *Template) writeBody(w *capWriter, in *instance, data map[string]string)
 	defer func() { t.scratch.Put(textRaw); t.scratch.Put(htmlRaw); t.scratch.Put(norm) }()
 	textRaw.Reset()
 	htmlRaw.Reset()
-	if t.text != nil {
+	if t.text != nil && t.textPrep == nil {
 		var tmpl *template.Template
 		if in != nil {
 			tmpl = in.text
@@ -131,7 +131,7 @@ func (t *Template) writeBody(w *capWriter, in *instance, data map[string]string)
 		if _, err := w.WriteString("Content-Type: multipart/alternative; boundary=\"" + alt + "\"\r\n\r\n--" + alt + "\r\n"); err != nil {
 			return err
 		}
-		if err := writeTextPart(w, norm, "text/plain", textRaw.Bytes()); err != nil {
+		if err := t.writeText(w, norm, textRaw, data); err != nil {
 			return err
 		}
 		if _, err := w.WriteString("\r\n--" + alt + "\r\n"); err != nil {
@@ -143,7 +143,7 @@ func (t *Template) writeBody(w *capWriter, in *instance, data map[string]string)
 		if _, err := w.WriteString("\r\n--" + alt + "--\r\n"); err != nil {
 			return err
 		}
-	} else if err := writeTextPart(w, norm, "text/plain", textRaw.Bytes()); err != nil {
+	} else if err := t.writeText(w, norm, textRaw, data); err != nil {
 		return err
 	}
 	if len(t.attach) > 0 {
@@ -160,6 +160,15 @@ func (t *Template) writeBody(w *capWriter, in *instance, data map[string]string)
 		}
 	}
 	return nil
+}
+
+// writeText writes the text/plain part: from its prepared form when it has
+// one, else from raw, where writeBody executed it.
+func (t *Template) writeText(w *capWriter, norm, raw *bytes.Buffer, data map[string]string) error {
+	if t.textPrep != nil {
+		return t.writePreparedText(w, norm, raw, "text/plain", t.textPrep, data)
+	}
+	return writeTextPart(w, norm, "text/plain", raw.Bytes())
 }
 
 // writeTextPart writes a text part's content headers and body. The body is

@@ -145,6 +145,7 @@ type Template struct {
 
 	text      *template.Template     // text body; nil when empty and HTML given
 	textPlain plainTemplate          // text's plain form, nil when it has none
+	textPrep  preparedText           // textPlain split for rendering, nil when it has none
 	html      *htmltemplate.Template // nil when not given
 	attach    []attachment
 	refs      []fieldRef // every merge field referenced, first use first
@@ -195,6 +196,7 @@ func Parse(src Source, opt Options) (*Template, error) {
 		}
 		t.text = tt
 		t.textPlain = compilePlain(tt)
+		t.textPrep = prepareText(t.textPlain)
 	}
 	if src.HTML != nil {
 		ht, err := parseHTML(t.htmlName, string(normalizeLF(src.HTML)), refs, t.maxSize)
