@@ -36,12 +36,16 @@ type queries struct {
 	messageSave, suppressionInsert, suppressionDelete, suppressionBounce *sql.Stmt
 	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed *sql.Stmt
 	claimSuspect                                                         *sql.Stmt
+	listInsert, listNameTaken, listRename, listDelete, listColumnsW      *sql.Stmt
+	listSetColumns, subscribersMaxID, subscriberUpsert                   *sql.Stmt
+	subscriberKeyTaken, subscriberUpdate, subscriberDelete               *sql.Stmt
 	// recordBatch[i] updates recordChunks[i] results at once.
 	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
 	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
 	countsByState, countsFailedByClass, countsNextDue, countsClaimed                *sql.Stmt
 	deliveriesList, domainsList, messagesList, suppressionGet, suppressionsList     *sql.Stmt
+	listGet, listsList, listExists, subscribersList, subscriberGet                  *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -108,6 +112,17 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "suppressions_any", "", &q.suppressionsAny},
 		{w, "claim_suppressed", "", &q.claimSuppressed},
 		{w, "requeue_suppressed", "", &q.requeueSuppressed},
+		{w, "list_insert", "", &q.listInsert},
+		{w, "list_name_taken", "", &q.listNameTaken},
+		{w, "list_rename", "", &q.listRename},
+		{w, "list_delete", "", &q.listDelete},
+		{w, "list_columns", "", &q.listColumnsW},
+		{w, "list_set_columns", "", &q.listSetColumns},
+		{w, "subscribers_max_id", "", &q.subscribersMaxID},
+		{w, "subscriber_upsert", "", &q.subscriberUpsert},
+		{w, "subscriber_key_taken", "", &q.subscriberKeyTaken},
+		{w, "subscriber_update", "", &q.subscriberUpdate},
+		{w, "subscriber_delete", "", &q.subscriberDelete},
 		{r, "campaign_exists", "", &q.campaignExistsR},
 		{r, "campaign_get", "", &q.campaignGet},
 		{r, "campaign_get_by_name", "", &q.campaignGetByName},
@@ -122,6 +137,11 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{r, "messages_list", "", &q.messagesList},
 		{r, "suppression_get", "", &q.suppressionGet},
 		{r, "suppressions_list", "", &q.suppressionsList},
+		{r, "list_get", "", &q.listGet},
+		{r, "lists_list", "", &q.listsList},
+		{r, "list_exists", "", &q.listExists},
+		{r, "subscribers_list", "", &q.subscribersList},
+		{r, "subscriber_get", "", &q.subscriberGet},
 	}, chunks...) {
 		text := p.text
 		if text == "" {
