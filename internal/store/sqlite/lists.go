@@ -217,58 +217,61 @@ func (c *columnSet) save(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, list i
 }
 
 // ImportSubscribers adds or updates the rows of next in one transaction,
-// one prepared upsert per row: a key already in the list keeps its row
-// (id, source, created_at) and takes the new address and fields.
+// importBatch rows per prepared upsert statement (as ImportCampaign
+// inserts): a key already in the list keeps its row (id, source,
+// created_at) and takes the new address and fields. Every row is either
+// added or updated, so the rows added are the growth of the list's count.
 func (db *DB) ImportSubscribers(ctx context.Context, listID int64, source string, next func() (*store.NewRecipient, error)) (added, updated int, err error) {
+	const cols = 8 // see queries/subscriber_upsert.sql
 	at := ms(now())
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		cols, err := loadColumns(ctx, tx, db.q.listColumnsW, listID)
+		columns, err := loadColumns(ctx, tx, db.q.listColumnsW, listID)
 		if err != nil {
 			return err
 		}
-		var maxID int64
-		if err := tx.StmtContext(ctx, db.q.subscribersMaxID).QueryRowContext(ctx).Scan(&maxID); err != nil {
+		count := tx.StmtContext(ctx, db.q.subscribersCountW)
+		var before, after int
+		if err := count.QueryRowContext(ctx, sql.Named("list", listID)).Scan(&before); err != nil {
 			return err
 		}
-		upsert := tx.StmtContext(ctx, db.q.subscriberUpsert)
-		// The ids this import inserted, so that a key given twice counts
-		// once as added and then as updated.
-		inserted := map[int64]bool{}
-		for n := 1; ; n++ {
-			if n%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
+		batch := tx.StmtContext(ctx, db.q.subscriberUpsertBatch)
+		one := tx.StmtContext(ctx, db.q.subscriberUpsert)
+		args := make([]any, 0, cols*importBatch)
+		n := 0
+		for ; ; n++ {
 			r, err := next()
 			if err != nil {
-				return fmt.Errorf("subscriber %d: %w", n, err)
+				return fmt.Errorf("subscriber %d: %w", n+1, err)
 			}
 			if r == nil {
 				break
 			}
 			if r.Email == "" || r.Key == "" {
-				return fmt.Errorf("subscriber %d (line %d): email and key are required", n, r.Line)
+				return fmt.Errorf("subscriber %d (line %d): email and key are required", n+1, r.Line)
 			}
 			fields, err := encodeFields(r.Fields)
 			if err != nil {
-				return fmt.Errorf("subscriber %d (line %d): %w", n, r.Line, err)
+				return fmt.Errorf("subscriber %d (line %d): %w", n+1, r.Line, err)
 			}
-			cols.add(r.Fields, r.Columns)
-			var id int64
-			if err := upsert.QueryRowContext(ctx, sql.Named("list", listID), sql.Named("email", r.Email),
-				sql.Named("domain", r.Domain), sql.Named("key", r.Key), sql.Named("fields", fields),
-				sql.Named("source", source), sql.Named("now", at)).Scan(&id); err != nil {
-				return fmt.Errorf("subscriber %d (line %d): %w", n, r.Line, err)
-			}
-			if id > maxID && !inserted[id] {
-				inserted[id] = true
-				added++
-			} else {
-				updated++
+			columns.add(r.Fields, r.Columns)
+			args = append(args, listID, r.Email, r.Domain, r.Key, fields, source, at, at)
+			if len(args) == cap(args) {
+				if _, err := batch.ExecContext(ctx, args...); err != nil {
+					return fmt.Errorf("subscribers up to line %d: %w", r.Line, err)
+				}
+				args = args[:0]
 			}
 		}
-		return cols.save(ctx, tx, db.q.listSetColumns, listID)
+		for i := 0; i < len(args); i += cols {
+			if _, err := one.ExecContext(ctx, args[i:i+cols]...); err != nil {
+				return fmt.Errorf("subscriber %v: %w", args[i+1], err)
+			}
+		}
+		if err := count.QueryRowContext(ctx, sql.Named("list", listID)).Scan(&after); err != nil {
+			return err
+		}
+		added, updated = after-before, n-(after-before)
+		return columns.save(ctx, tx, db.q.listSetColumns, listID)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("sqlite: import into list %d: %w", listID, err)

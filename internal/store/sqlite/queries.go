@@ -27,18 +27,18 @@ var recordChunks = [...]int{64, 16, 4, 1}
 // queries holds every statement, prepared on the handle that runs it.
 type queries struct {
 	// writer
-	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert *sql.Stmt
-	deliveryInsert, deliveryInsertBatch, importSuppressed                *sql.Stmt
-	campaignSetStatus, campaignSetDiagnosis                              *sql.Stmt
-	claim, record, recordRefund, releaseLeases, requeue, dueNow          *sql.Stmt
-	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease    *sql.Stmt
-	claimDelete                                                          *sql.Stmt
-	messageSave, suppressionInsert, suppressionDelete, suppressionBounce *sql.Stmt
-	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed *sql.Stmt
-	claimSuspect                                                         *sql.Stmt
-	listInsert, listNameTaken, listRename, listDelete, listColumnsW      *sql.Stmt
-	listSetColumns, subscribersMaxID, subscriberUpsert                   *sql.Stmt
-	subscriberKeyTaken, subscriberUpdate, subscriberDelete               *sql.Stmt
+	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert       *sql.Stmt
+	deliveryInsert, deliveryInsertBatch, importSuppressed                      *sql.Stmt
+	campaignSetStatus, campaignSetDiagnosis                                    *sql.Stmt
+	claim, record, recordRefund, releaseLeases, requeue, dueNow                *sql.Stmt
+	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease          *sql.Stmt
+	claimDelete                                                                *sql.Stmt
+	messageSave, suppressionInsert, suppressionDelete, suppressionBounce       *sql.Stmt
+	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed       *sql.Stmt
+	claimSuspect                                                               *sql.Stmt
+	listInsert, listNameTaken, listRename, listDelete, listColumnsW            *sql.Stmt
+	listSetColumns, subscribersCountW, subscriberUpsert, subscriberUpsertBatch *sql.Stmt
+	subscriberKeyTaken, subscriberUpdate, subscriberDelete                     *sql.Stmt
 	// recordBatch[i] updates recordChunks[i] results at once.
 	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
@@ -68,6 +68,14 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		name string
 		text string // overrides the file's text
 		dst  **sql.Stmt
+	}
+	upsert, err := queryText("subscriber_upsert")
+	if err != nil {
+		return nil, err
+	}
+	upsertBatch, err := repeatTuple(upsert, importBatch)
+	if err != nil {
+		return nil, err
 	}
 	recordBatch, err := queryText("record_batch")
 	if err != nil {
@@ -118,8 +126,9 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "list_delete", "", &q.listDelete},
 		{w, "list_columns", "", &q.listColumnsW},
 		{w, "list_set_columns", "", &q.listSetColumns},
-		{w, "subscribers_max_id", "", &q.subscribersMaxID},
+		{w, "subscribers_count", "", &q.subscribersCountW},
 		{w, "subscriber_upsert", "", &q.subscriberUpsert},
+		{w, "subscriber_upsert", upsertBatch, &q.subscriberUpsertBatch},
 		{w, "subscriber_key_taken", "", &q.subscriberKeyTaken},
 		{w, "subscriber_update", "", &q.subscriberUpdate},
 		{w, "subscriber_delete", "", &q.subscriberDelete},

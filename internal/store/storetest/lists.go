@@ -183,6 +183,24 @@ func testListsImportUpdates(t *testing.T, s store.Store) {
 	if a, u := importInto(t, s, l.ID, "api", d1, d2); a != 1 || u != 1 {
 		t.Errorf("a key twice in one import: %d added, %d updated; want 1, 1", a, u)
 	}
+
+	// Many rows, new and known ones mixed, counted right.
+	many := func(from, to int) []*store.NewRecipient {
+		var rs []*store.NewRecipient
+		for i := from; i < to; i++ {
+			rs = append(rs, subscriber(i+2, fmt.Sprintf("m%d@example.org", i), "n", fmt.Sprint(i)))
+		}
+		return rs
+	}
+	if a, u := importInto(t, s, l.ID, "api", many(0, 150)...); a != 150 || u != 0 {
+		t.Errorf("150 new rows: %d added, %d updated", a, u)
+	}
+	if a, u := importInto(t, s, l.ID, "api", many(100, 350)...); a != 200 || u != 50 {
+		t.Errorf("250 rows of which 50 known: %d added, %d updated; want 200, 50", a, u)
+	}
+	if n := getList(t, s, l.ID).Subscribers; n != 4+350 {
+		t.Errorf("%d subscribers, want %d", n, 4+350)
+	}
 	if _, _, err := s.ImportSubscribers(ctx, l.ID+100, "api", rows(subscriber(2, "x@example.org"))); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("import into no list: %v, want ErrNotFound", err)
 	}
