@@ -178,10 +178,23 @@ func testListsImportUpdates(t *testing.T, s store.Store) {
 		t.Errorf("columns %v, want [name email city age]: grown in the order imported", got)
 	}
 
-	// The same key twice in one import: added once, then updated.
+	// The same key twice in one import, alone and among many rows: added
+	// once, then updated, the last row's fields kept.
 	d1, d2 := subscriber(2, "dee@example.org", "name", "D1"), subscriber(3, "dee@example.org", "name", "D2")
 	if a, u := importInto(t, s, l.ID, "api", d1, d2); a != 1 || u != 1 {
 		t.Errorf("a key twice in one import: %d added, %d updated; want 1, 1", a, u)
+	}
+	var twice []*store.NewRecipient
+	for i := range 130 {
+		twice = append(twice, subscriber(i+2, fmt.Sprintf("t%d@example.org", i/2), "n", fmt.Sprint(i)))
+	}
+	if a, u := importInto(t, s, l.ID, "api", twice...); a != 65 || u != 65 {
+		t.Errorf("130 rows, each key twice: %d added, %d updated; want 65, 65", a, u)
+	}
+	for _, x := range subscribers(t, s, l.ID, store.SubscriberFilter{Search: "t7@example.org"}) {
+		if x.Fields["n"] != "15" {
+			t.Errorf("t7@: fields %v, want the second row's (n 15)", x.Fields)
+		}
 	}
 
 	// Many rows, new and known ones mixed, counted right.
@@ -198,8 +211,8 @@ func testListsImportUpdates(t *testing.T, s store.Store) {
 	if a, u := importInto(t, s, l.ID, "api", many(100, 350)...); a != 200 || u != 50 {
 		t.Errorf("250 rows of which 50 known: %d added, %d updated; want 200, 50", a, u)
 	}
-	if n := getList(t, s, l.ID).Subscribers; n != 4+350 {
-		t.Errorf("%d subscribers, want %d", n, 4+350)
+	if n := getList(t, s, l.ID).Subscribers; n != 4+65+350 {
+		t.Errorf("%d subscribers, want %d", n, 4+65+350)
 	}
 	if _, _, err := s.ImportSubscribers(ctx, l.ID+100, "api", rows(subscriber(2, "x@example.org"))); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("import into no list: %v, want ErrNotFound", err)
