@@ -42,6 +42,16 @@ func (c *capFlags) register(fl *pflag.FlagSet) {
 	fl.Var(&c.attachments, "max-attachment-bytes", "largest size of all attachments together")
 }
 
+// registerList registers the caps on a list file only (lists import); the
+// message caps keep their defaults.
+func (c *capFlags) registerList(fl *pflag.FlagSet) {
+	c.rowBytes, c.fieldBytes = defaultMaxRowBytes, defaultMaxFieldBytes
+	c.message, c.attachments = campaign.DefaultMaxMessageBytes, campaign.DefaultMaxAttachmentBytes
+	fl.IntVar(&c.rows, "max-rows", defaultMaxRows, "most data rows read from the list file")
+	fl.Var(&c.rowBytes, "max-row-bytes", "longest row of the list file, all its lines (bytes, or with KiB, MiB, GiB)")
+	fl.Var(&c.fieldBytes, "max-field-bytes", "longest field (cell) of the list file; a row with a longer one is rejected")
+}
+
 func (c *capFlags) check() error {
 	for _, v := range []struct {
 		name string

@@ -105,6 +105,7 @@ func TestCommandsOnlyWireTheService(t *testing.T) {
 	// What the commands may use, and for what.
 	allowed := map[string]string{
 		"mailout/internal/campaign":  "the campaign service",
+		"mailout/internal/audience":  "the lists service",
 		"mailout/internal/route":     "the route flag's values",
 		"mailout/internal/recipient": "the list source given to the service, its caps",
 		"mailout/internal/store":     "the domain types that are printed",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/audience"
 	"mailout/internal/campaign"
 	"mailout/internal/recipient"
 	"mailout/internal/route"
@@ -20,6 +22,7 @@ import (
 // sendFlags are the flags of `mailout send`.
 type sendFlags struct {
 	recipients string
+	list       string
 	message    string
 	html       string
 	attach     []string
@@ -34,10 +37,11 @@ type sendFlags struct {
 func (a *app) sendCmd() *cobra.Command {
 	var f sendFlags
 	cmd := &cobra.Command{
-		Use:   "send --recipients FILE.csv --message FILE [flags]",
+		Use:   "send (--recipients FILE.csv | --list NAME) --message FILE [flags]",
 		Short: "Import a list, create a campaign and send it",
 		Long: `send imports the recipients (CSV with a header row and an "email" column;
-every other column is a merge field), checks the message template by
+every other column is a merge field) or takes the subscribers of a stored
+list (--list NAME, see "mailout lists"), checks the message template by
 rendering it for the first recipient, stores the campaign, and sends it.
 
 Routes:
@@ -69,7 +73,8 @@ fault, 5 interrupted, 1 error, 2 usage.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.recipients, "recipients", "", "CSV file of recipients (required)")
+	fl.StringVar(&f.recipients, "recipients", "", "CSV file of recipients (this or --list)")
+	fl.StringVar(&f.list, "list", "", "send to the subscribers of this stored list (this or --recipients; see: mailout lists)")
 	fl.StringVar(&f.message, "message", "", "message template: headers, blank line, text body (required)")
 	fl.StringVar(&f.html, "html", "", "HTML body template (optional; a text part is derived when the message has no body)")
 	fl.StringArrayVar(&f.attach, "attach", nil, "file to attach to every message (repeatable)")
@@ -81,12 +86,14 @@ fault, 5 interrupted, 1 error, 2 usage.`,
 	fl.StringVar(&f.dkim.Domain, "dkim-domain", "", "DKIM signing domain (d=); default: the From address's domain")
 	f.caps.register(fl)
 	f.run.register(cmd, true)
-	_ = cmd.MarkFlagRequired("recipients")
 	_ = cmd.MarkFlagRequired("message")
 	return cmd
 }
 
 func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error {
+	if (f.recipients == "") == (f.list == "") {
+		return usageErr("give the recipients with exactly one of --recipients FILE.csv and --list NAME")
+	}
 	if f.maxAge <= 0 || f.retryMin <= 0 {
 		return usageErr("--max-age and --retry-min must be positive")
 	}
@@ -115,7 +122,10 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	}
 	name := f.name
 	if name == "" {
-		base := strings.TrimSuffix(filepath.Base(f.recipients), filepath.Ext(f.recipients))
+		base := f.list
+		if f.recipients != "" {
+			base = strings.TrimSuffix(filepath.Base(f.recipients), filepath.Ext(f.recipients))
+		}
 		name = base + "-" + time.Now().Format("20060102-150405")
 	}
 	nc := campaign.NewCampaign{Name: name, Message: msg, Routing: rt, Profile: profile, MaxAge: f.maxAge, RetryMin: f.retryMin}
@@ -134,6 +144,26 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	if err != nil {
 		return &exitErr{code: exitError, err: err}
 	}
+	var c *store.Campaign
+	if f.list != "" {
+		// The list is in an existing database: a mistyped --db is refused
+		// rather than created empty.
+		svc, err := a.openService(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer svc.Close()
+		aud := audience.New(svc.Store())
+		l, err := a.findList(ctx, aud, f.list)
+		if err != nil {
+			return err
+		}
+		label := fmt.Sprintf("list %q", l.Name)
+		if c, err = a.importList(ctx, svc, draft, name, label, label, aud.Rows(ctx, l.ID), &recipient.Stats{}); err != nil {
+			return err
+		}
+		return a.runCampaign(ctx, svc, c, rt.Relays, profile, f.run)
+	}
 	file, err := os.Open(f.recipients)
 	if err != nil {
 		return &exitErr{code: exitUsage, err: fmt.Errorf("recipients: %w", err)}
@@ -145,7 +175,8 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		return err
 	}
 	defer svc.Close()
-	c, err := a.importList(ctx, svc, draft, name, file, f.caps.listOptions())
+	var stats recipient.Stats
+	c, err = a.importList(ctx, svc, draft, name, file.Name(), filepath.Base(file.Name()), recipient.Rows(ctx, file, f.caps.listOptions(), &stats), &stats)
 	if err != nil {
 		return err
 	}
@@ -166,18 +197,17 @@ func readMessage(f *sendFlags) (*store.Message, error) {
 	return m, nil
 }
 
-// importList creates the campaign from the CSV file, streamed into the
-// store in one transaction, and prints the rejected rows (the first 20)
-// with their line numbers and the tally.
-func (a *app) importList(ctx context.Context, svc *campaign.Service, draft *campaign.Draft, name string, file *os.File, opt recipient.Options) (*store.Campaign, error) {
-	path := file.Name()
-	var (
-		stats    recipient.Stats
-		badCount int
-	)
-	c, imported, err := svc.Create(ctx, draft, recipient.Rows(ctx, file, opt, &stats), func(e recipient.RowError) {
+// importList creates the campaign from rows (a CSV file's at path, shown
+// as label; or a stored list's, path and label naming it), streamed into
+// the store in one transaction, and prints the rejected rows (the first
+// 20) with their line numbers and the tally (stats, which rows keeps up
+// to date).
+func (a *app) importList(ctx context.Context, svc *campaign.Service, draft *campaign.Draft, name, path, label string,
+	rows iter.Seq2[*recipient.Recipient, error], stats *recipient.Stats) (*store.Campaign, error) {
+	var badCount int
+	c, imported, err := svc.Create(ctx, draft, rows, func(e recipient.RowError) {
 		if badCount++; badCount <= 20 {
-			fmt.Fprintf(a.stderr, "%s:%d: %s%s\n", filepath.Base(path), e.Line, e.Reason, raise(e))
+			fmt.Fprintf(a.stderr, "%s:%d: %s%s\n", label, e.Line, e.Reason, raise(e))
 		}
 	})
 	if badCount > 20 {
@@ -195,9 +225,12 @@ func (a *app) importList(ctx context.Context, svc *campaign.Service, draft *camp
 	default:
 		return nil, &exitErr{code: exitError, err: fmt.Errorf("nothing was imported or sent: %w", err)}
 	}
-	fmt.Fprintf(a.stderr, "Campaign %q: %d recipients imported from %s", c.Name, imported, filepath.Base(path))
-	if badCount > 0 {
+	fmt.Fprintf(a.stderr, "Campaign %q: %d recipients imported from %s", c.Name, imported, label)
+	switch {
+	case stats.Invalid+stats.Duplicates > 0:
 		fmt.Fprintf(a.stderr, ", %d rows rejected (%d invalid, %d duplicates)", badCount, stats.Invalid, stats.Duplicates)
+	case badCount > 0:
+		fmt.Fprintf(a.stderr, ", %d rows rejected", badCount)
 	}
 	fmt.Fprintln(a.stderr)
 	return c, nil

@@ -21,6 +21,11 @@ func TestReadCommandsRefuseAMissingDatabase(t *testing.T) {
 		{"resume", "spring"},
 		{"retry", "spring"},
 		{"export", "spring", filepath.Join(dir, "out")},
+		{"lists", "show"},
+		{"lists", "export", "news"},
+		{"lists", "delete", "news"},
+		{"lists", "import", "news", writeList(t, "a@example.org")},
+		{"send", "--list", "news", "--message", writeMessage(t, testMessage)},
 	} {
 		r := mailout(t, nil, append(args, "--db", typo)...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, typo+" does not exist") {

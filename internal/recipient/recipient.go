@@ -35,6 +35,9 @@ type Recipient struct {
 	// Fields holds every column by its header name as written (trimmed),
 	// the email column included; values are trimmed of surrounding spaces.
 	Fields map[string]string
+	// Columns are the header's names in file order, the keys of Fields;
+	// every row of a file shares the one slice, which must not be changed.
+	Columns []string
 }
 
 // RowError is one rejected row. Reason is one of:
@@ -123,6 +126,12 @@ var emailHeaders = map[string]bool{
 	"email": true, "e-mail": true, "mail": true, "email address": true,
 	"e-mail address": true, "email_address": true, "correo": true,
 	"correo electrónico": true, "correo electronico": true,
+}
+
+// IsEmailColumn reports whether a header name (in any case, with spaces
+// around) is taken as the address column.
+func IsEmailColumn(name string) bool {
+	return emailHeaders[strings.ToLower(strings.TrimSpace(name))]
 }
 
 // Read streams recipients from r: ok is called for every good row, bad for
@@ -287,7 +296,7 @@ func readRows(ctx context.Context, r io.Reader, opt Options, stp *Stats, yield f
 			fields[name] = strings.TrimSpace(rec[i])
 		}
 		stp.Imported++
-		if !yield(&Recipient{Line: line, Address: a, Fields: fields}, nil) {
+		if !yield(&Recipient{Line: line, Address: a, Fields: fields, Columns: h.names}, nil) {
 			return nil
 		}
 	}

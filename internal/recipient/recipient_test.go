@@ -420,3 +420,22 @@ func TestFieldCap(t *testing.T) {
 		t.Errorf("a header name over the cap: %v; want ErrFieldTooLarge on line 1", res.err)
 	}
 }
+
+// Every row carries the header's names in file order, as written
+// (trimmed), so that a list keeps the column order of its file.
+func TestRowsCarryTheColumnOrder(t *testing.T) {
+	res := read(t, "Name; Correo ;city\nAna;ana@example.com;Oslo\nBo;bo@example.com;Rome\n", Options{})
+	if res.err != nil || len(res.good) != 2 {
+		t.Fatalf("%d rows, %v", len(res.good), res.err)
+	}
+	for _, r := range res.good {
+		if want := []string{"Name", "Correo", "city"}; !reflect.DeepEqual(r.Columns, want) {
+			t.Errorf("line %d: Columns = %q, want %q", r.Line, r.Columns, want)
+		}
+	}
+	for name, want := range map[string]bool{"email": true, " E-Mail ": true, "Correo electrónico": true, "name": false, "emails": false} {
+		if got := IsEmailColumn(name); got != want {
+			t.Errorf("IsEmailColumn(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -48,20 +48,29 @@ type Lists interface {
 	List(ctx context.Context, id int64) (*List, error)
 	// Lists returns every list by name.
 	Lists(ctx context.Context) ([]List, error)
+	// RenameList returns ErrExists when another list has the name,
+	// ErrNotFound when there is no such list.
 	RenameList(ctx context.Context, id int64, name string) error
 	// DeleteList deletes the list and its subscribers; campaigns made from
 	// it keep their recipients.
 	DeleteList(ctx context.Context, id int64) error
 	// ImportSubscribers adds subscribers in one transaction (all or
-	// nothing). A row whose Key is already in the list updates its Email
+	// nothing). next returns the rows one by one and (nil, nil) at the
+	// end; an error from next rolls the import back and is returned
+	// wrapped. A row whose Key is already in the list updates its Email
 	// and Fields and counts as updated. The list's Columns grow by the new
-	// names.
+	// names (in NewRecipient.Columns order when it is set). ErrNotFound
+	// when there is no such list.
 	ImportSubscribers(ctx context.Context, listID int64, source string, next func() (*NewRecipient, error)) (added, updated int, err error)
-	// Subscribers streams the list's subscribers in ID order.
+	// Subscribers streams the list's subscribers in ID order; an error
+	// from fn stops the walk and is returned as is. ErrNotFound when there
+	// is no such list.
 	Subscribers(ctx context.Context, listID int64, f SubscriberFilter, fn func(*Subscriber) error) error
 	Subscriber(ctx context.Context, listID, id int64) (*Subscriber, error)
 	// UpdateSubscriber changes Email, Domain, Key and Fields; ErrExists
-	// when another subscriber of the list has the Key.
+	// when another subscriber of the list has the Key, ErrNotFound when
+	// the list has no such subscriber. The list's Columns grow by new
+	// names, sorted.
 	UpdateSubscriber(ctx context.Context, s *Subscriber) error
 	DeleteSubscriber(ctx context.Context, listID, id int64) error
 }

@@ -92,6 +92,11 @@ type NewRecipient struct {
 	Key string
 	// Fields are the merge fields, by column name.
 	Fields map[string]string
+	// Columns, when set, are the names of Fields in the source's order (a
+	// CSV header): ImportSubscribers adds a list's new columns in this
+	// order. Without it new names are added sorted. ImportCampaign
+	// ignores it.
+	Columns []string
 }
 
 // Delivery is one recipient of one campaign and the state of its delivery.
@@ -221,6 +226,8 @@ type DeliveryFilter struct {
 // Store persists campaigns and deliveries. Every method is safe for
 // concurrent use. Times are stored with at least millisecond precision.
 type Store interface {
+	Lists
+
 	// ImportCampaign creates the campaign and all its recipients in one
 	// transaction: after a crash it is either complete or absent. next
 	// returns the recipients one by one and (nil, nil) at the end. Recipients

@@ -27,21 +27,25 @@ var recordChunks = [...]int{64, 16, 4, 1}
 // queries holds every statement, prepared on the handle that runs it.
 type queries struct {
 	// writer
-	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert *sql.Stmt
-	deliveryInsert, deliveryInsertBatch, importSuppressed                *sql.Stmt
-	campaignSetStatus, campaignSetDiagnosis                              *sql.Stmt
-	claim, record, recordRefund, releaseLeases, requeue, dueNow          *sql.Stmt
-	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease    *sql.Stmt
-	claimDelete                                                          *sql.Stmt
-	messageSave, suppressionInsert, suppressionDelete, suppressionBounce *sql.Stmt
-	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed *sql.Stmt
-	claimSuspect                                                         *sql.Stmt
+	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert       *sql.Stmt
+	deliveryInsert, deliveryInsertBatch, importSuppressed                      *sql.Stmt
+	campaignSetStatus, campaignSetDiagnosis                                    *sql.Stmt
+	claim, record, recordRefund, releaseLeases, requeue, dueNow                *sql.Stmt
+	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease          *sql.Stmt
+	claimDelete                                                                *sql.Stmt
+	messageSave, suppressionInsert, suppressionDelete, suppressionBounce       *sql.Stmt
+	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed       *sql.Stmt
+	claimSuspect                                                               *sql.Stmt
+	listInsert, listNameTaken, listRename, listDelete, listColumnsW            *sql.Stmt
+	listSetColumns, subscribersCountW, subscriberUpsert, subscriberUpsertBatch *sql.Stmt
+	subscriberKeyTaken, subscriberUpdate, subscriberDelete                     *sql.Stmt
 	// recordBatch[i] updates recordChunks[i] results at once.
 	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
 	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
 	countsByState, countsFailedByClass, countsNextDue, countsClaimed                *sql.Stmt
 	deliveriesList, domainsList, messagesList, suppressionGet, suppressionsList     *sql.Stmt
+	listGet, listsList, listExists, subscribersList, subscriberGet                  *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -64,6 +68,14 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		name string
 		text string // overrides the file's text
 		dst  **sql.Stmt
+	}
+	upsert, err := queryText("subscriber_upsert")
+	if err != nil {
+		return nil, err
+	}
+	upsertBatch, err := repeatTuple(upsert, importBatch)
+	if err != nil {
+		return nil, err
 	}
 	recordBatch, err := queryText("record_batch")
 	if err != nil {
@@ -108,6 +120,18 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "suppressions_any", "", &q.suppressionsAny},
 		{w, "claim_suppressed", "", &q.claimSuppressed},
 		{w, "requeue_suppressed", "", &q.requeueSuppressed},
+		{w, "list_insert", "", &q.listInsert},
+		{w, "list_name_taken", "", &q.listNameTaken},
+		{w, "list_rename", "", &q.listRename},
+		{w, "list_delete", "", &q.listDelete},
+		{w, "list_columns", "", &q.listColumnsW},
+		{w, "list_set_columns", "", &q.listSetColumns},
+		{w, "subscribers_count", "", &q.subscribersCountW},
+		{w, "subscriber_upsert", "", &q.subscriberUpsert},
+		{w, "subscriber_upsert", upsertBatch, &q.subscriberUpsertBatch},
+		{w, "subscriber_key_taken", "", &q.subscriberKeyTaken},
+		{w, "subscriber_update", "", &q.subscriberUpdate},
+		{w, "subscriber_delete", "", &q.subscriberDelete},
 		{r, "campaign_exists", "", &q.campaignExistsR},
 		{r, "campaign_get", "", &q.campaignGet},
 		{r, "campaign_get_by_name", "", &q.campaignGetByName},
@@ -122,6 +146,11 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{r, "messages_list", "", &q.messagesList},
 		{r, "suppression_get", "", &q.suppressionGet},
 		{r, "suppressions_list", "", &q.suppressionsList},
+		{r, "list_get", "", &q.listGet},
+		{r, "lists_list", "", &q.listsList},
+		{r, "list_exists", "", &q.listExists},
+		{r, "subscribers_list", "", &q.subscribersList},
+		{r, "subscriber_get", "", &q.subscriberGet},
 	}, chunks...) {
 		text := p.text
 		if text == "" {

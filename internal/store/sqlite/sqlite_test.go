@@ -213,10 +213,10 @@ func TestQueryFilesAllPrepared(t *testing.T) {
 	if err != nil || !strings.Contains(src, "VALUES") {
 		t.Fatalf("delivery_insert: %v", err)
 	}
-	// Every file is prepared once; delivery_insert a second time as a batch,
-	// campaign_exists and suppression_get once per handle; record_batch once
-	// per chunk size.
-	if want := len(names) + 3 + len(recordChunks) - 1; len(db.q.all) != want {
+	// Every file is prepared once; delivery_insert and subscriber_upsert a
+	// second time as a batch, campaign_exists and suppression_get once per
+	// handle; record_batch once per chunk size.
+	if want := len(names) + 4 + len(recordChunks) - 1; len(db.q.all) != want {
 		t.Fatalf("%d statements prepared for %d query files, want %d", len(db.q.all), len(names), want)
 	}
 }
@@ -229,7 +229,7 @@ func TestQueryPlans(t *testing.T) {
 	args := []any{sql.Named("campaign", 1), sql.Named("owner", "w"), sql.Named("now", 5),
 		sql.Named("lease_until", 6), sql.Named("limit", 500), sql.Named("states", `["failed"]`),
 		sql.Named("classes", "[]"), sql.Named("due", 5), sql.Named("cursor", 7), sql.Named("first_id", 8),
-		sql.Named("last_id", 9), sql.Named("reason", "r")}
+		sql.Named("last_id", 9), sql.Named("reason", "r"), sql.Named("list", 1), sql.Named("after", 0)}
 	for _, tc := range []struct {
 		query string
 		want  []string
@@ -246,6 +246,10 @@ func TestQueryPlans(t *testing.T) {
 		{"counts_by_state", []string{"COVERING INDEX deliveries_state"}, []string{"SCAN deliveries"}},
 		{"counts_next_due", []string{"deliveries_due"}, []string{"SCAN deliveries"}},
 		{"release_leases", []string{"deliveries_state"}, []string{"SCAN deliveries"}},
+		// A list's subscribers page by id without a sort; counts read an index.
+		{"subscribers_list", []string{"subscribers_list (list_id=? AND rowid>?)"}, []string{"TEMP B-TREE", "SCAN subscribers"}},
+		{"subscribers_count", []string{"SEARCH subscribers USING COVERING INDEX subscribers_list (list_id=?)"}, nil},
+		{"list_get", []string{"SEARCH s USING COVERING INDEX subscribers_list (list_id=?)"}, []string{"SCAN s"}},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			text, err := queryText(tc.query)

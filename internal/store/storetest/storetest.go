@@ -2,7 +2,8 @@
 // passes (store/sqlite now, store/postgres later). It checks the contract
 // written in the doc comments of package store: atomic imports, claim order
 // and exclusivity, the attempt fence, lease release, requeue, counts that
-// always sum to the total, and byte-exact message storage.
+// always sum to the total, byte-exact message storage, and the lists of
+// subscribers (import by key, all or nothing; search and paging).
 //
 // A backend's test calls Run with a function that opens a fresh, empty
 // store for one subtest.
@@ -48,6 +49,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"domains", testDomains},
 		{"unknown campaign", testUnknownCampaign},
 		{"typed outcome", testTypedOutcome},
+		{"lists create", testListsCreate},
+		{"lists import updates", testListsImportUpdates},
+		{"lists import is atomic", testListsImportAtomic},
+		{"lists search and paging", testListsSearchAndPaging},
+		{"lists update and delete subscriber", testListsUpdateDelete},
+		{"lists delete", testListsDelete},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

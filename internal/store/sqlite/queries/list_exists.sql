@@ -1,0 +1,2 @@
+-- list_exists: a row when the list exists.
+SELECT 1 FROM lists WHERE id = :list

@@ -1,0 +1,2 @@
+-- subscriber_delete: one subscriber of a list.
+DELETE FROM subscribers WHERE list_id = :list AND id = :id
