@@ -221,6 +221,8 @@ type DeliveryFilter struct {
 // Store persists campaigns and deliveries. Every method is safe for
 // concurrent use. Times are stored with at least millisecond precision.
 type Store interface {
+	Accounts
+
 	// ImportCampaign creates the campaign and all its recipients in one
 	// transaction: after a crash it is either complete or absent. next
 	// returns the recipients one by one and (nil, nil) at the end. Recipients

@@ -48,6 +48,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"domains", testDomains},
 		{"unknown campaign", testUnknownCampaign},
 		{"typed outcome", testTypedOutcome},
+		{"users", testUsers},
+		{"sessions", testSessions},
+		{"api tokens", testTokens},
+		{"settings", testSettings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
