@@ -144,7 +144,8 @@ func (s *Service) CreateAdmin(ctx context.Context, email, password string) (*sto
 // costs the same hash as for a known one, so timing does not tell
 // whether an account exists.
 func (s *Service) Login(ctx context.Context, email, password, remote string) (string, error) {
-	keys := []string{"ip:" + remoteHost(remote), "email:" + strings.ToLower(strings.TrimSpace(email))}
+	email = canonicalEmail(email)
+	keys := []string{"ip:" + remoteHost(remote), "email:" + strings.ToLower(email)}
 	now := s.opt.Now()
 	// The attempt counts as a failure from the start, so that parallel
 	// attempts cannot all pass the check before any is recorded; a
@@ -152,7 +153,7 @@ func (s *Service) Login(ctx context.Context, email, password, remote string) (st
 	if !s.attempt(keys, now) {
 		return "", ErrRateLimited
 	}
-	u, err := s.st.UserByEmail(ctx, strings.TrimSpace(email))
+	u, err := s.st.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		_, _ = verifyPassword(password, s.dummyHash())
@@ -312,6 +313,17 @@ func (s *Service) dummyHash() string {
 		s.dummy = hashPassword(p, s.opt.Hash)
 	})
 	return s.dummy
+}
+
+// canonicalEmail is the email as CreateAdmin stores it (the domain in
+// A-labels), so that the Unicode and A-label forms sign in alike; input
+// that is not an address is kept as typed, to fail as any wrong email.
+func canonicalEmail(email string) string {
+	email = strings.TrimSpace(email)
+	if a, err := addr.Parse(email); err == nil {
+		return a.String()
+	}
+	return email
 }
 
 func remoteHost(remote string) string {

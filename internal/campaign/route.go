@@ -55,7 +55,8 @@ type RouteConfig struct {
 
 // InputError is a route setting that cannot be used. Field names it as
 // the command line and the configuration file do ("route", "helo", "dns",
-// "relay-ca", "relay-password-env", "relay-password-file"); it is "" when
+// "relay-ca", "relay-password-env", "relay-password-file", and "relay" for
+// a password kept in the app's settings); it is "" when
 // Err names what is wrong itself (a relay URL).
 type InputError struct {
 	Field string

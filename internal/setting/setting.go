@@ -191,7 +191,7 @@ func (s *Settings) RelayPassword(ctx context.Context, name string) (string, erro
 	if s.st == nil {
 		return "", errors.New("settings: not loaded from a store")
 	}
-	return Secrets(s.st, s.box)(name)
+	return relayPassword(ctx, s.st, s.box, name)
 }
 
 // Secrets returns the campaign service's Env.Secret: the stored password
@@ -199,25 +199,29 @@ func (s *Settings) RelayPassword(ctx context.Context, name string) (string, erro
 // to campaign.Options so that a campaign resumes with the stored password.
 func Secrets(st store.Accounts, box *secret.Key) func(name string) (string, error) {
 	return func(name string) (string, error) {
-		s, err := read(context.Background(), st)
-		if err != nil {
-			return "", err
-		}
-		sealed, ok := s.Sealed[name]
-		if !ok {
-			for _, r := range s.Relays {
-				if r.Name == name {
-					return "", nil // an account without a password
-				}
-			}
-			return "", fmt.Errorf("%q: %w", name, ErrUnknownRelay)
-		}
-		p, err := box.Open(sealed)
-		if err != nil {
-			return "", fmt.Errorf("settings: password of relay account %q: %w", name, err)
-		}
-		return string(p), nil
+		return relayPassword(context.Background(), st, box, name)
 	}
+}
+
+func relayPassword(ctx context.Context, st store.Accounts, box *secret.Key, name string) (string, error) {
+	s, err := read(ctx, st)
+	if err != nil {
+		return "", err
+	}
+	sealed, ok := s.Sealed[name]
+	if !ok {
+		for _, r := range s.Relays {
+			if r.Name == name {
+				return "", nil // an account without a password
+			}
+		}
+		return "", fmt.Errorf("%q: %w", name, ErrUnknownRelay)
+	}
+	p, err := box.Open(sealed)
+	if err != nil {
+		return "", fmt.Errorf("settings: password of relay account %q: %w", name, err)
+	}
+	return string(p), nil
 }
 
 // Validate reports the first setting that cannot be used, as a

@@ -21,7 +21,7 @@ import (
 	"mailout/internal/throttle"
 )
 
-const relayPassword = "Relay-Pa55word-in-settings"
+const storedPassword = "Relay-Pa55word-in-settings"
 
 func newKey(t *testing.T) *secret.Key {
 	t.Helper()
@@ -44,7 +44,7 @@ func openDB(t *testing.T, path string) *sqlite.DB {
 func sample() *Settings {
 	return &Settings{
 		Relays: []RelayAccount{
-			{Name: "main", Host: "smtp.example.com", Port: 587, TLS: TLSStartTLS, User: "me@example.com", Password: relayPassword},
+			{Name: "main", Host: "smtp.example.com", Port: 587, TLS: TLSStartTLS, User: "me@example.com", Password: storedPassword},
 			{Name: "lab", Host: "127.0.0.1", Port: 2525, TLS: TLSNone},
 		},
 		DNS: []string{"127.0.0.1:5354", "9.9.9.9"}, HELO: "mail.example.com",
@@ -70,7 +70,7 @@ func TestPasswordSealedAtRest(t *testing.T) {
 	if s.Relays[0].Password != "" || !s.Relays[0].HasPassword || s.Relays[1].HasPassword {
 		t.Fatalf("Load gave relays %+v: want no password, HasPassword for main only", s.Relays)
 	}
-	if p, err := s.RelayPassword(ctx, "main"); err != nil || p != relayPassword {
+	if p, err := s.RelayPassword(ctx, "main"); err != nil || p != storedPassword {
 		t.Fatalf("RelayPassword = %q, %v", p, err)
 	}
 	if err := db.Close(); err != nil {
@@ -82,7 +82,7 @@ func TestPasswordSealedAtRest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(b, []byte(relayPassword)) {
+		if bytes.Contains(b, []byte(storedPassword)) {
 			t.Fatalf("%s contains the relay password in clear", filepath.Base(f))
 		}
 	}
@@ -105,7 +105,7 @@ func TestSaveKeepsPassword(t *testing.T) {
 	if err := Save(ctx, db, key, s); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := s.RelayPassword(ctx, "main"); err != nil || p != relayPassword {
+	if p, err := s.RelayPassword(ctx, "main"); err != nil || p != storedPassword {
 		t.Fatalf("after a save without the password: %q, %v", p, err)
 	}
 	s.Relays[0].Password = "a-new-password"
@@ -229,13 +229,13 @@ func TestRouteConfig(t *testing.T) {
 // new process, resumed with the password from the settings; the
 // campaign's stored settings never hold it.
 func TestCampaignResumesWithStoredPassword(t *testing.T) {
-	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"mailout": relayPassword}, RequireAuth: true})
+	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"mailout": storedPassword}, RequireAuth: true})
 	host, port, _ := strings.Cut(srv.Addr, ":")
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mailout.db")
 	key := newKey(t)
 	db := openDB(t, path)
-	s := &Settings{Relays: []RelayAccount{{Name: "lab", Host: host, Port: atoi(t, port), TLS: TLSNone, User: "mailout", Password: relayPassword}},
+	s := &Settings{Relays: []RelayAccount{{Name: "lab", Host: host, Port: atoi(t, port), TLS: TLSNone, User: "mailout", Password: storedPassword}},
 		HELO: "sender.mailout.test"}
 	if err := Save(ctx, db, key, s); err != nil {
 		t.Fatal(err)
@@ -260,7 +260,7 @@ func TestCampaignResumesWithStoredPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(c.RouteConfig), relayPassword) {
+	if strings.Contains(string(c.RouteConfig), storedPassword) {
 		t.Fatalf("campaign settings hold the password: %s", c.RouteConfig)
 	}
 	svc.Close()
