@@ -117,6 +117,7 @@ func TestCommandsOnlyWireTheService(t *testing.T) {
 		"mailout/internal/dkim":      "dkim keygen and dkim check",
 		"mailout/internal/mx":        "the DNS server of dkim check",
 		"mailout/internal/smtptest":  "the sink command's server",
+		"mailout/internal/account":   "admin create and the token commands",
 	}
 	files := sourceFiles(t, ".", parser.ImportsOnly)
 	if len(files) < 10 {

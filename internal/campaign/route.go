@@ -31,6 +31,11 @@ type RouteConfig struct {
 	// PasswordEnv and PasswordFile give the password of a relay account
 	// that names a user and no password.
 	PasswordEnv, PasswordFile string
+	// RelayPasswordSettings, in step with Relays, name for each relay the
+	// stored relay account (the web app's settings) whose password it
+	// uses, or "" for none. The password is looked up with Env.Secret,
+	// now and at every later run; only the name is stored.
+	RelayPasswordSettings []string
 	// RelayCA is a PEM file of the CA that signed the relay's certificate.
 	RelayCA string
 	// HELO is the EHLO name; "" = this machine's name.
@@ -50,7 +55,8 @@ type RouteConfig struct {
 
 // InputError is a route setting that cannot be used. Field names it as
 // the command line and the configuration file do ("route", "helo", "dns",
-// "relay-ca", "relay-password-env", "relay-password-file"); it is "" when
+// "relay-ca", "relay-password-env", "relay-password-file", and "relay" for
+// a password kept in the app's settings); it is "" when
 // Err names what is wrong itself (a relay URL).
 type InputError struct {
 	Field string
@@ -76,6 +82,30 @@ type Env struct {
 	// crosses the network in clear text, an EHLO name that is not fully
 	// qualified). It never contains a secret.
 	Warn func(string)
+	// Secret returns the password of the stored relay account name (see
+	// RouteConfig.RelayPasswordSettings); nil where no settings are kept
+	// (the command line), which makes such a campaign ErrNoSecret.
+	Secret func(name string) (string, error)
+}
+
+// ErrNoSecret is returned when a relay's password is kept in the web
+// app's settings and cannot be had here: no settings in this process, or
+// no such account any more.
+var ErrNoSecret = errors.New("the relay password is kept in the app's settings and is not available here (run the campaign from mailout serve, or give --relay again)")
+
+// secretPassword is the stored relay account's password for relay a.
+func (e Env) secretPassword(a *transport.RelayAccount, name string) (string, error) {
+	if e.Secret == nil {
+		return "", fmt.Errorf("relay %s, account %q: %w", a, name, ErrNoSecret)
+	}
+	p, err := e.Secret(name)
+	if err != nil {
+		return "", fmt.Errorf("relay %s, account %q: %w: %w", a, name, ErrNoSecret, err)
+	}
+	if p == "" {
+		return "", fmt.Errorf("relay %s, account %q has no password: %w", a, name, ErrNoSecret)
+	}
+	return p, nil
 }
 
 func (e Env) withDefaults() Env {
@@ -147,6 +177,32 @@ func ParseRelays(urls []string, passwordEnv, passwordFile string, env Env) (*Rel
 	return out, nil
 }
 
+// fromSettings sets the password of each relay that names a stored relay
+// account (names, in step with the relays) from env.Secret.
+func (r *Relays) fromSettings(names []string, env Env) error {
+	if len(names) > len(r.accounts) {
+		return &InputError{Field: "relay", Err: errors.New("more stored relay accounts than relays")}
+	}
+	for i, name := range names {
+		if name == "" {
+			continue
+		}
+		a := r.accounts[i]
+		if a.Password != "" {
+			return &InputError{Field: "relay", Err: fmt.Errorf("relay %s: password given twice (and kept in the settings)", a)}
+		}
+		p, err := env.secretPassword(a, name)
+		if err != nil {
+			return &InputError{Field: "relay", Err: err}
+		}
+		a.Password = p
+		if a.Insecure {
+			env.Warn(fmt.Sprintf("%s has no TLS: the password of %q crosses the network in clear text, readable by anyone on the path. Use smtp:// (STARTTLS) or smtps:// unless this is a lab.", a, a.Username))
+		}
+	}
+	return nil
+}
+
 // Routing is a checked route ready to use: its storable Settings and, in
 // memory only, the relay accounts with their passwords and the relay's TLS
 // roots. It turns into the transport of a run (transport) and into the
@@ -201,6 +257,12 @@ func (rc RouteConfig) Check(def route.Route, env Env) (*Routing, error) {
 			return nil, err
 		}
 		s.Relays, s.RelayPasswordInURL = out.Relays.redacted, out.Relays.inURL
+		if err := out.Relays.fromSettings(rc.RelayPasswordSettings, env); err != nil {
+			return nil, err
+		}
+		if len(rc.RelayPasswordSettings) > 0 {
+			s.RelayPasswordSettings = rc.RelayPasswordSettings
+		}
 	}
 	if rc.RelayCA != "" {
 		if out.RootCAs, err = transport.LoadCAFile(rc.RelayCA); err != nil {
@@ -340,6 +402,11 @@ func (s *Settings) routing(given *Relays, env Env) (*Routing, error) {
 			a, _, err := transport.ParseRelayURL(raw, env.Getenv, env.ReadFile)
 			if err != nil {
 				return nil, err
+			}
+			if i < len(s.RelayPasswordSettings) && s.RelayPasswordSettings[i] != "" {
+				if a.Password, err = env.secretPassword(a, s.RelayPasswordSettings[i]); err != nil {
+					return nil, err
+				}
 			}
 			out.Relays.accounts = append(out.Relays.accounts, a)
 		}

@@ -24,8 +24,12 @@ type Settings struct {
 	// RelayPasswordInURL marks relays whose password was typed in the URL:
 	// it is not stored, so resuming needs the --relay flags again.
 	RelayPasswordInURL []bool `json:"relay_password_in_url,omitempty"`
-	RelayCA            string `json:"relay_ca,omitempty"`
-	HELO               string `json:"helo,omitempty"`
+	// RelayPasswordSettings, in step with Relays, names the stored relay
+	// account (the web app's settings) whose password a relay uses, or
+	// "": the name is stored, the password is looked up at each run.
+	RelayPasswordSettings []string `json:"relay_password_settings,omitempty"`
+	RelayCA               string   `json:"relay_ca,omitempty"`
+	HELO                  string   `json:"helo,omitempty"`
 	// Direct route: DNS servers ("IP" or "IP:PORT"; empty = the system's),
 	// the lab setting that allows MX hosts on loopback and private
 	// addresses, and the MX port (25 except in labs).

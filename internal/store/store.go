@@ -227,6 +227,7 @@ type DeliveryFilter struct {
 // concurrent use. Times are stored with at least millisecond precision.
 type Store interface {
 	Lists
+	Accounts
 
 	// ImportCampaign creates the campaign and all its recipients in one
 	// transaction: after a crash it is either complete or absent. next

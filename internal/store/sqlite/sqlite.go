@@ -47,6 +47,7 @@ type DB struct {
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // read-only connections
 	q    *queries
+	acct *accountQueries
 }
 
 var _ store.Store = (*DB)(nil)
@@ -80,6 +81,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(n)
 	db.r = r
 	if db.q, err = prepare(ctx, w, r); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if db.acct, err = prepareAccounts(ctx, w, r); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -139,6 +144,9 @@ func (db *DB) Close() error {
 	var errs []error
 	if db.q != nil {
 		errs = append(errs, db.q.close())
+	}
+	if db.acct != nil {
+		errs = append(errs, db.acct.close())
 	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())

@@ -55,6 +55,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"lists search and paging", testListsSearchAndPaging},
 		{"lists update and delete subscriber", testListsUpdateDelete},
 		{"lists delete", testListsDelete},
+		{"users", testUsers},
+		{"sessions", testSessions},
+		{"api tokens", testTokens},
+		{"settings", testSettings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,2 @@
+-- tokens_list: every API token, by name.
+SELECT id, name, hash, created_at, last_used FROM api_tokens ORDER BY name
