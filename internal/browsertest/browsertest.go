@@ -169,17 +169,13 @@ func New(t testing.TB) *Browser {
 
 	// The first action starts the browser and binds it to the context it
 	// is given, so it gets the tab's context itself; a timer bounds it.
-	started := make(chan struct{})
-	timer := time.AfterFunc(startTimeout, func() {
-		select {
-		case <-started:
-		default:
-			cancelTab()
-		}
-	})
+	timer := time.AfterFunc(startTimeout, cancelTab)
 	err = chromedp.Do(tabCtx, chromedp.Func(b.install))
-	close(started)
 	timer.Stop()
+	if err == nil {
+		// The timer may have fired just as the start succeeded.
+		err = tabCtx.Err()
+	}
 	if err != nil {
 		out := strings.TrimSpace(chromeOut.String())
 		if tabCtx.Err() != nil {

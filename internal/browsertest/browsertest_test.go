@@ -375,3 +375,22 @@ func TestNewWithoutChromiumSkipsOrFails(t *testing.T) {
 		t.Errorf("with a missing executable: failed %q, want it named", rec.fatal)
 	}
 }
+
+// A configured browser that does not start fails the test, with what it
+// printed, even where peers are not required: the set-up is broken.
+func TestNewFailsWhenChromiumDoesNotStart(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the stand-in browser is a shell script")
+	}
+	broken := filepath.Join(t.TempDir(), "chromium")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envChromium, broken)
+	t.Setenv(requireVar, "")
+	rec := &recorder{TB: t}
+	inGoroutine(func() { New(rec) })
+	if rec.skipped != "" || !strings.Contains(rec.fatal, "starting "+broken) || !strings.Contains(rec.fatal, "cannot open display") {
+		t.Errorf("skipped %q, failed %q; want a failure naming %s and its output", rec.skipped, rec.fatal, broken)
+	}
+}
