@@ -35,6 +35,12 @@
 #       mx1.mailout.test                   A 127.0.0.1 (the Postfix peer)
 #   - smtp-sink and smtp-source (from the postfix package), swaks.
 #   - nftables and iproute2 (nft, ip netns) for tests of blocked ports.
+#   - Chromium (Debian's chromium, run headless by internal/browsertest
+#     through the DevTools protocol: no chromium-driver needed) and axe-core
+#     (version pinned in AXE_VERSION below) from the npm registry, installed
+#     with npm into $PEER_DIR/axe, for the browser tests' accessibility
+#     checks. Neither is shipped with mailout; the repository holds no
+#     node_modules.
 # Endpoints and credentials are written to $PEER_DIR/env (KEY=value lines),
 # which scripts/test.sh sources and internal/peertest reads.
 #
@@ -54,8 +60,13 @@ LOCAL_DOMAIN=mailout.test
 DNS_PORT=5354
 export PATH=$PATH:/usr/sbin:/sbin
 
+# Pinned: a new axe-core release may add rules, and a browser test should
+# not start failing without a change of ours.
+AXE_VERSION=4.14.1
+
 PACKAGES=(postfix sasl2-bin libsasl2-modules dnsmasq-base nftables iproute2 dovecot-core
-	dovecot-imapd swaks openssl ca-certificates gcc libc6-dev)
+	dovecot-imapd swaks openssl ca-certificates gcc libc6-dev
+	chromium fonts-dejavu-core)
 
 log() { printf 'test-setup: %s\n' "$*" >&2; }
 die() {
@@ -138,6 +149,9 @@ for p in "${PACKAGES[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 	[[ $status == installed ]] || missing+=("$p")
 done
+# npm installs axe-core below. Machines with Node.js from elsewhere have it
+# already (and Debian's npm package would conflict with theirs).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
 	log "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -161,9 +175,28 @@ if ((${#missing[@]})); then
 	fi
 	((apt_rc == 0)) || die "apt-get failed (exit $apt_rc)"
 fi
-for cmd in postfix postconf smtp-sink smtp-source dovecot openssl dnsmasq nft ip; do
+for cmd in postfix postconf smtp-sink smtp-source dovecot openssl dnsmasq nft ip chromium npm; do
 	command -v "$cmd" >/dev/null 2>&1 || die "$cmd not found after install"
 done
+
+# ---------------------------------------------------------------- axe-core
+# Into its own prefix, outside any source tree; reinstalled only when the
+# version there is not the pinned one.
+AXE_DIR=$PEER_DIR/axe
+AXE_JS=$AXE_DIR/node_modules/axe-core/axe.min.js
+axe_version() {
+	local pkg=$AXE_DIR/node_modules/axe-core/package.json
+	[[ -r $pkg && -s $AXE_JS ]] || return 1
+	sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$pkg"
+}
+if [[ $(axe_version || true) != "$AXE_VERSION" ]]; then
+	log "installing axe-core $AXE_VERSION with npm into $AXE_DIR"
+	install -d -m 755 -o root -g root "$AXE_DIR"
+	npm install --prefix "$AXE_DIR" --no-audit --no-fund --no-save --no-package-lock \
+		--loglevel=error "axe-core@$AXE_VERSION" </dev/null >&2 ||
+		die "npm install axe-core@$AXE_VERSION failed"
+	[[ $(axe_version || true) == "$AXE_VERSION" ]] || die "axe-core $AXE_VERSION not found in $AXE_DIR after npm install"
+fi
 
 # ---------------------------------------------------------------- files
 # write_if_changed FILE MODE TAG: stdin becomes FILE when its content
@@ -412,6 +445,8 @@ MAILOUT_PEER_DNS_FALLBACK_DOMAIN=fallback.$LOCAL_DOMAIN
 MAILOUT_PEER_DNS_IMPLICIT_DOMAIN=implicit.$LOCAL_DOMAIN
 MAILOUT_PEER_DNS_NULLMX_DOMAIN=nullmx.$LOCAL_DOMAIN
 MAILOUT_PEER_DNS_NXDOMAIN=nowhere.$LOCAL_DOMAIN
+MAILOUT_CHROMIUM=$(command -v chromium)
+MAILOUT_AXE=$AXE_JS
 EOF
 
 # ---------------------------------------------------------------- start

@@ -16,6 +16,11 @@
 # missing unless MAILOUT_REQUIRE_PEERS=1 (set by .ci/run), where they fail.
 # Benchmarks do not run, and fuzz targets run only their seed corpus
 # (plain `go test` does both of these).
+#
+# Browser tests (internal/browsertest, headless Chromium) save their
+# screenshots under $MAILOUT_ARTIFACTS/browser/<test>/: ./artifacts of the
+# repository unless MAILOUT_ARTIFACTS names another directory. That
+# browser/ folder is emptied first, so it holds this run's files only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,7 +37,7 @@ if [[ ${MAILOUT_SKIP_SETUP:-} != 1 ]]; then
 	if [[ $(id -u) == 0 ]]; then
 		bash scripts/test-setup.sh
 	else
-		echo "test.sh: not root: not installing the test peers (Postfix, dnsmasq); their tests skip" >&2
+		echo "test.sh: not root: not installing the test peers (Postfix, dnsmasq, Chromium); their tests skip" >&2
 	fi
 fi
 
@@ -44,6 +49,10 @@ if [[ -r $peers_env ]]; then
 	set +a
 	export MAILOUT_PEERS_ENV=$peers_env
 fi
+
+export MAILOUT_ARTIFACTS=${MAILOUT_ARTIFACTS:-$PWD/artifacts}
+rm -rf "$MAILOUT_ARTIFACTS/browser"
+mkdir -p "$MAILOUT_ARTIFACTS"
 
 pkgs=("$@")
 ((${#pkgs[@]})) || pkgs=(./...)

@@ -451,6 +451,14 @@ func mustEnvFile() map[string]string {
 	return m
 }
 
+// Setting returns the value of key from the process environment or, when it
+// is not set there, from the peers' env file (the variables of the browser
+// tests, MAILOUT_CHROMIUM and MAILOUT_AXE, are there too). It is "" when
+// neither has it.
+func Setting(key string) string {
+	return lookupEnv(mustEnvFile(), key)
+}
+
 func lookupEnv(file map[string]string, key string) string {
 	if v := os.Getenv(key); v != "" {
 		return v

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -309,6 +311,31 @@ func TestParseEnv(t *testing.T) {
 				t.Errorf("parseEnv(%q) = %v, want %v", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// Setting reads the env file the set-up script writes, and a variable of
+// the process environment overrides it.
+func TestSettingFromEnvFileAndEnvironment(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(file, []byte("# test\nMAILOUT_CHROMIUM=/usr/bin/chromium\nMAILOUT_AXE=/x/axe.min.js\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envFileVar, file)
+	t.Setenv("MAILOUT_CHROMIUM", "")
+	t.Setenv("MAILOUT_AXE", "/elsewhere/axe.min.js")
+	if got := Setting("MAILOUT_CHROMIUM"); got != "/usr/bin/chromium" {
+		t.Errorf("Setting(MAILOUT_CHROMIUM) = %q, want the env file's /usr/bin/chromium", got)
+	}
+	if got := Setting("MAILOUT_AXE"); got != "/elsewhere/axe.min.js" {
+		t.Errorf("Setting(MAILOUT_AXE) = %q, want the environment's /elsewhere/axe.min.js", got)
+	}
+	if got := Setting("MAILOUT_NOT_THERE"); got != "" {
+		t.Errorf("Setting(MAILOUT_NOT_THERE) = %q, want empty", got)
+	}
+	t.Setenv(envFileVar, filepath.Join(t.TempDir(), "missing"))
+	if got := Setting("MAILOUT_CHROMIUM"); got != "" {
+		t.Errorf("Setting(MAILOUT_CHROMIUM) without an env file = %q, want empty", got)
 	}
 }
 
