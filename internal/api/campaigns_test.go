@@ -1,0 +1,274 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"mailout/internal/api"
+	"mailout/internal/smtptest"
+)
+
+func sandboxCampaign(name, csv string) map[string]any {
+	return map[string]any{"name": name, "recipients_csv": csv, "message": testMessage,
+		"route": map[string]any{"kind": "sandbox"}}
+}
+
+// A whole campaign over HTTP only: created from CSV text with one bad row
+// (reported with its line), started, followed until done, and every
+// recipient delivered (the sandbox keeps the messages).
+func TestCampaignOverHTTP(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	csv := "email,first_name\nana@example.org,Ana\nnot-an-address,Bad\nbo@example.net,Bo\ncy@example.com,Cy\n"
+	r := e.do("POST", "/api/v1/campaigns", sandboxCampaign("spring", csv))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var created api.Created
+	r.into(t, &created)
+	if created.Imported != 3 || created.RejectedCount != 1 || len(created.Rejected) != 1 || created.Rejected[0].Line != 3 ||
+		!strings.Contains(created.Rejected[0].Reason, "invalid address") {
+		t.Fatalf("created: %s", r.body)
+	}
+	if created.Status != "running" || created.Route != "sandbox" || created.Counts.Pending != 3 {
+		t.Fatalf("created: %s", r.body)
+	}
+	path := fmt.Sprintf("/api/v1/campaigns/%d", created.ID)
+	if r := e.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	c := e.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+	if c.Counts.Total != 3 || c.Counts.Delivered != 3 || c.Counts.Failed != 0 {
+		t.Fatalf("done: %+v", c.Counts)
+	}
+	var page struct {
+		Recipients []api.Recipient `json:"recipients"`
+		NextAfter  int64           `json:"next_after"`
+	}
+	e.do("GET", path+"/recipients", nil).into(t, &page)
+	got := []string{}
+	for _, rc := range page.Recipients {
+		if rc.State != "delivered" || rc.Via != "sandbox" || rc.DeliveredAt == nil {
+			t.Errorf("recipient %+v", rc)
+		}
+		got = append(got, rc.Email)
+	}
+	if strings.Join(got, " ") != "ana@example.org bo@example.net cy@example.com" || page.NextAfter != 0 {
+		t.Fatalf("recipients %v, next_after %d", got, page.NextAfter)
+	}
+	var list struct {
+		Campaigns []api.Campaign `json:"campaigns"`
+	}
+	e.do("GET", "/api/v1/campaigns", nil).into(t, &list)
+	if len(list.Campaigns) != 1 || list.Campaigns[0].Name != "spring" || list.Campaigns[0].Counts.Delivered != 3 {
+		t.Fatalf("campaigns: %+v", list.Campaigns)
+	}
+}
+
+// Without a valid token nothing is answered but 401, with the Bearer
+// challenge: not a route, not whether a path exists.
+func TestEveryRouteNeedsAToken(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	paths := []struct{ method, path string }{
+		{"GET", "/api/v1/campaigns"}, {"POST", "/api/v1/campaigns"}, {"GET", "/api/v1/campaigns/1"},
+		{"POST", "/api/v1/campaigns/1/start"}, {"GET", "/api/v1/lists"}, {"GET", "/api/v1/no-such-route"},
+	}
+	for _, p := range paths {
+		for _, auth := range []string{"", "Bearer wrong-token", "Basic " + testToken, "Bearer"} {
+			r := e.send(p.method, p.path, nil, "", auth)
+			r.wantError(t, http.StatusUnauthorized, "unauthorized")
+			if ch := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer") {
+				t.Errorf("%s %s with %q: WWW-Authenticate %q", p.method, p.path, auth, ch)
+			}
+		}
+	}
+	// The scheme is case-insensitive (RFC 7235 §2.1).
+	if r := e.send("GET", "/api/v1/campaigns", nil, "", "bearer "+testToken); r.status != http.StatusOK {
+		t.Fatalf("lower-case scheme: %d %s", r.status, r.body)
+	}
+}
+
+// Errors are JSON with stable codes and the right status.
+func TestErrors(t *testing.T) {
+	e := newEnv(t, api.Config{Limits: api.Limits{Body: 4096, Message: 1024}})
+	e.do("GET", "/api/v1/campaigns/99", nil).wantError(t, http.StatusNotFound, "not-found")
+	e.do("GET", "/api/v1/campaigns/abc", nil).wantError(t, http.StatusNotFound, "not-found")
+	e.do("GET", "/api/v1/nothing-here", nil).wantError(t, http.StatusNotFound, "not-found")
+	r := e.do("DELETE", "/api/v1/campaigns", nil)
+	r.wantError(t, http.StatusMethodNotAllowed, "method-not-allowed")
+	if allow := r.header.Get("Allow"); allow != "GET, POST" {
+		t.Errorf("Allow %q", allow)
+	}
+	e.send("POST", "/api/v1/campaigns", `{"name":"x"}`, "text/plain", "Bearer "+testToken).
+		wantError(t, http.StatusUnsupportedMediaType, "unsupported-media-type")
+	e.send("POST", "/api/v1/campaigns", `{"name":`, "application/json", "Bearer "+testToken).
+		wantError(t, http.StatusBadRequest, "bad-request")
+	bad := e.do("POST", "/api/v1/campaigns", map[string]any{"name": "x", "nmae": "typo"}).wantError(t, http.StatusBadRequest, "bad-request")
+	if !strings.Contains(bad.Error.Message, "nmae") {
+		t.Errorf("unknown field not named: %q", bad.Error.Message)
+	}
+
+	// Over the body cap: refused, naming the cap.
+	big := e.do("POST", "/api/v1/campaigns", sandboxCampaign("big", "email\n"+strings.Repeat("a@example.org\n", 400)))
+	if e := big.wantError(t, http.StatusRequestEntityTooLarge, "too-large"); !strings.Contains(e.Error.Message, "4 KiB") {
+		t.Errorf("cap not named: %q", e.Error.Message)
+	}
+	// A message over the message cap, likewise.
+	long := sandboxCampaign("long", "email,first_name\na@example.org,A\n")
+	long["message"] = testMessage + strings.Repeat("x", 1100)
+	if e := e.do("POST", "/api/v1/campaigns", long).wantError(t, http.StatusRequestEntityTooLarge, "too-large"); !strings.Contains(e.Error.Message, "1 KiB") {
+		t.Errorf("cap not named: %q", e.Error.Message)
+	}
+
+	// The checks of the command line: route, message, list.
+	noRoute := sandboxCampaign("r", "email,first_name\na@example.org,A\n")
+	noRoute["route"] = map[string]any{"kind": "carrier-pigeon"}
+	if e := e.do("POST", "/api/v1/campaigns", noRoute).wantError(t, http.StatusBadRequest, "bad-request"); e.Error.Field != "route.kind" {
+		t.Errorf("field %q", e.Error.Field)
+	}
+	noFrom := sandboxCampaign("m", "email,first_name\na@example.org,A\n")
+	noFrom["message"] = "Subject: no sender\n\nhello\n"
+	if e := e.do("POST", "/api/v1/campaigns", noFrom).wantError(t, http.StatusBadRequest, "bad-request"); e.Error.Field != "message" {
+		t.Errorf("field %q", e.Error.Field)
+	}
+	none := e.do("POST", "/api/v1/campaigns", sandboxCampaign("n", "email\nnope\n")).wantError(t, http.StatusBadRequest, "bad-request")
+	if len(none.Error.Rejected) != 1 || none.Error.Rejected[0].Line != 2 {
+		t.Errorf("rejected rows not reported: %+v", none.Error)
+	}
+
+	if r := e.do("POST", "/api/v1/campaigns", sandboxCampaign("dup", "email,first_name\na@example.org,A\n")); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	e.do("POST", "/api/v1/campaigns", sandboxCampaign("dup", "email,first_name\na@example.org,A\n")).wantError(t, http.StatusConflict, "conflict")
+	// Nothing was stored by the refused requests.
+	var list struct {
+		Campaigns []api.Campaign `json:"campaigns"`
+	}
+	e.do("GET", "/api/v1/campaigns", nil).into(t, &list)
+	if len(list.Campaigns) != 1 {
+		t.Fatalf("%d campaigns stored, want 1", len(list.Campaigns))
+	}
+}
+
+// Pause and cancel change the status at once; a cancelled campaign does
+// not start again, and a final one cannot be paused.
+func TestPauseCancelStart(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	var c api.Created
+	e.do("POST", "/api/v1/campaigns", sandboxCampaign("c", "email,first_name\na@example.org,A\nb@example.org,B\n")).into(t, &c)
+	path := fmt.Sprintf("/api/v1/campaigns/%d", c.ID)
+	var v api.Campaign
+	e.do("POST", path+"/pause", nil).into(t, &v)
+	if v.Status != "paused" || v.StatusReason != "paused by the user" {
+		t.Fatalf("paused: %+v", v)
+	}
+	e.do("POST", path+"/cancel", nil).into(t, &v)
+	if v.Status != "cancelled" {
+		t.Fatalf("cancelled: %+v", v)
+	}
+	e.do("POST", path+"/start", nil).wantError(t, http.StatusConflict, "conflict")
+	e.do("POST", path+"/resume", nil).wantError(t, http.StatusConflict, "conflict")
+	e.do("POST", path+"/pause", nil).wantError(t, http.StatusConflict, "conflict")
+	e.do("POST", "/api/v1/campaigns/42/pause", nil).wantError(t, http.StatusNotFound, "not-found")
+}
+
+// The relay route with a password: the password reaches the relay (AUTH)
+// and is never stored nor sent back; failures are listed by class and
+// filtered, pages follow by id, and a requeue sends them again.
+func TestRelayPasswordRecipientsAndRequeue(t *testing.T) {
+	const password = "s3cret-Pa55word!"
+	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"shop": password}, RequireAuth: true, LocalPartFaults: true})
+	host, port, _ := strings.Cut(srv.Addr, ":")
+	var portN int
+	fmt.Sscan(port, &portN)
+	e := newEnv(t, api.Config{})
+	csv := "email,first_name\na@example.org,A\nreject@example.org,R\nb@example.org,B\nc@example.org,C\nd@example.org,D\n"
+	req := sandboxCampaign("relayed", csv)
+	req["route"] = map[string]any{"kind": "relay", "helo": "sender.mailout.test",
+		"relay": map[string]any{"host": host, "port": portN, "tls": "none", "user": "shop", "password": password}}
+	req["profile"] = map[string]any{"connections": 1, "rate": 0}
+	r := e.do("POST", "/api/v1/campaigns", req)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	if strings.Contains(string(r.body), password) {
+		t.Fatalf("the password is echoed: %s", r.body)
+	}
+	var c api.Created
+	r.into(t, &c)
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "clear text") {
+		t.Errorf("warnings %q", c.Warnings)
+	}
+	stored, err := e.svc.Store().Campaign(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stored.RouteConfig), password) {
+		t.Fatalf("the password is stored: %s", stored.RouteConfig)
+	}
+	path := fmt.Sprintf("/api/v1/campaigns/%d", c.ID)
+	if r := e.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	done := e.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+	if done.Counts.Delivered != 4 || done.Counts.Failed != 1 || done.Counts.FailedByClass["content-rejected"] != 1 {
+		t.Fatalf("counts %+v", done.Counts)
+	}
+	for _, m := range srv.Messages() {
+		if m.AuthUser != "shop" {
+			t.Errorf("message sent without AUTH: %+v", m)
+		}
+	}
+	if strings.Contains(string(e.do("GET", path, nil).body), password) {
+		t.Fatal("the password is shown")
+	}
+
+	var failed struct {
+		Recipients []api.Recipient `json:"recipients"`
+	}
+	e.do("GET", path+"/recipients?state=failed&class=content-rejected", nil).into(t, &failed)
+	if len(failed.Recipients) != 1 || failed.Recipients[0].Email != "reject@example.org" || failed.Recipients[0].Code != 554 {
+		t.Fatalf("failed: %+v", failed.Recipients)
+	}
+	// Keyset pages of two: every recipient once, in id order.
+	var emails []string
+	after := int64(0)
+	for pages := 0; ; pages++ {
+		var p struct {
+			Recipients []api.Recipient `json:"recipients"`
+			NextAfter  int64           `json:"next_after"`
+		}
+		e.do("GET", fmt.Sprintf("%s/recipients?limit=2&after=%d", path, after), nil).into(t, &p)
+		for _, rc := range p.Recipients {
+			emails = append(emails, rc.Email)
+		}
+		if p.NextAfter == 0 {
+			break
+		}
+		after = p.NextAfter
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if strings.Join(emails, " ") != "a@example.org reject@example.org b@example.org c@example.org d@example.org" {
+		t.Fatalf("pages: %v", emails)
+	}
+	e.do("GET", path+"/recipients?state=lost", nil).wantError(t, http.StatusBadRequest, "bad-request")
+	e.do("GET", path+"/recipients?limit=0", nil).wantError(t, http.StatusBadRequest, "bad-request")
+
+	e.do("POST", path+"/requeue", map[string]any{"classes": []string{"no-such-class"}}).wantError(t, http.StatusBadRequest, "bad-request")
+	var rq struct {
+		Requeued int `json:"requeued"`
+	}
+	e.do("POST", path+"/requeue", map[string]any{"classes": []string{"content-rejected"}}).into(t, &rq)
+	if rq.Requeued != 1 {
+		t.Fatalf("requeued %d", rq.Requeued)
+	}
+	var after1 api.Campaign
+	e.do("GET", path, nil).into(t, &after1)
+	if after1.Counts.Pending != 1 || after1.Counts.Failed != 0 {
+		t.Fatalf("after requeue: %+v", after1.Counts)
+	}
+}
