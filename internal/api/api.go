@@ -141,6 +141,16 @@ func New(cfg Config) http.Handler {
 	return s.auth(s.mux)
 }
 
+// Routes are the API's routes as the server serves them: "METHOD /path"
+// patterns of net/http's ServeMux.
+func Routes() []string {
+	var out []string
+	for _, r := range (&server{}).routes() {
+		out = append(out, r.pattern)
+	}
+	return out
+}
+
 type routeDef struct {
 	pattern string
 	handler http.HandlerFunc

@@ -54,6 +54,9 @@ func newEnv(t *testing.T, cfg api.Config) *env {
 	var runs sync.WaitGroup
 	cfg.Campaigns, cfg.Tokens, cfg.Context, cfg.Runs = svc, memTokens{}, ctx, &runs
 	srv := httptest.NewServer(api.New(cfg))
+	// Every answer is checked against api/openapi.yaml.
+	_, router := spec(t)
+	srv.Client().Transport = &specCheck{t: t, router: router}
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
