@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -270,5 +271,33 @@ func TestRelayPasswordRecipientsAndRequeue(t *testing.T) {
 	e.do("GET", path, nil).into(t, &after1)
 	if after1.Counts.Pending != 1 || after1.Counts.Failed != 0 {
 		t.Fatalf("after requeue: %+v", after1.Counts)
+	}
+}
+
+// A campaign the route's fault pauses (the relay wants AUTH and none is
+// given) shows why: paused, its reason, and the doctor's diagnosis.
+func TestPausedByTheRouteShowsTheDiagnosis(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"u": "p"}, RequireAuth: true})
+	host, port, _ := strings.Cut(srv.Addr, ":")
+	var portN int
+	fmt.Sscan(port, &portN)
+	e := newEnv(t, api.Config{})
+	req := sandboxCampaign("locked", "email,first_name\na@example.org,A\nb@example.org,B\n")
+	req["route"] = map[string]any{"kind": "relay", "helo": "sender.mailout.test",
+		"relay": map[string]any{"host": host, "port": portN, "tls": "none"}}
+	var c api.Created
+	r := e.do("POST", "/api/v1/campaigns", req)
+	r.into(t, &c)
+	path := fmt.Sprintf("/api/v1/campaigns/%d", c.ID)
+	if r := e.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	got := e.until(path, func(c *api.Campaign) bool { return c.Status == "paused" && !c.Running })
+	if got.StatusReason == "" || len(got.Diagnosis) == 0 || got.Counts.Failed != 0 {
+		t.Fatalf("paused without a diagnosis: %+v", got)
+	}
+	var diag map[string]any
+	if err := json.Unmarshal(got.Diagnosis, &diag); err != nil || len(diag) == 0 {
+		t.Fatalf("diagnosis %s: %v", got.Diagnosis, err)
 	}
 }
