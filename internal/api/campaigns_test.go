@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -299,5 +300,88 @@ func TestPausedByTheRouteShowsTheDiagnosis(t *testing.T) {
 	var diag map[string]any
 	if err := json.Unmarshal(got.Diagnosis, &diag); err != nil || len(diag) == 0 {
 		t.Fatalf("diagnosis %s: %v", got.Diagnosis, err)
+	}
+}
+
+// relayCampaign is a new campaign's body on the relay route to srv.
+func relayCampaign(name, csv string, srv *smtptest.Server, user, password string) map[string]any {
+	host, port, _ := strings.Cut(srv.Addr, ":")
+	var portN int
+	fmt.Sscan(port, &portN)
+	req := sandboxCampaign(name, csv)
+	relay := map[string]any{"host": host, "port": portN, "tls": "none"}
+	if user != "" {
+		relay["user"], relay["password"] = user, password
+	}
+	req["route"] = map[string]any{"kind": "relay", "helo": "sender.mailout.test", "relay": relay}
+	// Paced, so that each message goes alone rather than in a pipelined
+	// group that is all in flight at once.
+	req["profile"] = map[string]any{"connections": 1, "rate": 1000}
+	return req
+}
+
+// Pause while the campaign is sending: the message in flight is finished
+// and recorded, the run ends, the campaign shows paused by the user, and
+// resume sends the rest.
+func TestPauseWhileSendingThenResume(t *testing.T) {
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	srv := smtptest.Start(t, smtptest.Options{Faults: func(ev smtptest.Event) *smtptest.Fault {
+		if ev.Step == "body" && ev.Count == 1 {
+			close(inFlight)
+			<-release
+		}
+		return nil
+	}})
+	e := newEnv(t, api.Config{})
+	var c api.Created
+	e.do("POST", "/api/v1/campaigns", relayCampaign("paused", fiveRows, srv, "", "")).into(t, &c)
+	path := fmt.Sprintf("/api/v1/campaigns/%d", c.ID)
+	e.do("POST", path+"/start", nil)
+	<-inFlight
+	var v api.Campaign
+	e.do("POST", path+"/pause", nil).into(t, &v)
+	if v.Status != "paused" {
+		t.Fatalf("pause: %+v", v)
+	}
+	close(release)
+	got := e.until(path, func(c *api.Campaign) bool { return !c.Running })
+	if got.Status != "paused" || got.StatusReason != "paused by the user" || got.Counts.Delivered != 1 || got.Counts.Pending != 4 || len(got.Diagnosis) != 0 {
+		t.Fatalf("after pause: %+v %+v", got, got.Counts)
+	}
+	if r := e.do("POST", path+"/resume", nil); r.status != http.StatusAccepted {
+		t.Fatalf("resume: %d %s", r.status, r.body)
+	}
+	done := e.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+	if done.Counts.Delivered != 5 || len(srv.Messages()) != 5 {
+		t.Fatalf("after resume: %+v, %d messages", done.Counts, len(srv.Messages()))
+	}
+}
+
+const fiveRows = "email,first_name\na@example.org,A\nb@example.org,B\nc@example.org,C\nd@example.org,D\ne@example.org,E\n"
+
+// The relay password lives in the server's memory only: a server started
+// again over the same database refuses to start the campaign (409) rather
+// than send without it.
+func TestRelayPasswordIsNotKeptAcrossRestarts(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"shop": "pw-123456"}, RequireAuth: true})
+	e := newEnv(t, api.Config{})
+	var c api.Created
+	e.do("POST", "/api/v1/campaigns", relayCampaign("restart", fiveRows, srv, "shop", "pw-123456")).into(t, &c)
+
+	// The same database, a new server.
+	again := httptest.NewServer(api.New(api.Config{Campaigns: e.svc, Tokens: memTokens{}}))
+	defer again.Close()
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/campaigns/%d/start", again.URL, c.ID), nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := again.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("start on a new server: %d, want 409", resp.StatusCode)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d messages sent without the password", n)
 	}
 }
