@@ -502,6 +502,15 @@ func (s *server) startCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("campaign %d: stored profile: %w", c.ID, err))
 		return
 	}
+	// Another mailout process (mailout send or resume) may be sending
+	// it: say so now, not in a log once the run fails to take the lock.
+	if busy, err := s.cfg.Campaigns.Sending(c.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if busy {
+		s.fail(w, r, conflict("campaign %q is being sent already (by this server or another mailout process)", c.Name))
+		return
+	}
 	s.mu.Lock()
 	if s.running[c.ID] {
 		s.mu.Unlock()

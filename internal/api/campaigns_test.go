@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"mailout/internal/api"
+	"mailout/internal/campaign"
 	"mailout/internal/smtptest"
 )
 
@@ -384,4 +385,23 @@ func TestRelayPasswordIsNotKeptAcrossRestarts(t *testing.T) {
 	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("%d messages sent without the password", n)
 	}
+}
+
+// A campaign another mailout process is sending (it holds the campaign's
+// lock) is not started again: 409 at once, nothing sent twice.
+func TestStartWhileAnotherProcessSends(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	var c api.Created
+	e.do("POST", "/api/v1/campaigns", sandboxCampaign("busy", fiveRows)).into(t, &c)
+	unlock, err := campaign.FileLock(fmt.Sprintf("%s.campaign-%d.lock", e.db, c.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/v1/campaigns/%d", c.ID)
+	e.do("POST", path+"/start", nil).wantError(t, http.StatusConflict, "conflict")
+	unlock()
+	if r := e.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start once the lock is free: %d %s", r.status, r.body)
+	}
+	e.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
 }

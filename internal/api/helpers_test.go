@@ -39,6 +39,7 @@ type env struct {
 	t   *testing.T
 	srv *httptest.Server
 	svc *campaign.Service
+	db  string // the database's path
 }
 
 // newEnv starts the API over a database in t.TempDir; cfg may set Lists
@@ -46,7 +47,8 @@ type env struct {
 // database closes.
 func newEnv(t *testing.T, cfg api.Config) *env {
 	t.Helper()
-	svc, err := campaign.Open(context.Background(), filepath.Join(t.TempDir(), "mailout.db"), true, campaign.Options{})
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	svc, err := campaign.Open(context.Background(), db, true, campaign.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func newEnv(t *testing.T, cfg api.Config) *env {
 		runs.Wait()
 		svc.Close()
 	})
-	return &env{t: t, srv: srv, svc: svc}
+	return &env{t: t, srv: srv, svc: svc, db: db}
 }
 
 // reply is an answer: its status, headers and JSON body.

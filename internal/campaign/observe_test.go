@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -96,5 +97,31 @@ func TestObserveBreakerTrip(t *testing.T) {
 	end := evs[len(evs)-1]
 	if res.Stop != StopPaused || end.Stop != StopPaused || !end.Tripped {
 		t.Fatalf("stop %s, end %+v", res.Stop, end)
+	}
+}
+
+// Sending tells a front end that another process holds the campaign's
+// lock (mailout send in a terminal) before it tries to run it.
+func TestSendingSeesAnotherProcessLock(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "mailout.db")
+	svc, err := Open(context.Background(), db, true, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if busy, err := svc.Sending(7); err != nil || busy {
+		t.Fatalf("no lock: sending %v, %v", busy, err)
+	}
+	unlock, err := FileLock(db + ".campaign-7.lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy, err := svc.Sending(7); err != nil || !busy {
+		t.Fatalf("lock held: sending %v, %v", busy, err)
+	}
+	unlock()
+	if busy, err := svc.Sending(7); err != nil || busy {
+		t.Fatalf("lock released: sending %v, %v", busy, err)
 	}
 }

@@ -146,6 +146,19 @@ func (s *Service) Interrupted(c *store.Campaign) bool {
 	return err == nil && !running
 }
 
+// Sending reports whether a process, this one or another, is sending the
+// campaign now: a run of it goes on here, or some process holds its lock.
+// A service without a Runner (New without one) knows only its own runs.
+func (s *Service) Sending(id int64) (bool, error) {
+	s.mu.Lock()
+	here := s.runs[id] != nil
+	s.mu.Unlock()
+	if here || s.opt.Runner == nil {
+		return here, nil
+	}
+	return s.opt.Runner(id)
+}
+
 // Requeue moves failed recipients of the campaign (of the given outcome
 // classes, or all) back to pending, for a run after their cause was fixed.
 // Suppressed recipients stay suppressed.
