@@ -657,7 +657,7 @@ func (s *server) listRecipients(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var f store.DeliveryFilter
+	f := store.DeliveryFilter{AfterID: after}
 	q := r.URL.Query()
 	for _, v := range q["state"] {
 		st := queue.State(v)
@@ -680,11 +680,9 @@ func (s *server) listRecipients(w http.ResponseWriter, r *http.Request) {
 		// NextAfter is the after of the next page; absent on the last.
 		NextAfter int64 `json:"next_after,omitempty"`
 	}{Recipients: []Recipient{}}
-	// The store streams in ID order; rows up to after are skipped.
+	// The store streams in ID order from after; one row more than the
+	// page says that another page follows.
 	err = s.cfg.Campaigns.Store().Deliveries(r.Context(), c.ID, f, func(d *store.Delivery) error {
-		if d.ID <= after {
-			return nil
-		}
 		if len(out.Recipients) == limit {
 			out.NextAfter = out.Recipients[limit-1].ID
 			return errPageFull
