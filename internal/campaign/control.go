@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"mailout/internal/route"
 	"mailout/internal/scheduler"
 	"mailout/internal/store"
 )
@@ -127,5 +128,52 @@ func (s *Service) progress(id int64, own func(Progress)) func(scheduler.Progress
 		for _, fn := range fns {
 			fn(p)
 		}
+	}
+}
+
+// Event is what a Service tells its observers (metrics) about the runs in
+// this process: an attempt's outcome, or the end of a run.
+type Event struct {
+	CampaignID int64
+	Route      route.Route
+	// Attempt is set for an attempt's outcome.
+	Attempt *scheduler.Attempt
+	// Stop is set when a run ends; Tripped when a fault of the route
+	// paused the campaign (the circuit breaker), not the user.
+	Stop    Stop
+	Tripped bool
+}
+
+// Observe calls fn with every event of every run in this process until
+// stop is called. fn must not block: it is called on the run's goroutines.
+func (s *Service) Observe(fn func(Event)) (stop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	key := s.nextID
+	s.observers[key] = fn
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.observers, key)
+	}
+}
+
+func (s *Service) emit(ev Event) {
+	s.mu.Lock()
+	fns := make([]func(Event), 0, len(s.observers))
+	for _, fn := range s.observers {
+		fns = append(fns, fn)
+	}
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(ev)
+	}
+}
+
+// attempt is the scheduler's attempt callback of a run of campaign id.
+func (s *Service) attempt(id int64, r route.Route) func(scheduler.Attempt) {
+	return func(a scheduler.Attempt) {
+		s.emit(Event{CampaignID: id, Route: r, Attempt: &a})
 	}
 }

@@ -196,12 +196,18 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		Store: s.st, Campaign: c, Transport: tr, Render: renderFn,
 		Profile: o.Profile, Clock: o.Clock, Policy: policy, Owner: s.opt.Owner,
 		Wait: o.Wait, Logger: log, Progress: s.progress(c.ID, o.Progress), RecordBatch: o.RecordBatch,
-		Breaker: breaker,
+		Breaker: breaker, Attempt: s.attempt(c.ID, settings.Route),
 	})
 	out := &Result{Result: res}
 	if err != nil {
 		return out, err
 	}
+	// The scheduler pauses for a fault of the route (the breaker); a
+	// pause by the user comes back as interrupted.
+	tripped := res.Stop == StopPaused
+	defer func() {
+		s.emit(Event{CampaignID: c.ID, Route: settings.Route, Stop: res.Stop, Tripped: tripped})
+	}()
 	bg := context.WithoutCancel(ctx)
 	if res.Stop == StopInterrupted && ctx.Err() == nil {
 		// Pause or Cancel from another goroutine ended the run: say so,

@@ -20,8 +20,9 @@
 //   - Pause, Cancel: from another goroutine (a web handler) while Run goes
 //     on; the run finishes and records the messages in flight, then ends.
 //   - Progress: counts from the scheduler, to the run's callback and to
-//     every Watch of the campaign (a progress bar, server-sent events,
-//     metrics).
+//     every Watch of the campaign (a progress bar, server-sent events);
+//     each attempt's outcome and reply latency, and the end of each run,
+//     to every Observe of the service (metrics).
 //   - Summary: the end of a run as a report.Summary a front end prints.
 //
 // One process sends a campaign at a time: Run holds the campaign's lock
@@ -71,7 +72,9 @@ type Service struct {
 	runs map[int64]*activeRun
 	// watchers of campaigns, whether running here or not yet
 	watchers map[int64]map[int]func(Progress)
-	nextID   int
+	// observers of every run (Observe)
+	observers map[int]func(Event)
+	nextID    int
 }
 
 // activeRun is a run going on in this process.
@@ -89,7 +92,8 @@ func New(st store.Store, o Options) *Service {
 		host, _ := os.Hostname()
 		o.Owner = host + ":" + strconv.Itoa(os.Getpid())
 	}
-	return &Service{st: st, opt: o, runs: map[int64]*activeRun{}, watchers: map[int64]map[int]func(Progress){}}
+	return &Service{st: st, opt: o, runs: map[int64]*activeRun{}, watchers: map[int64]map[int]func(Progress){},
+		observers: map[int]func(Event){}}
 }
 
 // ErrNoDatabase is returned by Open when the database does not exist and
@@ -140,6 +144,19 @@ func (s *Service) Interrupted(c *store.Campaign) bool {
 	}
 	running, err := s.opt.Runner(c.ID)
 	return err == nil && !running
+}
+
+// Sending reports whether a process, this one or another, is sending the
+// campaign now: a run of it goes on here, or some process holds its lock.
+// A service without a Runner (New without one) knows only its own runs.
+func (s *Service) Sending(id int64) (bool, error) {
+	s.mu.Lock()
+	here := s.runs[id] != nil
+	s.mu.Unlock()
+	if here || s.opt.Runner == nil {
+		return here, nil
+	}
+	return s.opt.Runner(id)
 }
 
 // Requeue moves failed recipients of the campaign (of the given outcome

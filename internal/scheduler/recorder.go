@@ -105,7 +105,7 @@ func (r *recorder) stop() {
 // finish classifies the transition of one attempt, buffers its result
 // and, when the attempt may pause the run (not a render failure), feeds
 // the breaker.
-func (r *recorder) finish(d *store.Delivery, res transport.Result, mayPause bool) {
+func (r *recorder) finish(d *store.Delivery, res transport.Result, mayPause bool, latency time.Duration) {
 	cfg := r.cfg
 	now := cfg.Clock.Now()
 	tr := cfg.Policy.Next(res.Result, d.Attempts, cfg.Campaign.CreatedAt, now, rand.Float64())
@@ -130,6 +130,9 @@ func (r *recorder) finish(d *store.Delivery, res transport.Result, mayPause bool
 	}
 	r.results.add(ar)
 	r.verdict.observe(res.Result, d.Domain, mayPause)
+	if cfg.Attempt != nil {
+		cfg.Attempt(Attempt{Class: res.Class, State: tr.State, Via: res.Via, Latency: latency})
+	}
 }
 
 // refund gives back the attempt of a delivery that was claimed but not

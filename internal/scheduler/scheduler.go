@@ -77,6 +77,25 @@ type Config struct {
 	Logger          *slog.Logger
 	// Progress, when set, is called after every flush with the counts so far.
 	Progress func(Progress)
+	// Attempt, when set, is called with each attempt's outcome as it is
+	// handed to the recorder (metrics). It must not block: it is called on
+	// the session's goroutine.
+	Attempt func(Attempt)
+}
+
+// Attempt is one attempt's outcome, for metrics.
+type Attempt struct {
+	Class outcome.Class
+	// State is the state the attempt leaves the recipient in.
+	State queue.State
+	// Via is the way the message went ("sandbox", "relay:HOST",
+	// "direct:MXHOST", "render").
+	Via string
+	// Latency is how long the transport took from handing over the
+	// message to the server's final reply; for a message of a pipelined
+	// group, from the previous message's reply. Zero when nothing was
+	// sent (the message could not be built).
+	Latency time.Duration
 }
 
 // BreakerConfig is the self-diagnosing part of a run (what mailout doctor

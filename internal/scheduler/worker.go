@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"mailout/internal/outcome"
 	"mailout/internal/store"
@@ -105,7 +106,9 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 		return
 	}
 	if w.batcher == nil || len(w.msgs) == 1 {
-		w.record(w.ds[0], w.cfg.Transport.Deliver(sendCtx, w.msgs[0]))
+		start := time.Now()
+		res := w.cfg.Transport.Deliver(sendCtx, w.msgs[0])
+		w.record(w.ds[0], res, time.Since(start))
 		return
 	}
 	// Each result is recorded as it comes, while the rest of the group is
@@ -118,6 +121,9 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 	defer cut()
 	var mu sync.Mutex
 	cutDone := false
+	// A pipelined group's replies come one after the other: each
+	// message's latency runs from the previous reply.
+	last := time.Now()
 	report := func(k int, res transport.Result) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -125,13 +131,16 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 			return
 		}
 		w.reported[k] = true
+		now := time.Now()
+		latency := now.Sub(last)
+		last = now
 		if cutDone && !res.IsDelivered() && !res.Ambiguous {
 			// Not started, or stopped before the end of its data: nobody
 			// received it, the attempt is given back.
 			w.rec.refund(w.ds[k])
 			return
 		}
-		w.record(w.ds[k], res)
+		w.record(w.ds[k], res, latency)
 		// The handout shares out work by what each session still has to
 		// do, not by the size of the groups it took.
 		w.work.settle(1)
@@ -151,12 +160,12 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 }
 
 // record hands one attempt's result to the recorder; a rate-limited
-// answer slows its domain down.
-func (w *worker) record(d *store.Delivery, res transport.Result) {
+// answer slows its domain down. latency is the transport's time for it.
+func (w *worker) record(d *store.Delivery, res transport.Result, latency time.Duration) {
 	if res.Class == outcome.RateLimited {
 		w.limiter.SlowDown(d.Domain)
 	}
-	w.rec.finish(d, res, true)
+	w.rec.finish(d, res, true, latency)
 }
 
 // prepare renders d into the next buffer and queues it for sending; a
@@ -168,7 +177,7 @@ func (w *worker) prepare(d *store.Delivery) {
 	if err != nil {
 		w.rec.finish(d, transport.Result{Via: "render", Result: outcome.Result{
 			Class: outcome.RenderFailed, Kind: outcome.KindPermanent, Step: outcome.StepRender,
-			Text: err.Error(), Reason: "the message could not be built for this recipient"}}, false)
+			Text: err.Error(), Reason: "the message could not be built for this recipient"}}, false, 0)
 		return
 	}
 	if d.MessageID == "" {

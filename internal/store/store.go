@@ -221,6 +221,9 @@ type Counts struct {
 type DeliveryFilter struct {
 	States  []queue.State   // empty: all
 	Classes []outcome.Class // empty: all
+	// AfterID pages by key: only rows with ID > AfterID (0: from the
+	// first), found by the index rather than by reading the rows before.
+	AfterID int64
 }
 
 // Store persists campaigns and deliveries. Every method is safe for

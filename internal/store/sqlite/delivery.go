@@ -311,7 +311,7 @@ func (db *DB) Deliveries(ctx context.Context, campaignID int64, f store.Delivery
 		}
 		rows, err := tx.StmtContext(ctx, db.q.deliveriesList).QueryContext(ctx,
 			sql.Named("campaign", campaignID), sql.Named("states", jsonList(states)),
-			sql.Named("classes", jsonList(f.Classes)))
+			sql.Named("classes", jsonList(f.Classes)), sql.Named("after", f.AfterID))
 		if err != nil {
 			return err
 		}

@@ -230,7 +230,7 @@ func TestQueryPlans(t *testing.T) {
 	args := []any{sql.Named("campaign", 1), sql.Named("owner", "w"), sql.Named("now", 5),
 		sql.Named("lease_until", 6), sql.Named("limit", 500), sql.Named("states", `["failed"]`),
 		sql.Named("classes", "[]"), sql.Named("due", 5), sql.Named("cursor", 7), sql.Named("first_id", 8),
-		sql.Named("last_id", 9), sql.Named("reason", "r"), sql.Named("list", 1), sql.Named("after", 0)}
+		sql.Named("last_id", 9), sql.Named("reason", "r"), sql.Named("list", 1), sql.Named("after", 3)}
 	for _, tc := range []struct {
 		query string
 		want  []string
@@ -243,7 +243,7 @@ func TestQueryPlans(t *testing.T) {
 		{"claim_release", []string{"deliveries_due (campaign_id=? AND next_at=? AND rowid>? AND rowid<?)"}, []string{"SCAN"}},
 		{"counts_claimed", []string{"deliveries_due", "claims_range"}, []string{"SCAN deliveries"}},
 		// A fresh row's claim is found by the index, not by a scan of claims.
-		{"deliveries_list", []string{"deliveries_campaign", "claims_range (campaign_id=? AND last_id>?)"}, []string{"TEMP B-TREE", "SCAN d", "SCAN c", "SCAN k"}},
+		{"deliveries_list", []string{"deliveries_campaign (campaign_id=? AND rowid>?)", "claims_range (campaign_id=? AND last_id>?)"}, []string{"TEMP B-TREE", "SCAN d", "SCAN c", "SCAN k"}},
 		{"counts_by_state", []string{"COVERING INDEX deliveries_state"}, []string{"SCAN deliveries"}},
 		{"counts_next_due", []string{"deliveries_due"}, []string{"SCAN deliveries"}},
 		{"release_leases", []string{"deliveries_state"}, []string{"SCAN deliveries"}},

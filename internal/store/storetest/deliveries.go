@@ -356,6 +356,9 @@ func testDeliveriesFilter(t *testing.T, s store.Store) {
 		{"class", store.DeliveryFilter{Classes: []outcome.Class{"recipient-unknown"}}, []int64{ds[1].ID, ds[3].ID}},
 		{"state and class", store.DeliveryFilter{States: []queue.State{queue.Failed}, Classes: []outcome.Class{"mailbox-full", "greylisted"}}, []int64{ds[2].ID}},
 		{"none", store.DeliveryFilter{States: []queue.State{queue.Suppressed}}, nil},
+		// Keyset paging: only rows after an id, with the other filters.
+		{"after", store.DeliveryFilter{AfterID: ds[3].ID}, ids(all(t, s, c.ID, store.DeliveryFilter{}))[4:]},
+		{"after and state", store.DeliveryFilter{AfterID: ds[1].ID, States: []queue.State{queue.Failed}}, []int64{ds[2].ID, ds[3].ID}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ids(all(t, s, c.ID, tc.f)); !slices.Equal(got, tc.want) {

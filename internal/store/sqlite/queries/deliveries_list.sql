@@ -1,4 +1,5 @@
--- deliveries_list: a campaign's deliveries in id order, filtered by the JSON
+-- deliveries_list: a campaign's deliveries in id order after :after (keyset
+-- paging: the primary key finds the first row), filtered by the JSON
 -- arrays :states and :classes (empty array: no filter on that column).
 -- A fresh row inside a range claim (0002_claims.sql) is shown as what it
 -- is: sending, its attempt counted, under the claim's owner and lease. The
@@ -21,7 +22,7 @@ FROM (
 		WHERE c.campaign_id = d.campaign_id AND c.last_id >= d.id AND c.first_id <= d.id
 		ORDER BY c.last_id
 		LIMIT 1) END)
-	WHERE d.campaign_id = :campaign
+	WHERE d.campaign_id = :campaign AND d.id > :after
 )
 WHERE (json_array_length(:states) = 0 OR state IN (SELECT value FROM json_each(:states)))
 	AND (json_array_length(:classes) = 0 OR class IN (SELECT value FROM json_each(:classes)))
