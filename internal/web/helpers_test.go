@@ -34,6 +34,7 @@ type app struct {
 	runner *Runner
 	acc    *memAccounts
 	client *http.Client
+	dbPath string
 }
 
 type appOptions struct {
@@ -44,7 +45,8 @@ type appOptions struct {
 func newApp(t *testing.T, o ...appOptions) *app {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := campaign.Open(ctx, filepath.Join(t.TempDir(), "mailout.db"), true, campaign.Options{})
+	dbPath := filepath.Join(t.TempDir(), "mailout.db")
+	svc, err := campaign.Open(ctx, dbPath, true, campaign.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func newApp(t *testing.T, o ...appOptions) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &app{t: t, svc: svc, runner: runner, acc: acc}
+	a := &app{t: t, svc: svc, runner: runner, acc: acc, dbPath: dbPath}
 	if opt.tls {
 		a.srv = httptest.NewTLSServer(h)
 	} else {

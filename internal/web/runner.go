@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mailout/internal/campaign"
+	"mailout/internal/queue"
 	"mailout/internal/route"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
@@ -68,8 +69,18 @@ func (r *Runner) Start(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
+	if c.Status == store.CampaignDone {
+		// Done, unless failed recipients were requeued since.
+		n, err := r.svc.Store().Counts(ctx, id)
+		if err != nil {
+			return err
+		}
+		if n.ByState[queue.Pending]+n.ByState[queue.Deferred] == 0 {
+			return fmt.Errorf("%w: %q is %s", ErrNotStartable, c.Name, c.Status)
+		}
+	}
 	switch {
-	case c.Status == store.CampaignDone || c.Status == store.CampaignCancelled:
+	case c.Status == store.CampaignCancelled:
 		return fmt.Errorf("%w: %q is %s", ErrNotStartable, c.Name, c.Status)
 	case r.Running(id):
 		return nil

@@ -30,7 +30,8 @@ type progressEvent struct {
 }
 
 // events streams the campaign's progress as server-sent events ("progress"
-// events, then one "end" event once the campaign is no longer running),
+// events, then one "end" event once the campaign is paused, done or
+// cancelled),
 // wherever it is sent: from a run in this process as it reports, from
 // another process by the counts the campaign service reads every second.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +75,9 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	// reported it, gives the rate.
 	current := func(p *campaign.Progress) (progressEvent, bool, error) {
 		bg := context.WithoutCancel(ctx)
+		// Whether some process sends it is read before the status: a
+		// run stores its final status before it lets go of the campaign.
+		sent := s.runner.Running(c.ID) || !s.cfg.Campaigns.Interrupted(&store.Campaign{ID: c.ID, Status: store.CampaignRunning})
 		fresh, err := s.cfg.Campaigns.Store().Campaign(bg, c.ID)
 		if err != nil {
 			return progressEvent{}, false, err
@@ -83,13 +87,17 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			return progressEvent{}, false, err
 		}
 		ev := eventOf(n)
-		key := s.statusKey(fresh)
+		key := "status." + string(fresh.Status)
+		if fresh.Status == store.CampaignRunning && !sent {
+			key = "status.interrupted"
+		}
 		ev.Status, ev.StatusText = string(fresh.Status), tr.text(key)
 		if p != nil {
 			ev.Rate, ev.ETA = rateETA(*p, s.cfg.Now())
 		}
-		running := fresh.Status == store.CampaignRunning && key != "status.interrupted"
-		return ev, running, nil
+		// An interrupted campaign is still "running" in the database:
+		// the stream stays open for the run that resumes it.
+		return ev, fresh.Status == store.CampaignRunning, nil
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
