@@ -116,6 +116,7 @@ func TestCommandsOnlyWireTheService(t *testing.T) {
 		"mailout/internal/dkim":      "dkim keygen and dkim check",
 		"mailout/internal/mx":        "the DNS server of dkim check",
 		"mailout/internal/smtptest":  "the sink command's server",
+		"mailout/internal/web":       "the serve command's web app",
 	}
 	files := sourceFiles(t, ".", parser.ImportsOnly)
 	if len(files) < 10 {
