@@ -103,6 +103,8 @@ type campaignView struct {
 	Rate      string // messages per minute, "" when unknown
 	ETA       string
 	Diagnosis *diagnosisView
+	// Fix is the relay setting the diagnosis suggests, "" if none.
+	Fix       string
 	CanStart  bool
 	CanResume bool
 	CanPause  bool
@@ -145,6 +147,7 @@ func (s *server) campaignPage(w http.ResponseWriter, r *http.Request) {
 	if c.Status == store.CampaignPaused && len(c.Diagnosis) > 0 {
 		if rep, err := doctor.ParseReport(c.Diagnosis); err == nil {
 			v.Diagnosis = newDiagnosisView(rep, lang)
+			v.Fix = campaign.FixOf(c)
 		}
 	}
 	s.render(w, r, http.StatusOK, "campaign", "campaign.title", v, "")
@@ -232,6 +235,27 @@ func (s *server) actionFailed(w http.ResponseWriter, r *http.Request, err error)
 		s.fail(w, r, err)
 	}
 	return true
+}
+
+// fix applies the relay setting the paused campaign's diagnosis
+// suggests, and resumes it.
+func (s *server) fix(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.campaignOf(w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.cfg.Campaigns.ApplyFix(r.Context(), c.ID); err != nil {
+		if errors.Is(err, campaign.ErrNoFix) {
+			s.render(w, r, http.StatusConflict, "error", "error.conflict", nil, "error.nofix")
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if s.actionFailed(w, r, s.runner.Start(r.Context(), c.ID)) {
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/campaigns/%d?done=fixed", c.ID), http.StatusSeeOther)
 }
 
 // requeue sends the failed recipients of the chosen class (or all) again:

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"mailout/internal/campaign"
 	"mailout/internal/doctor"
@@ -66,7 +68,10 @@ func TestStartStreamsProgressUntilDone(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/campaigns/"+id+"?done=started" {
 		t.Fatalf("start: %s to %q", res.Status, res.Header.Get("Location"))
 	}
-	req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/campaigns/"+id+"/events", nil)
+	// A stream that never ends fails the test instead of hanging it.
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, a.srv.URL+"/campaigns/"+id+"/events", nil)
 	resp, err := a.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -321,3 +326,39 @@ func TestPausedCampaignShowsItsDiagnosis(t *testing.T) {
 }
 
 var fivePerSecond = throttle.Profile{Name: "test", Connections: 1, Rate: 5}
+
+// A campaign paused on a relay's wrong port offers the port the doctor
+// found; the button stores it and resumes, and the messages go there.
+func TestApplyTheSuggestedFixAndResume(t *testing.T) {
+	wrong := smtptest.Start(t, smtptest.Options{})
+	right := smtptest.Start(t, smtptest.Options{})
+	a := newApp(t)
+	a.signIn()
+	c := a.newCampaign("spring", relayTo(wrong), fiveRecipients, false)
+	id := itoa(c.ID)
+	ctx := context.Background()
+	if res := a.post("/campaigns/"+id+"/fix", nil, nil); res.StatusCode != http.StatusConflict {
+		t.Errorf("fix without a diagnosis: %s, want 409", res.Status)
+	}
+	rep := &doctor.Report{Route: route.Relay, Verdict: doctor.Verdict{ID: doctor.VerdictRelayWrongPort, Suggest: "smtp+insecure://" + right.Addr,
+		Title: map[string]string{"en": "Wrong port"}, Advice: map[string]string{"en": "Use the port that answered."}}}
+	if err := a.svc.Store().SetDiagnosis(ctx, c.ID, rep.JSON()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.Pause(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, page := a.get("/campaigns/" + id)
+	if !strings.Contains(page, `action="/campaigns/`+id+`/fix"`) || !strings.Contains(html.UnescapeString(page), "smtp+insecure://"+right.Addr) {
+		t.Fatal("the page offers no button to apply the suggested relay")
+	}
+	res := a.post("/campaigns/"+id+"/fix", nil, nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/campaigns/"+id+"?done=fixed" {
+		t.Fatalf("fix: %s to %q", res.Status, res.Header.Get("Location"))
+	}
+	a.runner.Wait()
+	if len(right.Messages()) != 5 || len(wrong.Messages()) != 0 || a.campaign(c.ID).Status != store.CampaignDone {
+		t.Errorf("after the fix: right server %d, wrong %d, status %s; want all 5 sent to the suggested relay",
+			len(right.Messages()), len(wrong.Messages()), a.campaign(c.ID).Status)
+	}
+}

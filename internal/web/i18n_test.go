@@ -56,7 +56,7 @@ func TestCataloguesAreComplete(t *testing.T) {
 	for _, s := range []doctor.Severity{doctor.Pass, doctor.Warn, doctor.Fail, doctor.Skip} {
 		used["severity."+string(s)] = true
 	}
-	for _, k := range []string{"flash.started", "flash.paused", "flash.cancelled", "flash.requeued", "live.update", "live.end",
+	for _, k := range []string{"flash.started", "flash.paused", "flash.cancelled", "flash.requeued", "flash.fixed", "error.nofix", "live.update", "live.end",
 		"error.notfound", "error.internal", "error.unauthorized", "error.conflict", "error.final", "error.elsewhere",
 		"setup.bademail", "setup.shortpassword", "setup.mismatch", "setup.refused", "login.bad", "login.ratelimited",
 		"campaign.title", "recipients.title", "inbox.message", "doctor.badroute", "doctor.badaddress"} {

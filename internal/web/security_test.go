@@ -84,7 +84,7 @@ func TestEveryPageNeedsASession(t *testing.T) {
 
 func stateChanging(id string) []string {
 	return []string{"/campaigns/" + id + "/start", "/campaigns/" + id + "/resume", "/campaigns/" + id + "/pause",
-		"/campaigns/" + id + "/cancel", "/campaigns/" + id + "/requeue", "/doctor", "/doctor/discover", "/logout"}
+		"/campaigns/" + id + "/cancel", "/campaigns/" + id + "/requeue", "/campaigns/" + id + "/fix", "/doctor", "/doctor/discover", "/logout"}
 }
 
 // A state-changing request from another site is refused, signed in or not:

@@ -150,6 +150,7 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("POST /campaigns/{id}/pause", s.control(actionPause))
 	authed.HandleFunc("POST /campaigns/{id}/cancel", s.control(actionCancel))
 	authed.HandleFunc("POST /campaigns/{id}/requeue", s.requeue)
+	authed.HandleFunc("POST /campaigns/{id}/fix", s.fix)
 	authed.HandleFunc("GET /doctor", s.doctorPage)
 	authed.HandleFunc("POST /doctor", s.doctorRun)
 	authed.HandleFunc("POST /doctor/discover", s.discover)
