@@ -39,7 +39,10 @@ func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 	a.signIn()
 	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, true)
 	for _, path := range []string{"/campaigns", "/campaigns/" + itoa(c.ID), "/campaigns/" + itoa(c.ID) + "/recipients", "/doctor", "/inbox"} {
-		_, body := a.get(path)
+		res, body := a.get(path)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", path, res.Status)
+		}
 		low := strings.ToLower(body)
 		for _, bad := range []string{"<script>", "<style", " style=", " onclick=", " onload=", " onchange=", "javascript:"} {
 			if strings.Contains(low, bad) {
