@@ -118,6 +118,7 @@ func TestCommandsOnlyWireTheService(t *testing.T) {
 		"mailout/internal/mx":        "the DNS server of dkim check",
 		"mailout/internal/smtptest":  "the sink command's server",
 		"mailout/internal/account":   "admin create and the token commands",
+		"mailout/internal/web":       "the serve command's web app",
 	}
 	files := sourceFiles(t, ".", parser.ImportsOnly)
 	if len(files) < 10 {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"mailout/internal/route"
+	"mailout/internal/queue"
 	"mailout/internal/scheduler"
 	"mailout/internal/store"
 )
@@ -89,25 +92,139 @@ func (s *Service) start(ctx context.Context, id int64) (context.Context, func(),
 	}, nil
 }
 
+// followStatus reads the stored status of campaign id, running here,
+// every Poll until ctx ends: when another process sharing the database
+// paused or cancelled it (Pause and Cancel store the status), the run
+// here ends as if Pause or Cancel had been called in this process.
+func (s *Service) followStatus(ctx context.Context, id int64) {
+	t := time.NewTicker(s.opt.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c, err := s.st.Campaign(ctx, id)
+		if err != nil {
+			continue // a busy database: read again at the next tick
+		}
+		var cause error
+		switch c.Status {
+		case store.CampaignPaused:
+			cause = errPauseRequested
+		case store.CampaignCancelled:
+			cause = errCancelRequested
+		default:
+			continue
+		}
+		s.mu.Lock()
+		r := s.runs[id]
+		s.mu.Unlock()
+		if r != nil {
+			r.cancel(cause)
+		}
+		return
+	}
+}
+
 // Watch calls fn with the campaign's progress whenever a run of it in this
-// process reports some, until stop is called. fn must not block: a slow
-// consumer (a web client) should keep only the latest value.
+// process reports some, until stop is called. While no run of it goes on
+// in this process (it may be sent by another process on the same
+// database, e.g. mailout send beside the web app), Watch reads the
+// campaign's stored counts every Poll and calls fn when they changed. fn
+// must not block: a slow consumer (a web client) should keep only the
+// latest value. fn is never called after stop returns.
 func (s *Service) Watch(id int64, fn func(Progress)) (stop func()) {
+	w := &watcher{fn: fn}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.nextID++
 	key := s.nextID
 	if s.watchers[id] == nil {
-		s.watchers[id] = map[int]func(Progress){}
+		s.watchers[id] = map[int]*watcher{}
 	}
-	s.watchers[id][key] = fn
+	s.watchers[id][key] = w
+	s.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		s.pollCounts(ctx, id, w)
+	}()
 	return func() {
+		cancel()
+		<-polled
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		delete(s.watchers[id], key)
 		if len(s.watchers[id]) == 0 {
 			delete(s.watchers, id)
 		}
+		s.mu.Unlock()
+		w.mu.Lock()
+		w.stopped = true
+		w.mu.Unlock()
+	}
+}
+
+// watcher is one Watch of a campaign.
+type watcher struct {
+	fn      func(Progress)
+	mu      sync.Mutex // serialises calls of fn; held while it runs
+	stopped bool
+	last    Progress
+}
+
+func (w *watcher) send(p Progress, onlyChanges bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	if onlyChanges && sameCounts(w.last.Progress, p.Progress) {
+		return
+	}
+	w.last = p
+	w.fn(p)
+}
+
+func sameCounts(a, b scheduler.Progress) bool {
+	return a.Total == b.Total && a.Delivered == b.Delivered && a.Failed == b.Failed &&
+		a.Deferred == b.Deferred && a.Suppressed == b.Suppressed && a.Pending == b.Pending
+}
+
+// pollCounts reports the stored counts of campaign id to w every Poll
+// while no run of it goes on in this process (whose own reports are
+// fresher), until ctx ends.
+func (s *Service) pollCounts(ctx context.Context, id int64, w *watcher) {
+	t := time.NewTicker(s.opt.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		here := s.runs[id] != nil
+		s.mu.Unlock()
+		if here {
+			continue
+		}
+		n, err := s.st.Counts(ctx, id)
+		if err != nil {
+			continue
+		}
+		w.send(Progress{CampaignID: id, Progress: CountsProgress(n)}, true)
+	}
+}
+
+// CountsProgress is the progress that stored counts show (Sent and
+// Started belong to a run and stay zero).
+func CountsProgress(n *store.Counts) scheduler.Progress {
+	return scheduler.Progress{
+		Total: n.Total, Delivered: n.ByState[queue.Delivered], Failed: n.ByState[queue.Failed],
+		Deferred: n.ByState[queue.Deferred], Suppressed: n.ByState[queue.Suppressed],
+		Pending: n.ByState[queue.Pending] + n.ByState[queue.Sending],
 	}
 }
 
@@ -120,13 +237,13 @@ func (s *Service) progress(id int64, own func(Progress)) func(scheduler.Progress
 			own(p)
 		}
 		s.mu.Lock()
-		fns := make([]func(Progress), 0, len(s.watchers[id]))
-		for _, fn := range s.watchers[id] {
-			fns = append(fns, fn)
+		ws := make([]*watcher, 0, len(s.watchers[id]))
+		for _, w := range s.watchers[id] {
+			ws = append(ws, w)
 		}
 		s.mu.Unlock()
-		for _, fn := range fns {
-			fn(p)
+		for _, w := range ws {
+			w.send(p, false)
 		}
 	}
 }

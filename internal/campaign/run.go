@@ -154,6 +154,9 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
 	}
+	// Another process on the same database (the web app, or mailout send
+	// beside it) pauses or cancels by storing the status: follow it.
+	go s.followStatus(runCtx, c.ID)
 	idDomain := FromDomain(tmpl)
 	salt := settings.MessageIDSalt
 	var signer *dkim.Signer

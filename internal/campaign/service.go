@@ -62,6 +62,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Owner names this runner in leases; default host:pid.
 	Owner string
+	// Poll is how often a run reads its campaign's stored status (to
+	// notice a Pause or Cancel by another process sharing the database)
+	// and how often Watch reads the counts of a campaign running in
+	// another process; default 1 s.
+	Poll time.Duration
 }
 
 // Service runs campaigns stored in one store.
@@ -71,7 +76,7 @@ type Service struct {
 	mu   sync.Mutex
 	runs map[int64]*activeRun
 	// watchers of campaigns, whether running here or not yet
-	watchers map[int64]map[int]func(Progress)
+	watchers map[int64]map[int]*watcher
 	// observers of every run (Observe)
 	observers map[int]func(Event)
 	nextID    int
@@ -92,7 +97,10 @@ func New(st store.Store, o Options) *Service {
 		host, _ := os.Hostname()
 		o.Owner = host + ":" + strconv.Itoa(os.Getpid())
 	}
-	return &Service{st: st, opt: o, runs: map[int64]*activeRun{}, watchers: map[int64]map[int]func(Progress){},
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	return &Service{st: st, opt: o, runs: map[int64]*activeRun{}, watchers: map[int64]map[int]*watcher{},
 		observers: map[int]func(Event){}}
 }
 

@@ -23,8 +23,15 @@ const testMessage = "From: Shop <news@example.com>\nSubject: Hello {{.first_name
 // campaign of list (CSV) on the relay route to srv.
 func newRelayCampaign(t *testing.T, srv *smtptest.Server, list string) (*Service, *Routing, *store.Campaign) {
 	t.Helper()
+	return newRelayCampaignAt(t, filepath.Join(t.TempDir(), "mailout.db"), srv, list, Options{})
+}
+
+// newRelayCampaignAt is newRelayCampaign on the database at path, with
+// the service's options o.
+func newRelayCampaignAt(t *testing.T, path string, srv *smtptest.Server, list string, o Options) (*Service, *Routing, *store.Campaign) {
+	t.Helper()
 	ctx := context.Background()
-	svc, err := Open(ctx, filepath.Join(t.TempDir(), "mailout.db"), true, Options{})
+	svc, err := Open(ctx, path, true, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,16 @@ func (r *Report) Advice(lang string) string {
 	return r.Verdict.Advice[lang]
 }
 
+// CheckTitle is the title of the check id in lang ("en" or "es";
+// anything else is en), as the checklist prints it; an unknown id is
+// returned as it is.
+func CheckTitle(id, lang string) string {
+	if lang != "es" {
+		lang = "en"
+	}
+	return checkTitle(id, lang)
+}
+
 func checkTitle(id, lang string) string {
 	if t, ok := checkTitles[lang][id]; ok {
 		return t

@@ -69,3 +69,17 @@ func TestVerdictTextsSayTheSameInBothLanguages(t *testing.T) {
 		}
 	}
 }
+
+// The web app titles its checklist with CheckTitle: the titles of the
+// text checklist, in both languages.
+func TestCheckTitleIsTheChecklistsTitle(t *testing.T) {
+	if got := CheckTitle("dns.udp", "es"); got != checkTitles["es"]["dns.udp"] || got == "dns.udp" {
+		t.Errorf("CheckTitle(dns.udp, es) = %q", got)
+	}
+	if got := CheckTitle("dns.udp", "fr"); got != checkTitles["en"]["dns.udp"] {
+		t.Errorf("CheckTitle(dns.udp, fr) = %q, want English", got)
+	}
+	if got := CheckTitle("no.such", "en"); got != "no.such" {
+		t.Errorf("an unknown check is titled %q", got)
+	}
+}

@@ -245,6 +245,9 @@ type Store interface {
 	Campaigns(ctx context.Context) ([]Campaign, error)
 	SetCampaignStatus(ctx context.Context, id int64, status CampaignStatus, reason string) error
 	SetDiagnosis(ctx context.Context, id int64, diagnosis []byte) error
+	// SetRouteConfig replaces the campaign's route settings (JSON, no
+	// secret), e.g. to apply the fix its diagnosis suggests.
+	SetRouteConfig(ctx context.Context, id int64, routeConfig []byte) error
 
 	// Claim leases up to limit deliveries of the campaign that are pending
 	// or deferred with NextAt <= now, in NextAt then ID order (a due row

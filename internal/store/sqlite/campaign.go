@@ -240,6 +240,15 @@ func (db *DB) SetDiagnosis(ctx context.Context, id int64, diagnosis []byte) erro
 	return nil
 }
 
+// SetRouteConfig replaces the campaign's route settings.
+func (db *DB) SetRouteConfig(ctx context.Context, id int64, routeConfig []byte) error {
+	err := db.execOne(ctx, db.q.campaignSetRouteConfig, sql.Named("campaign", id), sql.Named("route_config", routeConfig))
+	if err != nil {
+		return fmt.Errorf("sqlite: campaign %d: set route settings: %w", id, err)
+	}
+	return nil
+}
+
 // execOne runs one write statement in its own transaction; no row changed
 // is store.ErrNotFound.
 func (db *DB) execOne(ctx context.Context, stmt *sql.Stmt, args ...any) error {

@@ -29,7 +29,7 @@ type queries struct {
 	// writer
 	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert       *sql.Stmt
 	deliveryInsert, deliveryInsertBatch, importSuppressed                      *sql.Stmt
-	campaignSetStatus, campaignSetDiagnosis                                    *sql.Stmt
+	campaignSetStatus, campaignSetDiagnosis, campaignSetRouteConfig            *sql.Stmt
 	claim, record, recordRefund, releaseLeases, requeue, dueNow                *sql.Stmt
 	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease          *sql.Stmt
 	claimDelete                                                                *sql.Stmt
@@ -99,6 +99,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{w, "import_suppressed", "", &q.importSuppressed},
 		{w, "campaign_set_status", "", &q.campaignSetStatus},
 		{w, "campaign_set_diagnosis", "", &q.campaignSetDiagnosis},
+		{w, "campaign_set_route_config", "", &q.campaignSetRouteConfig},
 		{w, "claim", "", &q.claim},
 		{w, "claim_cursor", "", &q.claimCursor},
 		{w, "claim_suspect", "", &q.claimSuspect},

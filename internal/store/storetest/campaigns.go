@@ -306,6 +306,22 @@ func testDiagnosis(t *testing.T, s store.Store) {
 	}
 }
 
+func testSetRouteConfig(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c := importN(t, s, "fix", 1)
+	cfg := []byte(`{"relays":["smtps://u@relay.example:465?password-env=P"],"message_id_salt":"x"}`)
+	if err := s.SetRouteConfig(ctx, c.ID, cfg); err != nil {
+		t.Fatalf("SetRouteConfig: %v", err)
+	}
+	got, err := s.Campaign(ctx, c.ID)
+	if err != nil || !bytes.Equal(got.RouteConfig, cfg) || got.Route != c.Route {
+		t.Fatalf("RouteConfig = %q (route %q), %v; want %q, route kept", got.RouteConfig, got.Route, err, cfg)
+	}
+	if err := s.SetRouteConfig(ctx, 9999, cfg); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetRouteConfig(unknown) err = %v, want ErrNotFound", err)
+	}
+}
+
 func testDomains(t *testing.T, s store.Store) {
 	c := importN(t, s, "domains", 7)
 	importN(t, s, "other", 1)

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"messages", testMessages},
 		{"campaigns and status", testCampaignsStatus},
 		{"diagnosis", testDiagnosis},
+		{"set route config", testSetRouteConfig},
 		{"refund", testRefund},
 		{"delivered", testDelivered},
 		{"domains", testDomains},
