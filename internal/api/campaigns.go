@@ -245,7 +245,7 @@ func (s *server) rows(ctx context.Context, req *NewCampaign) (iter.Seq2[*recipie
 		if s.cfg.Lists == nil {
 			return nil, notImplemented("lists")
 		}
-		if _, err := s.cfg.Lists.List(ctx, req.ListID); err != nil {
+		if _, err := s.cfg.Lists.Get(ctx, req.ListID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, badRequest("list_id", "no list %d", req.ListID)
 			}

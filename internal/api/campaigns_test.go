@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -79,7 +78,7 @@ func TestEveryRouteNeedsAToken(t *testing.T) {
 		{"POST", "/api/v1/campaigns/1/start"}, {"GET", "/api/v1/lists"}, {"GET", "/api/v1/no-such-route"},
 	}
 	for _, p := range paths {
-		for _, auth := range []string{"", "Bearer wrong-token", "Basic " + testToken, "Bearer"} {
+		for _, auth := range []string{"", "Bearer wrong-token", "Basic " + e.token, "Bearer"} {
 			r := e.send(p.method, p.path, nil, "", auth)
 			r.wantError(t, http.StatusUnauthorized, "unauthorized")
 			if ch := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer") {
@@ -88,7 +87,7 @@ func TestEveryRouteNeedsAToken(t *testing.T) {
 		}
 	}
 	// The scheme is case-insensitive (RFC 7235 §2.1).
-	if r := e.send("GET", "/api/v1/campaigns", nil, "", "bearer "+testToken); r.status != http.StatusOK {
+	if r := e.send("GET", "/api/v1/campaigns", nil, "", "bearer "+e.token); r.status != http.StatusOK {
 		t.Fatalf("lower-case scheme: %d %s", r.status, r.body)
 	}
 }
@@ -104,9 +103,9 @@ func TestErrors(t *testing.T) {
 	if allow := r.header.Get("Allow"); allow != "GET, POST" {
 		t.Errorf("Allow %q", allow)
 	}
-	e.send("POST", "/api/v1/campaigns", `{"name":"x"}`, "text/plain", "Bearer "+testToken).
+	e.send("POST", "/api/v1/campaigns", `{"name":"x"}`, "text/plain", "Bearer "+e.token).
 		wantError(t, http.StatusUnsupportedMediaType, "unsupported-media-type")
-	e.send("POST", "/api/v1/campaigns", `{"name":`, "application/json", "Bearer "+testToken).
+	e.send("POST", "/api/v1/campaigns", `{"name":`, "application/json", "Bearer "+e.token).
 		wantError(t, http.StatusBadRequest, "bad-request")
 	bad := e.do("POST", "/api/v1/campaigns", map[string]any{"name": "x", "nmae": "typo"}).wantError(t, http.StatusBadRequest, "bad-request")
 	if !strings.Contains(bad.Error.Message, "nmae") {
@@ -370,18 +369,8 @@ func TestRelayPasswordIsNotKeptAcrossRestarts(t *testing.T) {
 	e.do("POST", "/api/v1/campaigns", relayCampaign("restart", fiveRows, srv, "shop", "pw-123456")).into(t, &c)
 
 	// The same database, a new server.
-	again := httptest.NewServer(api.New(api.Config{Campaigns: e.svc, Tokens: memTokens{}}))
-	defer again.Close()
-	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/campaigns/%d/start", again.URL, c.ID), nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := again.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict {
-		t.Fatalf("start on a new server: %d, want 409", resp.StatusCode)
-	}
+	again := e.restart(nil)
+	again.do("POST", fmt.Sprintf("/api/v1/campaigns/%d/start", c.ID), nil).wantError(t, http.StatusConflict, "conflict")
 	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("%d messages sent without the password", n)
 	}
