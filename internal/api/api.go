@@ -24,6 +24,7 @@ import (
 	"mailout/internal/audience"
 	"mailout/internal/campaign"
 	"mailout/internal/recipient"
+	"mailout/internal/secret"
 	"mailout/internal/store"
 )
 
@@ -77,7 +78,16 @@ type Config struct {
 	Lists *audience.Service
 	// Tokens checks API tokens: the accounts service.
 	Tokens TokenChecker
-	Limits Limits
+	// Settings and SecretKey are where the app's settings (internal/setting)
+	// are kept and the key that seals their relay passwords. With them a
+	// campaign's route may name a stored relay account (route.account,
+	// route.fallback_account): the campaign stores the account's name,
+	// and its password is read from the sealed settings at creation and
+	// at every start, in a later process too. nil Settings = the store
+	// of Campaigns; nil SecretKey answers stored accounts 501.
+	Settings  store.Accounts
+	SecretKey *secret.Key
+	Limits    Limits
 	// Context bounds the runs that start and resume begin: when it is
 	// cancelled they finish the messages in flight and end as
 	// interrupted. nil = context.Background().

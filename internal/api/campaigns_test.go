@@ -10,6 +10,8 @@ import (
 
 	"mailout/internal/api"
 	"mailout/internal/campaign"
+	"mailout/internal/secret"
+	"mailout/internal/setting"
 	"mailout/internal/smtptest"
 )
 
@@ -393,4 +395,117 @@ func TestStartWhileAnotherProcessSends(t *testing.T) {
 		t.Fatalf("start once the lock is free: %d %s", r.status, r.body)
 	}
 	e.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+}
+
+// A relay account stored in the app's settings: the campaign keeps only
+// the account's name, and a new server over the same database (a
+// restart: no password in its memory) sends with the password read from
+// the sealed settings. Without the secret key it refuses to start rather
+// than send without the password.
+func TestStoredRelayAccountAcrossRestarts(t *testing.T) {
+	const password = "stored-Pa55word!"
+	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"shop": password}, RequireAuth: true})
+	key, err := secret.NewKey(secret.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, api.Config{SecretKey: key})
+	host, port, _ := strings.Cut(srv.Addr, ":")
+	var portN int
+	fmt.Sscan(port, &portN)
+	ctx := context.Background()
+	if err := setting.Save(ctx, e.svc.Store(), key, &setting.Settings{HELO: "sender.mailout.test", Relays: []setting.RelayAccount{
+		{Name: "shop-relay", Host: host, Port: portN, TLS: setting.TLSNone, User: "shop", Password: password},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	req := sandboxCampaign("stored", fiveRows)
+	req["route"] = map[string]any{"kind": "relay", "account": "shop-relay"}
+	req["profile"] = map[string]any{"connections": 1, "rate": 0}
+
+	unknown := sandboxCampaign("unknown", fiveRows)
+	unknown["route"] = map[string]any{"kind": "relay", "account": "no-such-account"}
+	if er := e.do("POST", "/api/v1/campaigns", unknown).wantError(t, http.StatusBadRequest, "bad-request"); er.Error.Field != "route.account" {
+		t.Errorf("field %q", er.Error.Field)
+	}
+
+	r := e.do("POST", "/api/v1/campaigns", req)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	if strings.Contains(string(r.body), password) {
+		t.Fatalf("the password is echoed: %s", r.body)
+	}
+	var c api.Created
+	r.into(t, &c)
+	stored, err := e.svc.Store().Campaign(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stored.RouteConfig), password) || !strings.Contains(string(stored.RouteConfig), `"shop-relay"`) {
+		t.Fatalf("stored route %s: want the account's name and not its password", stored.RouteConfig)
+	}
+	path := fmt.Sprintf("/api/v1/campaigns/%d", c.ID)
+
+	// A server without the secret key cannot read the password: 409,
+	// nothing sent.
+	e.restart(func(c *api.Config) { c.SecretKey = nil }).do("POST", path+"/start", nil).wantError(t, http.StatusConflict, "conflict")
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d messages sent without the password", n)
+	}
+
+	// A server with the key: every message goes out, signed in.
+	again := e.restart(nil)
+	if r := again.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start after the restart: %d %s", r.status, r.body)
+	}
+	done := again.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+	if done.Counts.Delivered != 5 || len(srv.Messages()) != 5 {
+		t.Fatalf("after the restart: %+v, %d messages", done.Counts, len(srv.Messages()))
+	}
+	for _, m := range srv.Messages() {
+		if m.AuthUser != "shop" {
+			t.Errorf("message to %v sent as %q, want authenticated as shop", m.Rcpts, m.AuthUser)
+		}
+	}
+}
+
+// The direct route's fallback relay may be a stored account; the stored
+// campaign names it, without its password.
+func TestDirectRouteWithStoredFallbackAccount(t *testing.T) {
+	key, err := secret.NewKey(secret.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, api.Config{SecretKey: key})
+	ctx := context.Background()
+	if err := setting.Save(ctx, e.svc.Store(), key, &setting.Settings{FallbackAfter: 3, Relays: []setting.RelayAccount{
+		{Name: "backup", Host: "127.0.0.1", Port: 2587, TLS: setting.TLSStartTLS, User: "mailout", Password: "fallback-secret"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	req := sandboxCampaign("hybrid", fiveRows)
+	req["route"] = map[string]any{"kind": "direct", "helo": "sender.mailout.test", "dns": []string{"127.0.0.1:5354"}, "fallback_account": "backup"}
+	r := e.do("POST", "/api/v1/campaigns", req)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var c api.Created
+	r.into(t, &c)
+	stored, err := e.svc.Store().Campaign(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := campaign.SettingsOf(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Route != "direct" || len(settings.Relays) != 1 || settings.RelayPasswordSettings[0] != "backup" || settings.FallbackAfter != 3 ||
+		strings.Contains(string(stored.RouteConfig), "fallback-secret") {
+		t.Fatalf("stored route %s", stored.RouteConfig)
+	}
+	req["name"], req["route"] = "wrong", map[string]any{"kind": "direct", "account": "backup"}
+	if er := e.do("POST", "/api/v1/campaigns", req).wantError(t, http.StatusBadRequest, "bad-request"); er.Error.Field != "route.account" {
+		t.Errorf("field %q", er.Error.Field)
+	}
 }
