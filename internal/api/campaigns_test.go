@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"mailout/internal/account"
 	"mailout/internal/api"
 	"mailout/internal/campaign"
 	"mailout/internal/secret"
@@ -68,6 +69,82 @@ func TestCampaignOverHTTP(t *testing.T) {
 	e.do("GET", "/api/v1/campaigns", nil).into(t, &list)
 	if len(list.Campaigns) != 1 || list.Campaigns[0].Name != "spring" || list.Campaigns[0].Counts.Delivered != 3 {
 		t.Fatalf("campaigns: %+v", list.Campaigns)
+	}
+}
+
+// The whole way from a list over HTTP only: a list is created, a CSV
+// with a bad row imported (the row reported with its line), a campaign
+// made from the list, started and followed until done, and every
+// subscriber delivered (the sandbox keeps the messages).
+func TestListCampaignOverHTTP(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	var l api.List
+	if r := e.do("POST", "/api/v1/lists", map[string]any{"name": "newsletter"}); r.status != http.StatusCreated {
+		t.Fatalf("create list: %d %s", r.status, r.body)
+	} else {
+		r.into(t, &l)
+	}
+	csv := "email,first_name\nana@example.org,Ana\nnot-an-address,Bad\nbo@example.net,Bo\ncy@example.com,Cy\n"
+	r := e.send("POST", fmt.Sprintf("/api/v1/lists/%d/import", l.ID), csv, "text/csv", "Bearer "+e.token)
+	var imp api.Imported
+	r.into(t, &imp)
+	if r.status != http.StatusOK || imp.Imported != 3 || len(imp.Rejected) != 1 || imp.Rejected[0].Line != 3 ||
+		!strings.Contains(imp.Rejected[0].Reason, "invalid address") {
+		t.Fatalf("import: %d %s", r.status, r.body)
+	}
+	r = e.do("POST", "/api/v1/campaigns", map[string]any{"name": "monthly", "list_id": l.ID, "message": testMessage,
+		"route": map[string]any{"kind": "sandbox"}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create campaign: %d %s", r.status, r.body)
+	}
+	var created api.Created
+	r.into(t, &created)
+	if created.Imported != 3 || created.RejectedCount != 0 || created.Counts.Pending != 3 {
+		t.Fatalf("created: %s", r.body)
+	}
+	path := fmt.Sprintf("/api/v1/campaigns/%d", created.ID)
+	if r := e.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	c := e.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+	if c.Counts.Total != 3 || c.Counts.Delivered != 3 || c.Counts.Failed != 0 {
+		t.Fatalf("done: %+v", c.Counts)
+	}
+	var page struct {
+		Recipients []api.Recipient `json:"recipients"`
+	}
+	e.do("GET", path+"/recipients", nil).into(t, &page)
+	got := []string{}
+	for _, rc := range page.Recipients {
+		if rc.State != "delivered" || rc.Via != "sandbox" || rc.Fields["first_name"] == "" {
+			t.Errorf("recipient %+v", rc)
+		}
+		got = append(got, rc.Email)
+	}
+	if strings.Join(got, " ") != "ana@example.org bo@example.net cy@example.com" {
+		t.Fatalf("recipients %v", got)
+	}
+}
+
+// Tokens are the accounts service's: one created as mailout token create
+// does is accepted, and once deleted it is refused.
+func TestTokenFromTheAccountsService(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	accounts := account.New(e.svc.Store(), account.Options{})
+	tok, err := accounts.CreateToken(context.Background(), "script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.send("GET", "/api/v1/campaigns", nil, "", "Bearer "+tok); r.status != http.StatusOK {
+		t.Fatalf("new token: %d %s", r.status, r.body)
+	}
+	if err := accounts.DeleteToken(context.Background(), "script"); err != nil {
+		t.Fatal(err)
+	}
+	e.send("GET", "/api/v1/campaigns", nil, "", "Bearer "+tok).wantError(t, http.StatusUnauthorized, "unauthorized")
+	// The other token is unaffected.
+	if r := e.do("GET", "/api/v1/campaigns", nil); r.status != http.StatusOK {
+		t.Fatalf("other token: %d %s", r.status, r.body)
 	}
 }
 
