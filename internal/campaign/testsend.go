@@ -69,3 +69,13 @@ func (s *Service) TestSend(ctx context.Context, d *Draft, rcpt render.Recipient,
 		Data: out.Data, SMTPUTF8: needsUTF8(m.From) || needsUTF8(m.To)})
 	return out, nil
 }
+
+// Render renders the draft's message for r, as a campaign would (a
+// preview): the message with CRLF line ends, not signed.
+func (d *Draft) Render(r render.Recipient) ([]byte, error) {
+	m, err := d.tmpl.Render(r, d.tmpl.NewMessageID(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return m.Data, nil
+}
