@@ -18,9 +18,9 @@ import (
 // keeps the stored one.
 
 type relayForm struct {
-	Index                      int // -1 for a new account
+	Index                       int // -1 for a new account
 	Name, Host, Port, TLS, User string
-	HasPassword                bool
+	HasPassword                 bool
 }
 
 type directForm struct {
@@ -28,7 +28,7 @@ type directForm struct {
 }
 
 type profileForm struct {
-	Index                                                int
+	Index                                                  int
 	Name, Rate, Connections, PerDomainConns, PerDomainRate string
 }
 
