@@ -145,6 +145,11 @@ func (s *server) save(w http.ResponseWriter, r *http.Request, st *setting.Settin
 	var fe *setting.FieldError
 	if errors.As(err, &fe) {
 		v.Errors[formField(fe.Field)] = fe.Err.Error()
+		// The lists show what is stored, not the refused change.
+		if v.S, err = setting.Load(r.Context(), s.cfg.Campaigns.Store(), s.cfg.SecretKey); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		s.renderSettings(w, r, http.StatusUnprocessableEntity, v, "settings.invalid")
 		return
 	}

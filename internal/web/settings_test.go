@@ -181,6 +181,11 @@ func TestSettingsErrorsAreShownNextToTheField(t *testing.T) {
 	if s := a.settings(); len(s.Relays)+len(s.Profiles)+len(s.Identities)+len(s.DNS) != 0 || s.HELO != "" {
 		t.Errorf("refused settings were stored: %+v", s)
 	}
+	// The page after a refusal lists what is stored, not the refused item.
+	_, body := a.do(http.MethodPost, "/settings/relays", strings.NewReader(relayValues("-1", "refused", "smtp.example.com", "0", "", "").Encode()), nil)
+	if strings.Contains(body, "<td>refused</td>") || !strings.Contains(body, "No relay accounts yet.") {
+		t.Error("the page after a refusal lists the refused account as if stored")
+	}
 }
 
 // Speed profiles and sender identities are added, edited and deleted.
