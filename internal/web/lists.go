@@ -94,6 +94,8 @@ type listView struct {
 	FileError  string
 	MaxUpload  string
 	FieldError string
+	// TooLarge: the upload was over the cap, which the page names.
+	TooLarge bool
 }
 
 // fieldColumns are the list's merge-field columns, without its address
@@ -240,6 +242,7 @@ func (s *server) importList(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, errUploadTooLarge):
+		v.TooLarge = true
 		s.renderList(w, r, http.StatusRequestEntityTooLarge, l, v, "list.toolarge")
 		return
 	case errors.Is(err, http.ErrMissingFile):

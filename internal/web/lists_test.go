@@ -197,7 +197,7 @@ func TestListImportOverTheCapIsRefused(t *testing.T) {
 	l := a.newList("news", "")
 	big := "email\n" + strings.Repeat("someone@example.org\n", 100) // 2 KiB
 	res, body := a.upload(listURL(l.ID)+"/import", "big.csv", []byte(big))
-	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "Up to 1 KiB.") || !strings.Contains(body, "over the upload cap") {
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, `<span class="field-error">The file is larger than the cap of 1 KiB.</span>`) {
 		t.Errorf("upload over the cap: %s, want 413 naming the cap of 1 KiB:\n%s", res.Status, body)
 	}
 	if n := len(a.subscribers(l.ID)); n != 0 {
