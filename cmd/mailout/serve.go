@@ -189,9 +189,12 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 		return err
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(a.stderr, "mailout serve: stopping; campaigns being sent pause after their messages in flight")
 	grace, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	// The runs stop starting messages first, before the web requests are
+	// drained: a slow progress stream never delays the pause.
+	runner.PauseAll(grace)
+	fmt.Fprintln(a.stderr, "mailout serve: stopping; campaigns being sent pause after their messages in flight")
 	stopRequests()
 	herr := srv.Shutdown(grace)
 	rerr := runner.Shutdown(grace)
