@@ -11,6 +11,7 @@ import (
 	"mailout/internal/queue"
 	"mailout/internal/report"
 	"mailout/internal/store"
+	"mailout/internal/unsubscribe"
 )
 
 func (a *app) reportCmd() *cobra.Command {
@@ -55,6 +56,9 @@ with ' unless --raw is given. --summary prints only the tally.`,
 					return err
 				}
 				s := report.NewSummary(c, n)
+				if s.Unsubscribed, err = unsubscribe.Count(ctx, st, c.Name); err != nil {
+					return err
+				}
 				if reason := a.staleReason(c); reason != "" {
 					s.Reason = reason
 				}

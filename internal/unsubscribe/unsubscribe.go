@@ -128,7 +128,9 @@ func (k *Key) Parse(token string) (campaignID, deliveryID int64, err error) {
 	if len(token) > 64 {
 		return 0, 0, ErrBadToken
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	// Strict: the unused bits of the last character must be zero, so no
+	// two strings decode to the same token.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(b) < 1+2+macSize || b[0] != tokenVersion {
 		return 0, 0, ErrBadToken
 	}
@@ -166,7 +168,7 @@ func (k *Key) CheckConfirm(token, v string, now time.Time) bool {
 	if err != nil {
 		return false
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sum)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sum)
 	if err != nil || !hmac.Equal(got, k.mac("confirm", []byte(token+"\x00"+ts))) {
 		return false
 	}

@@ -50,6 +50,13 @@ func TestTokenForgedOrAltered(t *testing.T) {
 			}
 		}
 	}
+	// The last character's unused bits: another string, the same bytes.
+	last := strings.IndexByte(base64URL, tok[len(tok)-1])
+	if len(raw)*8%6 != 0 {
+		if _, _, err := k.Parse(tok[:len(tok)-1] + string(base64URL[last^1])); !errors.Is(err, ErrBadToken) {
+			t.Errorf("a token with a padding bit set is accepted: %v", err)
+		}
+	}
 	other := testKey(t, 'b').Token(3, 42)
 	for _, bad := range []string{"", "x", tok[:len(tok)-1], tok + "A", other, "%%%", strings.Repeat("A", 200),
 		k.Token(3, 43)[:4] + tok[4:]} {
@@ -58,6 +65,8 @@ func TestTokenForgedOrAltered(t *testing.T) {
 		}
 	}
 }
+
+const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 func TestConfirm(t *testing.T) {
 	k := testKey(t, 'a')
