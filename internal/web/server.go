@@ -135,6 +135,10 @@ func (s *server) routes() http.Handler {
 	open.HandleFunc("GET /login", s.loginPage)
 	open.HandleFunc("POST /login", s.login)
 	open.HandleFunc("POST /lang", s.setLang)
+	// BEGIN one-click unsubscribe (unsubscribe.go): public, no session.
+	open.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	open.HandleFunc(unsubscribePostPattern, s.unsubscribe)
+	// END one-click unsubscribe
 
 	authed.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/campaigns", http.StatusSeeOther)
