@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/campaign"
 	"mailout/internal/web"
 )
 
@@ -19,7 +20,10 @@ import (
 const shutdownGrace = 2 * time.Minute
 
 func (a *app) serveCmd() *cobra.Command {
-	var listen string
+	var (
+		listen   string
+		oneClick campaign.OneClick
+	)
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8025] [--db FILE]",
 		Short: "Run the web app: campaigns, live progress, the doctor and the sandbox inbox",
@@ -37,14 +41,20 @@ flight are finished and recorded (resume them from the web or with
 mailout resume), and the server stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serve(cmd.Context(), listen)
+			return a.serve(cmd.Context(), listen, oneClick)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8025", "address and port to listen on")
+	cmd.Flags().StringVar(&oneClick.PublicURL, "public-url", "", "where this app is reached from the Internet (https://…): campaigns made on the compose page get one-click unsubscribe links under it")
+	cmd.Flags().StringVar(&oneClick.Mailto, "unsubscribe-mailto", "", "with --public-url: an address List-Unsubscribe also names as mailto:")
 	return cmd
 }
 
-func (a *app) serve(ctx context.Context, listen string) error {
+func (a *app) serve(ctx context.Context, listen string, oneClick campaign.OneClick) error {
+	oneClick, err := oneClick.Check()
+	if err != nil {
+		return inputErr(err)
+	}
 	svc, err := a.openService(ctx, true)
 	if err != nil {
 		return err
@@ -53,7 +63,7 @@ func (a *app) serve(ctx context.Context, listen string) error {
 	// Runs outlive the signal: Shutdown pauses them cleanly.
 	runner := web.NewRunner(context.WithoutCancel(ctx), svc, a.logger)
 	h, err := web.New(web.Config{
-		Campaigns: svc, Accounts: web.NewMemoryAccounts(), Runner: runner, Logger: a.logger,
+		Campaigns: svc, Accounts: web.NewMemoryAccounts(), Runner: runner, Logger: a.logger, OneClick: oneClick,
 		AccountErrors: web.AccountErrors{RateLimited: web.ErrRateLimited, AdminExists: web.ErrAdminExists},
 	})
 	if err != nil {

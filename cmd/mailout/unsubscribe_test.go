@@ -223,7 +223,7 @@ func TestOneClickUnsubscribeAsAMailboxProvider(t *testing.T) {
 
 // {{unsubscribe_url}} without a public URL (a template error, as any
 // other: exit 1), and a public URL that providers would not use (a usage
-// error), are refused before anything is stored.
+// error, for serve too), are refused before anything is stored.
 func TestSendRefusesUnsubscribeWithoutUsablePublicURL(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "mailout.db")
 	list := writeList(t, "ann@example.org")
@@ -238,7 +238,11 @@ func TestSendRefusesUnsubscribeWithoutUsablePublicURL(t *testing.T) {
 			t.Errorf("send --public-url %s: %d %s", u, r.code, r.stderr)
 		}
 	}
+	r = mailout(t, nil, "serve", "--db", db, "--listen", "127.0.0.1:0", "--public-url", "http://mail.example.com")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--public-url") {
+		t.Errorf("serve --public-url http://mail.example.com: %d %s", r.code, r.stderr)
+	}
 	if _, err := os.Stat(db); !os.IsNotExist(err) {
-		t.Errorf("a refused send left a database: %v", err)
+		t.Errorf("a refused command left a database: %v", err)
 	}
 }

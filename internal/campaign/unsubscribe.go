@@ -108,3 +108,15 @@ func (s *Service) Unsubscribe(ctx context.Context, token string, now time.Time) 
 func (s *Service) Unsubscribed(ctx context.Context, c *store.Campaign) (int, error) {
 	return unsubscribe.Count(ctx, s.st, c.Name)
 }
+
+// sampleUnsubscribe gives r, for a preview or a test send of a draft with
+// a public URL, a link of the campaign's form that names no delivery
+// (opening it says the link is not valid), so that the headers and
+// {{unsubscribe_url}} show as the recipients will see them.
+func (d *Draft) sampleUnsubscribe(r render.Recipient) render.Recipient {
+	if d.settings.PublicURL != "" && r.Unsubscribe == "" {
+		r.Unsubscribe = unsubscribe.URL(d.settings.PublicURL, "preview")
+		r.UnsubscribeMailto = d.settings.UnsubscribeMailto
+	}
+	return r
+}

@@ -79,6 +79,9 @@ type Config struct {
 	Doctor func(*doctor.Config)
 	// Discover adjusts "find my provider's settings" the same way.
 	Discover func(*doctor.DiscoverConfig)
+	// OneClick is serve's --public-url: campaigns made on the compose
+	// page get one-click unsubscribe links under it (docs/unsubscribe.md).
+	OneClick campaign.OneClick
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil = time.Now.

@@ -2,15 +2,18 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
+	"mailout/internal/audience"
 	"mailout/internal/campaign"
 	"mailout/internal/recipient"
 	"mailout/internal/route"
+	"mailout/internal/secret"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
 )
@@ -139,5 +142,84 @@ func TestUnsubscribeForgedAndCrossOrigin(t *testing.T) {
 	}
 	if !a.suppressed("c@example.org") {
 		t.Fatal("the one-click POST did not unsubscribe")
+	}
+}
+
+// newComposeAppWith is newComposeApp with the app's Config adjusted.
+func newComposeAppWith(t *testing.T, csv string, adjust func(*Config)) *composeApp {
+	t.Helper()
+	key, err := secret.NewKey(secret.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, appOptions{doctor: func(c *Config) { c.SecretKey = key; adjust(c) }})
+	a.signIn()
+	ctx := context.Background()
+	ca := &composeApp{app: a}
+	aud := audience.New(a.svc.Store())
+	if ca.list, err = aud.Create(ctx, "members"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aud.Import(ctx, ca.list.ID, strings.NewReader(csv), "test", recipient.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if ca.subs, err = aud.Subscribers(ctx, ca.list.ID, store.SubscriberFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// serve's --public-url reaches the campaigns made on the compose page:
+// the preview shows the link's form, the campaign keeps the URL and its
+// messages carry each recipient's link. Without it {{unsubscribe_url}}
+// is refused with the reason.
+func TestComposeUsesServesPublicURL(t *testing.T) {
+	a := newComposeAppWith(t, threeSubscribers, func(c *Config) { c.OneClick = campaign.OneClick{PublicURL: "https://mail.example.com/"} })
+	v := a.form("preview")
+	v.Set("text", "Dear {{.first_name}},\r\nleave: {{unsubscribe_url}}\r\n")
+	res, body := a.postForm("/campaigns/new", v)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "leave: https://mail.example.com/u/preview") {
+		t.Fatalf("preview: %s\n%s", res.Status, body)
+	}
+	v.Set("action", "create")
+	if res, body := a.postForm("/campaigns/new", v); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %s\n%s", res.Status, body)
+	}
+	cs := a.campaigns()
+	if len(cs) != 1 {
+		t.Fatalf("%d campaigns", len(cs))
+	}
+	c := a.campaign(cs[0].ID)
+	if s, err := campaign.SettingsOf(c); err != nil || s.PublicURL != "https://mail.example.com" {
+		t.Fatalf("stored settings %+v, %v", s, err)
+	}
+	if _, err := a.svc.Run(context.Background(), c, campaign.RunOptions{Profile: throttle.Profile{Name: "test", Connections: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := a.svc.Store().Messages(context.Background(), c.ID, func(_ int64, email, _ string, data []byte) error {
+		n++
+		m := regexp.MustCompile(`(?m)^List-Unsubscribe: <(https://mail\.example\.com/u/[A-Za-z0-9_-]+)>\r$`).FindSubmatch(data)
+		if m == nil {
+			t.Errorf("message to %s has no List-Unsubscribe:\n%s", email, data)
+			return nil
+		}
+		if !strings.Contains(string(data), "leave: "+string(m[1])) {
+			t.Errorf("message to %s: the body's link is not the header's", email)
+		}
+		t, err := a.svc.UnsubscribeTarget(context.Background(), strings.TrimPrefix(string(m[1]), "https://mail.example.com/u/"))
+		if err != nil || t.Delivery.Email != email {
+			return fmt.Errorf("message to %s: link names %+v, %v", email, t, err)
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("%d messages, %v", n, err)
+	}
+
+	b := newComposeAppWith(t, threeSubscribers, func(*Config) {})
+	v.Set("name", "summer")
+	if res, body := b.postForm("/campaigns/new", v); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "needs a public URL") {
+		t.Errorf("{{unsubscribe_url}} without a public URL: %s\n%s", res.Status, body)
 	}
 }
