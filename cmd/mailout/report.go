@@ -7,11 +7,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/campaign"
 	"mailout/internal/doctor"
 	"mailout/internal/queue"
 	"mailout/internal/report"
 	"mailout/internal/store"
-	"mailout/internal/unsubscribe"
 )
 
 func (a *app) reportCmd() *cobra.Command {
@@ -56,7 +56,7 @@ with ' unless --raw is given. --summary prints only the tally.`,
 					return err
 				}
 				s := report.NewSummary(c, n)
-				if s.Unsubscribed, err = unsubscribe.Count(ctx, st, c.Name); err != nil {
+				if s.Unsubscribed, err = campaign.Unsubscribed(ctx, st, c); err != nil {
 					return err
 				}
 				if reason := a.staleReason(c); reason != "" {

@@ -106,7 +106,13 @@ func (s *Service) Unsubscribe(ctx context.Context, token string, now time.Time) 
 // Unsubscribed counts the campaign's recipients who unsubscribed through
 // its links.
 func (s *Service) Unsubscribed(ctx context.Context, c *store.Campaign) (int, error) {
-	return unsubscribe.Count(ctx, s.st, c.Name)
+	return Unsubscribed(ctx, s.st, c)
+}
+
+// Unsubscribed is Service.Unsubscribed for a front end that opened the
+// store alone (mailout report).
+func Unsubscribed(ctx context.Context, st store.Store, c *store.Campaign) (int, error) {
+	return unsubscribe.Count(ctx, st, c.Name)
 }
 
 // sampleUnsubscribe gives r, for a preview or a test send of a draft with
