@@ -14,6 +14,7 @@ import (
 	"mailout/internal/account"
 	"mailout/internal/api"
 	"mailout/internal/audience"
+	"mailout/internal/campaign"
 	"mailout/internal/metrics"
 	"mailout/internal/recipient"
 	"mailout/internal/secret"
@@ -32,8 +33,11 @@ const shutdownGrace = 2 * time.Minute
 const keyFileSuffix = ".secret.key"
 
 func (a *app) serveCmd() *cobra.Command {
-	var listen, keyFile string
-	var caps capFlags
+	var (
+		listen, keyFile string
+		caps            capFlags
+		oneClick        campaign.OneClick
+	)
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8025] [--db FILE] [--secret-key-file FILE]",
 		Short: "Run the web app: campaigns, lists, settings, the doctor, the sandbox inbox and the JSON API",
@@ -64,11 +68,13 @@ mailout resume), and the server stops.`,
 			if err := caps.check(); err != nil {
 				return err
 			}
-			return a.serve(cmd.Context(), listen, keyFile, caps.listOptions())
+			return a.serve(cmd.Context(), listen, keyFile, caps.listOptions(), oneClick)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8025", "address and port to listen on")
 	cmd.Flags().StringVar(&keyFile, "secret-key-file", "", "file of the secret key that encrypts the stored relay passwords (default: beside the database)")
+	cmd.Flags().StringVar(&oneClick.PublicURL, "public-url", "", "where this app is reached from the Internet (https://…): campaigns made on the compose page get one-click unsubscribe links under it")
+	cmd.Flags().StringVar(&oneClick.Mailto, "unsubscribe-mailto", "", "with --public-url: an address List-Unsubscribe also names as mailto:")
 	caps.registerList(cmd.Flags())
 	return cmd
 }
@@ -104,7 +110,11 @@ func (a *app) serveKey(keyFile string) (*secret.Key, error) {
 	return k, nil
 }
 
-func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipient.Options) error {
+func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipient.Options, oneClick campaign.OneClick) error {
+	oneClick, err := oneClick.Check()
+	if err != nil {
+		return inputErr(err)
+	}
 	key, err := a.serveKey(keyFile)
 	if err != nil {
 		return err
@@ -145,7 +155,7 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 		AccountErrors: web.AccountErrors{RateLimited: account.ErrRateLimited, AdminExists: account.ErrAdminExists},
 		Audience:      lists, Import: web.ImportLimits{List: listCaps}, SecretKey: key,
 		Tokens: accounts, TokenErrors: web.TokenErrors{BadName: account.ErrBadTokenName, NoToken: account.ErrNoToken},
-		API: apiHandler, Metrics: m.Handler(),
+		API: apiHandler, Metrics: m.Handler(), OneClick: oneClick,
 	})
 	if err != nil {
 		return err

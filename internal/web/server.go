@@ -82,6 +82,9 @@ type Config struct {
 	Doctor func(*doctor.Config)
 	// Discover adjusts "find my provider's settings" the same way.
 	Discover func(*doctor.DiscoverConfig)
+	// OneClick is serve's --public-url: campaigns made on the compose
+	// page get one-click unsubscribe links under it (docs/unsubscribe.md).
+	OneClick campaign.OneClick
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil = time.Now.
@@ -225,6 +228,10 @@ func (s *server) routes() http.Handler {
 	open.HandleFunc("GET /login", s.loginPage)
 	open.HandleFunc("POST /login", s.login)
 	open.HandleFunc("POST /lang", s.setLang)
+	// BEGIN one-click unsubscribe (unsubscribe.go): public, no session.
+	open.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	open.HandleFunc(unsubscribePostPattern, s.unsubscribe)
+	// END one-click unsubscribe
 
 	authed.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/campaigns", http.StatusSeeOther)
