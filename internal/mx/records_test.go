@@ -15,7 +15,7 @@ func TestLookupTXTMXNamesPTR(t *testing.T) {
 	long := strings.Repeat("k", 300)
 	z := mxtest.NewZone().
 		RR(`example.com. 300 IN TXT "v=spf1 " "-all"`).
-		RR(`s1._domainkey.example.com. 300 IN TXT "v=DKIM1; p=` + long[:200] + `" "` + long[200:] + `"`).
+		RR(`s1._domainkey.example.com. 300 IN TXT "v=DKIM1; p=`+long[:200]+`" "`+long[200:]+`"`).
 		MX("example.com", 20, "mx2.example.com").MX("example.com", 10, "MX1.example.com").
 		RR("5.2.0.192.in-addr.arpa. 300 IN PTR mail.example.com.").
 		A("mail.example.com", "192.0.2.5")
