@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"mailout/internal/addr"
 	"mailout/internal/campaign"
 	"mailout/internal/doctor"
 	"mailout/internal/route"
@@ -156,19 +156,11 @@ func (a *app) printDoctor(f *doctorFlags, r *doctor.Report) error {
 // senderConfig checks the flags of the sender checks and loads the DKIM
 // key (its bytes never leave the signer).
 func senderConfig(f *doctorFlags, rt route.Route) (doctor.SenderConfig, error) {
-	var sc doctor.SenderConfig
-	from, err := addr.Parse(f.sender)
-	if err != nil {
-		return sc, usageErr("--sender %q: %v", f.sender, err)
+	sc := doctor.SenderConfig{From: f.sender, ReturnPath: f.returnPath}
+	if err := sc.Check(); err != nil {
+		return sc, usageErr("%v", err)
 	}
-	sc.From = from.Local + "@" + from.Domain
-	if f.returnPath != "" {
-		rp, err := addr.Parse(f.returnPath)
-		if err != nil {
-			return sc, usageErr("--return-path %q: %v", f.returnPath, err)
-		}
-		sc.ReturnPath = rp.Local + "@" + rp.Domain
-	}
+	var err error
 	if f.sourceIP != "" {
 		if rt != route.Direct {
 			return sc, usageErr("--source-ip belongs to --route direct")
@@ -179,10 +171,11 @@ func senderConfig(f *doctorFlags, rt route.Route) (doctor.SenderConfig, error) {
 	}
 	if f.dkim.KeyFile != "" {
 		d := f.dkim
+		fromDomain := sc.From[strings.LastIndexByte(sc.From, '@')+1:]
 		if d.Domain == "" {
-			d.Domain = from.Domain
+			d.Domain = fromDomain
 		}
-		if sc.DKIM, _, err = d.LoadSigner(os.ReadFile, from.Domain); err != nil {
+		if sc.DKIM, _, err = d.LoadSigner(os.ReadFile, fromDomain); err != nil {
 			return sc, usageErr("%v", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"mailout/internal/addr"
 	"mailout/internal/dkim"
 	"mailout/internal/dmarc"
 	"mailout/internal/mx"
@@ -30,6 +31,24 @@ type SenderConfig struct {
 	// the zero value: the source address the system uses to reach an MX
 	// host of Config.Domains[0].
 	SourceIP netip.Addr
+}
+
+// Check parses From and ReturnPath as addresses and puts them in the form
+// DNS uses (the domain as lower-case A-labels).
+func (s *SenderConfig) Check() error {
+	from, err := addr.Parse(s.From)
+	if err != nil {
+		return fmt.Errorf("sender %q: %w", s.From, err)
+	}
+	s.From = from.Local + "@" + from.Domain
+	if s.ReturnPath != "" {
+		rp, err := addr.Parse(s.ReturnPath)
+		if err != nil {
+			return fmt.Errorf("return path %q: %w", s.ReturnPath, err)
+		}
+		s.ReturnPath = rp.Local + "@" + rp.Domain
+	}
+	return nil
 }
 
 // Verdict IDs of the sender checks. Stable, mapped in
