@@ -62,6 +62,7 @@ const (
 	VerdictSPFTooManyLookups = "spf-permerror-too-many-lookups"
 	VerdictSPFNotRoute       = "spf-does-not-cover-route"
 	VerdictSPFPTR            = "spf-ptr-deprecated"
+	VerdictSPFAllowsAnyone   = "spf-allows-anyone"
 	VerdictDKIMNotConfigured = "dkim-not-configured"
 	VerdictDKIMMissing       = "dkim-missing"
 	VerdictDKIMKeyMismatch   = "dkim-key-mismatch"
@@ -283,6 +284,12 @@ func (sc *senderCheck) checkSPF(addrs []netip.Addr, rp string) {
 		f.Severity = Fail
 		f.Evidence = append(f.Evidence, o.Err.Error())
 		sc.problem(VerdictSenderDNS, Fail, d, "")
+	case spf.Pass:
+		// A documentation address passes: the policy authorises the
+		// whole Internet (+all, or a range as wide).
+		f.Severity, f.Code = Warn, "allows-anyone"
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s passes, decided by %s", spfProbe, o.Mechanism))
+		sc.problem(VerdictSPFAllowsAnyone, Warn, d, "")
 	default:
 		// The probe address matched nothing: any result but an error is
 		// a well-formed policy. Its own result is for the route below.

@@ -282,3 +282,71 @@ func TestSenderFCrDNSMissing(t *testing.T) {
 	r := directCheck(t, d.zone, d.signer)
 	wantProblems(t, r, VerdictFCrDNSMissing)
 }
+
+// The other records a sender can get wrong, each with its verdict.
+func TestSenderRecordProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(z *mxtest.Zone, s *dkim.Signer)
+		want   []string
+	}{
+		{"dkim revoked", func(z *mxtest.Zone, s *dkim.Signer) {
+			name, _ := s.DNSRecord()
+			z.Remove(name)
+			txt(z, name, "v=DKIM1; k=ed25519; p=")
+		}, []string{VerdictDKIMRevoked}},
+		{"dkim testing", func(z *mxtest.Zone, s *dkim.Signer) {
+			name, value := s.DNSRecord()
+			z.Remove(name)
+			txt(z, name, value+"; t=y")
+		}, []string{VerdictDKIMTesting}},
+		{"dkim two records", func(z *mxtest.Zone, s *dkim.Signer) {
+			name, value := s.DNSRecord()
+			txt(z, name, value+"; n=copy")
+		}, []string{VerdictDKIMInvalid}},
+		{"dmarc without p=", func(z *mxtest.Zone, _ *dkim.Signer) {
+			z.Remove("_dmarc.example.com")
+			txt(z, "_dmarc.example.com", "v=DMARC1; rua=mailto:d@example.com")
+		}, []string{VerdictDMARCInvalid}},
+		{"dmarc without rua", func(z *mxtest.Zone, _ *dkim.Signer) {
+			z.Remove("_dmarc.example.com")
+			txt(z, "_dmarc.example.com", "v=DMARC1; p=reject")
+		}, []string{VerdictDMARCNoRUA}},
+		{"spf with ptr", func(z *mxtest.Zone, _ *dkim.Signer) {
+			z.Remove("example.com")
+			txt(z, "example.com", "v=spf1 ptr:relay.test include:_spf.relay.test -all")
+		}, []string{VerdictSPFPTR}},
+		{"spf +all", func(z *mxtest.Zone, _ *dkim.Signer) {
+			z.Remove("example.com")
+			txt(z, "example.com", "v=spf1 include:_spf.relay.test +all")
+		}, []string{VerdictSPFAllowsAnyone}},
+		{"spf syntax error", func(z *mxtest.Zone, _ *dkim.Signer) {
+			z.Remove("example.com")
+			txt(z, "example.com", "v=spf1 include:_spf.relay.test ip4:127.0.0.300 -all")
+		}, []string{VerdictSPFPermError}},
+		{"spf lookup fails", func(z *mxtest.Zone, _ *dkim.Signer) {
+			z.ServFail("_spf.relay.test")
+		}, []string{VerdictSenderDNS}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := goodSender(t)
+			tc.change(g.zone, g.signer)
+			r := checkSender(t, g.zone, Config{}, SenderConfig{DKIM: g.signer})
+			wantProblems(t, r, tc.want...)
+		})
+	}
+}
+
+// On the direct route without --source-ip the address is the one the
+// system would use towards an MX host; a private one (here loopback, the
+// lab's MX) is not what receivers see, so the doctor asks for it.
+func TestSenderSourceAddressDetected(t *testing.T) {
+	d := directZone(t)
+	d.zone.MX("lab.test", 10, "mx.lab.test").A("mx.lab.test", "127.0.0.1")
+	r := checkSender(t, d.zone, Config{Route: route.Direct, HELO: "mail.example.com", Domains: []string{"lab.test"}, AllowLoopbackMX: true},
+		SenderConfig{DKIM: d.signer})
+	wantProblems(t, r, VerdictSourceUnknown)
+	if f := finding(t, r, "sender.source"); f.Code != "private" || f.Subject != "127.0.0.1" {
+		t.Errorf("source finding %+v", f)
+	}
+}

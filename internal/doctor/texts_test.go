@@ -17,7 +17,7 @@ var allVerdicts = []string{VerdictOK, VerdictDNSBlocked, VerdictDNSRefused, Verd
 	VerdictAuthUnavailable, VerdictRelayDenied, VerdictSenderRejected, VerdictRelayProtocol,
 	// The sender checks.
 	VerdictSenderOK, VerdictSenderDNS, VerdictSourceUnknown, VerdictSPFMissing, VerdictSPFPermError,
-	VerdictSPFTooManyLookups, VerdictSPFNotRoute, VerdictSPFPTR, VerdictDKIMNotConfigured, VerdictDKIMMissing,
+	VerdictSPFTooManyLookups, VerdictSPFNotRoute, VerdictSPFPTR, VerdictSPFAllowsAnyone, VerdictDKIMNotConfigured, VerdictDKIMMissing,
 	VerdictDKIMKeyMismatch, VerdictDKIMRevoked, VerdictDKIMTesting, VerdictDKIMInvalid, VerdictDMARCMissing,
 	VerdictDMARCInvalid, VerdictDMARCPolicyNone, VerdictDMARCNoRUA, VerdictDMARCNotAligned, VerdictFCrDNSMissing,
 	VerdictFCrDNSMismatch, VerdictHELOMismatch}
