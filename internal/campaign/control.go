@@ -118,14 +118,15 @@ func (s *Service) followStatus(ctx context.Context, id int64) {
 		default:
 			continue
 		}
-		s.opt.Logger.Warn("the campaign was "+string(c.Status)+" from another process; finishing the messages in flight",
-			"campaign", c.Name)
 		s.mu.Lock()
 		r := s.runs[id]
 		s.mu.Unlock()
 		if r != nil {
 			r.cancel(cause)
 		}
+		// Said once the run was told: from here no message starts.
+		s.opt.Logger.Warn("the campaign was "+string(c.Status)+" from another process; finishing the messages in flight",
+			"campaign", c.Name)
 		return
 	}
 }
