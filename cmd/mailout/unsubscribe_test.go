@@ -16,7 +16,6 @@ import (
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 )
 
-
 // keptMessage exports campaign name's messages and returns the one to rcpt.
 func keptMessage(t *testing.T, db, name, rcpt string) []byte {
 	t.Helper()
