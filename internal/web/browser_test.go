@@ -1,0 +1,217 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"mailout/internal/browsertest"
+	"mailout/internal/campaign"
+	"mailout/internal/store"
+)
+
+// The browser tests drive the handler of web.New, served by httptest on
+// loopback, with a real headless Chromium (internal/browsertest): the same
+// pages, scripts, security headers and event stream a person gets from
+// mailout serve, whose own wiring is tested in cmd/mailout. In-process,
+// the test can create campaigns through the campaign service as the
+// command line does and start them while a page is open, and runs under
+// the race detector with the handler tests. Without Chromium the tests are
+// skipped (they fail when MAILOUT_REQUIRE_PEERS=1).
+
+// tour is one person's visit of the app in one browser: every page it
+// opens is checked the same way and saved as a screenshot.
+type tour struct {
+	t    *testing.T
+	a    *app
+	b    *browsertest.Browser
+	shot int // screenshots taken, to number them in the order of the visit
+}
+
+func newTour(t *testing.T, a *app) *tour {
+	t.Helper()
+	return &tour{t: t, a: a, b: browsertest.New(t)}
+}
+
+// open loads path and checks the page; it must answer 200.
+func (u *tour) open(name, path string) {
+	u.t.Helper()
+	if st := u.b.Navigate(u.a.srv.URL + path); st != http.StatusOK {
+		u.b.Screenshot(fmt.Sprintf("%02d-%s", u.shot+1, name))
+		u.t.Fatalf("GET %s: status %d, want 200", path, st)
+	}
+	u.check(name)
+}
+
+// check saves a screenshot of the current page and asserts what every page
+// must satisfy: no serious or critical accessibility violation, no console
+// error, nothing refused by the Content Security Policy. The logs start
+// afresh for the next page, so that a failure names its page.
+func (u *tour) check(name string) {
+	u.t.Helper()
+	u.shot++
+	u.b.Screenshot(fmt.Sprintf("%02d-%s", u.shot, name))
+	u.b.AssertNoSeriousA11y(u.t)
+	u.b.AssertNoConsoleErrors(u.t)
+	u.b.AssertNoCSPViolations(u.t)
+	u.b.ClearLogs()
+}
+
+// checkRefused is check for a page that answers an error status on
+// purpose (a wrong password: 401): Chromium logs the document's own status
+// as a console error, which is then the only one allowed.
+func (u *tour) checkRefused(name string, status int) {
+	u.t.Helper()
+	u.shot++
+	u.b.Screenshot(fmt.Sprintf("%02d-%s", u.shot, name))
+	u.b.AssertNoSeriousA11y(u.t)
+	u.b.AssertNoCSPViolations(u.t)
+	url := u.b.URL()
+	for _, m := range u.b.ConsoleErrors() {
+		if m.Source != "network" || m.URL != url || !strings.Contains(m.Text, fmt.Sprintf("status of %d", status)) {
+			u.t.Errorf("the browser console showed an error on %s: %s", url, m)
+		}
+	}
+	u.b.ClearLogs()
+}
+
+// submit clicks the selector (a submit button) and waits for the page the
+// form leads to, which is then checked.
+func (u *tour) submit(name, selector string) {
+	u.t.Helper()
+	u.b.ClickAndWaitLoad(selector)
+	u.check(name)
+}
+
+// path is the current document's path and query.
+func (u *tour) path() string {
+	u.t.Helper()
+	return strings.TrimPrefix(u.b.URL(), u.a.srv.URL)
+}
+
+// wantText fails unless the element's visible text contains want.
+func (u *tour) wantText(selector, want string) {
+	u.t.Helper()
+	if got := u.b.Text(selector); !strings.Contains(got, want) {
+		u.t.Errorf("%s on %s reads %q, want it to contain %q", selector, u.path(), got, want)
+	}
+}
+
+// waitText waits (one step's deadline) until the element's text contains
+// want: the page changes it itself, from the event stream.
+func (u *tour) waitText(selector, want string) {
+	u.t.Helper()
+	u.b.Do(fmt.Sprintf("waiting for %s to read %q", selector, want),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => { const e = document.querySelector(%q);
+			return e !== null && e.textContent.includes(%q); })()`, selector, want), chromedp.WithPollingInterval(50e6)))
+}
+
+// setUpAndSignIn is the first run: the set-up page creates the
+// administrator and signs in; then sign out and sign in again.
+func (u *tour) setUpAndSignIn() {
+	u.t.Helper()
+	u.open("setup", "/login") // no administrator yet: the sign-in page sends to set-up
+	if p := u.path(); p != "/setup" {
+		u.t.Fatalf("the first visit of /login ends on %s, want /setup", p)
+	}
+	u.wantText("h1", "First run")
+	u.b.Fill("#email", adminEmail)
+	u.b.Fill("#password", adminPassword)
+	u.b.Fill("#password2", adminPassword)
+	u.submit("campaigns-empty", "main button[type=submit]")
+	if p := u.path(); p != "/campaigns" {
+		u.t.Fatalf("after set-up the browser is on %s, want /campaigns", p)
+	}
+	u.wantText("main", "No campaigns yet")
+
+	u.submit("signed-out", "form.logout button")
+	if p := u.path(); p != "/login" {
+		u.t.Fatalf("after signing out the browser is on %s, want /login", p)
+	}
+	u.wantText("h1", "Sign in")
+	// Signed out, a page sends back to the sign-in page.
+	u.b.Navigate(u.a.srv.URL + "/campaigns")
+	if p := u.path(); p != "/login" {
+		u.t.Fatalf("signed out, /campaigns shows %s, want /login", p)
+	}
+	u.b.Fill("#email", adminEmail)
+	u.b.Fill("#password", "not the password")
+	u.b.ClickAndWaitLoad("main button[type=submit]")
+	u.checkRefused("login-wrong", http.StatusUnauthorized)
+	u.wantText(".alert", "Wrong e-mail address or password")
+	u.b.Fill("#email", adminEmail)
+	u.b.Fill("#password", adminPassword)
+	u.submit("signed-in", "main button[type=submit]")
+	if p := u.path(); p != "/campaigns" {
+		u.t.Fatalf("after signing in the browser is on %s, want /campaigns", p)
+	}
+}
+
+// watchLive opens the campaign's page before it is sent, starts it as
+// another front end would (the campaign service through the runner), and
+// waits for the page, unreloaded, to show every message sent: the numbers
+// come from the server-sent events.
+func (u *tour) watchLive(c *store.Campaign, total int) {
+	u.t.Helper()
+	path := fmt.Sprintf("/campaigns/%d", c.ID)
+	u.open("campaign-pending", path)
+	u.wantText("[data-field=percent_text]", "0%")
+	// A mark the page keeps only as long as it is not reloaded.
+	browsertest.Eval[bool](u.b, `window.mailoutTour = true`)
+	if err := u.a.runner.Start(context.Background(), c.ID); err != nil {
+		u.t.Fatal(err)
+	}
+	u.waitText("[data-field=percent_text]", "100%")
+	u.waitText("[data-field=live]", "Finished: done")
+	u.wantText("[data-field=delivered]", fmt.Sprint(total))
+	u.wantText("[data-field=status_text]", "done")
+	if v := browsertest.Eval[float64](u.b, `document.getElementById("bar").value`); v != 100 {
+		u.t.Errorf("the progress bar is at %v, want 100", v)
+	}
+	if !browsertest.Eval[bool](u.b, `window.mailoutTour === true`) {
+		u.t.Error("the page was reloaded: the progress did not come live")
+	}
+	u.check("campaign-done")
+}
+
+// TestBrowserNewcomer follows what a newcomer does: set up the app, sign out
+// and in, watch a campaign to the sandbox being sent, read its recipient
+// log, open its kept messages and one of them, and look at the doctor.
+func TestBrowserNewcomer(t *testing.T) {
+	a := newApp(t)
+	u := newTour(t, a)
+	u.setUpAndSignIn()
+
+	// The lists and compose steps go here: create a list, import a CSV
+	// with one bad row, compose a message with a merge field, preview it
+	// for a subscriber, create and start it to the sandbox.
+	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, true)
+
+	u.open("campaigns", "/campaigns")
+	u.wantText("tbody", "spring")
+	u.b.ClickAndWaitLoad("tbody a")
+	u.watchLive(c, 5)
+
+	u.b.ClickAndWaitLoad(fmt.Sprintf(`a[href="/campaigns/%d/recipients"]`, c.ID))
+	u.check("recipients")
+	u.wantText("tbody", "a@example.org")
+	u.wantText("tbody", "delivered")
+
+	u.open("inbox", "/inbox")
+	u.b.ClickAndWaitLoad(fmt.Sprintf(`a[href="/inbox/%d"]`, c.ID))
+	u.check("inbox-campaign")
+	u.wantText("tbody", "Hello A")
+	u.b.ClickAndWaitLoad("tbody tr:first-child a")
+	u.check("inbox-message")
+	u.wantText("h1", "Hello A")
+	if got := browsertest.Eval[string](u.b, `document.querySelector("iframe.mail").getAttribute("sandbox")`); got != "" {
+		t.Errorf("the message's frame has sandbox=%q, want a sandbox with no permission", got)
+	}
+
+	u.open("doctor", "/doctor")
+	u.wantText("h1", "Doctor")
+}
