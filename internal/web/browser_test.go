@@ -59,6 +59,38 @@ func (u *tour) check(name string) {
 	u.b.AssertNoConsoleErrors(u.t)
 	u.b.AssertNoCSPViolations(u.t)
 	u.b.ClearLogs()
+	u.checkLayout()
+}
+
+// layoutProblems lists, in the page, what a person would see as broken
+// layout: the page wider than the window (a sideways scroll bar), and a
+// form field of the content beside its label instead of below it (every
+// form in the app puts the label above its field; radio buttons and
+// check boxes excepted).
+const layoutProblems = `(() => {
+	const out = [];
+	const root = document.documentElement;
+	if (root.scrollWidth > root.clientWidth) {
+		out.push("the page is " + root.scrollWidth + " px wide in a window of " + root.clientWidth + " px");
+	}
+	document.querySelectorAll("main label[for]").forEach((l) => {
+		const f = document.getElementById(l.htmlFor);
+		if (!f || f.type === "radio" || f.type === "checkbox" || f.type === "hidden") { return; }
+		const lr = l.getBoundingClientRect(), fr = f.getBoundingClientRect();
+		if (lr.height === 0 || fr.height === 0) { return; }
+		if (lr.bottom > fr.top + 1) {
+			out.push("the field #" + f.id + " is beside its label \"" + l.textContent.trim() + "\", not below it");
+		}
+	});
+	return out;
+})()`
+
+// checkLayout fails the test on the problems layoutProblems finds.
+func (u *tour) checkLayout() {
+	u.t.Helper()
+	for _, p := range browsertest.Eval[[]string](u.b, layoutProblems) {
+		u.t.Errorf("layout of %s: %s", u.path(), p)
+	}
 }
 
 // checkRefused is check for a page that answers an error status on
