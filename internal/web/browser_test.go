@@ -111,6 +111,21 @@ func (u *tour) checkRefused(name string, status int) {
 	u.b.ClearLogs()
 }
 
+// phoneWidth is the width of a phone's window, in CSS pixels.
+const phoneWidth, phoneHeight = 390, 844
+
+// onPhone runs f with the window as wide as a phone's (a mobile viewport:
+// the page's own viewport meta tag applies), then back to the desktop.
+func (u *tour) onPhone(f func()) {
+	u.t.Helper()
+	u.b.Do("emulating a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile))
+	if w := browsertest.Eval[int](u.b, `window.innerWidth`); w != phoneWidth {
+		u.t.Fatalf("the emulated phone's window is %d px wide, want %d", w, phoneWidth)
+	}
+	f()
+	u.b.Do("back to the desktop window", chromedp.EmulateReset())
+}
+
 // submit clicks the selector (a submit button) and waits for the page the
 // form leads to, which is then checked.
 func (u *tour) submit(name, selector string) {
@@ -244,6 +259,23 @@ func TestBrowserNewcomer(t *testing.T) {
 		t.Errorf("the message's frame has sandbox=%q, want a sandbox with no permission", got)
 	}
 
+	message := u.path()
+
 	u.open("doctor", "/doctor")
 	u.wantText("h1", "Doctor")
+
+	// The same pages on a phone.
+	u.onPhone(func() {
+		for _, p := range []struct{ name, path string }{
+			{"campaigns-phone", "/campaigns"},
+			{"campaign-phone", fmt.Sprintf("/campaigns/%d", c.ID)},
+			{"recipients-phone", fmt.Sprintf("/campaigns/%d/recipients", c.ID)},
+			{"inbox-phone", "/inbox"},
+			{"inbox-campaign-phone", fmt.Sprintf("/inbox/%d", c.ID)},
+			{"inbox-message-phone", message},
+			{"doctor-phone", "/doctor"},
+		} {
+			u.open(p.name, p.path)
+		}
+	})
 }
