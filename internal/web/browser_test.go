@@ -2,11 +2,14 @@ package web
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"mailout/internal/browsertest"
@@ -23,6 +26,29 @@ import (
 // the race detector with the handler tests. Without Chromium the tests are
 // skipped (they fail when MAILOUT_REQUIRE_PEERS=1).
 
+// docsImages makes TestBrowserNewcomer write the README's screenshot of a
+// campaign's page, docs/img/campaign.png:
+//
+//	go test ./internal/web/ -run TestBrowserNewcomer -docs-images
+var docsImages = flag.Bool("docs-images", false, "write the README's screenshots into docs/img")
+
+// docsImage copies the screenshot at shot to docs/img/name when
+// -docs-images is given.
+func docsImage(t *testing.T, shot, name string) {
+	t.Helper()
+	if !*docsImages {
+		return
+	}
+	png, err := os.ReadFile(shot)
+	if err == nil {
+		err = os.WriteFile("../../docs/img/"+name, png, 0o644)
+	}
+	if err != nil {
+		t.Fatalf("writing docs/img/%s: %v", name, err)
+	}
+	t.Logf("wrote docs/img/%s (%d bytes)", name, len(png))
+}
+
 // tour is one person's visit of the app in one browser: every page it
 // opens is checked the same way and saved as a screenshot.
 type tour struct {
@@ -37,29 +63,31 @@ func newTour(t *testing.T, a *app) *tour {
 	return &tour{t: t, a: a, b: browsertest.New(t)}
 }
 
-// open loads path and checks the page; it must answer 200.
-func (u *tour) open(name, path string) {
+// open loads path and checks the page, which must answer 200; it returns
+// the path of its screenshot.
+func (u *tour) open(name, path string) string {
 	u.t.Helper()
 	if st := u.b.Navigate(u.a.srv.URL + path); st != http.StatusOK {
 		u.b.Screenshot(fmt.Sprintf("%02d-%s", u.shot+1, name))
 		u.t.Fatalf("GET %s: status %d, want 200", path, st)
 	}
-	u.check(name)
+	return u.check(name)
 }
 
 // check saves a screenshot of the current page and asserts what every page
 // must satisfy: no serious or critical accessibility violation, no console
 // error, nothing refused by the Content Security Policy. The logs start
 // afresh for the next page, so that a failure names its page.
-func (u *tour) check(name string) {
+func (u *tour) check(name string) (screenshot string) {
 	u.t.Helper()
 	u.shot++
-	u.b.Screenshot(fmt.Sprintf("%02d-%s", u.shot, name))
+	screenshot = u.b.Screenshot(fmt.Sprintf("%02d-%s", u.shot, name))
 	u.b.AssertNoSeriousA11y(u.t)
 	u.b.AssertNoConsoleErrors(u.t)
 	u.b.AssertNoCSPViolations(u.t)
 	u.b.ClearLogs()
 	u.checkLayout()
+	return screenshot
 }
 
 // layoutProblems lists, in the page, what a person would see as broken
@@ -124,6 +152,35 @@ func (u *tour) onPhone(f func()) {
 	}
 	f()
 	u.b.Do("back to the desktop window", chromedp.EmulateReset())
+}
+
+// chooseLanguage picks lang in the language menu, as a person does with
+// the mouse: the page's script sends the form at once, and the same page
+// comes back in that language.
+func (u *tour) chooseLanguage(lang string) {
+	u.t.Helper()
+	before := u.path()
+	u.b.Do("choosing "+lang+" in the language menu", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.WaitEvent(cdppage.LoadEventFired, nil, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+			`(() => { const s = document.getElementById("lang-select"); s.value = %q;
+			s.dispatchEvent(new Event("change", {bubbles: true})); })()`, lang)))(ctx, tg)
+		return err
+	}))
+	if p := u.path(); p != before {
+		u.t.Errorf("the language menu went from %s to %s, want the same page", before, p)
+	}
+	if got := u.b.Value("#lang-select"); got != lang {
+		u.t.Errorf("after choosing %s the language menu shows %s", lang, got)
+	}
+	u.wantLang(lang)
+}
+
+// wantLang fails unless the page says it is in lang.
+func (u *tour) wantLang(lang string) {
+	u.t.Helper()
+	if got := browsertest.Eval[string](u.b, `document.documentElement.lang`); got != lang {
+		u.t.Errorf("%s is in %q, want %q", u.path(), got, lang)
+	}
 }
 
 // submit clicks the selector (a submit button) and waits for the page the
@@ -202,7 +259,9 @@ func (u *tour) setUpAndSignIn() {
 // another front end would (the campaign service through the runner), and
 // waits for the page, unreloaded, to show every message sent: the numbers
 // come from the server-sent events.
-func (u *tour) watchLive(c *store.Campaign, total int) {
+// finished and done are the page's "Finished: done" and "done" in the
+// browser's language.
+func (u *tour) watchLive(c *store.Campaign, total int, finished, done string) {
 	u.t.Helper()
 	path := fmt.Sprintf("/campaigns/%d", c.ID)
 	u.open("campaign-pending", path)
@@ -213,9 +272,9 @@ func (u *tour) watchLive(c *store.Campaign, total int) {
 		u.t.Fatal(err)
 	}
 	u.waitText("[data-field=percent_text]", "100%")
-	u.waitText("[data-field=live]", "Finished: done")
+	u.waitText("[data-field=live]", finished)
 	u.wantText("[data-field=delivered]", fmt.Sprint(total))
-	u.wantText("[data-field=status_text]", "done")
+	u.wantText("[data-field=status_text]", done)
 	if v := browsertest.Eval[float64](u.b, `document.getElementById("bar").value`); v != 100 {
 		u.t.Errorf("the progress bar is at %v, want 100", v)
 	}
@@ -241,7 +300,7 @@ func TestBrowserNewcomer(t *testing.T) {
 	u.open("campaigns", "/campaigns")
 	u.wantText("tbody", "spring")
 	u.b.ClickAndWaitLoad("tbody a")
-	u.watchLive(c, 5)
+	u.watchLive(c, 5, "Finished: done", "done")
 
 	u.b.ClickAndWaitLoad(fmt.Sprintf(`a[href="/campaigns/%d/recipients"]`, c.ID))
 	u.check("recipients")
@@ -261,6 +320,16 @@ func TestBrowserNewcomer(t *testing.T) {
 
 	message := u.path()
 
+	// Done, the campaign's page offers no more start or cancel.
+	if st := u.b.Navigate(fmt.Sprintf("%s/campaigns/%d", a.srv.URL, c.ID)); st != http.StatusOK {
+		t.Fatalf("the campaign's page: status %d", st)
+	}
+	u.waitText("[data-field=live]", "Finished: done") // the stream's last event, at once
+	shot := u.check("campaign")
+	u.wantText(".status", "done")
+	u.b.WaitNotPresent(`form[action$="/start"], form[action$="/cancel"]`)
+	docsImage(t, shot, "campaign.png")
+
 	u.open("doctor", "/doctor")
 	u.wantText("h1", "Doctor")
 
@@ -278,4 +347,53 @@ func TestBrowserNewcomer(t *testing.T) {
 			u.open(p.name, p.path)
 		}
 	})
+}
+
+// TestBrowserSpanish is a visit by a person whose browser asks for
+// Spanish: the pages come in Spanish from the first one, the live progress
+// too, and the language menu switches to English and back, for this and
+// the following pages.
+func TestBrowserSpanish(t *testing.T) {
+	a := newApp(t)
+	u := newTour(t, a)
+	u.b.SetAcceptLanguage("es-ES,es")
+
+	u.open("setup-es", "/setup")
+	u.wantLang("es")
+	u.wantText("h1", "Primer inicio")
+	u.wantText("main", "Cree la cuenta de administrador")
+	u.wantText(`label[for="password2"]`, "Repita la contraseña")
+	u.b.Fill("#email", adminEmail)
+	u.b.Fill("#password", adminPassword)
+	u.b.Fill("#password2", adminPassword)
+	u.submit("campaigns-empty-es", "main button[type=submit]")
+	u.wantText("h1", "Campañas")
+	u.wantText("main", "Todavía no hay campañas")
+	u.wantText("nav", "Bandeja")
+	u.wantText("form.logout", "Cerrar sesión")
+
+	c := a.newCampaign("primavera", campaign.RouteConfig{}, fiveRecipients, true)
+	u.watchLive(c, 5, "Terminado: terminada", "terminada")
+	u.wantText("#h-actions", "Acciones")
+	u.wantText("main", "Registro de destinatarios")
+
+	u.open("recipients-es", fmt.Sprintf("/campaigns/%d/recipients", c.ID))
+	u.wantText("h1", "Destinatarios: primavera")
+	u.wantText("tbody", "Entregados")
+	u.open("inbox-es", "/inbox")
+	u.wantText("h1", "Bandeja de prueba")
+	u.open("doctor-es", "/doctor")
+	u.wantText("h1", "Diagnóstico")
+
+	// The menu wins over the browser's languages, on the following pages too.
+	u.chooseLanguage("en")
+	u.check("doctor-en")
+	u.wantText("h1", "Doctor")
+	u.open("campaigns-en", "/campaigns")
+	u.wantLang("en")
+	u.wantText("h1", "Campaigns")
+	u.chooseLanguage("es")
+	u.check("campaigns-es")
+	u.wantText("h1", "Campañas")
+	u.wantText("tbody", "terminada")
 }
