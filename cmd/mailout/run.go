@@ -298,6 +298,9 @@ func (a *app) runCampaign(ctx context.Context, svc *campaign.Service, c *store.C
 		}
 		return &exitErr{code: exitDeferred, err: fmt.Errorf("%s; continue with: mailout resume %s", msg, quoteArg(c.Name))}
 	case campaign.StopPaused:
+		if res.Reason == campaign.ReasonPaused {
+			return &exitErr{code: exitPaused, err: fmt.Errorf("campaign paused by the user; messages in flight were finished and recorded. Continue with: mailout resume %s", quoteArg(c.Name))}
+		}
 		return &exitErr{code: exitPaused, err: fmt.Errorf("campaign paused: %s. No recipient was marked failed for it; after fixing the cause continue with: mailout resume %s", res.Reason, quoteArg(c.Name))}
 	case campaign.StopCancelled:
 		return &exitErr{code: exitInterrupted, err: fmt.Errorf("campaign cancelled; messages in flight were finished and recorded")}

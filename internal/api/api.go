@@ -14,16 +14,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"iter"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
 	"sync"
 
+	"mailout/internal/account"
+	"mailout/internal/audience"
 	"mailout/internal/campaign"
 	"mailout/internal/recipient"
+	"mailout/internal/secret"
 	"mailout/internal/store"
 )
 
@@ -36,21 +37,8 @@ type TokenChecker interface {
 	CheckToken(ctx context.Context, plaintext string) (*store.APIToken, error)
 }
 
-// Lists is what the list routes need: the store's lists (store.Lists) and
-// the lists service's CSV import and campaign rows.
-type Lists interface {
-	CreateList(ctx context.Context, l *store.List) error
-	List(ctx context.Context, id int64) (*store.List, error)
-	Lists(ctx context.Context) ([]store.List, error)
-	Subscribers(ctx context.Context, listID int64, f store.SubscriberFilter, fn func(*store.Subscriber) error) error
-	// ImportCSV imports a CSV file under the command line's rules and
-	// caps: bad rows are listed with their line and reason and the rest
-	// are imported; a file-level error (a *recipient.FileError: a cap, not
-	// CSV) imports nothing.
-	ImportCSV(ctx context.Context, listID int64, r io.Reader, source string, opt recipient.Options) (added, updated int, rejected []recipient.RowError, err error)
-	// Rows are the list as a campaign's recipient source.
-	Rows(ctx context.Context, listID int64) iter.Seq2[*recipient.Recipient, error]
-}
+// The accounts service is the API's token checker.
+var _ TokenChecker = (*account.Service)(nil)
 
 // Limits cap what a request may bring. The zero value takes the command
 // line's caps (DefaultLimits).
@@ -84,10 +72,22 @@ func DefaultLimits() Limits {
 // Config is what the API serves.
 type Config struct {
 	Campaigns *campaign.Service
-	// Lists serves the list routes; nil answers them 501 not-implemented.
-	Lists  Lists
+	// Lists is the lists service (over the same store as Campaigns): the
+	// list routes and the recipients of a campaign made from a list. nil
+	// answers the list routes 501 not-implemented.
+	Lists *audience.Service
+	// Tokens checks API tokens: the accounts service.
 	Tokens TokenChecker
-	Limits Limits
+	// Settings and SecretKey are where the app's settings (internal/setting)
+	// are kept and the key that seals their relay passwords. With them a
+	// campaign's route may name a stored relay account (route.account,
+	// route.fallback_account): the campaign stores the account's name,
+	// and its password is read from the sealed settings at creation and
+	// at every start, in a later process too. nil Settings = the store
+	// of Campaigns; nil SecretKey answers stored accounts 501.
+	Settings  store.Accounts
+	SecretKey *secret.Key
+	Limits    Limits
 	// Context bounds the runs that start and resume begin: when it is
 	// cancelled they finish the messages in flight and end as
 	// interrupted. nil = context.Background().
@@ -171,7 +171,9 @@ func (s *server) routes() []routeDef {
 		{"GET /api/v1/lists", s.listLists},
 		{"GET /api/v1/lists/{id}", s.getList},
 		{"POST /api/v1/lists/{id}/import", s.importList},
+		{"DELETE /api/v1/lists/{id}", s.deleteList},
 		{"GET /api/v1/lists/{id}/subscribers", s.listSubscribers},
+		{"GET /api/v1/lists/{id}/export", s.exportList},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"mailout/internal/queue"
 	"mailout/internal/recipient"
 	"mailout/internal/route"
+	"mailout/internal/setting"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
 )
@@ -47,9 +49,12 @@ type NewCampaign struct {
 type RouteReq struct {
 	Kind string `json:"kind"` // sandbox, relay or direct
 	// Relay: the relay account given in full, or Account, the name of a
-	// stored relay account.
+	// stored relay account (the app's settings).
 	Relay   *RelayReq `json:"relay,omitempty"`
 	Account string    `json:"account,omitempty"`
+	// FallbackAccount, for the direct route, names the stored relay
+	// account that takes over what direct delivery cannot send.
+	FallbackAccount string `json:"fallback_account,omitempty"`
 	// Direct: DNS servers ("IP" or "IP:PORT"); the EHLO name, for relay
 	// and direct.
 	DNS  []string `json:"dns,omitempty"`
@@ -120,15 +125,28 @@ type Created struct {
 // maxRejected is how many rejected rows an answer lists.
 const maxRejected = 1000
 
-// apiEnv is the environment the API checks routes in: a request names no
+// env is the environment the API checks routes in: a request names no
 // server environment variable or file (a relay password comes in the
-// request), so neither is read.
-func apiEnv(warn func(string)) campaign.Env {
-	return campaign.Env{
+// request, or from the sealed settings by the account's name), so
+// neither is read.
+func (s *server) env(warn func(string)) campaign.Env {
+	env := campaign.Env{
 		Getenv:   func(string) string { return "" },
 		ReadFile: func(string) ([]byte, error) { return nil, errors.New("files are not read through the API") },
 		Warn:     warn,
 	}
+	if s.cfg.SecretKey != nil {
+		env.Secret = setting.Secrets(s.settingsStore(), s.cfg.SecretKey)
+	}
+	return env
+}
+
+// settingsStore is where the app's settings are kept.
+func (s *server) settingsStore() store.Accounts {
+	if s.cfg.Settings != nil {
+		return s.cfg.Settings
+	}
+	return s.cfg.Campaigns.Store()
 }
 
 func (s *server) createCampaign(w http.ResponseWriter, r *http.Request) {
@@ -166,13 +184,17 @@ func (s *server) create(ctx context.Context, req *NewCampaign) (*Created, error)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := routeConfig(&req.Route)
+	rc, err := s.routeConfig(ctx, &req.Route)
 	if err != nil {
 		return nil, err
 	}
 	var warnings []string
-	env := apiEnv(func(m string) { warnings = append(warnings, m) })
+	env := s.env(func(m string) { warnings = append(warnings, m) })
 	rt, err := rc.Check(route.Sandbox, env)
+	if errors.Is(err, campaign.ErrNoSecret) {
+		// The stored account names a user and keeps no password.
+		return nil, badRequest(accountField(&req.Route), "%v", err)
+	}
 	if err != nil {
 		return nil, inputError(err)
 	}
@@ -245,7 +267,7 @@ func (s *server) rows(ctx context.Context, req *NewCampaign) (iter.Seq2[*recipie
 		if s.cfg.Lists == nil {
 			return nil, notImplemented("lists")
 		}
-		if _, err := s.cfg.Lists.List(ctx, req.ListID); err != nil {
+		if _, err := s.cfg.Lists.Get(ctx, req.ListID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, badRequest("list_id", "no list %d", req.ListID)
 			}
@@ -259,36 +281,76 @@ func (s *server) rows(ctx context.Context, req *NewCampaign) (iter.Seq2[*recipie
 }
 
 // routeConfig turns the request's route into what the command line's
-// flags give the campaign service.
-func routeConfig(rr *RouteReq) (campaign.RouteConfig, error) {
+// flags give the campaign service; a stored relay account becomes its URL
+// without the password and its name, by which the password is looked up.
+func (s *server) routeConfig(ctx context.Context, rr *RouteReq) (campaign.RouteConfig, error) {
 	rc := campaign.RouteConfig{Route: rr.Kind, HELO: rr.HELO}
 	if rr.Kind == "" {
 		return rc, badRequest("route.kind", "route.kind is required: sandbox, relay or direct")
 	}
-	if rr.Account != "" {
-		return rc, notImplemented("stored relay accounts (route.account)")
-	}
+	var account string
 	switch route.Route(rr.Kind) {
 	case route.Relay:
-		if rr.Relay == nil {
-			return rc, badRequest("route.relay", "the relay route needs route.relay {host, port, tls, user, password}")
+		switch {
+		case rr.FallbackAccount != "":
+			return rc, badRequest("route.fallback_account", "fallback_account is for the direct route; the relay route names its stored account in route.account")
+		case rr.Relay != nil && rr.Account != "":
+			return rc, badRequest("route.account", "give route.relay or route.account, not both")
+		case rr.Account != "":
+			account = rr.Account
+		case rr.Relay == nil:
+			return rc, badRequest("route.relay", "the relay route needs route.relay {host, port, tls, user, password} or route.account, a stored relay account")
+		default:
+			u, err := relayURL(rr.Relay)
+			if err != nil {
+				return rc, err
+			}
+			rc.Relays = []string{u}
 		}
-		u, err := relayURL(rr.Relay)
-		if err != nil {
-			return rc, err
-		}
-		rc.Relays = []string{u}
 	case route.Direct:
-		if rr.Relay != nil {
-			return rc, badRequest("route.relay", "a fallback relay for the direct route is not available through the API yet")
+		switch {
+		case rr.Relay != nil:
+			return rc, badRequest("route.relay", "the direct route's fallback relay is a stored relay account: route.fallback_account")
+		case rr.Account != "":
+			return rc, badRequest("route.account", "the direct route names its fallback relay in route.fallback_account")
 		}
-		rc.DNS = rr.DNS
+		rc.DNS, account = rr.DNS, rr.FallbackAccount
 	case route.Sandbox:
-		if rr.Relay != nil || len(rr.DNS) > 0 {
+		if rr.Relay != nil || len(rr.DNS) > 0 || rr.Account != "" || rr.FallbackAccount != "" {
 			return rc, badRequest("route", "the sandbox route takes no relay and no DNS servers")
 		}
 	}
+	if account == "" {
+		return rc, nil
+	}
+	if s.cfg.SecretKey == nil {
+		return rc, notImplemented("stored relay accounts")
+	}
+	set, err := setting.Load(ctx, s.settingsStore(), s.cfg.SecretKey)
+	if err != nil {
+		return rc, err
+	}
+	stored, _, err := set.Route(rr.Kind, []string{account})
+	if errors.Is(err, setting.ErrUnknownRelay) {
+		return rc, badRequest(accountField(rr), "there is no stored relay account %q", account)
+	}
+	if err != nil {
+		return rc, err
+	}
+	rc.Relays, rc.RelayPasswordSettings = stored.Relays, stored.RelayPasswordSettings
+	if rc.HELO == "" {
+		rc.HELO = stored.HELO
+	}
+	rc.FallbackAfter = stored.FallbackAfter
 	return rc, nil
+}
+
+// accountField is the request field that names a stored relay account.
+func accountField(rr *RouteReq) string {
+	if rr.FallbackAccount != "" {
+		return "route.fallback_account"
+	}
+	return "route.account"
 }
 
 // relayURL is the relay account as the URL the command line's --relay
@@ -520,7 +582,8 @@ func (s *server) startCampaign(w http.ResponseWriter, r *http.Request) {
 	relays := s.relays[c.ID]
 	if relays == nil {
 		// Without the password given at creation, the stored route must
-		// be complete: a password typed in a URL is never stored.
+		// be complete: a password typed in a URL is never stored, one of
+		// a stored relay account is read from the sealed settings again.
 		if settings, err := campaign.SettingsOf(c); err == nil && len(settings.Relays) > 0 {
 			for _, inURL := range settings.RelayPasswordInURL {
 				if inURL {
@@ -528,6 +591,11 @@ func (s *server) startCampaign(w http.ResponseWriter, r *http.Request) {
 					s.fail(w, r, conflict("%v", campaign.ErrNeedRelay))
 					return
 				}
+			}
+			if relays, err = s.storedRelays(settings); err != nil {
+				s.mu.Unlock()
+				s.fail(w, r, err)
+				return
 			}
 		}
 	}
@@ -543,6 +611,30 @@ func (s *server) startCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, v)
+}
+
+// storedRelays are the relay accounts of a stored route whose passwords
+// are kept in the app's settings, with those passwords read now; nil when
+// no relay of the route names a stored account.
+func (s *server) storedRelays(settings *campaign.Settings) (*campaign.Relays, error) {
+	if !slices.ContainsFunc(settings.RelayPasswordSettings, func(n string) bool { return n != "" }) {
+		return nil, nil
+	}
+	if s.cfg.SecretKey == nil {
+		return nil, conflict("%v", campaign.ErrNoSecret)
+	}
+	rc := campaign.RouteConfig{Route: string(settings.Route), Relays: settings.Relays,
+		RelayPasswordSettings: settings.RelayPasswordSettings, HELO: settings.HELO}
+	rt, err := rc.Check(settings.Route, s.env(nil))
+	if errors.Is(err, campaign.ErrNoSecret) {
+		// The account was deleted, or its password, since the campaign
+		// was created.
+		return nil, conflict("%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rt.Relays, nil
 }
 
 // run sends the campaign until it ends (done, paused, cancelled, or

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"mailout/internal/account"
 	"mailout/internal/api"
 	"mailout/internal/campaign"
+	"mailout/internal/secret"
+	"mailout/internal/setting"
 	"mailout/internal/smtptest"
 )
 
@@ -70,6 +72,82 @@ func TestCampaignOverHTTP(t *testing.T) {
 	}
 }
 
+// The whole way from a list over HTTP only: a list is created, a CSV
+// with a bad row imported (the row reported with its line), a campaign
+// made from the list, started and followed until done, and every
+// subscriber delivered (the sandbox keeps the messages).
+func TestListCampaignOverHTTP(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	var l api.List
+	if r := e.do("POST", "/api/v1/lists", map[string]any{"name": "newsletter"}); r.status != http.StatusCreated {
+		t.Fatalf("create list: %d %s", r.status, r.body)
+	} else {
+		r.into(t, &l)
+	}
+	csv := "email,first_name\nana@example.org,Ana\nnot-an-address,Bad\nbo@example.net,Bo\ncy@example.com,Cy\n"
+	r := e.send("POST", fmt.Sprintf("/api/v1/lists/%d/import", l.ID), csv, "text/csv", "Bearer "+e.token)
+	var imp api.Imported
+	r.into(t, &imp)
+	if r.status != http.StatusOK || imp.Imported != 3 || len(imp.Rejected) != 1 || imp.Rejected[0].Line != 3 ||
+		!strings.Contains(imp.Rejected[0].Reason, "invalid address") {
+		t.Fatalf("import: %d %s", r.status, r.body)
+	}
+	r = e.do("POST", "/api/v1/campaigns", map[string]any{"name": "monthly", "list_id": l.ID, "message": testMessage,
+		"route": map[string]any{"kind": "sandbox"}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create campaign: %d %s", r.status, r.body)
+	}
+	var created api.Created
+	r.into(t, &created)
+	if created.Imported != 3 || created.RejectedCount != 0 || created.Counts.Pending != 3 {
+		t.Fatalf("created: %s", r.body)
+	}
+	path := fmt.Sprintf("/api/v1/campaigns/%d", created.ID)
+	if r := e.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	c := e.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+	if c.Counts.Total != 3 || c.Counts.Delivered != 3 || c.Counts.Failed != 0 {
+		t.Fatalf("done: %+v", c.Counts)
+	}
+	var page struct {
+		Recipients []api.Recipient `json:"recipients"`
+	}
+	e.do("GET", path+"/recipients", nil).into(t, &page)
+	got := []string{}
+	for _, rc := range page.Recipients {
+		if rc.State != "delivered" || rc.Via != "sandbox" || rc.Fields["first_name"] == "" {
+			t.Errorf("recipient %+v", rc)
+		}
+		got = append(got, rc.Email)
+	}
+	if strings.Join(got, " ") != "ana@example.org bo@example.net cy@example.com" {
+		t.Fatalf("recipients %v", got)
+	}
+}
+
+// Tokens are the accounts service's: one created as mailout token create
+// does is accepted, and once deleted it is refused.
+func TestTokenFromTheAccountsService(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	accounts := account.New(e.svc.Store(), account.Options{})
+	tok, err := accounts.CreateToken(context.Background(), "script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.send("GET", "/api/v1/campaigns", nil, "", "Bearer "+tok); r.status != http.StatusOK {
+		t.Fatalf("new token: %d %s", r.status, r.body)
+	}
+	if err := accounts.DeleteToken(context.Background(), "script"); err != nil {
+		t.Fatal(err)
+	}
+	e.send("GET", "/api/v1/campaigns", nil, "", "Bearer "+tok).wantError(t, http.StatusUnauthorized, "unauthorized")
+	// The other token is unaffected.
+	if r := e.do("GET", "/api/v1/campaigns", nil); r.status != http.StatusOK {
+		t.Fatalf("other token: %d %s", r.status, r.body)
+	}
+}
+
 // Without a valid token nothing is answered but 401, with the Bearer
 // challenge: not a route, not whether a path exists.
 func TestEveryRouteNeedsAToken(t *testing.T) {
@@ -79,7 +157,7 @@ func TestEveryRouteNeedsAToken(t *testing.T) {
 		{"POST", "/api/v1/campaigns/1/start"}, {"GET", "/api/v1/lists"}, {"GET", "/api/v1/no-such-route"},
 	}
 	for _, p := range paths {
-		for _, auth := range []string{"", "Bearer wrong-token", "Basic " + testToken, "Bearer"} {
+		for _, auth := range []string{"", "Bearer wrong-token", "Basic " + e.token, "Bearer"} {
 			r := e.send(p.method, p.path, nil, "", auth)
 			r.wantError(t, http.StatusUnauthorized, "unauthorized")
 			if ch := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer") {
@@ -88,7 +166,7 @@ func TestEveryRouteNeedsAToken(t *testing.T) {
 		}
 	}
 	// The scheme is case-insensitive (RFC 7235 §2.1).
-	if r := e.send("GET", "/api/v1/campaigns", nil, "", "bearer "+testToken); r.status != http.StatusOK {
+	if r := e.send("GET", "/api/v1/campaigns", nil, "", "bearer "+e.token); r.status != http.StatusOK {
 		t.Fatalf("lower-case scheme: %d %s", r.status, r.body)
 	}
 }
@@ -104,9 +182,9 @@ func TestErrors(t *testing.T) {
 	if allow := r.header.Get("Allow"); allow != "GET, POST" {
 		t.Errorf("Allow %q", allow)
 	}
-	e.send("POST", "/api/v1/campaigns", `{"name":"x"}`, "text/plain", "Bearer "+testToken).
+	e.send("POST", "/api/v1/campaigns", `{"name":"x"}`, "text/plain", "Bearer "+e.token).
 		wantError(t, http.StatusUnsupportedMediaType, "unsupported-media-type")
-	e.send("POST", "/api/v1/campaigns", `{"name":`, "application/json", "Bearer "+testToken).
+	e.send("POST", "/api/v1/campaigns", `{"name":`, "application/json", "Bearer "+e.token).
 		wantError(t, http.StatusBadRequest, "bad-request")
 	bad := e.do("POST", "/api/v1/campaigns", map[string]any{"name": "x", "nmae": "typo"}).wantError(t, http.StatusBadRequest, "bad-request")
 	if !strings.Contains(bad.Error.Message, "nmae") {
@@ -370,18 +448,8 @@ func TestRelayPasswordIsNotKeptAcrossRestarts(t *testing.T) {
 	e.do("POST", "/api/v1/campaigns", relayCampaign("restart", fiveRows, srv, "shop", "pw-123456")).into(t, &c)
 
 	// The same database, a new server.
-	again := httptest.NewServer(api.New(api.Config{Campaigns: e.svc, Tokens: memTokens{}}))
-	defer again.Close()
-	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/campaigns/%d/start", again.URL, c.ID), nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := again.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict {
-		t.Fatalf("start on a new server: %d, want 409", resp.StatusCode)
-	}
+	again := e.restart(nil)
+	again.do("POST", fmt.Sprintf("/api/v1/campaigns/%d/start", c.ID), nil).wantError(t, http.StatusConflict, "conflict")
 	if n := len(srv.Messages()); n != 0 {
 		t.Fatalf("%d messages sent without the password", n)
 	}
@@ -404,4 +472,117 @@ func TestStartWhileAnotherProcessSends(t *testing.T) {
 		t.Fatalf("start once the lock is free: %d %s", r.status, r.body)
 	}
 	e.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+}
+
+// A relay account stored in the app's settings: the campaign keeps only
+// the account's name, and a new server over the same database (a
+// restart: no password in its memory) sends with the password read from
+// the sealed settings. Without the secret key it refuses to start rather
+// than send without the password.
+func TestStoredRelayAccountAcrossRestarts(t *testing.T) {
+	const password = "stored-Pa55word!"
+	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"shop": password}, RequireAuth: true})
+	key, err := secret.NewKey(secret.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, api.Config{SecretKey: key})
+	host, port, _ := strings.Cut(srv.Addr, ":")
+	var portN int
+	fmt.Sscan(port, &portN)
+	ctx := context.Background()
+	if err := setting.Save(ctx, e.svc.Store(), key, &setting.Settings{HELO: "sender.mailout.test", Relays: []setting.RelayAccount{
+		{Name: "shop-relay", Host: host, Port: portN, TLS: setting.TLSNone, User: "shop", Password: password},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	req := sandboxCampaign("stored", fiveRows)
+	req["route"] = map[string]any{"kind": "relay", "account": "shop-relay"}
+	req["profile"] = map[string]any{"connections": 1, "rate": 0}
+
+	unknown := sandboxCampaign("unknown", fiveRows)
+	unknown["route"] = map[string]any{"kind": "relay", "account": "no-such-account"}
+	if er := e.do("POST", "/api/v1/campaigns", unknown).wantError(t, http.StatusBadRequest, "bad-request"); er.Error.Field != "route.account" {
+		t.Errorf("field %q", er.Error.Field)
+	}
+
+	r := e.do("POST", "/api/v1/campaigns", req)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	if strings.Contains(string(r.body), password) {
+		t.Fatalf("the password is echoed: %s", r.body)
+	}
+	var c api.Created
+	r.into(t, &c)
+	stored, err := e.svc.Store().Campaign(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stored.RouteConfig), password) || !strings.Contains(string(stored.RouteConfig), `"shop-relay"`) {
+		t.Fatalf("stored route %s: want the account's name and not its password", stored.RouteConfig)
+	}
+	path := fmt.Sprintf("/api/v1/campaigns/%d", c.ID)
+
+	// A server without the secret key cannot read the password: 409,
+	// nothing sent.
+	e.restart(func(c *api.Config) { c.SecretKey = nil }).do("POST", path+"/start", nil).wantError(t, http.StatusConflict, "conflict")
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d messages sent without the password", n)
+	}
+
+	// A server with the key: every message goes out, signed in.
+	again := e.restart(nil)
+	if r := again.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start after the restart: %d %s", r.status, r.body)
+	}
+	done := again.until(path, func(c *api.Campaign) bool { return c.Status == "done" && !c.Running })
+	if done.Counts.Delivered != 5 || len(srv.Messages()) != 5 {
+		t.Fatalf("after the restart: %+v, %d messages", done.Counts, len(srv.Messages()))
+	}
+	for _, m := range srv.Messages() {
+		if m.AuthUser != "shop" {
+			t.Errorf("message to %v sent as %q, want authenticated as shop", m.Rcpts, m.AuthUser)
+		}
+	}
+}
+
+// The direct route's fallback relay may be a stored account; the stored
+// campaign names it, without its password.
+func TestDirectRouteWithStoredFallbackAccount(t *testing.T) {
+	key, err := secret.NewKey(secret.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, api.Config{SecretKey: key})
+	ctx := context.Background()
+	if err := setting.Save(ctx, e.svc.Store(), key, &setting.Settings{FallbackAfter: 3, Relays: []setting.RelayAccount{
+		{Name: "backup", Host: "127.0.0.1", Port: 2587, TLS: setting.TLSStartTLS, User: "mailout", Password: "fallback-secret"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	req := sandboxCampaign("hybrid", fiveRows)
+	req["route"] = map[string]any{"kind": "direct", "helo": "sender.mailout.test", "dns": []string{"127.0.0.1:5354"}, "fallback_account": "backup"}
+	r := e.do("POST", "/api/v1/campaigns", req)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var c api.Created
+	r.into(t, &c)
+	stored, err := e.svc.Store().Campaign(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := campaign.SettingsOf(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Route != "direct" || len(settings.Relays) != 1 || settings.RelayPasswordSettings[0] != "backup" || settings.FallbackAfter != 3 ||
+		strings.Contains(string(stored.RouteConfig), "fallback-secret") {
+		t.Fatalf("stored route %s", stored.RouteConfig)
+	}
+	req["name"], req["route"] = "wrong", map[string]any{"kind": "direct", "account": "backup"}
+	if er := e.do("POST", "/api/v1/campaigns", req).wantError(t, http.StatusBadRequest, "bad-request"); er.Error.Field != "route.account" {
+		t.Errorf("field %q", er.Error.Field)
+	}
 }

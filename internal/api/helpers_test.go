@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,58 +13,76 @@ import (
 	"testing"
 	"time"
 
+	"mailout/internal/account"
 	"mailout/internal/api"
+	"mailout/internal/audience"
 	"mailout/internal/campaign"
-	"mailout/internal/store"
 )
 
-// testToken is the plaintext of the one valid token of the tests.
-const testToken = "mo_test_0123456789abcdef"
-
-// memTokens is an in-memory token checker: one valid token.
-type memTokens struct{}
-
-var errNoToken = errors.New("no such token")
-
-func (memTokens) CheckToken(_ context.Context, plaintext string) (*store.APIToken, error) {
-	if plaintext != testToken {
-		return nil, errNoToken
-	}
-	return &store.APIToken{ID: 1, Name: "test"}, nil
-}
-
-// env is an API over a new SQLite database, served over loopback.
+// env is an API over a new SQLite database, served over loopback, with
+// the real services over that database: campaigns, lists, and accounts
+// (a token created as mailout token create creates it).
 type env struct {
-	t   *testing.T
-	srv *httptest.Server
-	svc *campaign.Service
-	db  string // the database's path
+	t     *testing.T
+	srv   *httptest.Server
+	svc   *campaign.Service
+	db    string // the database's path
+	cfg   api.Config
+	token string // the plaintext of a valid API token
 }
 
-// newEnv starts the API over a database in t.TempDir; cfg may set Lists
-// and Limits. At cleanup the runs are interrupted and awaited before the
+// newEnv starts the API over a database in t.TempDir; cfg may set
+// Limits. At cleanup the runs are interrupted and awaited before the
 // database closes.
 func newEnv(t *testing.T, cfg api.Config) *env {
 	t.Helper()
+	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "mailout.db")
-	svc, err := campaign.Open(context.Background(), db, true, campaign.Options{})
+	svc, err := campaign.Open(ctx, db, true, campaign.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	accounts := account.New(svc.Store(), account.Options{})
+	token, err := accounts.CreateToken(ctx, "tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
 	var runs sync.WaitGroup
-	cfg.Campaigns, cfg.Tokens, cfg.Context, cfg.Runs = svc, memTokens{}, ctx, &runs
-	srv := httptest.NewServer(api.New(cfg))
-	// Every answer is checked against api/openapi.yaml.
-	_, router := spec(t)
-	srv.Client().Transport = &specCheck{t: t, router: router}
+	cfg.Campaigns, cfg.Lists, cfg.Tokens, cfg.Context, cfg.Runs = svc, audience.New(svc.Store()), accounts, runCtx, &runs
+	e := &env{t: t, svc: svc, db: db, token: token}
+	e.serve(cfg)
 	t.Cleanup(func() {
-		srv.Close()
+		e.srv.Close()
 		cancel()
 		runs.Wait()
 		svc.Close()
 	})
-	return &env{t: t, srv: srv, svc: svc, db: db}
+	return e
+}
+
+// serve starts a server of the API with cfg; every answer it gives is
+// checked against api/openapi.yaml.
+func (e *env) serve(cfg api.Config) {
+	e.cfg = cfg
+	e.srv = httptest.NewServer(api.New(cfg))
+	_, router := spec(e.t)
+	e.srv.Client().Transport = &specCheck{t: e.t, router: router}
+}
+
+// restart is another API handler over the same services and database, as
+// a new process would have: nothing kept in the first one's memory.
+// change edits its configuration.
+func (e *env) restart(change func(*api.Config)) *env {
+	e.t.Helper()
+	cfg := e.cfg
+	if change != nil {
+		change(&cfg)
+	}
+	again := *e
+	again.serve(cfg)
+	e.t.Cleanup(again.srv.Close)
+	return &again
 }
 
 // reply is an answer: its status, headers and JSON body.
@@ -117,7 +134,7 @@ func (r *reply) wantError(t *testing.T, status int, code string) apiError {
 // is a string (sent as is, with contentType).
 func (e *env) do(method, path string, body any) *reply {
 	e.t.Helper()
-	return e.send(method, path, body, "application/json", "Bearer "+testToken)
+	return e.send(method, path, body, "application/json", "Bearer "+e.token)
 }
 
 func (e *env) send(method, path string, body any, contentType, authorization string) *reply {

@@ -2,10 +2,12 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"mailout/internal/audience"
 	"mailout/internal/recipient"
 	"mailout/internal/store"
 )
@@ -50,8 +52,8 @@ type Subscriber struct {
 	UpdatedAt time.Time         `json:"updated_at"`
 }
 
-// lists is the list service, or a 501 when the server has none.
-func (s *server) lists() (Lists, error) {
+// lists is the lists service, or a 501 when the server has none.
+func (s *server) lists() (*audience.Service, error) {
 	if s.cfg.Lists == nil {
 		return nil, notImplemented("lists")
 	}
@@ -69,15 +71,15 @@ func (s *server) createList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if strings.TrimSpace(req.Name) == "" {
-		s.fail(w, r, badRequest("name", "name is required"))
-		return
+	l, err := ls.Create(r.Context(), req.Name)
+	var inv *audience.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		err = badRequest("name", "%s", inv.Reason)
+	case errors.Is(err, store.ErrExists):
+		err = conflict("a list named %q exists already", strings.TrimSpace(req.Name))
 	}
-	l := &store.List{Name: strings.TrimSpace(req.Name)}
-	if err := ls.CreateList(r.Context(), l); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			err = conflict("a list named %q exists already", l.Name)
-		}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -90,7 +92,7 @@ func (s *server) listLists(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	all, err := ls.Lists(r.Context())
+	all, err := ls.All(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -105,7 +107,7 @@ func (s *server) listLists(w http.ResponseWriter, r *http.Request) {
 }
 
 // list reads the list of the path.
-func (s *server) list(r *http.Request) (Lists, *store.List, error) {
+func (s *server) list(r *http.Request) (*audience.Service, *store.List, error) {
 	ls, err := s.lists()
 	if err != nil {
 		return nil, nil, err
@@ -114,7 +116,7 @@ func (s *server) list(r *http.Request) (Lists, *store.List, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := ls.List(r.Context(), id)
+	l, err := ls.Get(r.Context(), id)
 	return ls, l, err
 }
 
@@ -127,9 +129,25 @@ func (s *server) getList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, listView(l))
 }
 
+// deleteList deletes the list and its subscribers; campaigns made from it
+// keep their recipients.
+func (s *server) deleteList(w http.ResponseWriter, r *http.Request) {
+	ls, l, err := s.list(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := ls.Delete(r.Context(), l.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // importList imports a CSV body (text/csv) under the command line's CSV
-// rules and caps: bad rows are listed, the others imported; a body over
-// the cap imports nothing (413).
+// rules and caps: bad rows are listed, the others imported; a file-level
+// error (a cap, not CSV) imports nothing (413 or 400).
 func (s *server) importList(w http.ResponseWriter, r *http.Request) {
 	ls, l, err := s.list(r)
 	if err != nil {
@@ -143,7 +161,7 @@ func (s *server) importList(w http.ResponseWriter, r *http.Request) {
 	opt := s.cfg.Limits.List
 	opt.MaxBytes = s.cfg.Limits.Body
 	body := http.MaxBytesReader(w, r.Body, s.cfg.Limits.Body+1)
-	added, updated, rejected, err := ls.ImportCSV(r.Context(), l.ID, body, "api", opt)
+	res, err := ls.Import(r.Context(), l.ID, body, "api", opt)
 	var (
 		fe  *recipient.FileError
 		mbe *http.MaxBytesError
@@ -160,8 +178,8 @@ func (s *server) importList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := Imported{Imported: added, Updated: updated, Rejected: []RejectedRow{}}
-	for _, e := range rejected {
+	out := Imported{Imported: res.Added, Updated: res.Updated, Rejected: []RejectedRow{}}
+	for _, e := range res.Rejected {
 		out.Rejected = append(out.Rejected, RejectedRow{Line: e.Line, Reason: e.Reason})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -178,28 +196,48 @@ func (s *server) listSubscribers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// One more than the page tells whether another page follows.
+	f := store.SubscriberFilter{Search: r.URL.Query().Get("search"), AfterID: after, Limit: limit + 1}
+	subs, err := ls.Subscribers(r.Context(), l.ID, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	out := struct {
 		Subscribers []Subscriber `json:"subscribers"`
 		NextAfter   int64        `json:"next_after,omitempty"`
 	}{Subscribers: []Subscriber{}}
-	// One more than the page tells whether another page follows.
-	f := store.SubscriberFilter{Search: r.URL.Query().Get("search"), AfterID: after, Limit: limit + 1}
-	err = ls.Subscribers(r.Context(), l.ID, f, func(sub *store.Subscriber) error {
-		if len(out.Subscribers) == limit {
-			out.NextAfter = out.Subscribers[limit-1].ID
-			return errPageFull
-		}
+	if len(subs) > limit {
+		subs = subs[:limit]
+		out.NextAfter = subs[limit-1].ID
+	}
+	for _, sub := range subs {
 		v := Subscriber{ID: sub.ID, Email: sub.Email, Domain: sub.Domain, Fields: sub.Fields,
 			Source: sub.Source, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
 		if v.Fields == nil {
 			v.Fields = map[string]string{}
 		}
 		out.Subscribers = append(out.Subscribers, v)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errPageFull) {
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// exportList writes the list as CSV (RFC 4180, text/csv): its columns in
+// order, one row per subscriber; importing it again gives the same list.
+func (s *server) exportList(w http.ResponseWriter, r *http.Request) {
+	ls, l, err := s.list(r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	// RFC 7111 §5.1: text/csv, with the optional header parameter.
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8; header=present")
+	w.Header().Set("Cache-Control", "no-store")
+	// RFC 6266 §4.1: offered as a file named after the list's id.
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="list-%d.csv"`, l.ID))
+	if err := ls.Export(r.Context(), l.ID, w); err != nil {
+		// The status is sent already: the client sees a cut answer.
+		s.log.Error("list export failed", "list", l.ID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }

@@ -1,138 +1,18 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"iter"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"mailout/internal/api"
-	"mailout/internal/recipient"
-	"mailout/internal/store"
 )
-
-// memLists is an in-memory list service for the list routes: the real one
-// (the store's lists and the lists service) plugs in the same way.
-type memLists struct {
-	mu    sync.Mutex
-	lists []*store.List
-	subs  map[int64][]*store.Subscriber
-	next  int64
-}
-
-func newMemLists() *memLists { return &memLists{subs: map[int64][]*store.Subscriber{}} }
-
-func (m *memLists) CreateList(_ context.Context, l *store.List) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, o := range m.lists {
-		if o.Name == l.Name {
-			return store.ErrExists
-		}
-	}
-	m.next++
-	l.ID, l.CreatedAt = m.next, time.Now()
-	c := *l
-	m.lists = append(m.lists, &c)
-	return nil
-}
-
-func (m *memLists) List(_ context.Context, id int64) (*store.List, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, l := range m.lists {
-		if l.ID == id {
-			c := *l
-			c.Subscribers = len(m.subs[id])
-			return &c, nil
-		}
-	}
-	return nil, store.ErrNotFound
-}
-
-func (m *memLists) Lists(ctx context.Context) ([]store.List, error) {
-	var out []store.List
-	for _, l := range m.lists {
-		c, _ := m.List(ctx, l.ID)
-		out = append(out, *c)
-	}
-	slices.SortFunc(out, func(a, b store.List) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
-}
-
-func (m *memLists) Subscribers(_ context.Context, listID int64, f store.SubscriberFilter, fn func(*store.Subscriber) error) error {
-	m.mu.Lock()
-	subs := slices.Clone(m.subs[listID])
-	m.mu.Unlock()
-	n := 0
-	for _, s := range subs {
-		if s.ID <= f.AfterID || (f.Search != "" && !strings.Contains(s.Email, f.Search)) {
-			continue
-		}
-		if f.Limit > 0 && n == f.Limit {
-			return nil
-		}
-		n++
-		if err := fn(s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *memLists) ImportCSV(ctx context.Context, listID int64, r io.Reader, source string, opt recipient.Options) (added, updated int, rejected []recipient.RowError, err error) {
-	var rows []recipient.Recipient
-	if _, err := recipient.Read(ctx, r, opt, func(rc recipient.Recipient) error {
-		rows = append(rows, rc)
-		return nil
-	}, func(e recipient.RowError) { rejected = append(rejected, e) }); err != nil {
-		return 0, 0, nil, err // all or nothing
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, rc := range rows {
-		i := slices.IndexFunc(m.subs[listID], func(s *store.Subscriber) bool { return s.Key == rc.Address.Key() })
-		if i >= 0 {
-			m.subs[listID][i].Fields = rc.Fields
-			updated++
-			continue
-		}
-		m.next++
-		m.subs[listID] = append(m.subs[listID], &store.Subscriber{ID: m.next, ListID: listID, Email: rc.Address.String(),
-			Domain: rc.Address.Domain, Key: rc.Address.Key(), Fields: rc.Fields, Source: source})
-		added++
-	}
-	return added, updated, rejected, nil
-}
-
-func (m *memLists) Rows(_ context.Context, listID int64) iter.Seq2[*recipient.Recipient, error] {
-	return func(yield func(*recipient.Recipient, error) bool) {
-		m.mu.Lock()
-		subs := slices.Clone(m.subs[listID])
-		m.mu.Unlock()
-		var b strings.Builder
-		b.WriteString("email,first_name\n")
-		for _, s := range subs {
-			fmt.Fprintf(&b, "%s,%s\n", s.Email, s.Fields["first_name"])
-		}
-		for r, err := range recipient.Rows(context.Background(), strings.NewReader(b.String()), recipient.Options{}, nil) {
-			if !yield(r, err) {
-				return
-			}
-		}
-	}
-}
 
 // A list over HTTP: created, a CSV imported (one bad row listed, one
 // duplicate updating), paged, and sent as a campaign.
 func TestLists(t *testing.T) {
-	e := newEnv(t, api.Config{Lists: newMemLists(), Limits: api.Limits{Body: 1024}})
+	e := newEnv(t, api.Config{Limits: api.Limits{Body: 1024}})
 	r := e.do("POST", "/api/v1/lists", map[string]any{"name": "customers"})
 	if r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
@@ -143,7 +23,7 @@ func TestLists(t *testing.T) {
 	e.do("POST", "/api/v1/lists", map[string]any{"name": " "}).wantError(t, http.StatusBadRequest, "bad-request")
 
 	path := fmt.Sprintf("/api/v1/lists/%d", l.ID)
-	auth := "Bearer " + testToken
+	auth := "Bearer " + e.token
 	csv := "email,first_name\nana@example.org,Ana\nbroken,X\nbo@example.org,Bo\ncy@example.org,Cy\n"
 	var imp api.Imported
 	r = e.send("POST", path+"/import", csv, "text/csv; charset=utf-8", auth)
@@ -200,11 +80,52 @@ func TestLists(t *testing.T) {
 	}
 	e.do("POST", "/api/v1/campaigns", map[string]any{"name": "nolist", "list_id": 99, "message": testMessage,
 		"route": map[string]any{"kind": "sandbox"}}).wantError(t, http.StatusBadRequest, "bad-request")
+
+	// Search: a substring of the address or of any field, any case.
+	page.Subscribers, page.NextAfter = nil, 0
+	e.do("GET", path+"/subscribers?search=ANNA", nil).into(t, &page)
+	if len(page.Subscribers) != 1 || page.Subscribers[0].Email != "ana@example.org" || page.Subscribers[0].Source != "api" {
+		t.Fatalf("search: %+v", page)
+	}
+
+	// A file-level error (no email column) imports nothing.
+	e.send("POST", path+"/import", "name\nDora\n", "text/csv", auth).wantError(t, http.StatusBadRequest, "bad-request")
+
+	// The export is CSV with the list's columns in order, and reads back
+	// as the same list.
+	r = e.send("GET", path+"/export", nil, "", auth)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("export: %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	want := "\"email\",\"first_name\"\nana@example.org,Anna\nbo@example.org,Bo\ncy@example.org,Cy\n"
+	if string(r.body) != want {
+		t.Fatalf("export:\n%s\nwant:\n%s", r.body, want)
+	}
+	var copyList api.List
+	e.do("POST", "/api/v1/lists", map[string]any{"name": "copy"}).into(t, &copyList)
+	e.send("POST", fmt.Sprintf("/api/v1/lists/%d/import", copyList.ID), string(r.body), "text/csv", auth).into(t, &imp)
+	if imp.Imported != 3 || len(imp.Rejected) != 0 {
+		t.Fatalf("export imported again: %+v", imp)
+	}
+
+	// Deleted: the list is gone, the campaign made from it keeps its
+	// recipients.
+	if r := e.do("DELETE", path, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	e.do("GET", path, nil).wantError(t, http.StatusNotFound, "not-found")
+	e.do("DELETE", path, nil).wantError(t, http.StatusNotFound, "not-found")
+	e.send("GET", path+"/export", nil, "", auth).wantError(t, http.StatusNotFound, "not-found")
+	var kept api.Campaign
+	e.do("GET", fmt.Sprintf("/api/v1/campaigns/%d", c.ID), nil).into(t, &kept)
+	if kept.Counts.Total != 3 {
+		t.Fatalf("campaign after the list's deletion: %+v", kept.Counts)
+	}
 }
 
 // A server without the lists service says so on every list route.
 func TestListsNotConfigured(t *testing.T) {
-	e := newEnv(t, api.Config{})
+	e := newEnv(t, api.Config{}).restart(func(c *api.Config) { c.Lists = nil })
 	e.do("GET", "/api/v1/lists", nil).wantError(t, http.StatusNotImplemented, "not-implemented")
 	e.do("POST", "/api/v1/lists", map[string]any{"name": "x"}).wantError(t, http.StatusNotImplemented, "not-implemented")
 }

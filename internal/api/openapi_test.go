@@ -110,16 +110,16 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 
 	// Each documented route answered by the real handler, with a
 	// campaign and a list that exist.
-	e := newEnv(t, api.Config{Lists: newMemLists()})
+	e := newEnv(t, api.Config{})
 	var c api.Created
 	e.do("POST", "/api/v1/campaigns", sandboxCampaign("one", "email,first_name\na@example.org,A\n")).into(t, &c)
 	e.do("POST", "/api/v1/lists", map[string]any{"name": "one"})
-	h := api.New(api.Config{Campaigns: e.svc, Lists: newMemLists(), Tokens: memTokens{}})
+	h := api.New(e.cfg)
 	param := regexp.MustCompile(`\{[a-z]+\}`)
 	for path, item := range doc.Paths.Map() {
 		for method := range item.Operations() {
 			req := httptest.NewRequest(method, param.ReplaceAllString(path, "1"), strings.NewReader("{}"))
-			req.Header.Set("Authorization", "Bearer "+testToken)
+			req.Header.Set("Authorization", "Bearer "+e.token)
 			req.Header.Set("Content-Type", "application/json")
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"mailout/internal/route"
 	"mailout/internal/queue"
+	"mailout/internal/route"
 	"mailout/internal/scheduler"
 	"mailout/internal/store"
 )
@@ -118,6 +118,8 @@ func (s *Service) followStatus(ctx context.Context, id int64) {
 		default:
 			continue
 		}
+		s.opt.Logger.Warn("the campaign was "+string(c.Status)+" from another process; finishing the messages in flight",
+			"campaign", c.Name)
 		s.mu.Lock()
 		r := s.runs[id]
 		s.mu.Unlock()

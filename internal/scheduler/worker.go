@@ -119,6 +119,10 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 	// sent: the group's context is cancelled between two messages.
 	gctx, cut := context.WithCancel(sendCtx)
 	defer cut()
+	// A pause, a cancel or Ctrl-C (stopCtx) takes effect between two
+	// messages: the one under way finishes with its reply, the others
+	// come back not started and are given back.
+	gctx = transport.WithStop(gctx, stopCtx.Done())
 	var mu sync.Mutex
 	cutDone := false
 	// A pipelined group's replies come one after the other: each
@@ -131,6 +135,10 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 			return
 		}
 		w.reported[k] = true
+		if res.NotStarted {
+			w.rec.refund(w.ds[k])
+			return
+		}
 		now := time.Now()
 		latency := now.Sub(last)
 		last = now

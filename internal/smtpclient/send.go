@@ -75,6 +75,38 @@ type TxResult struct {
 // without any risk of a duplicate.
 var ErrNotAttempted = errors.New("not attempted: the session ended before this message")
 
+// ErrStopped is wrapped in the Err of a "MAIL" Error for a transaction
+// SendMany did not start because the context's stop channel (WithStop) was
+// closed: no byte of it was sent, and the caller gives it back rather than
+// trying it on another session.
+var ErrStopped = errors.New("not started: sending is stopping")
+
+type stopKey struct{}
+
+// WithStop returns a context under which SendMany starts no transaction
+// once stop is closed: the one under way is finished — its reply read, so
+// nothing is left in doubt — and the ones after it get ErrStopped. It is
+// how a pause takes effect between two messages of a pipelined group,
+// where cancelling the context would cut a message off mid-transfer.
+func WithStop(ctx context.Context, stop <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stopKey{}, stop)
+}
+
+// Stopping reports whether ctx carries a stop channel (WithStop) that is
+// closed.
+func Stopping(ctx context.Context) bool {
+	ch, _ := ctx.Value(stopKey{}).(<-chan struct{})
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // SendMany runs several mail transactions on the session, in order, each
 // with Send's meaning. With PIPELINING the final "." of one message goes out
 // in the same write as the next transaction's MAIL, RCPTs and DATA: RFC 2920
@@ -95,6 +127,11 @@ func (c *Client) SendMany(ctx context.Context, txs []Tx, done func(i int, r TxRe
 	ahead := false // cur's commands went out with the previous message's "."
 	// one runs transaction i and fills out[i].
 	one := func(i int) {
+		if !ahead && Stopping(ctx) {
+			// Not started: its commands did not go out ahead.
+			out[i].Err = &Error{Command: "MAIL", Err: ErrStopped}
+			return
+		}
 		if !ahead {
 			cur = c.prepare(txs[i])
 		}
@@ -136,7 +173,7 @@ func (c *Client) SendMany(ctx context.Context, txs []Tx, done func(i int, r TxRe
 			return
 		}
 		var next *txn
-		if pipe && i+1 < len(txs) {
+		if pipe && i+1 < len(txs) && !Stopping(ctx) {
 			if nx := c.prepare(txs[i+1]); nx.err == nil && !nx.none {
 				next = &nx
 			}

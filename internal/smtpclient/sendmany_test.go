@@ -233,3 +233,48 @@ X: sleep 5s`)
 		t.Errorf("results %v / %v, want m1 delivered, m2 cancelled", res[0].Err, res[1].Err)
 	}
 }
+
+// Once the stop channel closes (a pause), SendMany starts no other
+// transaction: the message whose commands already went out behind the
+// previous "." is finished, and the next gets ErrStopped without a byte
+// of it sent — the script would fail on any further command.
+func TestSendManyStopsBetweenMessages(t *testing.T) {
+	s := startScript(t, nil, greetESMTP+`
+C: MAIL FROM:<a@x.org>
+C: RCPT TO:<m1@y.com>
+C: DATA
+S: 250 2.1.0 Ok
+S: 250 2.1.5 Ok
+S: 354 go ahead
+C: one
+C: .
+C: MAIL FROM:<a@x.org>
+C: RCPT TO:<m2@y.com>
+C: DATA
+S: 250 2.0.0 Ok: queued as 1
+S: 250 2.1.0 Ok
+S: 250 2.1.5 Ok
+S: 354 go ahead
+C: two
+C: .
+S: 250 2.0.0 Ok: queued as 2`)
+	c := mustDial(t, s, nil)
+	stop := make(chan struct{})
+	res := c.SendMany(WithStop(ctx, stop), []Tx{tx("m1@y.com", "one\r\n"), tx("m2@y.com", "two\r\n"), tx("m3@y.com", "three\r\n")},
+		func(i int, _ TxResult) {
+			if i == 0 {
+				close(stop)
+			}
+		})
+	if res[0].Err != nil || res[1].Err != nil {
+		t.Errorf("m1: %v, m2: %v, want both delivered", res[0].Err, res[1].Err)
+	}
+	e := asError(t, res[2].Err)
+	if !errors.Is(e, ErrStopped) || e.Ambiguous() {
+		t.Errorf("m3: %+v, want not started", e)
+	}
+	if !c.Usable() {
+		t.Error("the session is not usable after stopping between messages")
+	}
+	s.done(t)
+}

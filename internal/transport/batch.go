@@ -70,6 +70,13 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 	retried := map[int]bool{}
 	fresh := false
 	for len(idx) > 0 {
+		if smtpclient.Stopping(ctx) {
+			for _, k := range idx {
+				out[k] = notStarted(via)
+				emit(k)
+			}
+			return
+		}
 		s, reused, err := r.get(ctx, a, fresh)
 		if err != nil {
 			res := Result{Result: r.classify(a, err, outcome.StepConnect), Via: via}
@@ -84,6 +91,10 @@ func (r *Relay) batchVia(ctx context.Context, a *relayAccount, msgs []*Message, 
 		n := s.sendMany(ctx, r.cfg.PerConnection, msgs, cur, r.cfg.Now, func(j int, tr smtpclient.TxResult) {
 			err := txError(tr)
 			switch {
+			case errors.Is(err, smtpclient.ErrStopped):
+				out[cur[j]] = notStarted(via)
+				emit(cur[j])
+				return
 			case errors.Is(err, smtpclient.ErrNotAttempted):
 				again = append(again, cur[j])
 				return

@@ -71,6 +71,13 @@ func (d *Direct) DeliverBatch(ctx context.Context, msgs []*Message, done func(i 
 func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Message, idx []int, out []Result, emit func(k int)) {
 	via := "direct:" + host
 	for len(idx) > 0 {
+		if smtpclient.Stopping(ctx) {
+			for _, k := range idx {
+				out[k] = notStarted(via)
+				emit(k)
+			}
+			return
+		}
 		s, reused, err := d.get(ctx, host, addr, false)
 		if err != nil {
 			var se *smtpclient.Error
@@ -89,6 +96,10 @@ func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Messa
 		n := s.sendMany(ctx, d.cfg.PerConnection, msgs, cur, d.cfg.Now, func(j int, tr smtpclient.TxResult) {
 			err := txError(tr)
 			switch {
+			case errors.Is(err, smtpclient.ErrStopped):
+				out[cur[j]] = notStarted(via)
+				emit(cur[j])
+				return
 			case errors.Is(err, smtpclient.ErrNotAttempted):
 				// Nothing of it was sent: it goes alone, on another session.
 				alone = append(alone, cur[j])
@@ -103,6 +114,14 @@ func (d *Direct) sendGroup(ctx context.Context, host, addr string, msgs []*Messa
 			emit(cur[j])
 		})
 		d.put(ctx, addr, s)
+		if smtpclient.Stopping(ctx) {
+			// Nothing of these was sent: they are given back.
+			for _, k := range append(retry, alone...) {
+				out[k] = notStarted(via)
+				emit(k)
+			}
+			retry, alone = nil, nil
+		}
 		for _, k := range retry {
 			out[k] = d.deliver(ctx, msgs[k], true)
 			emit(k)

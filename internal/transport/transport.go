@@ -14,6 +14,7 @@ import (
 	"context"
 
 	"mailout/internal/outcome"
+	"mailout/internal/smtpclient"
 )
 
 // Message is one rendered message for one recipient.
@@ -43,6 +44,23 @@ type Result struct {
 	// Via names the way the message went: "sandbox", "relay:HOST" or
 	// "direct:MXHOST".
 	Via string
+	// NotStarted: sending was stopping (WithStop) before any byte of the
+	// message went out; the attempt is given back, nothing is recorded.
+	NotStarted bool
+}
+
+// WithStop returns a context under which a batch (Batcher.DeliverBatch)
+// starts no message once stop is closed: the message under way finishes
+// with its reply, the rest come back NotStarted. A pause or Ctrl-C then
+// takes effect between two messages of a pipelined group instead of after
+// the whole group, or mid-message.
+func WithStop(ctx context.Context, stop <-chan struct{}) context.Context {
+	return smtpclient.WithStop(ctx, stop)
+}
+
+// notStarted is the result of a message left out because sending stops.
+func notStarted(via string) Result {
+	return Result{Result: outcome.Result{Text: smtpclient.ErrStopped.Error()}, Via: via, NotStarted: true}
 }
 
 // Transport delivers messages. Deliver never panics on a server's behaviour
