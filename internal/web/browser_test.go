@@ -278,6 +278,10 @@ func (u *tour) watchLive(c *store.Campaign, total int, finished, done string) {
 	if v := browsertest.Eval[float64](u.b, `document.getElementById("bar").value`); v != 100 {
 		u.t.Errorf("the progress bar is at %v, want 100", v)
 	}
+	// What the campaign's end leaves to do: no more start or cancel, in
+	// the colour of its status.
+	u.b.WaitNotPresent(`form[action$="/start"], form[action$="/cancel"]`)
+	u.b.WaitVisible(".status.done")
 	if !browsertest.Eval[bool](u.b, `window.mailoutTour === true`) {
 		u.t.Error("the page was reloaded: the progress did not come live")
 	}
