@@ -311,6 +311,14 @@ func TestBrowserNewcomer(t *testing.T) {
 	u.wantText("tbody", "a@example.org")
 	u.wantText("tbody", "delivered")
 
+	// A second campaign, started with the page's own button.
+	c2 := a.newCampaign("summer", campaign.RouteConfig{}, fiveRecipients, true)
+	u.open("campaign-summer", fmt.Sprintf("/campaigns/%d", c2.ID))
+	u.submit("campaign-summer-started", fmt.Sprintf(`form[action="/campaigns/%d/start"] button`, c2.ID))
+	u.wantText(".flash", "The campaign is being sent")
+	u.waitText("[data-field=live]", "Finished: done")
+	u.b.WaitNotPresent(`form[action$="/start"], form[action$="/cancel"]`)
+
 	u.open("inbox", "/inbox")
 	u.b.ClickAndWaitLoad(fmt.Sprintf(`a[href="/inbox/%d"]`, c.ID))
 	u.check("inbox-campaign")
