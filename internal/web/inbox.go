@@ -186,6 +186,12 @@ func (s *server) inboxBody(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
+	writeUntrustedHTML(w, html)
+}
+
+// writeUntrustedHTML serves an HTML body someone else wrote (a kept
+// message, a preview) under InboxBodyCSP, to be framed by the app only.
+func writeUntrustedHTML(w http.ResponseWriter, html []byte) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", InboxBodyCSP)
 	h.Set("X-Frame-Options", "SAMEORIGIN")

@@ -17,7 +17,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	a.signIn()
 	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, false)
 	for _, path := range []string{"/healthz", "/login", "/static/app.css", "/static/progress.js", "/campaigns",
-		"/campaigns/" + itoa(c.ID), "/doctor", "/inbox", "/campaigns/999", "/nope"} {
+		"/campaigns/" + itoa(c.ID), "/doctor", "/inbox", "/campaigns/999", "/nope", "/campaigns/new", "/static/compose.js"} {
 		res, _ := a.get(path)
 		h := res.Header
 		if got := h.Get("Content-Security-Policy"); got != CSP {
@@ -38,7 +38,7 @@ func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 	a := newApp(t)
 	a.signIn()
 	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, true)
-	for _, path := range []string{"/campaigns", "/campaigns/" + itoa(c.ID), "/campaigns/" + itoa(c.ID) + "/recipients", "/doctor", "/inbox"} {
+	for _, path := range []string{"/campaigns", "/campaigns/" + itoa(c.ID), "/campaigns/" + itoa(c.ID) + "/recipients", "/doctor", "/inbox", "/campaigns/new"} {
 		res, body := a.get(path)
 		if res.StatusCode != http.StatusOK {
 			t.Errorf("%s: %s", path, res.Status)
@@ -63,7 +63,8 @@ func TestEveryPageNeedsASession(t *testing.T) {
 	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, false)
 	id := itoa(c.ID)
 	for _, path := range []string{"/", "/campaigns", "/campaigns/" + id, "/campaigns/" + id + "/events",
-		"/campaigns/" + id + "/export.csv", "/campaigns/" + id + "/recipients", "/doctor", "/inbox", "/inbox/" + id} {
+		"/campaigns/" + id + "/export.csv", "/campaigns/" + id + "/recipients", "/doctor", "/inbox", "/inbox/" + id,
+		"/campaigns/new", "/campaigns/new/preview/0123456789abcdef"} {
 		res, _ := a.get(path)
 		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
 			t.Errorf("GET %s without a session: %s to %q, want 303 to /login", path, res.Status, res.Header.Get("Location"))
@@ -87,7 +88,8 @@ func TestEveryPageNeedsASession(t *testing.T) {
 
 func stateChanging(id string) []string {
 	return []string{"/campaigns/" + id + "/start", "/campaigns/" + id + "/resume", "/campaigns/" + id + "/pause",
-		"/campaigns/" + id + "/cancel", "/campaigns/" + id + "/requeue", "/campaigns/" + id + "/fix", "/doctor", "/doctor/discover", "/logout"}
+		"/campaigns/" + id + "/cancel", "/campaigns/" + id + "/requeue", "/campaigns/" + id + "/fix", "/doctor", "/doctor/discover", "/logout",
+		"/campaigns/new", "/campaigns/new/preview"}
 }
 
 // A state-changing request from another site is refused, signed in or not:

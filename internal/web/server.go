@@ -30,6 +30,7 @@ import (
 
 	"mailout/internal/campaign"
 	"mailout/internal/doctor"
+	"mailout/internal/secret"
 	"mailout/internal/store"
 )
 
@@ -82,6 +83,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+
+	// The compose page:
+	// SecretKey opens the stored settings (relay accounts, identities,
+	// profiles); nil = no settings: the sandbox and direct delivery only.
+	SecretKey *secret.Key
+	// FileLimits cap the message bodies and attachments of a campaign
+	// written in the browser; zero fields take the command line's
+	// defaults (campaign.DefaultMaxMessageBytes, DefaultMaxAttachmentBytes).
+	FileLimits campaign.FileLimits
 }
 
 // ErrConfig is returned by New for a Config without a required field.
@@ -94,6 +104,8 @@ type server struct {
 	runner *Runner
 	log    *slog.Logger
 	static http.Handler
+	// previews are the compose page's HTML previews, in memory.
+	previews previewStore
 }
 
 // New returns the web app's handler: every page, the static assets,
@@ -159,6 +171,11 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("GET /inbox/{id}/{delivery}", s.inboxMessage)
 	authed.HandleFunc("GET /inbox/{id}/{delivery}/body", s.inboxBody)
 	authed.HandleFunc("GET /inbox/{id}/{delivery}/message.eml", s.inboxEML)
+	// The compose page: new campaign, its preview and test send.
+	authed.HandleFunc("GET /campaigns/new", s.composePage)
+	authed.HandleFunc("POST /campaigns/new", s.composeSubmit)
+	authed.HandleFunc("POST /campaigns/new/preview", s.composePreviewFragment)
+	authed.HandleFunc("GET /campaigns/new/preview/{token}", s.composeFrame)
 
 	open.Handle("/", s.requireSession(authed))
 	return s.secure(s.language(open))
@@ -260,6 +277,8 @@ var funcs = template.FuncMap{
 	"add": func(a, b int) int { return a + b },
 	// diag hands the diagnosis partial its page (for T) and the report.
 	"diag": func(p *page, d *diagnosisView) diagArgs { return diagArgs{P: p, D: d} },
+	// fe hands the compose page's field-error partial its page and field.
+	"fe": fieldErrOf,
 }
 
 type diagArgs struct {
