@@ -12,8 +12,10 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"mailout/internal/audience"
 	"mailout/internal/browsertest"
 	"mailout/internal/campaign"
+	"mailout/internal/recipient"
 	"mailout/internal/store"
 )
 
@@ -288,49 +290,115 @@ func (u *tour) watchLive(c *store.Campaign, total int, finished, done string) {
 	u.check("campaign-done")
 }
 
-// TestBrowserNewcomer follows what a newcomer does: set up the app, sign out
-// and in, watch a campaign to the sandbox being sent, read its recipient
-// log, open its kept messages and one of them, and look at the doctor.
+// newList is the lists step: a list "members" of Ann, Bob and Cid.
+// Until the lists pages exist it goes through the lists service, as the
+// API does.
+func (u *tour) newList() *store.List {
+	u.t.Helper()
+	ctx := context.Background()
+	aud := audience.New(u.a.svc.Store())
+	l, err := aud.Create(ctx, "members")
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	if _, err := aud.Import(ctx, l.ID, strings.NewReader(threeSubscribers), "import:members.csv", recipient.Options{}); err != nil {
+		u.t.Fatal(err)
+	}
+	return l
+}
+
+// compose writes a campaign to the list on the compose page, with a merge
+// field in the subject and the text, previews it for Bob, creates and
+// starts it to the sandbox, and follows it on its page to the end. It
+// returns the campaign's page.
+func (u *tour) compose(l *store.List) string {
+	u.t.Helper()
+	u.open("campaigns-before-compose", "/campaigns")
+	u.b.ClickAndWaitLoad(`main a[href="/campaigns/new"]`)
+	u.check("compose")
+	u.wantText("h1", "New campaign")
+	if got := u.b.Value("#c-list"); got != fmt.Sprint(l.ID) {
+		u.t.Errorf("the compose page proposes the list %s, want the only one, %d", got, l.ID)
+	}
+	u.b.Fill("#c-name", "spring")
+	u.b.Fill("#c-from", "Shop <news@example.com>")
+	// The merge field's button inserts it where the cursor is.
+	u.b.Fill("#c-subject", "Hello ")
+	u.b.Click(`button.insert[data-insert="{{.first_name}}"]`)
+	u.b.Fill("#c-text", "Dear ")
+	u.b.Click(`button.insert[data-insert="{{.first_name}}"]`)
+	u.b.Fill("#c-html", "<h1>Hello {{.first_name}}</h1>")
+	if got := u.b.Value("#c-subject"); got != "Hello {{.first_name}}" {
+		u.t.Errorf("the subject reads %q after inserting the merge field", got)
+	}
+	if got := u.b.Value("#c-text"); got != "Dear {{.first_name}}" {
+		u.t.Errorf("the text reads %q after inserting the merge field", got)
+	}
+	// The preview follows the form: choosing Bob shows his message.
+	bob := browsertest.Eval[string](u.b, `[...document.querySelectorAll("#c-sub option")].find((o) => o.textContent.includes("bob@example.org")).value`)
+	u.b.Select("#c-sub", bob)
+	u.waitText("#preview", "Hello Bob")
+	u.wantText("#preview", "bob@example.org")
+	u.wantText("#preview pre", "Dear Bob")
+	u.b.WaitVisible("#preview iframe.mail[sandbox]")
+	u.check("compose-preview")
+	// The Preview button does the same without script.
+	u.submit("compose-previewed", `button[name=action][value=preview]`)
+	u.wantText("#preview", "Hello Bob")
+
+	u.b.ClickAndWaitLoad(`button[name=action][value=start]`)
+	page, _, _ := strings.Cut(u.path(), "?")
+	if !strings.HasPrefix(page, "/campaigns/") {
+		u.t.Fatalf("create and start led to %s, want the campaign's page", page)
+	}
+	u.wantText("h1", "spring")
+	u.waitText("[data-field=percent_text]", "100%")
+	u.waitText("[data-field=live]", "Finished: done")
+	u.wantText("[data-field=delivered]", "3")
+	u.b.WaitNotPresent(`form[action$="/start"], form[action$="/cancel"]`)
+	u.check("campaign-spring")
+	return page
+}
+
+// TestBrowserNewcomer follows what a newcomer does: set up the app, sign
+// out and in, make a list, compose a campaign with a merge field, preview
+// it for one subscriber, create and start it to the sandbox and follow it
+// to its end, read its recipient log, open its kept messages and one of
+// them, look at the doctor; watch a campaign started elsewhere progress
+// live on its open page; then the same pages on a phone.
 func TestBrowserNewcomer(t *testing.T) {
 	a := newApp(t)
 	u := newTour(t, a)
 	u.setUpAndSignIn()
 
-	// The lists and compose steps go here: create a list, import a CSV
-	// with one bad row, compose a message with a merge field, preview it
-	// for a subscriber, create and start it to the sandbox.
-	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, true)
+	l := u.newList()
+	spring := u.compose(l)
 
-	u.open("campaigns", "/campaigns")
-	u.wantText("tbody", "spring")
-	u.b.ClickAndWaitLoad("tbody a")
-	u.watchLive(c, 5, "Finished: done", "done")
-
-	u.b.ClickAndWaitLoad(fmt.Sprintf(`a[href="/campaigns/%d/recipients"]`, c.ID))
+	u.b.ClickAndWaitLoad(`a[href="` + spring + `/recipients"]`)
 	u.check("recipients")
-	u.wantText("tbody", "a@example.org")
-	u.wantText("tbody", "delivered")
-
-	// A second campaign, started with the page's own button.
-	c2 := a.newCampaign("summer", campaign.RouteConfig{}, fiveRecipients, true)
-	u.open("campaign-summer", fmt.Sprintf("/campaigns/%d", c2.ID))
-	u.submit("campaign-summer-started", fmt.Sprintf(`form[action="/campaigns/%d/start"] button`, c2.ID))
-	u.wantText(".flash", "The campaign is being sent")
-	u.waitText("[data-field=live]", "Finished: done")
-	u.b.WaitNotPresent(`form[action$="/start"], form[action$="/cancel"]`)
+	u.wantText("tbody", "bob@example.org")
+	u.wantText("tbody", "Delivered")
 
 	u.open("inbox", "/inbox")
-	u.b.ClickAndWaitLoad(fmt.Sprintf(`a[href="/inbox/%d"]`, c.ID))
+	u.b.ClickAndWaitLoad(`a[href="` + strings.Replace(spring, "/campaigns/", "/inbox/", 1) + `"]`)
 	u.check("inbox-campaign")
-	u.wantText("tbody", "Hello A")
+	u.wantText("tbody", "Hello Bob")
 	u.b.ClickAndWaitLoad("tbody tr:first-child a")
 	u.check("inbox-message")
-	u.wantText("h1", "Hello A")
+	u.wantText("h1", "Hello Ann")
+	u.wantText("pre.mail-text", "Dear Ann")
 	if got := browsertest.Eval[string](u.b, `document.querySelector("iframe.mail").getAttribute("sandbox")`); got != "" {
 		t.Errorf("the message's frame has sandbox=%q, want a sandbox with no permission", got)
 	}
-
 	message := u.path()
+
+	// A campaign sent by another front end shows its progress live on
+	// its open page.
+	c := a.newCampaign("summer", campaign.RouteConfig{}, fiveRecipients, true)
+	u.open("campaigns", "/campaigns")
+	u.wantText("tbody", "summer")
+	u.b.ClickAndWaitLoad(fmt.Sprintf(`tbody a[href="/campaigns/%d"]`, c.ID))
+	u.watchLive(c, 5, "Finished: done", "done")
 
 	// Done, the campaign's page offers no more start or cancel.
 	if st := u.b.Navigate(fmt.Sprintf("%s/campaigns/%d", a.srv.URL, c.ID)); st != http.StatusOK {
@@ -349,10 +417,11 @@ func TestBrowserNewcomer(t *testing.T) {
 	u.onPhone(func() {
 		for _, p := range []struct{ name, path string }{
 			{"campaigns-phone", "/campaigns"},
+			{"compose-phone", "/campaigns/new"},
 			{"campaign-phone", fmt.Sprintf("/campaigns/%d", c.ID)},
-			{"recipients-phone", fmt.Sprintf("/campaigns/%d/recipients", c.ID)},
+			{"recipients-phone", spring + "/recipients"},
 			{"inbox-phone", "/inbox"},
-			{"inbox-campaign-phone", fmt.Sprintf("/inbox/%d", c.ID)},
+			{"inbox-campaign-phone", strings.Replace(spring, "/campaigns/", "/inbox/", 1)},
 			{"inbox-message-phone", message},
 			{"doctor-phone", "/doctor"},
 		} {
