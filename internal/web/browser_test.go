@@ -7,15 +7,21 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"mailout/internal/audience"
 	"mailout/internal/browsertest"
 	"mailout/internal/campaign"
+	"mailout/internal/doctor"
 	"mailout/internal/recipient"
+	"mailout/internal/route"
+	"mailout/internal/smtptest"
 	"mailout/internal/store"
 )
 
@@ -57,7 +63,8 @@ type tour struct {
 	t    *testing.T
 	a    *app
 	b    *browsertest.Browser
-	shot int // screenshots taken, to number them in the order of the visit
+	shot  int  // screenshots taken, to number them in the order of the visit
+	phone bool // the window is a phone's (onPhone)
 }
 
 func newTour(t *testing.T, a *app) *tour {
@@ -121,6 +128,14 @@ func (u *tour) checkLayout() {
 	for _, p := range browsertest.Eval[[]string](u.b, layoutProblems) {
 		u.t.Errorf("layout of %s: %s", u.path(), p)
 	}
+	// A phone widens its layout to what the page needs (then shows it
+	// smaller): the page must fit the phone's width.
+	if w := browsertest.Eval[int](u.b, `window.innerWidth`); u.phone && w != phoneWidth {
+		wide := browsertest.Eval[[]string](u.b, `[...document.querySelectorAll("main *")].
+			filter((e) => e.getBoundingClientRect().right > `+fmt.Sprint(phoneWidth)+`).
+			slice(0, 5).map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + e.className : "") + " " + Math.round(e.getBoundingClientRect().right))`)
+		u.t.Errorf("layout of %s: %d px wide on a %d px phone; too wide: %v", u.path(), w, phoneWidth, wide)
+	}
 }
 
 // checkRefused is check for a page that answers an error status on
@@ -149,11 +164,21 @@ const phoneWidth, phoneHeight = 390, 844
 func (u *tour) onPhone(f func()) {
 	u.t.Helper()
 	u.b.Do("emulating a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile))
-	if w := browsertest.Eval[int](u.b, `window.innerWidth`); w != phoneWidth {
-		u.t.Fatalf("the emulated phone's window is %d px wide, want %d", w, phoneWidth)
-	}
+	u.phone = true
 	f()
-	u.b.Do("back to the desktop window", chromedp.EmulateReset())
+	u.phone = false
+	// Not chromedp.EmulateReset: it leaves the window at the phone's
+	// width, and resets the browser's languages.
+	u.b.Do("back to the desktop window", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: false})
+		return err
+	}))
+	if w := browsertest.Eval[int](u.b, `window.innerWidth`); w == phoneWidth {
+		u.t.Fatalf("back from the phone, the window is still %d px wide", w)
+	}
 }
 
 // chooseLanguage picks lang in the language menu, as a person does with
@@ -477,4 +502,103 @@ func TestBrowserSpanish(t *testing.T) {
 	u.check("campaigns-es")
 	u.wantText("h1", "Campañas")
 	u.wantText("tbody", "terminada")
+}
+
+// signIn creates the administrator and signs in on the sign-in page.
+func (u *tour) signIn() {
+	u.t.Helper()
+	if _, err := u.a.acc.CreateAdmin(context.Background(), adminEmail, adminPassword); err != nil {
+		u.t.Fatal(err)
+	}
+	u.open("login", "/login")
+	u.b.Fill("#email", adminEmail)
+	u.b.Fill("#password", adminPassword)
+	u.b.ClickAndWaitLoad("main button[type=submit]")
+	if p := u.path(); p != "/campaigns" {
+		u.t.Fatalf("after signing in the browser is on %s, want /campaigns", p)
+	}
+}
+
+// TestBrowserTroubledCampaigns shows the pages of campaigns that went
+// wrong: recipients a relay refused, listed by reason with what it means
+// once the run ends (without reloading the page), sent again with the
+// reason's button; and a campaign that paused itself, with the doctor's
+// diagnosis and the suggested fix. Desktop and phone.
+func TestBrowserTroubledCampaigns(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	srv := smtptest.Start(t, smtptest.Options{Faults: func(ev smtptest.Event) *smtptest.Fault {
+		if ev.Step != "rcpt" {
+			return nil
+		}
+		switch {
+		case strings.HasPrefix(ev.Rcpt, "b@") && refuse.Load():
+			return &smtptest.Fault{Code: 550, Enhanced: "5.7.1", Text: "message content rejected as spam"}
+		case strings.HasPrefix(ev.Rcpt, "c@"):
+			return &smtptest.Fault{Code: 550, Enhanced: "5.1.1", Text: "no such user here"}
+		}
+		return nil
+	}})
+	a := newApp(t)
+	u := newTour(t, a)
+	u.signIn()
+
+	c := a.newCampaign("autumn", relayTo(srv), fiveRecipients, false)
+	page := fmt.Sprintf("/campaigns/%d", c.ID)
+	u.open("relay-pending", page)
+	u.submit("relay-started", fmt.Sprintf(`form[action="%s/start"] button`, page))
+	u.waitText("[data-field=live]", "Finished: done")
+	// The reasons come in when the run ends.
+	u.waitText("#h-failed", "Failed recipients by reason")
+	u.wantText("[data-field=failed]", "2")
+	u.wantText("[data-field=delivered]", "3")
+	table := u.b.Text("section[aria-labelledby=h-failed] tbody")
+	if strings.Count(table, "Send again") != 2 {
+		t.Errorf("the failed reasons read %q, want two, each with its send-again button", table)
+	}
+	u.check("relay-failed")
+	u.onPhone(func() { u.check("relay-failed-phone") })
+
+	// One reason's recipients, then send them again once the relay takes them.
+	u.b.ClickAndWaitLoad(`section[aria-labelledby=h-failed] tbody a[href*="class="]`)
+	u.check("recipients-failed")
+	if got := u.b.Text("tbody"); strings.Count(got, "@example.org") != 1 {
+		t.Errorf("the log of one reason lists %q, want one recipient", got)
+	}
+	u.open("relay-done", page)
+	refuse.Store(false)
+	var spam string // the class of 5.7.1 "rejected as spam"
+	for _, class := range browsertest.Eval[[]string](u.b, `[...document.querySelectorAll("input[name=class]")].map((i) => i.value)`) {
+		if class != "recipient-unknown" {
+			spam = class
+		}
+	}
+	if spam == "" {
+		t.Fatalf("no send-again button for the refusal as spam among %v", browsertest.Eval[[]string](u.b, `[...document.querySelectorAll("input[name=class]")].map((i) => i.value)`))
+	}
+	u.submit("relay-requeued", fmt.Sprintf(`form[action="%s/requeue"]:has(input[value=%q]) button`, page, spam))
+	u.wantText(".flash", "sent again")
+	u.waitText("[data-field=live]", "Finished: done")
+	u.waitText("[data-field=delivered]", "4")
+	u.check("relay-requeued-done")
+
+	// A campaign that paused itself on a relay's wrong TLS mode.
+	p := a.newCampaign("winter", campaign.RouteConfig{Relays: []string{"smtp://u@127.0.0.1:2465"}}, fiveRecipients, false)
+	rep := &doctor.Report{Route: route.Relay, Findings: []doctor.Finding{
+		{ID: "relay.banner", Subject: "127.0.0.1:2465", Severity: doctor.Fail, Code: "timeout", Evidence: []string{"no banner in 10s"}},
+	}, Verdict: doctor.Verdict{ID: doctor.VerdictTLSModeMismatch, Suggest: "smtps://u@127.0.0.1:2465",
+		Title:  map[string]string{"en": "TLS mode does not match the port", "es": "El modo TLS no coincide"},
+		Advice: map[string]string{"en": "Use implicit TLS.", "es": "Use TLS implícito."}}}
+	ctx := context.Background()
+	if err := a.svc.Store().SetDiagnosis(ctx, p.ID, rep.JSON()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.Pause(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	u.open("paused-diagnosis", fmt.Sprintf("/campaigns/%d", p.ID))
+	u.wantText("#h-diag", "Why the campaign paused itself")
+	u.wantText("main", "TLS mode does not match the port")
+	u.wantText(fmt.Sprintf(`form[action="/campaigns/%d/fix"]`, p.ID), "smtps://u@127.0.0.1:2465")
+	u.onPhone(func() { u.check("paused-diagnosis-phone") })
 }
