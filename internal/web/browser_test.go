@@ -60,9 +60,9 @@ func docsImage(t *testing.T, shot, name string) {
 // tour is one person's visit of the app in one browser: every page it
 // opens is checked the same way and saved as a screenshot.
 type tour struct {
-	t    *testing.T
-	a    *app
-	b    *browsertest.Browser
+	t     *testing.T
+	a     *app
+	b     *browsertest.Browser
 	shot  int  // screenshots taken, to number them in the order of the visit
 	phone bool // the window is a phone's (onPhone)
 }
