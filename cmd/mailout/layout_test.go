@@ -119,6 +119,10 @@ func TestCommandsOnlyWireTheService(t *testing.T) {
 		"mailout/internal/smtptest":  "the sink command's server",
 		"mailout/internal/account":   "admin create and the token commands",
 		"mailout/internal/web":       "the serve command's web app",
+		"mailout/internal/api":       "the serve command's JSON API",
+		"mailout/internal/metrics":   "the serve command's /metrics",
+		"mailout/internal/secret":    "the serve command's secret key",
+		"mailout/internal/setting":   "the serve command's stored relay passwords, for the campaign service",
 	}
 	files := sourceFiles(t, ".", parser.ImportsOnly)
 	if len(files) < 10 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/campaign"
 	"mailout/internal/doctor"
 	"mailout/internal/queue"
 	"mailout/internal/report"
@@ -55,6 +56,9 @@ with ' unless --raw is given. --summary prints only the tally.`,
 					return err
 				}
 				s := report.NewSummary(c, n)
+				if s.Unsubscribed, err = campaign.Unsubscribed(ctx, st, c); err != nil {
+					return err
+				}
 				if reason := a.staleReason(c); reason != "" {
 					s.Reason = reason
 				}

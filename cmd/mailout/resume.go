@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
@@ -57,6 +58,17 @@ func (a *app) resume(ctx context.Context, cmd *cobra.Command, name string, f *ru
 		}
 		if relays, err = campaign.ParseRelays(f.relays, f.passwordEnv, f.passwordFile, a.env()); err != nil {
 			return inputErr(err)
+		}
+	}
+	if f.publicURL != "" || f.unsubMailto != "" {
+		// The links of the messages still to send go under the new URL.
+		err := svc.SetOneClick(ctx, c, f.oneClick())
+		var ie *campaign.InputError
+		switch {
+		case errors.As(err, &ie):
+			return inputErr(err)
+		case err != nil:
+			return &exitErr{code: exitError, err: err}
 		}
 	}
 	if before != nil {

@@ -238,7 +238,12 @@ func (a *app) createStore(ctx context.Context) (store.Store, error) {
 // when create is true: only send and suppression add/import do). Closing
 // its store closes it.
 func (a *app) openService(ctx context.Context, create bool) (*campaign.Service, error) {
-	svc, err := campaign.Open(ctx, a.dbPath, create, campaign.Options{Env: a.env(), Logger: a.logger})
+	return a.openServiceEnv(ctx, create, a.env())
+}
+
+// openServiceEnv is openService with the service's Env.
+func (a *app) openServiceEnv(ctx context.Context, create bool, env campaign.Env) (*campaign.Service, error) {
+	svc, err := campaign.Open(ctx, a.dbPath, create, campaign.Options{Env: env, Logger: a.logger})
 	if errors.Is(err, campaign.ErrNoDatabase) {
 		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("database %s does not exist (check --db; mailout send creates it with the first campaign)", a.dbPath)}
 	}

@@ -153,6 +153,9 @@ type runFlags struct {
 	domainRate        float64
 	wait              time.Duration
 	json              bool
+	// one-click unsubscribe
+	publicURL   string
+	unsubMailto string
 }
 
 func (f *runFlags) register(cmd *cobra.Command, withRoute bool) {
@@ -177,6 +180,13 @@ func (f *runFlags) register(cmd *cobra.Command, withRoute bool) {
 	fl.Float64Var(&f.domainRate, "domain-rate", 0, "custom, direct route: messages per minute per recipient domain (0 = no limit)")
 	fl.DurationVar(&f.wait, "wait", 15*time.Minute, "stay this long for deferred recipients before exiting (0 = exit when nothing is due)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fl.StringVar(&f.publicURL, "public-url", "", "one-click unsubscribe: where mailout serve is reached from the Internet (https://…); every message gets List-Unsubscribe links under it (docs/unsubscribe.md)")
+	fl.StringVar(&f.unsubMailto, "unsubscribe-mailto", "", "with --public-url: an address List-Unsubscribe also names as mailto: (someone must read it)")
+}
+
+// oneClick is the one-click unsubscribe the flags ask for.
+func (f *runFlags) oneClick() campaign.OneClick {
+	return campaign.OneClick{PublicURL: f.publicURL, Mailto: f.unsubMailto}
 }
 
 // profile is the named profile with the custom values given on top.

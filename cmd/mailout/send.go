@@ -128,7 +128,8 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		}
 		name = base + "-" + time.Now().Format("20060102-150405")
 	}
-	nc := campaign.NewCampaign{Name: name, Message: msg, Routing: rt, Profile: profile, MaxAge: f.maxAge, RetryMin: f.retryMin}
+	nc := campaign.NewCampaign{Name: name, Message: msg, Routing: rt, Profile: profile, MaxAge: f.maxAge, RetryMin: f.retryMin,
+		OneClick: f.run.oneClick()}
 	if f.dkim.KeyFile != "" {
 		nc.DKIM = &f.dkim
 	} else if f.dkim.Domain != "" {

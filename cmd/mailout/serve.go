@@ -6,10 +6,20 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/account"
+	"mailout/internal/api"
+	"mailout/internal/audience"
+	"mailout/internal/campaign"
+	"mailout/internal/metrics"
+	"mailout/internal/recipient"
+	"mailout/internal/secret"
+	"mailout/internal/setting"
+	"mailout/internal/store"
 	"mailout/internal/web"
 )
 
@@ -18,14 +28,32 @@ import (
 // flight.
 const shutdownGrace = 2 * time.Minute
 
+// keyFileSuffix names the secret key file serve keeps beside the database
+// when neither MAILOUT_SECRET_KEY nor --secret-key-file is given.
+const keyFileSuffix = ".secret.key"
+
 func (a *app) serveCmd() *cobra.Command {
-	var listen string
+	var (
+		listen, keyFile string
+		caps            capFlags
+		oneClick        campaign.OneClick
+	)
 	cmd := &cobra.Command{
-		Use:   "serve [--listen 127.0.0.1:8025] [--db FILE]",
-		Short: "Run the web app: campaigns, live progress, the doctor and the sandbox inbox",
+		Use:   "serve [--listen 127.0.0.1:8025] [--db FILE] [--secret-key-file FILE]",
+		Short: "Run the web app: campaigns, lists, settings, the doctor, the sandbox inbox and the JSON API",
 		Long: `serve runs mailout's web app on --listen (loopback by default) over the
 database of --db, which it creates when it does not exist, and prints its
-address. The first visit creates the administrator.
+address. The first visit creates the administrator (or mailout admin
+create does). The JSON API is served under /api/v1/ and the Prometheus
+metrics at /metrics, both to a client with an API token (Authorization:
+Bearer); /metrics also to a signed-in user.
+
+The relay passwords of the settings page are encrypted with a secret key:
+the value of MAILOUT_SECRET_KEY (base64), else the file --secret-key-file,
+else the file beside the database (mailout.db.secret.key), which serve
+creates with a new key, readable by its owner only, the first time. Back
+it up with the database, kept apart from it: without it the stored relay
+passwords cannot be read and must be typed again.
 
 Campaigns started from the web are sent by this process; campaigns stored
 as running whose process died are resumed at start. Campaigns sent by
@@ -37,24 +65,97 @@ flight are finished and recorded (resume them from the web or with
 mailout resume), and the server stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serve(cmd.Context(), listen)
+			if err := caps.check(); err != nil {
+				return err
+			}
+			return a.serve(cmd.Context(), listen, keyFile, caps.listOptions(), oneClick)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8025", "address and port to listen on")
+	cmd.Flags().StringVar(&keyFile, "secret-key-file", "", "file of the secret key that encrypts the stored relay passwords (default: beside the database)")
+	cmd.Flags().StringVar(&oneClick.PublicURL, "public-url", "", "where this app is reached from the Internet (https://…): campaigns made on the compose page get one-click unsubscribe links under it")
+	cmd.Flags().StringVar(&oneClick.Mailto, "unsubscribe-mailto", "", "with --public-url: an address List-Unsubscribe also names as mailto:")
+	caps.registerList(cmd.Flags())
 	return cmd
 }
 
-func (a *app) serve(ctx context.Context, listen string) error {
-	svc, err := a.openService(ctx, true)
+// serveKey finds the secret key: MAILOUT_SECRET_KEY, else the file
+// given, else the file beside the database, created when missing (and
+// then said where, and that it needs a backup).
+func (a *app) serveKey(keyFile string) (*secret.Key, error) {
+	if v := a.getenv(secret.EnvVar); v != "" {
+		k, err := secret.Parse(v)
+		if err != nil {
+			return nil, usageErr("%s: %v", secret.EnvVar, err)
+		}
+		return k, nil
+	}
+	if keyFile != "" {
+		k, err := secret.Load(keyFile)
+		if err != nil {
+			return nil, usageErr("--secret-key-file: %v", err)
+		}
+		return k, nil
+	}
+	path := a.dbPath + keyFileSuffix
+	k, created, err := secret.LoadOrCreate(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(a.stderr, "mailout serve: created the secret key file %s (readable by you only); back it up with the database, kept apart from it: without it the stored relay passwords are lost\n", path)
+	} else {
+		fmt.Fprintf(a.stderr, "mailout serve: secret key file %s; back it up with the database\n", path)
+	}
+	return k, nil
+}
+
+func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipient.Options, oneClick campaign.OneClick) error {
+	oneClick, err := oneClick.Check()
+	if err != nil {
+		return inputErr(err)
+	}
+	key, err := a.serveKey(keyFile)
+	if err != nil {
+		return err
+	}
+	// Campaigns with a stored relay account take its password from the
+	// settings, sealed with key, at every run and resume.
+	env := a.env()
+	var st store.Store
+	env.Secret = func(name string) (string, error) { return setting.Secrets(st, key)(name) }
+	svc, err := a.openServiceEnv(ctx, true, env)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	st = svc.Store()
+	if _, err := setting.Load(ctx, st, key); err != nil {
+		return fmt.Errorf("%w (start with the key the settings were saved with, or type the relay passwords again after removing them)", err)
+	}
+	accounts := account.New(st, account.Options{})
+	if _, err := accounts.DeleteExpiredSessions(ctx); err != nil {
+		return err
+	}
+	lists := audience.New(st)
+	m := metrics.New(svc)
+	defer m.Close()
+
 	// Runs outlive the signal: Shutdown pauses them cleanly.
 	runner := web.NewRunner(context.WithoutCancel(ctx), svc, a.logger)
+	apiRuns, stopAPIRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAPIRuns()
+	var apiWG sync.WaitGroup
+	limits := api.DefaultLimits()
+	limits.List = listCaps
+	apiHandler := api.New(api.Config{Campaigns: svc, Lists: lists, Tokens: accounts, SecretKey: key,
+		Limits: limits, Context: apiRuns, Runs: &apiWG, Logger: a.logger})
 	h, err := web.New(web.Config{
-		Campaigns: svc, Accounts: web.NewMemoryAccounts(), Runner: runner, Logger: a.logger,
-		AccountErrors: web.AccountErrors{RateLimited: web.ErrRateLimited, AdminExists: web.ErrAdminExists},
+		Campaigns: svc, Accounts: accounts, Runner: runner, Logger: a.logger,
+		AccountErrors: web.AccountErrors{RateLimited: account.ErrRateLimited, AdminExists: account.ErrAdminExists},
+		Audience:      lists, Import: web.ImportLimits{List: listCaps}, SecretKey: key,
+		Tokens: accounts, TokenErrors: web.TokenErrors{BadName: account.ErrBadTokenName, NoToken: account.ErrNoToken},
+		API: apiHandler, Metrics: m.Handler(), OneClick: oneClick,
 	})
 	if err != nil {
 		return err
@@ -80,20 +181,36 @@ func (a *app) serve(ctx context.Context, listen string) error {
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(a.stdout, "mailout serve: http://%s/\n", ln.Addr())
 
+	stopAPI := func(grace context.Context) error {
+		stopAPIRuns()
+		done := make(chan struct{})
+		go func() { apiWG.Wait(); close(done) }()
+		select {
+		case <-done:
+			return nil
+		case <-grace.Done():
+			return grace.Err()
+		}
+	}
 	select {
 	case err := <-served:
 		_ = runner.Shutdown(context.Background())
+		_ = stopAPI(context.Background())
 		return err
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(a.stderr, "mailout serve: stopping; campaigns being sent pause after their messages in flight")
 	grace, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	// The runs stop starting messages first, before the web requests are
+	// drained: a slow progress stream never delays the pause.
+	runner.PauseAll(grace)
+	fmt.Fprintln(a.stderr, "mailout serve: stopping; campaigns being sent pause after their messages in flight")
 	stopRequests()
 	herr := srv.Shutdown(grace)
 	rerr := runner.Shutdown(grace)
+	aerr := stopAPI(grace)
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return errors.Join(herr, rerr)
+	return errors.Join(herr, rerr, aerr)
 }

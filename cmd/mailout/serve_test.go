@@ -62,8 +62,8 @@ func TestServeResumesInterruptedCampaignsAndPausesThemOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &watchedWriter{changed: make(chan struct{})}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +89,13 @@ func TestServeResumesInterruptedCampaignsAndPausesThemOnSIGTERM(t *testing.T) {
 	<-inFlight // serve resumed the campaign: its second message is at the server
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	// serve says it is stopping once the runs were told to pause: from
+	// then on no message starts, and the one in flight may finish.
+	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	if err := stderr.waitFor(waitCtx, "mailout serve: stopping"); err != nil {
+		t.Fatalf("serve did not say it is stopping: %v; stderr: %s", err, stderr.String())
 	}
 	close(release)
 	if err := cmd.Wait(); err != nil {

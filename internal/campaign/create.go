@@ -23,8 +23,11 @@ type NewCampaign struct {
 	Routing *Routing
 	// DKIM, when set, signs every message; it is checked (the key loads
 	// and fits the From domain) before anything is stored.
-	DKIM    *DKIMSettings
-	Profile throttle.Profile
+	DKIM *DKIMSettings
+	// OneClick, with a public URL, gives every message one-click
+	// unsubscribe headers; it is checked here.
+	OneClick OneClick
+	Profile  throttle.Profile
 	// MaxAge: temporary failures are retried this long; RetryMin is the
 	// first retry delay.
 	MaxAge, RetryMin time.Duration
@@ -63,11 +66,16 @@ type Draft struct {
 // an *InputError.
 func (nc NewCampaign) Check(env Env) (*Draft, error) {
 	env = env.withDefaults()
-	tmpl, err := render.Parse(source(nc.Message), render.Options{})
+	oc, err := nc.OneClick.Check()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := render.Parse(source(nc.Message), render.Options{OneClick: oc.PublicURL != ""})
 	if err != nil {
 		return nil, err
 	}
 	d := &Draft{nc: nc, tmpl: tmpl, settings: *nc.Routing.Settings}
+	d.settings.PublicURL, d.settings.UnsubscribeMailto = oc.PublicURL, oc.Mailto
 	if nc.DKIM != nil {
 		k := *nc.DKIM
 		from := FromDomain(tmpl)

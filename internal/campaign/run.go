@@ -18,6 +18,7 @@ import (
 	"mailout/internal/store"
 	"mailout/internal/throttle"
 	"mailout/internal/transport"
+	"mailout/internal/unsubscribe"
 )
 
 // RunOptions are what one run of a stored campaign needs besides the
@@ -101,6 +102,13 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	if err != nil {
 		return nil, err
 	}
+	oneClick := settings.oneClick()
+	var unsubKey *unsubscribe.Key
+	if oneClick.PublicURL != "" {
+		if unsubKey, err = s.UnsubscribeKey(ctx); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+	}
 	if settings.Route != route.Direct {
 		// Per-domain shaping is for talking to the recipients' own
 		// servers; a relay or the sandbox takes the whole list.
@@ -175,7 +183,12 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		if id == "" {
 			id = fmt.Sprintf("%s.%d@%s", salt, d.ID, idDomain)
 		}
-		m, err := tmpl.Render(render.Recipient{Email: d.Email, Fields: d.Fields}, id, buf)
+		rcpt := render.Recipient{Email: d.Email, Fields: d.Fields}
+		if unsubKey != nil {
+			rcpt.Unsubscribe = unsubscribe.URL(oneClick.PublicURL, unsubKey.Token(c.ID, d.ID))
+			rcpt.UnsubscribeMailto = oneClick.Mailto
+		}
+		m, err := tmpl.Render(rcpt, id, buf)
 		if err != nil {
 			return nil, err
 		}
@@ -273,9 +286,14 @@ func FromDomain(t *render.Template) string {
 	return d
 }
 
-// ParseTemplate parses a stored campaign's message.
+// ParseTemplate parses a stored campaign's message, with one-click
+// unsubscribe when the campaign has a public URL.
 func ParseTemplate(c *store.Campaign) (*render.Template, error) {
-	return render.Parse(source(&c.Message), render.Options{})
+	settings, err := SettingsOf(c)
+	if err != nil {
+		return nil, err
+	}
+	return render.Parse(source(&c.Message), render.Options{OneClick: settings.PublicURL != ""})
 }
 
 func source(m *store.Message) render.Source {

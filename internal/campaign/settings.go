@@ -48,6 +48,11 @@ type Settings struct {
 	// DKIM, when set, signs every message (the key is read from its file
 	// at each start, never stored).
 	DKIM *DKIMSettings `json:"dkim,omitempty"`
+	// PublicURL, when set, gives every message one-click unsubscribe
+	// headers with a link under it (OneClick); UnsubscribeMailto is the
+	// optional mailto: address beside the link.
+	PublicURL         string `json:"public_url,omitempty"`
+	UnsubscribeMailto string `json:"unsubscribe_mailto,omitempty"`
 	// MessageIDSalt makes Message-IDs deterministic per delivery, so a
 	// message sent again after a crash carries the same Message-ID.
 	MessageIDSalt string `json:"message_id_salt"`

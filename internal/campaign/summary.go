@@ -24,6 +24,9 @@ func (s *Service) Summary(ctx context.Context, c *store.Campaign, res *Result, l
 		return nil, err
 	}
 	sum := report.NewSummary(fresh, res.Counts)
+	if sum.Unsubscribed, err = s.Unsubscribed(ctx, fresh); err != nil {
+		return nil, err
+	}
 	if res.PauseResult != nil {
 		sum.Advice = outcome.Advice(res.PauseResult.Class, settings.Route, lang)
 	}

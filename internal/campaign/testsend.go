@@ -40,7 +40,7 @@ func (s *Service) TestSend(ctx context.Context, d *Draft, rcpt render.Recipient,
 	domain := FromDomain(d.tmpl)
 	id := fmt.Sprintf("test.%s@%s", NewSalt(), domain)
 	var buf bytes.Buffer
-	m, err := d.tmpl.Render(render.Recipient{Email: a.String(), Fields: rcpt.Fields}, id, &buf)
+	m, err := d.tmpl.Render(d.sampleUnsubscribe(render.Recipient{Email: a.String(), Fields: rcpt.Fields}), id, &buf)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (s *Service) TestSend(ctx context.Context, d *Draft, rcpt render.Recipient,
 // Render renders the draft's message for r, as a campaign would (a
 // preview): the message with CRLF line ends, not signed.
 func (d *Draft) Render(r render.Recipient) ([]byte, error) {
-	m, err := d.tmpl.Render(r, d.tmpl.NewMessageID(), nil)
+	m, err := d.tmpl.Render(d.sampleUnsubscribe(r), d.tmpl.NewMessageID(), nil)
 	if err != nil {
 		return nil, err
 	}

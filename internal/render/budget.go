@@ -129,6 +129,9 @@ func funcs(b *budget) template.FuncMap {
 		// field "Column Name" is rewritten by checkTree into a lookup of
 		// $["Column Name"]; this body only runs if that did not happen.
 		"field": func(string) (string, error) { return "", errors.New("field: internal error") },
+		// unsubscribe_url is rewritten by checkTree into a lookup of the
+		// recipient's link too.
+		"unsubscribe_url": func() (string, error) { return "", errors.New("unsubscribe_url: internal error") },
 		// default "friend" .first_name: the value, or def when it is blank.
 		"default": func(def, v string) string {
 			if strings.TrimSpace(v) == "" {

@@ -118,7 +118,15 @@ type fieldRef struct {
 type refSet struct {
 	seen map[string]bool
 	list []fieldRef
+	// unsub is the first use of {{unsubscribe_url}}, or nil.
+	unsub *fieldRef
 }
+
+// unsubscribeKey is where the template data holds the recipient's
+// unsubscribe link: {{unsubscribe_url}} is rewritten into a lookup of
+// it. No CSV column can be named so (a NUL is not text), so a column
+// called unsubscribe_url stays a merge field of its own.
+const unsubscribeKey = "\x00unsubscribe_url"
 
 func newRefSet() *refSet { return &refSet{seen: map[string]bool{}} }
 
@@ -254,6 +262,18 @@ func (c *checker) command(cmd *parse.CommandNode, mult int64) error {
 	if err := c.step(cmd, mult*int64(len(cmd.Args))); err != nil {
 		return err
 	}
+	for i, a := range cmd.Args {
+		// {{unsubscribe_url}}, alone or as an argument: the link.
+		if id, ok := a.(*parse.IdentifierNode); ok && id.Ident == "unsubscribe_url" {
+			if i == 0 && len(cmd.Args) > 1 {
+				return c.errorf(cmd, "unsubscribe_url takes no arguments: write {{unsubscribe_url}}")
+			}
+			if c.refs.unsub == nil {
+				c.refs.unsub = &fieldRef{name: "unsubscribe_url", file: c.file, line: c.line(cmd)}
+			}
+			cmd.Args[i] = &parse.VariableNode{NodeType: parse.NodeVariable, Pos: id.Pos, Ident: []string{"$", unsubscribeKey}}
+		}
+	}
 	if id, ok := cmd.Args[0].(*parse.IdentifierNode); ok {
 		switch id.Ident {
 		case "field":
@@ -315,7 +335,7 @@ func (c *checker) arg(a parse.Node, i int, mult int64) error {
 	case *parse.FieldNode:
 		c.refs.add(fieldRef{name: a.Ident[0], file: c.file, line: c.line(a)})
 	case *parse.VariableNode:
-		if a.Ident[0] == "$" && len(a.Ident) > 1 {
+		if a.Ident[0] == "$" && len(a.Ident) > 1 && a.Ident[1] != unsubscribeKey {
 			c.refs.add(fieldRef{name: a.Ident[1], file: c.file, line: c.line(a)})
 		}
 	case *parse.ChainNode:

@@ -108,6 +108,9 @@ func (t *Template) parseHeaders(src []byte, refs *refSet) (string, int, error) {
 		switch {
 		case droppedHeaders[lower]:
 			continue
+		case t.oneClick && (lower == "list-unsubscribe" || lower == "list-unsubscribe-post"):
+			// mailout writes these itself, per recipient.
+			continue
 		case lower == "bcc":
 			return "", 0, &Error{File: t.textName, Line: r.line, Msg: "Bcc is not supported: every recipient gets a message of their own"}
 		case lower == "from" || lower == envFromHeader:
@@ -231,6 +234,11 @@ func (t *Template) writeHeaders(w *capWriter, in *instance, r Recipient, message
 			if _, err := w.WriteString("To: " + r.Email + "\r\n"); err != nil {
 				return err
 			}
+		}
+	}
+	if t.oneClick && r.Unsubscribe != "" {
+		if err := writeOneClick(w, r); err != nil {
+			return err
 		}
 	}
 	// RFC 5322 §3.6.4 msg-id; RFC 2045 §4 MIME-Version.
@@ -447,4 +455,46 @@ func checkMessageID(s string) error {
 		}
 	}
 	return nil
+}
+
+// writeOneClick writes the one-click unsubscribe headers: the https link,
+// then the mailto: address when there is one (RFC 2369 §3.2: the
+// preferred URI first, each in angle brackets), and the one-click POST
+// marker (RFC 8058 §3.1: List-Unsubscribe must hold an https URI, and
+// List-Unsubscribe-Post exactly "List-Unsubscribe=One-Click"). DKIM signs
+// both (dkim.DefaultHeaders), as RFC 8058 §4 requires.
+func writeOneClick(w *capWriter, r Recipient) error {
+	if !validURIChars(r.Unsubscribe) {
+		return fmt.Errorf("render: %w: unsubscribe link %q", ErrBadRecipient, truncate(r.Unsubscribe, 64))
+	}
+	v := "<" + r.Unsubscribe + ">"
+	if r.UnsubscribeMailto != "" {
+		if err := checkEmail(r.UnsubscribeMailto); err != nil {
+			return err
+		}
+		v += ", <mailto:" + r.UnsubscribeMailto + "?subject=unsubscribe>"
+	}
+	f, err := fold("List-Unsubscribe", v)
+	if err != nil {
+		return err
+	}
+	if _, err := w.WriteString(f); err != nil {
+		return err
+	}
+	_, err = w.WriteString("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+	return err
+}
+
+// validURIChars: printable ASCII without space, angle brackets or quotes
+// (RFC 3986 §2), so a link cannot end the header or the bracket early.
+func validURIChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f || s[i] == '<' || s[i] == '>' || s[i] == '"' {
+			return false
+		}
+	}
+	return true
 }

@@ -53,6 +53,11 @@ var ErrTooLarge = errors.New("rendered message too large")
 // a merge field the recipient does not have.
 var ErrMissingField = errors.New("missing merge field")
 
+// ErrNoUnsubscribeURL is returned (wrapped in *Error) by Parse for a
+// template that uses {{unsubscribe_url}} without Options.OneClick: there
+// is no public URL to make the links from.
+var ErrNoUnsubscribeURL = errors.New("{{unsubscribe_url}} needs a public URL")
+
 // ErrBadRecipient is returned (wrapped) when Recipient.Email or a given
 // Message-ID cannot be put in a header safely.
 var ErrBadRecipient = errors.New("invalid recipient data")
@@ -105,6 +110,12 @@ type Options struct {
 	MessageIDDomain string
 	// MaxSize caps one rendered message in bytes; default DefaultMaxSize.
 	MaxSize int
+	// OneClick: every message carries the one-click unsubscribe headers
+	// of Recipient.Unsubscribe (List-Unsubscribe, List-Unsubscribe-Post),
+	// which replace the template's own, and {{unsubscribe_url}} may be
+	// used. Without it a template that uses {{unsubscribe_url}} does not
+	// parse (ErrNoUnsubscribeURL).
+	OneClick bool
 	// Columns, when not nil, lists the merge fields every recipient has
 	// (e.g. the CSV header). Parse then rejects a template that refers to
 	// another field, naming it and its line, instead of failing at the
@@ -116,6 +127,12 @@ type Options struct {
 type Recipient struct {
 	Email  string            // addr-spec in wire form (A-label domain)
 	Fields map[string]string // merge fields by column name
+	// Unsubscribe is the recipient's one-click unsubscribe link
+	// (Options.OneClick): an https URL, or "" (a check render).
+	Unsubscribe string
+	// UnsubscribeMailto, when set with Unsubscribe, is the address
+	// List-Unsubscribe also names as a mailto: URI.
+	UnsubscribeMailto string
 }
 
 // Message is one rendered message.
@@ -149,6 +166,8 @@ type Template struct {
 	html      *htmltemplate.Template // nil when not given
 	attach    []attachment
 	refs      []fieldRef // every merge field referenced, first use first
+	oneClick  bool       // Options.OneClick
+	unsubURL  bool       // a template uses {{unsubscribe_url}}
 	scratch   sync.Pool  // *bytes.Buffer for raw template output
 	randRead  func([]byte) (int, error)
 
@@ -169,6 +188,7 @@ func Parse(src Source, opt Options) (*Template, error) {
 		htmlName: nameOr(src.HTMLName, "message.html"),
 		now:      opt.Now,
 		maxSize:  opt.MaxSize,
+		oneClick: opt.OneClick,
 		randRead: rand.Read,
 	}
 	if t.now == nil {
@@ -213,6 +233,14 @@ func Parse(src Source, opt Options) (*Template, error) {
 		t.attach = append(t.attach, at)
 	}
 	t.refs = refs.list
+	if refs.unsub != nil {
+		if !opt.OneClick {
+			u := refs.unsub
+			return nil, &Error{File: u.file, Line: u.line, Err: ErrNoUnsubscribeURL,
+				Msg: "{{unsubscribe_url}} needs a public URL to make the links from: give the campaign one (--public-url https://…; see docs/unsubscribe.md)"}
+		}
+		t.unsubURL = true
+	}
 	t.needInstance = t.dynamic()
 	if opt.MessageIDDomain != "" {
 		d, err := asciiDomain(opt.MessageIDDomain)
@@ -302,6 +330,9 @@ func (t *Template) data(r Recipient) (map[string]string, error) {
 			return nil, &Error{File: ref.file, Line: ref.line, Msg: err.Error(), Err: ErrMissingField}
 		}
 		m[ref.name] = v
+	}
+	if t.unsubURL {
+		m[unsubscribeKey] = r.Unsubscribe
 	}
 	return m, nil
 }

@@ -37,6 +37,9 @@ type Summary struct {
 	// again, flagged as possible duplicates.
 	Sending    int `json:"sending"`
 	Suppressed int `json:"suppressed"`
+	// Unsubscribed counts the recipients who unsubscribed through the
+	// campaign's links (one-click or the confirmation page).
+	Unsubscribed int `json:"unsubscribed"`
 	// NextRetry is when the first deferred recipient is due.
 	NextRetry *time.Time `json:"next_retry,omitempty"`
 	// Until is the campaign's deadline for retries (created + max age).
@@ -104,6 +107,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	if s.Suppressed > 0 {
 		fmt.Fprintf(w, "  suppressed  %d\n", s.Suppressed)
+	}
+	if s.Unsubscribed > 0 {
+		fmt.Fprintf(w, "  unsubscribed %d\n", s.Unsubscribed)
 	}
 	if s.Advice != "" && len(s.Diagnosis) == 0 {
 		fmt.Fprintf(w, "\n%s\n", s.Advice)

@@ -191,8 +191,8 @@ func writeKeyFile(path string, data []byte) error {
 	return f.Close()
 }
 
-// DefaultKeyPath is where serve keeps the key when neither
-// MAILOUT_SECRET_KEY nor --secret-key-file is given: mailout/secret.key in
+// DefaultKeyPath is a per-user place for a key file (serve keeps its key
+// beside the database instead): mailout/secret.key in
 // the user's configuration folder (~/.config on Linux, ~/Library/Application
 // Support on macOS, %AppData% on Windows — a folder only its user can read).
 func DefaultKeyPath() (string, error) {

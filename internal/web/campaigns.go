@@ -92,17 +92,20 @@ func newDiagnosisView(rep *doctor.Report, lang string) *diagnosisView {
 
 // campaignView is the campaign page.
 type campaignView struct {
-	C         *store.Campaign
-	Route     route.Route
-	Status    string
-	Counts    *store.Counts
-	Ev        progressEvent
-	Classes   []classRow
-	Done      int
-	Percent   int
-	Rate      string // messages per minute, "" when unknown
-	ETA       string
-	Diagnosis *diagnosisView
+	C *store.Campaign
+	// Unsubscribed counts the recipients who used the campaign's
+	// unsubscribe link.
+	Unsubscribed int
+	Route        route.Route
+	Status       string
+	Counts       *store.Counts
+	Ev           progressEvent
+	Classes      []classRow
+	Done         int
+	Percent      int
+	Rate         string // messages per minute, "" when unknown
+	ETA          string
+	Diagnosis    *diagnosisView
 	// Fix is the relay setting the diagnosis suggests, "" if none.
 	Fix       string
 	CanStart  bool
@@ -128,6 +131,10 @@ func (s *server) campaignPage(w http.ResponseWriter, r *http.Request) {
 	v := &campaignView{C: c, Route: campaign.RouteOf(c), Status: s.statusKey(c), Counts: n, Done: finished(n)}
 	v.Percent = pct(v.Done, n.Total)
 	v.Ev = eventOf(n)
+	if v.Unsubscribed, err = s.cfg.Campaigns.Unsubscribed(ctx, c); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	for _, cl := range outcome.Classes {
 		if k := n.ByClass[cl]; k > 0 {
 			v.Classes = append(v.Classes, classRow{Class: cl, Count: k, Advice: outcome.Advice(cl, v.Route, lang)})

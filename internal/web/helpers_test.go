@@ -12,9 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"mailout/internal/account"
 	"mailout/internal/campaign"
 	"mailout/internal/recipient"
 	"mailout/internal/route"
+	"mailout/internal/secret"
 	"mailout/internal/store"
 	"mailout/internal/throttle"
 )
@@ -32,7 +34,8 @@ type app struct {
 	srv    *httptest.Server
 	svc    *campaign.Service
 	runner *Runner
-	acc    *memAccounts
+	acc    *account.Service
+	key    *secret.Key
 	client *http.Client
 	dbPath string
 }
@@ -40,6 +43,8 @@ type app struct {
 type appOptions struct {
 	tls    bool
 	doctor func(*Config)
+	// maxFails is the sign-in limit (failures per address); 0 = 5.
+	maxFails int
 }
 
 func newApp(t *testing.T, o ...appOptions) *app {
@@ -51,13 +56,19 @@ func newApp(t *testing.T, o ...appOptions) *app {
 		t.Fatal(err)
 	}
 	runner := NewRunner(ctx, svc, nil)
-	acc := newMemAccounts()
-	cfg := Config{Campaigns: svc, Accounts: acc, Runner: runner,
-		AccountErrors: AccountErrors{RateLimited: errRateLimited, AdminExists: errAdminExists}}
 	var opt appOptions
 	if len(o) > 0 {
 		opt = o[0]
 	}
+	// The accounts service over the test database, with cheap hashes.
+	acc := account.New(svc.Store(), account.Options{Hash: account.HashParams{Memory: 1024, Time: 1, Threads: 1}, MaxFailures: opt.maxFails})
+	key, err := secret.NewKey(secret.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Campaigns: svc, Accounts: acc, Runner: runner, SecretKey: key, Tokens: acc,
+		AccountErrors: AccountErrors{RateLimited: account.ErrRateLimited, AdminExists: account.ErrAdminExists},
+		TokenErrors:   TokenErrors{BadName: account.ErrBadTokenName, NoToken: account.ErrNoToken}}
 	if opt.doctor != nil {
 		opt.doctor(&cfg)
 	}
@@ -65,7 +76,7 @@ func newApp(t *testing.T, o ...appOptions) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &app{t: t, svc: svc, runner: runner, acc: acc, dbPath: dbPath}
+	a := &app{t: t, svc: svc, runner: runner, acc: acc, key: key, dbPath: dbPath}
 	if opt.tls {
 		a.srv = httptest.NewTLSServer(h)
 	} else {

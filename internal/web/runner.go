@@ -160,11 +160,10 @@ func (r *Runner) ResumeInterrupted(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Shutdown pauses every campaign this process is sending (Pause: the
-// messages in flight are finished and recorded, nothing is lost; resume
-// continues) and waits for the runs to end, or for ctx; then the runs
-// still going are interrupted, which also records what was in flight.
-func (r *Runner) Shutdown(ctx context.Context) error {
+// PauseAll pauses every campaign this process is sending: each run stops
+// starting messages at once and ends after the ones in flight are
+// recorded. It does not wait for that (Shutdown does).
+func (r *Runner) PauseAll(ctx context.Context) {
 	r.mu.Lock()
 	ids := make([]int64, 0, len(r.running))
 	for id := range r.running {
@@ -176,6 +175,14 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 			r.log.Warn("pause at shutdown", "campaign", id, "err", err)
 		}
 	}
+}
+
+// Shutdown pauses every campaign this process is sending (Pause: the
+// messages in flight are finished and recorded, nothing is lost; resume
+// continues) and waits for the runs to end, or for ctx; then the runs
+// still going are interrupted, which also records what was in flight.
+func (r *Runner) Shutdown(ctx context.Context) error {
+	r.PauseAll(ctx)
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,7 +39,11 @@ func TestPagesHaveNoInlineScriptOrStyle(t *testing.T) {
 	a := newApp(t)
 	a.signIn()
 	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, true)
-	for _, path := range []string{"/campaigns", "/campaigns/" + itoa(c.ID), "/campaigns/" + itoa(c.ID) + "/recipients", "/doctor", "/inbox", "/campaigns/new"} {
+	l := a.newList("news", "email,name\na@example.org,A\n")
+	sub := a.subscribers(l.ID)[0]
+	a.post("/settings/relays", relayValues("-1", "main", "smtp.example.com", "587", "me", relayPassword), nil)
+	for _, path := range []string{"/campaigns", "/campaigns/" + itoa(c.ID), "/campaigns/" + itoa(c.ID) + "/recipients", "/doctor", "/inbox",
+		"/lists", listURL(l.ID), listURL(l.ID) + "/delete", listURL(l.ID) + "/subscribers/" + itoa(sub.ID), "/settings", "/settings?edit=relay.0", "/campaigns/new"} {
 		res, body := a.get(path)
 		if res.StatusCode != http.StatusOK {
 			t.Errorf("%s: %s", path, res.Status)
@@ -62,20 +67,24 @@ func TestEveryPageNeedsASession(t *testing.T) {
 	a := newApp(t)
 	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, false)
 	id := itoa(c.ID)
+	l := a.newList("news", "email\na@example.org\n")
+	lid, sid := itoa(l.ID), itoa(a.subscribers(l.ID)[0].ID)
 	for _, path := range []string{"/", "/campaigns", "/campaigns/" + id, "/campaigns/" + id + "/events",
 		"/campaigns/" + id + "/export.csv", "/campaigns/" + id + "/recipients", "/doctor", "/inbox", "/inbox/" + id,
+		"/lists", "/lists/" + lid, "/lists/" + lid + "/delete", "/lists/" + lid + "/export.csv", "/lists/" + lid + "/subscribers/" + sid, "/settings",
 		"/campaigns/new", "/campaigns/new/preview/0123456789abcdef"} {
 		res, _ := a.get(path)
 		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
 			t.Errorf("GET %s without a session: %s to %q, want 303 to /login", path, res.Status, res.Header.Get("Location"))
 		}
 	}
-	for _, path := range stateChanging(id) {
-		res := a.post(path, url.Values{"class": {"content-rejected"}}, nil)
+	for _, path := range append(stateChanging(id), audienceRoutes(lid, sid)...) {
+		res := a.post(path, audienceForm(), nil)
 		if res.StatusCode != http.StatusUnauthorized {
 			t.Errorf("POST %s without a session: %s, want 401", path, res.Status)
 		}
 	}
+	a.audienceUnchanged(l.ID)
 	if got := a.campaign(c.ID).Status; got != store.CampaignRunning {
 		t.Errorf("an unauthenticated request changed the campaign to %s", got)
 	}
@@ -83,6 +92,44 @@ func TestEveryPageNeedsASession(t *testing.T) {
 		if res, _ := a.get(path); res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s without a session: %s, want 200", path, res.Status)
 		}
+	}
+}
+
+// audienceRoutes are the state-changing routes of the lists and settings
+// pages, for list lid and its subscriber sid.
+func audienceRoutes(lid, sid string) []string {
+	return []string{"/lists", "/lists/" + lid + "/rename", "/lists/" + lid + "/delete", "/lists/" + lid + "/import",
+		"/lists/" + lid + "/subscribers", "/lists/" + lid + "/subscribers/" + sid, "/lists/" + lid + "/subscribers/" + sid + "/delete",
+		"/settings/relays", "/settings/relays/0/delete", "/settings/relays/0/move", "/settings/direct", "/settings/profiles",
+		"/settings/profiles/0/delete", "/settings/identities", "/settings/identities/0/delete", "/settings/tokens", "/settings/tokens/delete"}
+}
+
+// audienceForm is a form each of audienceRoutes would act on.
+func audienceForm() url.Values {
+	return url.Values{"class": {"content-rejected"}, "name": {"changed"}, "email": {"changed@example.org"}, "index": {"-1"},
+		"host": {"smtp.example.com"}, "port": {"587"}, "tls": {"starttls"}, "helo": {"changed.example.org"}, "from": {"changed@example.org"},
+		"connections": {"1"}, "token_name": {"changed"}, "dir": {"down"}}
+}
+
+// audienceUnchanged fails the test when a refused request changed list
+// id (one subscriber, a@example.org), the settings or the tokens.
+func (a *app) audienceUnchanged(id int64) {
+	a.t.Helper()
+	l, err := a.svc.Store().List(context.Background(), id)
+	if err != nil || l.Name != "news" {
+		a.t.Errorf("a refused request changed the list: %+v, %v", l, err)
+	}
+	if subs := a.subscribers(id); len(subs) != 1 || subs[0].Email != "a@example.org" {
+		a.t.Errorf("a refused request changed the subscribers: %+v", subs)
+	}
+	if ls, _ := a.svc.Store().Lists(context.Background()); len(ls) != 1 {
+		a.t.Errorf("a refused request made a list: %d lists", len(ls))
+	}
+	if s := a.settings(); len(s.Relays)+len(s.Profiles)+len(s.Identities) != 0 || s.HELO != "" {
+		a.t.Errorf("a refused request changed the settings: %+v", s)
+	}
+	if ts, _ := a.acc.Tokens(context.Background()); len(ts) != 0 {
+		a.t.Errorf("a refused request made a token: %+v", ts)
 	}
 }
 
@@ -99,13 +146,19 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 	a.signIn()
 	c := a.newCampaign("spring", campaign.RouteConfig{}, fiveRecipients, false)
 	id := itoa(c.ID)
+	l := a.newList("news", "email\na@example.org\n")
 	paths := append(stateChanging(id), "/login", "/setup", "/lang")
+	paths = append(paths, audienceRoutes(itoa(l.ID), itoa(a.subscribers(l.ID)[0].ID))...)
+	form := audienceForm()
+	form.Set("lang", "es")
+	form.Set("email", adminEmail)
+	form.Set("password", adminPassword)
 	for _, h := range []http.Header{
 		{"Sec-Fetch-Site": {"cross-site"}},
 		{"Origin": {"https://evil.example"}},
 	} {
 		for _, path := range paths {
-			res := a.post(path, url.Values{"lang": {"es"}, "email": {adminEmail}, "password": {adminPassword}}, h)
+			res := a.post(path, form, h)
 			if res.StatusCode != http.StatusForbidden {
 				t.Errorf("POST %s with %v: %s, want 403", path, h, res.Status)
 			}
@@ -114,6 +167,7 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 	if got := a.campaign(c.ID).Status; got != store.CampaignRunning {
 		t.Errorf("a cross-site request changed the campaign to %s", got)
 	}
+	a.audienceUnchanged(l.ID)
 	// The same request from the app's own pages goes through.
 	res := a.post("/campaigns/"+id+"/pause", nil, http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {a.srv.URL}})
 	if res.StatusCode != http.StatusSeeOther || a.campaign(c.ID).Status != store.CampaignPaused {
@@ -169,11 +223,10 @@ func TestSessionCookieIsSecureOverTLS(t *testing.T) {
 // A wrong password reads "wrong e-mail address or password"; too many
 // read "too many attempts"; neither echoes the password.
 func TestSignInFailures(t *testing.T) {
-	a := newApp(t)
+	a := newApp(t, appOptions{maxFails: 2})
 	if _, err := a.acc.CreateAdmin(t.Context(), adminEmail, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	a.acc.maxFails = 2
 	form := url.Values{"email": {adminEmail}, "password": {"not the password"}}
 	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests} {
 		res, body := a.do(http.MethodPost, "/login", strings.NewReader(form.Encode()), nil)

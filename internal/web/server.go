@@ -12,7 +12,8 @@
 // Files by concern: server.go (Config, New, routes, rendering),
 // middleware.go, auth.go (sign-in, first run), i18n.go (catalogues),
 // runner.go (campaign runs in this process), campaigns.go, sse.go,
-// doctor.go, inbox.go.
+// doctor.go, inbox.go, lists.go (the lists pages), settings.go (the
+// settings page and API tokens), mount.go (the JSON API and /metrics).
 package web
 
 import (
@@ -28,8 +29,10 @@ import (
 	"strconv"
 	"time"
 
+	"mailout/internal/audience"
 	"mailout/internal/campaign"
 	"mailout/internal/doctor"
+	"mailout/internal/recipient"
 	"mailout/internal/secret"
 	"mailout/internal/store"
 )
@@ -79,19 +82,81 @@ type Config struct {
 	Doctor func(*doctor.Config)
 	// Discover adjusts "find my provider's settings" the same way.
 	Discover func(*doctor.DiscoverConfig)
+	// OneClick is serve's --public-url: campaigns made on the compose
+	// page get one-click unsubscribe links under it (docs/unsubscribe.md).
+	OneClick campaign.OneClick
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 
-	// The compose page:
-	// SecretKey opens the stored settings (relay accounts, identities,
-	// profiles); nil = no settings: the sandbox and direct delivery only.
+	// SecretKey opens the stored settings: it seals the relay passwords
+	// of the settings page (without it the page says the key is missing)
+	// and gives the compose page the relay accounts, identities and
+	// profiles (without it: the sandbox and direct delivery only).
 	SecretKey *secret.Key
 	// FileLimits cap the message bodies and attachments of a campaign
 	// written in the browser; zero fields take the command line's
 	// defaults (campaign.DefaultMaxMessageBytes, DefaultMaxAttachmentBytes).
 	FileLimits campaign.FileLimits
+	// Audience is the lists service behind /lists; nil = a new one over
+	// the campaign service's store.
+	Audience *audience.Service
+	// Import caps a CSV file uploaded on a list's page; the zero value
+	// takes the command line's caps (DefaultImportLimits).
+	Import ImportLimits
+	// Tokens makes, lists and deletes API tokens on the settings page and
+	// checks the bearer token of /metrics (account.Service satisfies it);
+	// nil hides the tokens and leaves /metrics to signed-in users.
+	Tokens      Tokens
+	TokenErrors TokenErrors
+	// API is served under /api/v1/ without the session check: it checks
+	// its own bearer token. nil = not mounted.
+	API http.Handler
+	// Metrics is served at /metrics to a signed-in user or a request with
+	// a valid API token (Authorization: Bearer). nil = not mounted.
+	Metrics http.Handler
+}
+
+// Tokens are the accounts service's API token methods.
+type Tokens interface {
+	CreateToken(ctx context.Context, name string) (plaintext string, err error)
+	Tokens(ctx context.Context) ([]store.APIToken, error)
+	DeleteToken(ctx context.Context, name string) error
+	CheckToken(ctx context.Context, plaintext string) (*store.APIToken, error)
+}
+
+// TokenErrors are the accounts service's token errors the settings page
+// tells apart (with errors.Is); a nil one is never matched.
+type TokenErrors struct {
+	// BadName: the token name is refused.
+	BadName error
+	// NoToken: no token of that name.
+	NoToken error
+}
+
+// ImportLimits cap a CSV upload.
+type ImportLimits struct {
+	// Body caps the uploaded file's bytes.
+	Body int64
+	// List caps its rows and fields, as the command line's --max-rows,
+	// --max-row-bytes and --max-field-bytes.
+	List recipient.Options
+}
+
+// Default caps of an upload: the command line's caps of a list file, and
+// a file of a few hundred thousand rows.
+const (
+	DefaultMaxUploadBytes = 64 << 20
+	DefaultMaxRows        = 10_000_000
+	DefaultMaxRowBytes    = 1 << 20
+	DefaultMaxFieldBytes  = 64 << 10
+)
+
+// DefaultImportLimits are the command line's caps of a list file.
+func DefaultImportLimits() ImportLimits {
+	return ImportLimits{Body: DefaultMaxUploadBytes,
+		List: recipient.Options{MaxRows: DefaultMaxRows, MaxRecordBytes: DefaultMaxRowBytes, MaxFieldBytes: DefaultMaxFieldBytes}}
 }
 
 // ErrConfig is returned by New for a Config without a required field.
@@ -120,6 +185,22 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Audience == nil {
+		cfg.Audience = audience.New(cfg.Campaigns.Store())
+	}
+	d := DefaultImportLimits()
+	if cfg.Import.Body <= 0 {
+		cfg.Import.Body = d.Body
+	}
+	if cfg.Import.List.MaxRows <= 0 {
+		cfg.Import.List.MaxRows = d.List.MaxRows
+	}
+	if cfg.Import.List.MaxRecordBytes <= 0 {
+		cfg.Import.List.MaxRecordBytes = d.List.MaxRecordBytes
+	}
+	if cfg.Import.List.MaxFieldBytes <= 0 {
+		cfg.Import.List.MaxFieldBytes = d.List.MaxFieldBytes
+	}
 	s := &server{cfg: cfg, log: cfg.Logger, runner: cfg.Runner}
 	if s.runner == nil {
 		s.runner = NewRunner(context.Background(), cfg.Campaigns, cfg.Logger)
@@ -147,6 +228,10 @@ func (s *server) routes() http.Handler {
 	open.HandleFunc("GET /login", s.loginPage)
 	open.HandleFunc("POST /login", s.login)
 	open.HandleFunc("POST /lang", s.setLang)
+	// BEGIN one-click unsubscribe (unsubscribe.go): public, no session.
+	open.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	open.HandleFunc(unsubscribePostPattern, s.unsubscribe)
+	// END one-click unsubscribe
 
 	authed.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/campaigns", http.StatusSeeOther)
@@ -176,6 +261,37 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("POST /campaigns/new", s.composeSubmit)
 	authed.HandleFunc("POST /campaigns/new/preview", s.composePreviewFragment)
 	authed.HandleFunc("GET /campaigns/new/preview/{token}", s.composeFrame)
+
+	// Lists, settings and API tokens; the JSON API and /metrics.
+	authed.HandleFunc("GET /lists", s.listsPage)
+	authed.HandleFunc("POST /lists", s.createList)
+	authed.HandleFunc("GET /lists/{id}", s.listPage)
+	authed.HandleFunc("POST /lists/{id}/rename", s.renameList)
+	authed.HandleFunc("GET /lists/{id}/delete", s.deleteListPage)
+	authed.HandleFunc("POST /lists/{id}/delete", s.deleteList)
+	authed.HandleFunc("GET /lists/{id}/export.csv", s.exportList)
+	authed.HandleFunc("POST /lists/{id}/import", s.importList)
+	authed.HandleFunc("POST /lists/{id}/subscribers", s.addSubscriber)
+	authed.HandleFunc("GET /lists/{id}/subscribers/{sub}", s.subscriberPage)
+	authed.HandleFunc("POST /lists/{id}/subscribers/{sub}", s.updateSubscriber)
+	authed.HandleFunc("POST /lists/{id}/subscribers/{sub}/delete", s.deleteSubscriber)
+	authed.HandleFunc("GET /settings", s.settingsPage)
+	authed.HandleFunc("POST /settings/relays", s.saveRelay)
+	authed.HandleFunc("POST /settings/relays/{n}/delete", s.deleteRelay)
+	authed.HandleFunc("POST /settings/relays/{n}/move", s.moveRelay)
+	authed.HandleFunc("POST /settings/direct", s.saveDirect)
+	authed.HandleFunc("POST /settings/profiles", s.saveProfile)
+	authed.HandleFunc("POST /settings/profiles/{n}/delete", s.deleteProfile)
+	authed.HandleFunc("POST /settings/identities", s.saveIdentity)
+	authed.HandleFunc("POST /settings/identities/{n}/delete", s.deleteIdentity)
+	authed.HandleFunc("POST /settings/tokens", s.createToken)
+	authed.HandleFunc("POST /settings/tokens/delete", s.deleteToken)
+	if s.cfg.API != nil {
+		open.Handle("/api/v1/", s.cfg.API)
+	}
+	if s.cfg.Metrics != nil {
+		open.Handle("GET /metrics", s.metricsGuard(s.cfg.Metrics))
+	}
 
 	open.Handle("/", s.requireSession(authed))
 	return s.secure(s.language(open))
