@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,11 +17,9 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"mailout/internal/audience"
 	"mailout/internal/browsertest"
 	"mailout/internal/campaign"
 	"mailout/internal/doctor"
-	"mailout/internal/recipient"
 	"mailout/internal/route"
 	"mailout/internal/smtptest"
 	"mailout/internal/store"
@@ -315,18 +315,43 @@ func (u *tour) watchLive(c *store.Campaign, total int, finished, done string) {
 	u.check("campaign-done")
 }
 
-// newList is the lists step: a list "members" of Ann, Bob and Cid.
-// Until the lists pages exist it goes through the lists service, as the
-// API does.
-func (u *tour) newList() *store.List {
+// newList makes the list "members" on the lists pages and imports a CSV
+// of Ann, Bob and Cid with one bad row between them: the result names
+// that row's line and why, and the three others are in the list.
+// imported is the import's summary in the browser's language.
+func (u *tour) newList(imported string) *store.List {
 	u.t.Helper()
-	ctx := context.Background()
-	aud := audience.New(u.a.svc.Store())
-	l, err := aud.Create(ctx, "members")
+	csv := filepath.Join(u.t.TempDir(), "members.csv")
+	rows := "email,first_name\nann@example.org,Ann\nbob@example.org,Bob\nnot-an-address,Zed\ncid@example.org,Cid\n"
+	if err := os.WriteFile(csv, []byte(rows), 0o644); err != nil {
+		u.t.Fatal(err)
+	}
+	u.open("lists-empty", "/lists")
+	u.b.Fill("#list-name", "members")
+	u.submit("list-created", `form[action="/lists"] button[type=submit]`)
+	page, _, _ := strings.Cut(u.path(), "?")
+	if !strings.HasPrefix(page, "/lists/") {
+		u.t.Fatalf("creating a list led to %s, want the list's page", page)
+	}
+	u.wantText("h1", "members")
+	u.b.UploadFile("#file", csv)
+	u.submit("list-imported", `form[action$="/import"] button[type=submit]`)
+	u.wantText("main [role=status]", imported)
+	rejected := u.b.Text("main tbody")
+	if !strings.Contains(rejected, "4") || !strings.Contains(rejected, "not-an-address") {
+		u.t.Errorf("the rejected rows read %q, want line 4 with not-an-address", rejected)
+	}
+	u.b.ClickAndWaitLoad(`main a[href="` + page + `"]`)
+	u.check("list")
+	for _, who := range []string{"ann@example.org", "bob@example.org", "cid@example.org"} {
+		u.wantText("main", who)
+	}
+	id, err := strconv.ParseInt(strings.TrimPrefix(page, "/lists/"), 10, 64)
 	if err != nil {
 		u.t.Fatal(err)
 	}
-	if _, err := aud.Import(ctx, l.ID, strings.NewReader(threeSubscribers), "import:members.csv", recipient.Options{}); err != nil {
+	l, err := u.a.svc.Store().List(context.Background(), id)
+	if err != nil {
 		u.t.Fatal(err)
 	}
 	return l
@@ -396,7 +421,7 @@ func TestBrowserNewcomer(t *testing.T) {
 	u := newTour(t, a)
 	u.setUpAndSignIn()
 
-	l := u.newList()
+	l := u.newList("3 added, 0 updated, 1 rejected")
 	spring := u.compose(l)
 
 	u.b.ClickAndWaitLoad(`a[href="` + spring + `/recipients"]`)
@@ -443,6 +468,8 @@ func TestBrowserNewcomer(t *testing.T) {
 		for _, p := range []struct{ name, path string }{
 			{"campaigns-phone", "/campaigns"},
 			{"compose-phone", "/campaigns/new"},
+			{"lists-phone", "/lists"},
+			{"list-phone", fmt.Sprintf("/lists/%d", l.ID)},
 			{"campaign-phone", fmt.Sprintf("/campaigns/%d", c.ID)},
 			{"recipients-phone", spring + "/recipients"},
 			{"inbox-phone", "/inbox"},
@@ -486,7 +513,7 @@ func TestBrowserSpanish(t *testing.T) {
 	u.open("recipients-es", fmt.Sprintf("/campaigns/%d/recipients", c.ID))
 	u.wantText("h1", "Destinatarios: primavera")
 	u.wantText("tbody", "Entregados")
-	u.newList()
+	u.newList("3 añadidos, 0 actualizados, 1 rechazados")
 	u.open("compose-es", "/campaigns/new")
 	u.wantText("h1", "Nueva campaña")
 	u.wantText(`button[name=action][value=start]`, "Crear y enviar")
