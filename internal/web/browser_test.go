@@ -462,6 +462,7 @@ func TestBrowserNewcomer(t *testing.T) {
 
 	u.open("doctor", "/doctor")
 	u.wantText("h1", "Doctor")
+	u.open("settings", "/settings")
 
 	// The same pages on a phone.
 	u.onPhone(func() {
@@ -476,6 +477,7 @@ func TestBrowserNewcomer(t *testing.T) {
 			{"inbox-campaign-phone", strings.Replace(spring, "/campaigns/", "/inbox/", 1)},
 			{"inbox-message-phone", message},
 			{"doctor-phone", "/doctor"},
+			{"settings-phone", "/settings"},
 		} {
 			u.open(p.name, p.path)
 		}
