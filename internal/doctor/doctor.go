@@ -17,6 +17,12 @@
 // + RCPT TO + RSET without DATA; when the configured port fails, other
 // usual ports of the same host are probed. Discover finds the relay settings of a mailbox address.
 //
+// Sender checks (CheckSender, `mailout doctor --sender`): SPF of the
+// return path's domain (evaluated by internal/spf) and whether it covers
+// the route's sending addresses, the DKIM key record, DMARC (internal/dmarc)
+// and alignment with the From domain, and on the direct route the reverse
+// DNS of the sending address and the EHLO name.
+//
 // The doctor never prints, returns or stores a password: findings carry the
 // account's redacted URL only.
 package doctor
@@ -194,6 +200,9 @@ type Verdict struct {
 	// "es").
 	Title  map[string]string `json:"title"`
 	Advice map[string]string `json:"advice"`
+	// Severity is set on the sender checks' problems: fail (receivers
+	// refuse or distrust the mail) or warn (worth changing).
+	Severity Severity `json:"severity,omitempty"`
 }
 
 // Verdict IDs. Stable: stored with campaigns and mapped in
@@ -236,10 +245,17 @@ type Report struct {
 	// Accounts holds one verdict per relay account, in order (relay
 	// route); Verdict is the first OK one, else the first account's.
 	Accounts []Verdict `json:"accounts,omitempty"`
+	// From is the sender whose identity CheckSender checked ("" for a
+	// route diagnosis).
+	From string `json:"from,omitempty"`
+	// Problems are the sender checks' verdicts, each with its severity
+	// and advice; Verdict is the first failing one, else sender-ok.
+	Problems []Verdict `json:"problems,omitempty"`
 }
 
-// OK reports whether the route works.
-func (r *Report) OK() bool { return r.Verdict.ID == VerdictOK }
+// OK reports whether the route works or, for the sender checks, whether
+// nothing fails (warnings may remain).
+func (r *Report) OK() bool { return r.Verdict.ID == VerdictOK || r.Verdict.ID == VerdictSenderOK }
 
 // JSON returns the report as indented JSON with stable IDs.
 func (r *Report) JSON() []byte {

@@ -12,7 +12,11 @@ func (r *Report) WriteText(w io.Writer, lang string) {
 		lang = "en"
 	}
 	ui := uiTexts[lang]
-	fmt.Fprintf(w, "%s: %s\n\n", ui["header"], r.Route)
+	if r.From != "" {
+		fmt.Fprintf(w, "%s: %s — %s: %s\n\n", ui["sender"], r.From, ui["route"], r.Route)
+	} else {
+		fmt.Fprintf(w, "%s: %s\n\n", ui["header"], r.Route)
+	}
 	for _, f := range r.Findings {
 		line := fmt.Sprintf("[%s] %s", ui[string(f.Severity)], checkTitle(f.ID, lang))
 		if f.Subject != "" {
@@ -22,6 +26,19 @@ func (r *Report) WriteText(w io.Writer, lang string) {
 		fmt.Fprintln(w, line)
 		for _, e := range f.Evidence {
 			fmt.Fprintf(w, "       %s\n", e)
+		}
+	}
+	if len(r.Problems) > 0 {
+		fmt.Fprintf(w, "\n%s\n", ui["problems"])
+		for _, v := range r.Problems {
+			fmt.Fprintf(w, "[%s] %s (%s)", ui[string(v.Severity)], v.Title[lang], v.ID)
+			if v.Subject != "" {
+				fmt.Fprintf(w, " — %s", v.Subject)
+			}
+			fmt.Fprintf(w, "\n       %s\n", v.Advice[lang])
+			if v.Suggest != "" {
+				fmt.Fprintf(w, "       %s: %s\n", ui["suggest"], v.Suggest)
+			}
 		}
 	}
 	if len(r.Accounts) > 1 {
@@ -37,6 +54,9 @@ func (r *Report) WriteText(w io.Writer, lang string) {
 	fmt.Fprintf(w, "%s: %s\n", ui["todo"], r.Verdict.Advice[lang])
 	if r.Verdict.Suggest != "" {
 		fmt.Fprintf(w, "%s: %s\n", ui["suggest"], r.Verdict.Suggest)
+	}
+	if r.From != "" {
+		fmt.Fprintf(w, "\n%s\n", ui["bulk"])
 	}
 }
 
@@ -67,57 +87,79 @@ func checkTitle(id, lang string) string {
 
 var uiTexts = map[string]map[string]string{
 	"en": {"header": "mailout doctor — route", "pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP",
-		"verdict": "Verdict", "todo": "What to do", "suggest": "Try", "accounts": "Relay accounts:"},
+		"verdict": "Verdict", "todo": "What to do", "suggest": "Try", "accounts": "Relay accounts:",
+		"sender": "mailout doctor — sender", "route": "route", "problems": "To fix or look at:",
+		"bulk": "Large mailbox providers also require of bulk senders a one-click unsubscribe in every message (List-Unsubscribe and List-Unsubscribe-Post, RFC 8058) and a spam complaint rate under 0.3%."},
 	"es": {"header": "mailout doctor — ruta", "pass": " OK ", "warn": "AVISO", "fail": "FALLA", "skip": "OMITIDO",
-		"verdict": "Diagnóstico", "todo": "Qué hacer", "suggest": "Pruebe", "accounts": "Cuentas de relay:"},
+		"verdict": "Diagnóstico", "todo": "Qué hacer", "suggest": "Pruebe", "accounts": "Cuentas de relay:",
+		"sender": "mailout doctor — remitente", "route": "ruta", "problems": "Para corregir o revisar:",
+		"bulk": "Los grandes proveedores de correo exigen además a quien envía en masa una baja con un solo clic en cada mensaje (List-Unsubscribe y List-Unsubscribe-Post, RFC 8058) y una tasa de quejas por spam inferior al 0,3 %."},
 }
 
 var checkTitles = map[string]map[string]string{
 	"en": {
-		"dns.servers":    "DNS servers in use",
-		"dns.udp":        "DNS on port 53 (UDP)",
-		"dns.tcp":        "DNS on port 53 (TCP)",
-		"dns.mx":         "MX lookup",
-		"smtp.port25":    "TCP connect to port 25",
-		"smtp.banner":    "SMTP banner",
-		"smtp.identity":  "banner name matches the MX host",
-		"smtp.ehlo":      "EHLO",
-		"smtp.starttls":  "STARTTLS and certificate",
-		"smtp.rcpt":      "MAIL FROM + RCPT TO the domain's postmaster (then RSET)",
-		"relay.config":   "relay account",
-		"relay.resolve":  "relay host name resolves",
-		"relay.connect":  "TCP connect to the relay port",
-		"relay.probe":    "other usual port",
-		"relay.banner":   "SMTP banner",
-		"relay.tls-mode": "TLS mode matches the port",
-		"relay.tls":      "TLS and certificate",
-		"relay.ehlo":     "EHLO",
-		"relay.auth":     "login (AUTH)",
-		"relay.rcpt":     "MAIL FROM + RCPT TO a test address (then RSET)",
-		"relay.session":  "SMTP session",
+		"dns.servers":      "DNS servers in use",
+		"dns.udp":          "DNS on port 53 (UDP)",
+		"dns.tcp":          "DNS on port 53 (TCP)",
+		"dns.mx":           "MX lookup",
+		"smtp.port25":      "TCP connect to port 25",
+		"smtp.banner":      "SMTP banner",
+		"smtp.identity":    "banner name matches the MX host",
+		"smtp.ehlo":        "EHLO",
+		"smtp.starttls":    "STARTTLS and certificate",
+		"smtp.rcpt":        "MAIL FROM + RCPT TO the domain's postmaster (then RSET)",
+		"relay.config":     "relay account",
+		"relay.resolve":    "relay host name resolves",
+		"relay.connect":    "TCP connect to the relay port",
+		"relay.probe":      "other usual port",
+		"relay.banner":     "SMTP banner",
+		"relay.tls-mode":   "TLS mode matches the port",
+		"relay.tls":        "TLS and certificate",
+		"relay.ehlo":       "EHLO",
+		"relay.auth":       "login (AUTH)",
+		"relay.rcpt":       "MAIL FROM + RCPT TO a test address (then RSET)",
+		"relay.session":    "SMTP session",
+		"sender.config":    "sender address",
+		"sender.source":    "sending address of the route",
+		"sender.spf":       "SPF record of the return path's domain",
+		"sender.spf-route": "SPF authorises the sending address",
+		"sender.dkim":      "DKIM key record",
+		"sender.dmarc":     "DMARC record",
+		"sender.alignment": "DMARC alignment of DKIM or SPF with From",
+		"sender.fcrdns":    "reverse DNS of the sending address (forward-confirmed)",
+		"sender.helo":      "EHLO name resolves to the sending address",
 	},
 	"es": {
-		"dns.servers":    "servidores DNS en uso",
-		"dns.udp":        "DNS en el puerto 53 (UDP)",
-		"dns.tcp":        "DNS en el puerto 53 (TCP)",
-		"dns.mx":         "consulta MX",
-		"smtp.port25":    "conexión TCP al puerto 25",
-		"smtp.banner":    "saludo SMTP",
-		"smtp.identity":  "el nombre del saludo corresponde al servidor MX",
-		"smtp.ehlo":      "EHLO",
-		"smtp.starttls":  "STARTTLS y certificado",
-		"smtp.rcpt":      "MAIL FROM + RCPT TO al postmaster del dominio (luego RSET)",
-		"relay.config":   "cuenta del servidor SMTP",
-		"relay.resolve":  "el nombre del servidor SMTP existe",
-		"relay.connect":  "conexión TCP al puerto del servidor SMTP",
-		"relay.probe":    "otro puerto habitual",
-		"relay.banner":   "saludo SMTP",
-		"relay.tls-mode": "el modo TLS corresponde al puerto",
-		"relay.tls":      "TLS y certificado",
-		"relay.ehlo":     "EHLO",
-		"relay.auth":     "autenticación (AUTH)",
-		"relay.rcpt":     "MAIL FROM + RCPT TO a una dirección de prueba (luego RSET)",
-		"relay.session":  "sesión SMTP",
+		"dns.servers":      "servidores DNS en uso",
+		"dns.udp":          "DNS en el puerto 53 (UDP)",
+		"dns.tcp":          "DNS en el puerto 53 (TCP)",
+		"dns.mx":           "consulta MX",
+		"smtp.port25":      "conexión TCP al puerto 25",
+		"smtp.banner":      "saludo SMTP",
+		"smtp.identity":    "el nombre del saludo corresponde al servidor MX",
+		"smtp.ehlo":        "EHLO",
+		"smtp.starttls":    "STARTTLS y certificado",
+		"smtp.rcpt":        "MAIL FROM + RCPT TO al postmaster del dominio (luego RSET)",
+		"relay.config":     "cuenta del servidor SMTP",
+		"relay.resolve":    "el nombre del servidor SMTP existe",
+		"relay.connect":    "conexión TCP al puerto del servidor SMTP",
+		"relay.probe":      "otro puerto habitual",
+		"relay.banner":     "saludo SMTP",
+		"relay.tls-mode":   "el modo TLS corresponde al puerto",
+		"relay.tls":        "TLS y certificado",
+		"relay.ehlo":       "EHLO",
+		"relay.auth":       "autenticación (AUTH)",
+		"relay.rcpt":       "MAIL FROM + RCPT TO a una dirección de prueba (luego RSET)",
+		"relay.session":    "sesión SMTP",
+		"sender.config":    "dirección del remitente",
+		"sender.source":    "dirección de envío de la ruta",
+		"sender.spf":       "registro SPF del dominio de la dirección de retorno",
+		"sender.spf-route": "SPF autoriza la dirección de envío",
+		"sender.dkim":      "registro DNS de la clave DKIM",
+		"sender.dmarc":     "registro DMARC",
+		"sender.alignment": "alineación DMARC de DKIM o SPF con el From",
+		"sender.fcrdns":    "DNS inverso de la dirección de envío (confirmado)",
+		"sender.helo":      "el nombre EHLO apunta a la dirección de envío",
 	},
 }
 

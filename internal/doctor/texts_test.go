@@ -14,7 +14,13 @@ var allVerdicts = []string{VerdictOK, VerdictDNSBlocked, VerdictDNSRefused, Verd
 	VerdictPort25Blocked, VerdictPort25Refused, VerdictNoRoute, VerdictPort25Intercept, VerdictTLSIntercepted,
 	VerdictSMTPRejected, VerdictRelayHostUnknown, VerdictRelayDNS, VerdictRelayWrongPort, VerdictRelayRefused,
 	VerdictRelayBlocked, VerdictTLSModeMismatch, VerdictRelayTLSFailed, VerdictAuthRequired, VerdictAuthFailed,
-	VerdictAuthUnavailable, VerdictRelayDenied, VerdictSenderRejected, VerdictRelayProtocol}
+	VerdictAuthUnavailable, VerdictRelayDenied, VerdictSenderRejected, VerdictRelayProtocol,
+	// The sender checks.
+	VerdictSenderOK, VerdictSenderDNS, VerdictSourceUnknown, VerdictSPFMissing, VerdictSPFPermError,
+	VerdictSPFTooManyLookups, VerdictSPFNotRoute, VerdictSPFPTR, VerdictSPFAllowsAnyone, VerdictDKIMNotConfigured, VerdictDKIMMissing,
+	VerdictDKIMKeyMismatch, VerdictDKIMRevoked, VerdictDKIMTesting, VerdictDKIMInvalid, VerdictDMARCMissing,
+	VerdictDMARCInvalid, VerdictDMARCPolicyNone, VerdictDMARCNoRUA, VerdictDMARCNotAligned, VerdictFCrDNSMissing,
+	VerdictFCrDNSMismatch, VerdictHELOMismatch}
 
 func TestEveryVerdictHasTextsAndDocs(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/troubleshooting.md")
