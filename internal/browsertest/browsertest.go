@@ -288,8 +288,12 @@ func (b *Browser) Title() string {
 func (b *Browser) Fill(selector, value string) {
 	b.t.Helper()
 	sel := chromedp.CSS(selector)
+	// Emptied through its value: chromedp.Clear fails on an empty
+	// textarea, which has no text node, and chromedp.SetValue on "".
 	b.step(fmt.Sprintf("filling %s", selector),
-		chromedp.WaitVisible(sel), chromedp.Clear(sel), chromedp.SendKeys(sel, value))
+		chromedp.WaitVisible(sel),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%s).value = ""`, jsString(selector))),
+		chromedp.SendKeys(sel, value))
 }
 
 // Select chooses the option of value in the select element that the CSS

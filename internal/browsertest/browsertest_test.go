@@ -298,6 +298,7 @@ func TestFormHelpersDriveAPage(t *testing.T) {
 <p id="lang">%s</p>
 <form method="post" action="/submit" enctype="multipart/form-data">
 <label for="name">Name</label> <input id="name" name="name" value="old">
+<label for="note">Note</label> <textarea id="note" name="note"></textarea>
 <label for="kind">Kind</label> <select id="kind" name="kind"><option>relay</option><option>direct</option></select>
 <label for="file">List</label> <input id="file" name="file" type="file" style="display:none">
 <button id="send" type="submit">Send</button>
@@ -315,7 +316,7 @@ func TestFormHelpersDriveAPage(t *testing.T) {
 		defer f.Close()
 		content, _ := io.ReadAll(f)
 		fmt.Fprintf(w, `<!doctype html><html lang="en"><head><title>Done</title></head><body><main><pre id="result">%s</pre></main></body></html>`,
-			html.EscapeString(fmt.Sprintf("%s|%s|%s|%s", r.FormValue("name"), r.FormValue("kind"), fh.Filename, content)))
+			html.EscapeString(fmt.Sprintf("%s|%s|%s|%s|%s", r.FormValue("name"), r.FormValue("note"), r.FormValue("kind"), fh.Filename, content)))
 	})
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
@@ -337,10 +338,12 @@ func TestFormHelpersDriveAPage(t *testing.T) {
 	if got := b.Value("#name"); got != "Ana María" {
 		t.Errorf("name field holds %q after Fill", got)
 	}
+	// An empty textarea has no text node to clear.
+	b.Fill("#note", "Hola")
 	b.Select("#kind", "direct")
 	b.UploadFile("#file", upload)
 	b.ClickAndWaitLoad("#send")
-	if got, want := b.Text("#result"), "Ana María|direct|list.csv|email\nana@example.com\n"; got != want {
+	if got, want := b.Text("#result"), "Ana María|Hola|direct|list.csv|email\nana@example.com\n"; got != want {
 		t.Errorf("the server got %q, want %q", got, want)
 	}
 	if got := b.URL(); got != ts.URL+"/submit" {
