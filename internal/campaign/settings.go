@@ -48,6 +48,11 @@ type Settings struct {
 	// DKIM, when set, signs every message (the key is read from its file
 	// at each start, never stored).
 	DKIM *DKIMSettings `json:"dkim,omitempty"`
+	// ReturnPath, when set, is the bounce address: each message's
+	// envelope sender is ReturnPath with a signed per-delivery token
+	// added to its local part (VERP: bounces+TOKEN@example.com), so a
+	// bounce read by "mailout bounces fetch" names its delivery.
+	ReturnPath string `json:"return_path,omitempty"`
 	// MessageIDSalt makes Message-IDs deterministic per delivery, so a
 	// message sent again after a crash carries the same Message-ID.
 	MessageIDSalt string `json:"message_id_salt"`
