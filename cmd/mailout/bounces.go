@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"mailout/internal/mailbox"
-	"mailout/internal/smtpclient"
 	"mailout/internal/store"
 )
 
@@ -135,7 +134,7 @@ func (a *app) bouncesReviewCmd() *cobra.Command {
 			var rows []row
 			err = st.Reviews(ctx, func(r *store.Review) error {
 				rows = append(rows, row{ID: r.ID, At: r.At.UTC().Format("2006-01-02 15:04:05"), Mailbox: r.Mailbox, UID: r.UID,
-					From: smtpclient.CleanText(r.Sender), Subject: smtpclient.CleanText(r.Subject), Reason: smtpclient.CleanText(r.Reason)})
+					From: r.Sender, Subject: r.Subject, Reason: r.Reason})
 				return nil
 			})
 			if err != nil {

@@ -119,6 +119,7 @@ func TestCommandsOnlyWireTheService(t *testing.T) {
 		"mailout/internal/smtptest":  "the sink command's server",
 		"mailout/internal/account":   "admin create and the token commands",
 		"mailout/internal/web":       "the serve command's web app",
+		"mailout/internal/mailbox":   "the bounce mailbox service of bounces fetch",
 	}
 	files := sourceFiles(t, ".", parser.ImportsOnly)
 	if len(files) < 10 {

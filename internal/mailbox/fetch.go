@@ -12,6 +12,7 @@ import (
 
 	"mailout/internal/bounce"
 	"mailout/internal/outcome"
+	"mailout/internal/smtpclient"
 	"mailout/internal/store"
 	"mailout/internal/verp"
 )
@@ -89,7 +90,9 @@ func apply(ctx context.Context, st store.Store, signer *verp.Signer, mailbox, ui
 	sum *Summary, log *slog.Logger) error {
 	review := func(reason string) error {
 		subject, sender := headerOf(data)
-		kept, err := st.KeepForReview(ctx, store.Review{Mailbox: mailbox, UID: uid, Reason: reason,
+		// Words from the mailbox are data: stored and printed, never
+		// terminal control.
+		kept, err := st.KeepForReview(ctx, store.Review{Mailbox: mailbox, UID: uid, Reason: smtpclient.CleanText(reason),
 			Subject: subject, Sender: sender, Data: data})
 		if kept {
 			sum.Review++
@@ -186,7 +189,7 @@ func headerOf(data []byte) (subject, sender string) {
 	if s, err := dec.DecodeHeader(subject); err == nil {
 		subject = s
 	}
-	return clip(subject), clip(m.Header.Get("From"))
+	return smtpclient.CleanText(clip(subject)), smtpclient.CleanText(clip(m.Header.Get("From")))
 }
 
 func clip(s string) string {
