@@ -166,7 +166,10 @@ func LoadOrCreate(ctx context.Context, st Settings) (*Signer, error) {
 		if err := st.PutSetting(ctx, SettingKey, key); err != nil {
 			return nil, fmt.Errorf("verp: store key: %w", err)
 		}
-		// Another process may have stored its key first: use what is kept.
+		// Another process may have stored its key at the same moment: use
+		// what is kept. Two first runs racing on a new database can still
+		// each sign with their own key for a moment; a bounce whose token
+		// then fails to verify is matched by its Message-ID instead.
 		if key, err = st.Setting(ctx, SettingKey); err != nil {
 			return nil, fmt.Errorf("verp: key: %w", err)
 		}
