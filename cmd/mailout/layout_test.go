@@ -123,6 +123,7 @@ func TestCommandsOnlyWireTheService(t *testing.T) {
 		"mailout/internal/metrics":   "the serve command's /metrics",
 		"mailout/internal/secret":    "the serve command's secret key",
 		"mailout/internal/setting":   "the serve command's stored relay passwords, for the campaign service",
+		"mailout/internal/mailbox":   "the bounce mailbox service of bounces fetch",
 	}
 	files := sourceFiles(t, ".", parser.ImportsOnly)
 	if len(files) < 10 {

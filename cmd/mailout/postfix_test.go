@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -130,4 +131,89 @@ func decodeCTE(t *testing.T, cte string, body []byte) string {
 		return string(b)
 	}
 	return string(body)
+}
+
+// TestPostfixBouncesFetched sends a campaign with a VERP return path
+// through the real Postfix, which cannot deliver three of its recipients
+// (the next hop refuses an unknown user; a null-MX domain; a domain that
+// does not exist) and sends its DSNs to the bounce mailbox; "mailout
+// bounces fetch" reads them from the real Dovecot over IMAP, and in a
+// second campaign over POP3, and turns them into hard results and
+// suppression entries; a second fetch changes nothing.
+func TestPostfixBouncesFetched(t *testing.T) {
+	p := peertest.Postfix(t)
+	b := peertest.Bounce(t)
+	for _, tc := range []struct{ name, url string }{
+		{"imap", "imap://" + b.User + "@" + b.IMAP},
+		{"pop3", "pop3://" + b.User + "@" + b.POP3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.Clean(t)
+			b.Clean(t)
+			nullmx, nx := "info@"+b.NullMXDomain, "info@"+b.NXDomain
+			ok := "ok-" + tc.name + "@" + p.LocalDomain
+			list := writeList(t, b.Unknown, nullmx, nx, ok)
+			db := filepath.Join(t.TempDir(), "mailout.db")
+			env := map[string]string{"PEER_PASS": p.Pass, "BOX_PASS": b.Pass}
+			r := mailout(t, env, "send", "--db", db, "--campaign", "late", "--recipients", list,
+				"--message", writeMessage(t, testMessage),
+				"--relay", fmt.Sprintf("smtp://%s@%s?password-env=PEER_PASS", p.User, p.Submission),
+				"--relay-ca", p.CAFile, "--return-path", "bounces@"+b.Domain, "--rate", "0")
+			if r.code != exitOK {
+				t.Fatalf("send exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+			for email, row := range byEmail(reportRows(t, db, "late")) {
+				if row["state"] != "delivered" {
+					t.Fatalf("%s: %v before the bounces, want delivered (Postfix took it)", email, row["state"])
+				}
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if err := b.WaitMessages(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			fetch := func() map[string]int {
+				t.Helper()
+				r := mailout(t, env, "bounces", "fetch", "--db", db, "--mailbox", tc.url,
+					"--mailbox-password-env", "BOX_PASS", "--mailbox-ca", b.CAFile, "--json")
+				if r.code != exitOK {
+					t.Fatalf("bounces fetch exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+				}
+				var got map[string]int
+				if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+					t.Fatalf("%v: %s", err, r.stdout)
+				}
+				return got
+			}
+			if got := fetch(); got["read"] != 3 || got["bounced"] != 3 || got["suppressed"] != 3 || got["review"] != 0 {
+				t.Errorf("first fetch %v: want 3 read, bounced and suppressed", got)
+			}
+			check := func() {
+				t.Helper()
+				rows := byEmail(reportRows(t, db, "late"))
+				for email, class := range map[string]string{b.Unknown: "recipient-unknown", nullmx: "no-mail-server", nx: "dns-nxdomain"} {
+					if row := rows[email]; row["state"] != "failed" || row["class"] != class || row["bounced_at"] == nil {
+						t.Errorf("%s: %v %v bounced_at %v; want failed %s, bounced after delivery", email, row["state"], row["class"], row["bounced_at"], class)
+					}
+				}
+				if row := rows[ok]; row["state"] != "delivered" {
+					t.Errorf("%s: %v, want delivered", ok, row["state"])
+				}
+				sup := mailout(t, nil, "suppression", "list", "--db", db, "--format", "csv")
+				for _, e := range []string{b.Unknown, nullmx, nx} {
+					if !strings.Contains(sup.stdout, e+",hard-bounce") {
+						t.Errorf("%s not suppressed as hard-bounce:\n%s", e, sup.stdout)
+					}
+				}
+				if strings.Contains(sup.stdout, ok) {
+					t.Errorf("%s suppressed", ok)
+				}
+			}
+			check()
+			if got := fetch(); got["read"] != 0 || got["bounced"] != 0 || got["suppressed"] != 0 {
+				t.Errorf("second fetch %v: want nothing read or changed", got)
+			}
+			check()
+		})
+	}
 }

@@ -184,7 +184,7 @@ When nothing gets out:
 	pf.StringVar(&a.lang, "lang", a.defaultLang(), "language of advice texts, en or es; the default follows LC_ALL, LC_MESSAGES or LANG")
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
 	root.AddCommand(a.doctorCmd(), a.sinkCmd(), a.dkimCmd(), a.suppressionCmd(), a.listsCmd(), a.serveCmd())
-	root.AddCommand(a.adminCmd(), a.tokenCmd(), a.pauseCmd(), a.cancelCmd())
+	root.AddCommand(a.adminCmd(), a.tokenCmd(), a.pauseCmd(), a.cancelCmd(), a.bouncesCmd())
 	markUsageErrors(root)
 	return root
 }

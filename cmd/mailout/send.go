@@ -29,6 +29,7 @@ type sendFlags struct {
 	name       string
 	maxAge     time.Duration
 	retryMin   time.Duration
+	returnPath string
 	dkim       campaign.DKIMSettings
 	caps       capFlags
 	run        runFlags
@@ -81,6 +82,7 @@ fault, 5 interrupted, 1 error, 2 usage.`,
 	fl.StringVar(&f.name, "campaign", "", "campaign name (default: the list's file name and the time)")
 	fl.DurationVar(&f.maxAge, "max-age", 72*time.Hour, "keep retrying temporary failures this long after the campaign starts")
 	fl.DurationVar(&f.retryMin, "retry-min", 5*time.Minute, "first retry delay; later ones grow with jitter")
+	fl.StringVar(&f.returnPath, "return-path", "", "bounce address, e.g. bounces@example.com: each message's envelope sender becomes bounces+TOKEN@example.com (VERP), read back with: mailout bounces fetch")
 	fl.StringVar(&f.dkim.KeyFile, "dkim-key", "", "sign every message with this DKIM private key (PEM: RSA or Ed25519)")
 	fl.StringVar(&f.dkim.Selector, "dkim-selector", "mailout", "DKIM selector: the key is published at SELECTOR._domainkey.DOMAIN")
 	fl.StringVar(&f.dkim.Domain, "dkim-domain", "", "DKIM signing domain (d=); default: the From address's domain")
@@ -108,6 +110,7 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	rt, err := a.routing(&f.run.routeFlags, campaign.RouteConfig{
 		Relays: f.run.fallback, FallbackAfter: f.run.fallbackAfter,
 		ConnectTimeout: f.run.timeouts[0], CommandTimeout: f.run.timeouts[1], DataTimeout: f.run.timeouts[2],
+		ReturnPath: f.returnPath,
 	}, route.Sandbox, route.Sandbox, route.Relay, route.Direct)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"mailout/internal/addr"
 	"mailout/internal/doctor"
 	"mailout/internal/mx"
 	"mailout/internal/route"
@@ -51,6 +52,9 @@ type RouteConfig struct {
 	FallbackAfter int
 	// SMTP timeouts; zero takes the RFC 5321 §4.5.3.2 defaults.
 	ConnectTimeout, CommandTimeout, DataTimeout time.Duration
+	// ReturnPath, when set, is the bounce address: each message's envelope
+	// sender becomes a VERP address made from it (see package verp).
+	ReturnPath string
 }
 
 // InputError is a route setting that cannot be used. Field names it as
@@ -251,6 +255,16 @@ func (rc RouteConfig) Check(def route.Route, env Env) (*Routing, error) {
 	if rc.MXPort != 25 {
 		s.MXPort = rc.MXPort
 	}
+	if rc.ReturnPath != "" {
+		a, err := addr.Parse(rc.ReturnPath)
+		if err != nil {
+			return nil, &InputError{Field: "return-path", Err: err}
+		}
+		if a.NeedsSMTPUTF8() || strings.Contains(a.Local, "+") || strings.HasPrefix(a.String(), `"`) {
+			return nil, &InputError{Field: "return-path", Err: ErrReturnPath}
+		}
+		s.ReturnPath = a.String()
+	}
 	out := &Routing{Settings: s}
 	if len(rc.Relays) > 0 {
 		if out.Relays, err = ParseRelays(rc.Relays, rc.PasswordEnv, rc.PasswordFile, env); err != nil {
@@ -364,6 +378,11 @@ func (r *Routing) relay(p throttle.Profile, logger *slog.Logger) (*transport.Rel
 		PerConnection: p.PerConnection, RootCAs: r.RootCAs, Logger: logger, Timeouts: r.Settings.Timeouts(),
 	})
 }
+
+// ErrReturnPath is returned (in an *InputError) for a return path that
+// cannot carry a VERP token: one whose local part has a "+" already (the
+// token follows the last "+") or is not ASCII.
+var ErrReturnPath = errors.New(`the return path must be an ASCII address without "+" in its local part (e.g. bounces@example.com)`)
 
 // ErrNeedRelay is returned when a stored relay's password was typed in the
 // URL (and so not stored) and no relay was given for this run.

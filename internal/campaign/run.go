@@ -19,6 +19,7 @@ import (
 	"mailout/internal/throttle"
 	"mailout/internal/transport"
 	"mailout/internal/unsubscribe"
+	"mailout/internal/verp"
 )
 
 // RunOptions are what one run of a stored campaign needs besides the
@@ -178,6 +179,12 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 			log.Warn("DKIM: "+w, "campaign", c.Name)
 		}
 	}
+	var bounces *verp.Signer
+	if settings.ReturnPath != "" {
+		if bounces, err = verp.LoadOrCreate(ctx, s.st); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+	}
 	renderFn := func(d *store.Delivery, buf *bytes.Buffer) (*transport.Message, error) {
 		id := d.MessageID
 		if id == "" {
@@ -196,6 +203,11 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 			if m.Data, err = signInPlace(signer, buf); err != nil {
 				return nil, err
 			}
+		}
+		if bounces != nil {
+			// VERP: the envelope sender names this delivery and attempt, so
+			// a bounce to it is matched without reading its text.
+			m.From = bounces.Address(settings.ReturnPath, verp.Ref{CampaignID: c.ID, DeliveryID: d.ID, Attempt: d.Attempts})
 		}
 		return &transport.Message{
 			DeliveryID: d.ID, CampaignID: c.ID, From: m.From, To: m.To, Domain: d.Domain,

@@ -53,6 +53,11 @@ type Settings struct {
 	// optional mailto: address beside the link.
 	PublicURL         string `json:"public_url,omitempty"`
 	UnsubscribeMailto string `json:"unsubscribe_mailto,omitempty"`
+	// ReturnPath, when set, is the bounce address: each message's
+	// envelope sender is ReturnPath with a signed per-delivery token
+	// added to its local part (VERP: bounces+TOKEN@example.com), so a
+	// bounce read by "mailout bounces fetch" names its delivery.
+	ReturnPath string `json:"return_path,omitempty"`
 	// MessageIDSalt makes Message-IDs deterministic per delivery, so a
 	// message sent again after a crash carries the same Message-ID.
 	MessageIDSalt string `json:"message_id_salt"`

@@ -139,6 +139,12 @@ type Row struct {
 	Duplicate bool   `json:"possible_duplicate,omitempty"`
 	Advice    string `json:"advice,omitempty"`
 	Updated   string `json:"updated,omitempty"`
+	// Bounced is when a bounce for the message was read from the bounce
+	// mailbox: the row is failed with the bounce's class: the message was
+	// accepted and bounced later.
+	Bounced string `json:"bounced_at,omitempty"`
+	// Complained is when the recipient reported the message as spam.
+	Complained string `json:"complained_at,omitempty"`
 }
 
 // NewRow builds a report row; advice is given for failed and deferred
@@ -152,6 +158,12 @@ func NewRow(d *store.Delivery, rt route.Route, lang string) Row {
 	if !d.UpdatedAt.IsZero() {
 		r.Updated = d.UpdatedAt.UTC().Format(time.RFC3339)
 	}
+	if !d.BouncedAt.IsZero() {
+		r.Bounced = d.BouncedAt.UTC().Format(time.RFC3339)
+	}
+	if !d.ComplainedAt.IsZero() {
+		r.Complained = d.ComplainedAt.UTC().Format(time.RFC3339)
+	}
 	if (d.State == queue.Failed || d.State == queue.Deferred) && d.Class != "" {
 		r.Advice = outcome.Advice(d.Class, rt, lang)
 	}
@@ -159,7 +171,7 @@ func NewRow(d *store.Delivery, rt route.Route, lang string) Row {
 }
 
 // Columns of the CSV and table forms.
-var Columns = []string{"line", "email", "state", "class", "code", "enhanced", "text", "host", "via", "attempts", "message_id", "possible_duplicate", "advice", "updated"}
+var Columns = []string{"line", "email", "state", "class", "code", "enhanced", "text", "host", "via", "attempts", "message_id", "possible_duplicate", "advice", "updated", "bounced_at", "complained_at"}
 
 func (r Row) fields() []string {
 	code := ""
@@ -171,7 +183,8 @@ func (r Row) fields() []string {
 		dup = "yes"
 	}
 	return []string{fmt.Sprint(r.Line), r.Email, r.State, r.Class, code, r.Enhanced,
-		oneLine(r.Text), r.Host, r.Via, fmt.Sprint(r.Attempts), r.MessageID, dup, r.Advice, r.Updated}
+		oneLine(r.Text), r.Host, r.Via, fmt.Sprint(r.Attempts), r.MessageID, dup, r.Advice, r.Updated,
+		r.Bounced, r.Complained}
 }
 
 func oneLine(s string) string {

@@ -138,6 +138,13 @@ type Delivery struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	DeliveredAt time.Time
+	// BouncedAt is when a bounce for the message was read from the bounce
+	// mailbox (zero: none). A message that was delivered (DeliveredAt set)
+	// and bounced later is failed with the bounce's class and reply.
+	BouncedAt time.Time
+	// ComplainedAt is when the recipient reported the message as spam
+	// (a feedback-loop report); zero: never.
+	ComplainedAt time.Time
 }
 
 // AttemptResult is what the scheduler records for one claimed delivery.
@@ -231,6 +238,7 @@ type DeliveryFilter struct {
 type Store interface {
 	Lists
 	Accounts
+	Bounces
 
 	// ImportCampaign creates the campaign and all its recipients in one
 	// transaction: after a crash it is either complete or absent. next

@@ -398,10 +398,12 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 		fields, state, class, step           string
 		nextAt, leaseUntil                   int64
 		created, updated, delivered, dupFlag int64
+		bounced, complained                  int64
 	)
 	if err := s.Scan(&d.ID, &d.CampaignID, &d.Line, &d.Email, &d.Domain, &d.Key, &fields, &state,
 		&d.Attempts, &nextAt, &d.LeaseOwner, &leaseUntil, &class, &step, &d.Code, &d.Enhanced,
-		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered, &d.Crashes); err != nil {
+		&d.Text, &d.Host, &d.Via, &d.MessageID, &dupFlag, &created, &updated, &delivered, &d.Crashes,
+		&bounced, &complained); err != nil {
 		return nil, err
 	}
 	var err error
@@ -412,6 +414,7 @@ func scanDelivery(s scanner) (*store.Delivery, error) {
 	d.Class, d.Step = outcome.Class(class), outcome.Step(step)
 	d.NextAt, d.LeaseUntil = fromMS(nextAt), fromMS(leaseUntil)
 	d.CreatedAt, d.UpdatedAt, d.DeliveredAt = fromMS(created), fromMS(updated), fromMS(delivered)
+	d.BouncedAt, d.ComplainedAt = fromMS(bounced), fromMS(complained)
 	d.PossibleDuplicate = dupFlag != 0
 	return &d, nil
 }

@@ -48,6 +48,7 @@ type DB struct {
 	r    *sql.DB // read-only connections
 	q    *queries
 	acct *accountQueries
+	bq   *bounceQueries
 }
 
 var _ store.Store = (*DB)(nil)
@@ -85,6 +86,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	if db.acct, err = prepareAccounts(ctx, w, r); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if db.bq, err = prepareBounces(ctx, w, r); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -147,6 +152,9 @@ func (db *DB) Close() error {
 	}
 	if db.acct != nil {
 		errs = append(errs, db.acct.close())
+	}
+	if db.bq != nil {
+		errs = append(errs, db.bq.close())
 	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())

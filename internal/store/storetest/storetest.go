@@ -60,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"sessions", testSessions},
 		{"api tokens", testTokens},
 		{"settings", testSettings},
+		{"bounce after delivery", testBounceAfterDelivery},
+		{"bounce reviews and seen", testBounceReviewsAndSeen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,7 @@
 -- claim is looked up only for fresh rows, by the index on claims.last_id.
 SELECT id, campaign_id, line, email, domain, "key", fields, state, attempts, next_at,
 	lease_owner, lease_until, class, step, code, enhanced, text, host, via, message_id,
-	possible_duplicate, created_at, updated_at, delivered_at, crashes
+	possible_duplicate, created_at, updated_at, delivered_at, crashes, bounced_at, complained_at
 FROM (
 	SELECT d.id, d.campaign_id, d.line, d.email, d.domain, d."key", d.fields,
 		CASE WHEN k.id IS NULL THEN d.state ELSE 'sending' END AS state,
@@ -15,7 +15,8 @@ FROM (
 		coalesce(k.owner, d.lease_owner) AS lease_owner,
 		coalesce(k.lease_until, d.lease_until) AS lease_until,
 		d.class, d.step, d.code, d.enhanced, d.text, d.host, d.via, d.message_id,
-		d.possible_duplicate, d.created_at, d.updated_at, d.delivered_at, d.crashes
+		d.possible_duplicate, d.created_at, d.updated_at, d.delivered_at, d.crashes,
+		d.bounced_at, d.complained_at
 	FROM deliveries AS d
 	LEFT JOIN claims AS k ON k.id = (CASE WHEN d.state = 'pending' AND d.next_at = 0 THEN (
 		SELECT c.id FROM claims AS c
