@@ -135,7 +135,7 @@ func (a *app) audienceUnchanged(id int64) {
 
 func stateChanging(id string) []string {
 	return []string{"/campaigns/" + id + "/start", "/campaigns/" + id + "/resume", "/campaigns/" + id + "/pause",
-		"/campaigns/" + id + "/cancel", "/campaigns/" + id + "/requeue", "/campaigns/" + id + "/fix", "/doctor", "/doctor/discover", "/logout",
+		"/campaigns/" + id + "/cancel", "/campaigns/" + id + "/requeue", "/campaigns/" + id + "/fix", "/doctor", "/doctor/discover", "/doctor/sender", "/logout",
 		"/campaigns/new", "/campaigns/new/preview"}
 }
 

@@ -250,6 +250,8 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("POST /campaigns/{id}/fix", s.fix)
 	authed.HandleFunc("GET /doctor", s.doctorPage)
 	authed.HandleFunc("POST /doctor", s.doctorRun)
+	// The doctor page's sender checks (sender.go).
+	authed.HandleFunc("POST /doctor/sender", s.senderRun)
 	authed.HandleFunc("POST /doctor/discover", s.discover)
 	authed.HandleFunc("GET /inbox", s.inboxList)
 	authed.HandleFunc("GET /inbox/{id}", s.inboxCampaign)
