@@ -282,6 +282,8 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("POST /settings/relays/{n}/delete", s.deleteRelay)
 	authed.HandleFunc("POST /settings/relays/{n}/move", s.moveRelay)
 	authed.HandleFunc("POST /settings/direct", s.saveDirect)
+	// The public address of the app (publicurl.go).
+	authed.HandleFunc("POST /settings/public", s.savePublic)
 	authed.HandleFunc("POST /settings/profiles", s.saveProfile)
 	authed.HandleFunc("POST /settings/profiles/{n}/delete", s.deleteProfile)
 	authed.HandleFunc("POST /settings/identities", s.saveIdentity)
