@@ -223,6 +223,9 @@ func (s *server) routes() http.Handler {
 	authed := http.NewServeMux() // every other page
 	open.HandleFunc("GET /healthz", s.healthz)
 	open.Handle("GET /static/", s.staticFiles())
+	// The icon (favicon.svg, linked from the layout) for the browsers
+	// that ask for /favicon.ico whatever the page links.
+	open.Handle("GET /favicon.ico", http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))
 	open.HandleFunc("GET /setup", s.setupPage)
 	open.HandleFunc("POST /setup", s.setup)
 	open.HandleFunc("GET /login", s.loginPage)
