@@ -73,7 +73,7 @@ mailout resume), and the server stops.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8025", "address and port to listen on")
 	cmd.Flags().StringVar(&keyFile, "secret-key-file", "", "file of the secret key that encrypts the stored relay passwords (default: beside the database)")
-	cmd.Flags().StringVar(&oneClick.PublicURL, "public-url", "", "where this app is reached from the Internet (https://…): campaigns made on the compose page get one-click unsubscribe links under it")
+	cmd.Flags().StringVar(&oneClick.PublicURL, "public-url", "", "where this app is reached from the Internet (https://…): campaigns made on the compose page get one-click unsubscribe links under it (default: the public address stored on the settings page)")
 	cmd.Flags().StringVar(&oneClick.Mailto, "unsubscribe-mailto", "", "with --public-url: an address List-Unsubscribe also names as mailto:")
 	caps.registerList(cmd.Flags())
 	return cmd

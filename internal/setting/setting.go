@@ -52,6 +52,13 @@ type Settings struct {
 	FallbackAfter int        `json:"fallback_after,omitempty"`
 	Profiles      []Profile  `json:"profiles,omitempty"`
 	Identities    []Identity `json:"identities,omitempty"`
+	// PublicURL is where this app is reached from the Internet (https,
+	// or http on a loopback host): campaigns made in the web app get
+	// one-click unsubscribe links under it. serve --public-url wins over
+	// it. UnsubscribeMailto, with PublicURL, is an address
+	// List-Unsubscribe also names.
+	PublicURL         string `json:"public_url,omitempty"`
+	UnsubscribeMailto string `json:"unsubscribe_mailto,omitempty"`
 
 	// Where Load read them, for RelayPassword.
 	st  store.Accounts
@@ -296,6 +303,18 @@ func (s *Settings) Validate() error {
 		}
 		profiles[p.Name] = true
 	}
+	// The campaign service's check of serve --public-url and
+	// --unsubscribe-mailto, with the fields named as the JSON does.
+	if _, err := s.OneClick().Check(); err != nil {
+		var ie *campaign.InputError
+		if errors.As(err, &ie) {
+			field := map[string]string{"public-url": "public_url", "unsubscribe-mailto": "unsubscribe_mailto"}[ie.Field]
+			if field != "" {
+				return &FieldError{Field: field, Err: ie.Err}
+			}
+		}
+		return &FieldError{Field: "public_url", Err: err}
+	}
 	for i, id := range s.Identities {
 		f := fmt.Sprintf("identities[%d]", i)
 		if id.Name == "" {
@@ -310,6 +329,13 @@ func (s *Settings) Validate() error {
 		}
 	}
 	return nil
+}
+
+// OneClick is the stored one-click unsubscribe: the public address and
+// the optional mailto, as serve's --public-url and --unsubscribe-mailto
+// give them.
+func (s *Settings) OneClick() campaign.OneClick {
+	return campaign.OneClick{PublicURL: s.PublicURL, Mailto: s.UnsubscribeMailto}
 }
 
 // Throttle is the speed profile the scheduler runs: the "normal" preset

@@ -157,6 +157,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		"profiles[0].connections":     func(s *Settings) { s.Profiles[0].Connections = 0 },
 		"profiles[0].per_domain_rate": func(s *Settings) { s.Profiles[0].PerDomainRate = -3 },
 		"identities[0].from":          func(s *Settings) { s.Identities[0].From = "not an address" },
+		"public_url":                  func(s *Settings) { s.PublicURL = "http://mail.example.com" },
+		"unsubscribe_mailto":          func(s *Settings) { s.PublicURL, s.UnsubscribeMailto = "https://mail.example.com", "not an address" },
 	} {
 		s := sample()
 		edit(s)
@@ -178,6 +180,43 @@ func TestValidateNamesTheField(t *testing.T) {
 	}
 	if _, err := db.Setting(context.Background(), Key); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("invalid settings were stored: %v", err)
+	}
+}
+
+// The public address of the app is stored with the settings and checked
+// as serve --public-url is: https, or http on loopback only; a mailto goes
+// with it.
+func TestPublicURLStored(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "mailout.db"))
+	defer db.Close()
+	key := newKey(t)
+	ctx := context.Background()
+	for _, ok := range []struct{ url, mailto string }{{"https://mail.example.com/app", "unsub@example.com"}, {"http://127.0.0.1:8080", ""}, {"", ""}} {
+		s := sample()
+		s.PublicURL, s.UnsubscribeMailto = ok.url, ok.mailto
+		if err := Save(ctx, db, key, s); err != nil {
+			t.Fatalf("%+v: %v", ok, err)
+		}
+		got, err := Load(ctx, db, key)
+		if err != nil || got.PublicURL != ok.url || got.UnsubscribeMailto != ok.mailto {
+			t.Errorf("%+v: loaded %q %q, %v", ok, got.PublicURL, got.UnsubscribeMailto, err)
+		}
+		if oc := got.OneClick(); oc.PublicURL != ok.url || oc.Mailto != ok.mailto {
+			t.Errorf("%+v: OneClick = %+v", ok, oc)
+		}
+	}
+	for _, bad := range []struct{ url, mailto, field string }{
+		{"http://mail.example.com", "", "public_url"},
+		{"ftp://mail.example.com", "", "public_url"},
+		{"", "unsub@example.com", "unsubscribe_mailto"},
+		{"https://mail.example.com", "nobody", "unsubscribe_mailto"},
+	} {
+		s := sample()
+		s.PublicURL, s.UnsubscribeMailto = bad.url, bad.mailto
+		var fe *FieldError
+		if err := Save(ctx, db, key, s); !errors.As(err, &fe) || fe.Field != bad.field {
+			t.Errorf("%+v: Save = %v, want a FieldError for %s", bad, err, bad.field)
+		}
 	}
 }
 

@@ -626,9 +626,7 @@ func TestBrowserTroubledCampaigns(t *testing.T) {
 	if err := a.svc.Store().SetDiagnosis(ctx, p.ID, rep.JSON()); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.svc.Pause(ctx, p.ID); err != nil {
-		t.Fatal(err)
-	}
+	a.pauseAsBreaker(p.ID)
 	u.open("paused-diagnosis", fmt.Sprintf("/campaigns/%d", p.ID))
 	u.wantText("#h-diag", "Why the campaign paused itself")
 	u.wantText("main", "TLS mode does not match the port")

@@ -16,6 +16,7 @@ import (
 	"mailout/internal/queue"
 	"mailout/internal/report"
 	"mailout/internal/route"
+	"mailout/internal/scheduler"
 	"mailout/internal/store"
 )
 
@@ -151,13 +152,27 @@ func (s *server) campaignPage(w http.ResponseWriter, r *http.Request) {
 	v.CanPause = c.Status == store.CampaignRunning && !interrupted
 	v.CanCancel = c.Status == store.CampaignRunning || c.Status == store.CampaignPaused
 	v.Sandbox = v.Route == route.Sandbox
-	if c.Status == store.CampaignPaused && len(c.Diagnosis) > 0 {
+	if pausedByBreaker(c) && len(c.Diagnosis) > 0 {
 		if rep, err := doctor.ParseReport(c.Diagnosis); err == nil {
 			v.Diagnosis = newDiagnosisView(rep, lang)
 			v.Fix = campaign.FixOf(c)
 		}
 	}
 	s.render(w, r, http.StatusOK, "campaign", "campaign.title", v, "")
+}
+
+// pausedByBreaker: the campaign is paused by its breaker (a fault of the
+// route stopped the run), the only pause its stored diagnosis is about.
+// The diagnosis stays stored after a resume, so a later pause by the user
+// (campaign.ReasonPaused) or a run interrupted by a signal or a shutdown
+// (the scheduler's "interrupted") must not show it again: the status
+// reason tells them apart, the breaker's being the outcome that tripped it.
+func pausedByBreaker(c *store.Campaign) bool {
+	switch c.StatusReason {
+	case "", campaign.ReasonPaused, string(scheduler.StopInterrupted):
+		return false
+	}
+	return c.Status == store.CampaignPaused
 }
 
 func pct(part, total int) int {
@@ -249,6 +264,11 @@ func (s *server) actionFailed(w http.ResponseWriter, r *http.Request, err error)
 func (s *server) fix(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.campaignOf(w, r)
 	if !ok {
+		return
+	}
+	if !pausedByBreaker(c) {
+		// An old diagnosis's fix, after a pause the breaker did not make.
+		s.render(w, r, http.StatusConflict, "error", "error.conflict", nil, "error.nofix")
 		return
 	}
 	if _, err := s.cfg.Campaigns.ApplyFix(r.Context(), c.ID); err != nil {

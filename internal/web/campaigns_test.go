@@ -310,9 +310,7 @@ func TestPausedCampaignShowsItsDiagnosis(t *testing.T) {
 	if err := a.svc.Store().SetDiagnosis(ctx, c.ID, rep.JSON()); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.svc.Pause(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	a.pauseAsBreaker(c.ID)
 	_, page := a.get("/campaigns/" + itoa(c.ID))
 	for _, want := range []string{"TLS mode does not match the port", "tls-mode-mismatch", "no banner in 10s", "Use implicit TLS.", "smtps://u@127.0.0.1:2465", "FAIL"} {
 		if !strings.Contains(page, want) {
@@ -345,9 +343,7 @@ func TestApplyTheSuggestedFixAndResume(t *testing.T) {
 	if err := a.svc.Store().SetDiagnosis(ctx, c.ID, rep.JSON()); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.svc.Pause(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	a.pauseAsBreaker(c.ID)
 	_, page := a.get("/campaigns/" + id)
 	if !strings.Contains(page, `action="/campaigns/`+id+`/fix"`) || !strings.Contains(html.UnescapeString(page), "smtp+insecure://"+right.Addr) {
 		t.Fatal("the page offers no button to apply the suggested relay")

@@ -464,7 +464,7 @@ func (s *server) draft(ctx context.Context, r *http.Request, v *composeView, att
 		return nil, nil
 	}
 	d, err := campaign.NewCampaign{Name: f.Name, Message: f.message(atts), Routing: rt, Profile: prof,
-		MaxAge: 72 * time.Hour, RetryMin: 5 * time.Minute, OneClick: s.cfg.OneClick}.Check(campaign.Env{})
+		MaxAge: 72 * time.Hour, RetryMin: 5 * time.Minute, OneClick: s.oneClick(ctx)}.Check(campaign.Env{})
 	if err != nil {
 		if !templateError(v, p, err) {
 			v.ErrorText["text"] = err.Error()

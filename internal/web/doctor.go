@@ -37,10 +37,15 @@ type doctorView struct {
 	Discovery *doctor.Discovery
 	// NotFound: Discover found no server for the address.
 	NotFound bool
+	// Sender is the "Check my sender domain" form and its findings
+	// (sender.go).
+	Sender *senderView
 }
 
+func defaultDoctorForm() doctorForm { return doctorForm{Mode: "relay", Port: "587", TLS: "starttls"} }
+
 func (s *server) doctorPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "doctor", "doctor.title", &doctorView{Form: doctorForm{Mode: "relay", Port: "587", TLS: "starttls"}}, "")
+	s.render(w, r, http.StatusOK, "doctor", "doctor.title", &doctorView{Form: defaultDoctorForm(), Sender: s.emptySender(r)}, "")
 }
 
 // relayURL is the relay account URL of the form, with the password.
@@ -74,7 +79,7 @@ func (s *server) doctorRun(w http.ResponseWriter, r *http.Request) {
 		User: strings.TrimSpace(r.PostFormValue("user")), DNS: strings.TrimSpace(r.PostFormValue("dns")),
 		HELO: strings.TrimSpace(r.PostFormValue("helo")),
 	}
-	v := &doctorView{Form: f}
+	v := &doctorView{Form: f, Sender: s.emptySender(r)}
 	rc := campaign.RouteConfig{HELO: f.HELO, DNS: strings.FieldsFunc(f.DNS, func(r rune) bool { return r == ',' || r == ' ' })}
 	def := route.Direct
 	if f.Mode == "relay" {
@@ -111,7 +116,7 @@ func (s *server) doctorRun(w http.ResponseWriter, r *http.Request) {
 // programs do (doctor --account on the command line).
 func (s *server) discover(w http.ResponseWriter, r *http.Request) {
 	f := doctorForm{Mode: "relay", Port: "587", TLS: "starttls", Address: strings.TrimSpace(r.PostFormValue("address"))}
-	v := &doctorView{Form: f}
+	v := &doctorView{Form: f, Sender: s.emptySender(r)}
 	dc := doctor.DiscoverConfig{Address: f.Address}
 	if s.cfg.Discover != nil {
 		s.cfg.Discover(&dc)

@@ -101,14 +101,15 @@ func audienceRoutes(lid, sid string) []string {
 	return []string{"/lists", "/lists/" + lid + "/rename", "/lists/" + lid + "/delete", "/lists/" + lid + "/import",
 		"/lists/" + lid + "/subscribers", "/lists/" + lid + "/subscribers/" + sid, "/lists/" + lid + "/subscribers/" + sid + "/delete",
 		"/settings/relays", "/settings/relays/0/delete", "/settings/relays/0/move", "/settings/direct", "/settings/profiles",
-		"/settings/profiles/0/delete", "/settings/identities", "/settings/identities/0/delete", "/settings/tokens", "/settings/tokens/delete"}
+		"/settings/profiles/0/delete", "/settings/identities", "/settings/identities/0/delete", "/settings/tokens", "/settings/tokens/delete",
+		"/settings/public"}
 }
 
 // audienceForm is a form each of audienceRoutes would act on.
 func audienceForm() url.Values {
 	return url.Values{"class": {"content-rejected"}, "name": {"changed"}, "email": {"changed@example.org"}, "index": {"-1"},
 		"host": {"smtp.example.com"}, "port": {"587"}, "tls": {"starttls"}, "helo": {"changed.example.org"}, "from": {"changed@example.org"},
-		"connections": {"1"}, "token_name": {"changed"}, "dir": {"down"}}
+		"connections": {"1"}, "token_name": {"changed"}, "dir": {"down"}, "public_url": {"https://changed.example.org"}}
 }
 
 // audienceUnchanged fails the test when a refused request changed list
@@ -125,7 +126,7 @@ func (a *app) audienceUnchanged(id int64) {
 	if ls, _ := a.svc.Store().Lists(context.Background()); len(ls) != 1 {
 		a.t.Errorf("a refused request made a list: %d lists", len(ls))
 	}
-	if s := a.settings(); len(s.Relays)+len(s.Profiles)+len(s.Identities) != 0 || s.HELO != "" {
+	if s := a.settings(); len(s.Relays)+len(s.Profiles)+len(s.Identities) != 0 || s.HELO != "" || s.PublicURL != "" {
 		a.t.Errorf("a refused request changed the settings: %+v", s)
 	}
 	if ts, _ := a.acc.Tokens(context.Background()); len(ts) != 0 {
@@ -135,7 +136,7 @@ func (a *app) audienceUnchanged(id int64) {
 
 func stateChanging(id string) []string {
 	return []string{"/campaigns/" + id + "/start", "/campaigns/" + id + "/resume", "/campaigns/" + id + "/pause",
-		"/campaigns/" + id + "/cancel", "/campaigns/" + id + "/requeue", "/campaigns/" + id + "/fix", "/doctor", "/doctor/discover", "/logout",
+		"/campaigns/" + id + "/cancel", "/campaigns/" + id + "/requeue", "/campaigns/" + id + "/fix", "/doctor", "/doctor/discover", "/doctor/sender", "/logout",
 		"/campaigns/new", "/campaigns/new/preview"}
 }
 

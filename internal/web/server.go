@@ -223,6 +223,9 @@ func (s *server) routes() http.Handler {
 	authed := http.NewServeMux() // every other page
 	open.HandleFunc("GET /healthz", s.healthz)
 	open.Handle("GET /static/", s.staticFiles())
+	// The icon (favicon.svg, linked from the layout) for the browsers
+	// that ask for /favicon.ico whatever the page links.
+	open.Handle("GET /favicon.ico", http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))
 	open.HandleFunc("GET /setup", s.setupPage)
 	open.HandleFunc("POST /setup", s.setup)
 	open.HandleFunc("GET /login", s.loginPage)
@@ -250,6 +253,8 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("POST /campaigns/{id}/fix", s.fix)
 	authed.HandleFunc("GET /doctor", s.doctorPage)
 	authed.HandleFunc("POST /doctor", s.doctorRun)
+	// The doctor page's sender checks (sender.go).
+	authed.HandleFunc("POST /doctor/sender", s.senderRun)
 	authed.HandleFunc("POST /doctor/discover", s.discover)
 	authed.HandleFunc("GET /inbox", s.inboxList)
 	authed.HandleFunc("GET /inbox/{id}", s.inboxCampaign)
@@ -280,6 +285,8 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("POST /settings/relays/{n}/delete", s.deleteRelay)
 	authed.HandleFunc("POST /settings/relays/{n}/move", s.moveRelay)
 	authed.HandleFunc("POST /settings/direct", s.saveDirect)
+	// The public address of the app (publicurl.go).
+	authed.HandleFunc("POST /settings/public", s.savePublic)
 	authed.HandleFunc("POST /settings/profiles", s.saveProfile)
 	authed.HandleFunc("POST /settings/profiles/{n}/delete", s.deleteProfile)
 	authed.HandleFunc("POST /settings/identities", s.saveIdentity)

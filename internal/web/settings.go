@@ -43,6 +43,8 @@ type settingsView struct {
 	Direct   directForm
 	Profile  profileForm
 	Identity identityForm
+	// Public is the public address form (publicurl.go).
+	Public publicForm
 	// Errors are the validation messages by form field ("relay.host").
 	Errors map[string]string
 	Tokens []store.APIToken
@@ -80,6 +82,7 @@ func (s *server) newSettingsView(r *http.Request, st *setting.Settings) *setting
 	if st.FallbackAfter > 0 {
 		v.Direct.FallbackAfter = strconv.Itoa(st.FallbackAfter)
 	}
+	v.Public = publicForm{URL: st.PublicURL, Mailto: st.UnsubscribeMailto}
 	kind, n, _ := strings.Cut(r.URL.Query().Get("edit"), ".")
 	i, err := strconv.Atoi(n)
 	if err != nil || i < 0 {
@@ -132,6 +135,9 @@ func formField(field string) string {
 		return field
 	}
 	section := map[string]string{"relays": "relay", "profiles": "profile", "identities": "identity"}[m[1]]
+	if m[1] == "public_url" || m[1] == "unsubscribe_mailto" {
+		return "public." + m[1]
+	}
 	if section == "" { // dns, helo, fallback_relay, fallback_after
 		return "direct." + m[1]
 	}
