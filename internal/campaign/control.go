@@ -109,14 +109,20 @@ func (s *Service) followStatus(ctx context.Context, id int64) {
 		if err != nil {
 			continue // a busy database: read again at the next tick
 		}
+		// Only a person's pause or cancel (Pause, Cancel: their reasons)
+		// stops the run; a status this run stores itself as it ends (the
+		// circuit breaker's pause, "interrupted") is not someone else's.
 		var cause error
-		switch c.Status {
-		case store.CampaignPaused:
+		switch {
+		case c.Status == store.CampaignPaused && c.StatusReason == ReasonPaused:
 			cause = errPauseRequested
-		case store.CampaignCancelled:
+		case c.Status == store.CampaignCancelled && c.StatusReason == ReasonCancelled:
 			cause = errCancelRequested
 		default:
 			continue
+		}
+		if ctx.Err() != nil {
+			return // the run ended, or was stopped in this process
 		}
 		s.mu.Lock()
 		r := s.runs[id]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"mailout/internal/dkim"
@@ -165,7 +166,15 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	}
 	// Another process on the same database (the web app, or mailout send
 	// beside it) pauses or cancels by storing the status: follow it.
-	go s.followStatus(runCtx, c.ID)
+	// It ends, and is waited for, before Run returns: nothing of the run
+	// goes on behind its caller's back.
+	followCtx, stopFollowing := context.WithCancel(runCtx)
+	var following sync.WaitGroup
+	following.Go(func() { s.followStatus(followCtx, c.ID) })
+	defer func() {
+		stopFollowing()
+		following.Wait()
+	}()
 	idDomain := FromDomain(tmpl)
 	salt := settings.MessageIDSalt
 	var signer *dkim.Signer
