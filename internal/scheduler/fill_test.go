@@ -315,3 +315,32 @@ func TestHandoutKeepsThePerDomainLimit(t *testing.T) {
 		t.Fatalf("after a.example's session ended, a group of %s", g[0].Domain)
 	}
 }
+
+// When every queued message belongs to a domain at its session limit,
+// the queue takes the next claim although it is full, so that the idle
+// sessions get the messages of other domains instead of waiting for the
+// busy domains' sessions to end.
+func TestHandoutTakesMoreWhenOnlyBusyDomainsAreQueued(t *testing.T) {
+	h := newHandout(10, 32, 4, 1)
+	var as []*store.Delivery
+	for i := range 4 {
+		as = append(as, &store.Delivery{ID: int64(i + 1), Domain: "a.example"})
+	}
+	if err := h.put(t.Context(), as); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := h.take(); g[0].Domain != "a.example" {
+		t.Fatalf("first group of %s", g[0].Domain)
+	}
+	// a.example is at its limit: its 3 queued messages wait, the other
+	// 9 sessions are idle. A claim of b.example goes in at once.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	bs := []*store.Delivery{{ID: 5, Domain: "b.example"}, {ID: 6, Domain: "b.example"}}
+	if err := h.put(ctx, bs); err != nil {
+		t.Fatalf("the queue held only a busy domain's messages and did not take another claim: %v", err)
+	}
+	if g, _ := h.take(); g[0].Domain != "b.example" {
+		t.Fatalf("an idle session was given %s, want b.example", g[0].Domain)
+	}
+}

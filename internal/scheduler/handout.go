@@ -93,6 +93,16 @@ func (h *handout) markReadyLocked(dq *domainQueue, first bool) {
 	}
 }
 
+// servableLocked reports whether some queued work may be handed out now.
+func (h *handout) servableLocked() bool {
+	for _, dq := range h.ready {
+		if h.servable(dq) {
+			return true
+		}
+	}
+	return false
+}
+
 // forgetLocked drops a queue that holds nothing, so a campaign of many
 // domains does not keep one entry per domain it ever sent to.
 func (h *handout) forgetLocked(dq *domainQueue) {
@@ -110,7 +120,12 @@ func (h *handout) put(ctx context.Context, ds []*store.Delivery) error {
 	}
 	for {
 		h.mu.Lock()
-		if h.queued == 0 || h.queued+len(ds) <= h.capacity {
+		// With a per-domain limit, the queue may hold only messages of
+		// domains at their limit while sessions sit idle: then it takes
+		// one claim more, so other domains' messages reach those sessions
+		// (and no more, so claimed rows do not wait long under lease).
+		stuck := h.perDomain > 0 && !h.servableLocked() && h.queued+len(ds) <= 2*h.capacity
+		if h.queued == 0 || h.queued+len(ds) <= h.capacity || stuck {
 			for _, d := range ds {
 				dq := h.queueLocked(d.Domain)
 				dq.q = append(dq.q, d)
