@@ -74,7 +74,10 @@ type Campaign struct {
 	MaxAge time.Duration
 	// RetryMin: the first retry delay; later ones grow with jitter.
 	RetryMin time.Duration
-	Message  Message
+	// StartAt is when a scheduled campaign starts sending (zero: at once).
+	// Claim hands out none of its deliveries before that time.
+	StartAt time.Time
+	Message Message
 	// Diagnosis is the doctor's report (JSON) stored when the circuit
 	// breaker paused the campaign.
 	Diagnosis []byte
@@ -258,7 +261,8 @@ type Store interface {
 	SetRouteConfig(ctx context.Context, id int64, routeConfig []byte) error
 
 	// Claim leases up to limit deliveries of the campaign that are pending
-	// or deferred with NextAt <= now, in NextAt then ID order (a due row
+	// or deferred with NextAt <= now (none while now is before the
+	// campaign's StartAt), in NextAt then ID order (a due row
 	// whose address or domain has been suppressed since the import becomes
 	// suppressed instead, and is not returned): each becomes
 	// sending, Attempts+1, LeaseOwner=owner, LeaseUntil=now+lease. Rows of

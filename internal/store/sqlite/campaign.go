@@ -51,6 +51,7 @@ func (db *DB) ImportCampaign(ctx context.Context, c *store.Campaign, next func()
 			sql.Named("html", c.Message.HTML),
 			sql.Named("html_name", c.Message.HTMLName),
 			sql.Named("diagnosis", c.Diagnosis),
+			sql.Named("start_at", ms(c.StartAt)),
 		)
 		if err != nil {
 			return err
@@ -204,12 +205,14 @@ func scanCampaign(s scanner) (*store.Campaign, error) {
 		routeCfg, prof  []byte
 		diagnosis       []byte
 		tmplName, hName string
+		startAt         int64
 	)
 	if err := s.Scan(&c.ID, &c.Name, &created, &status, &c.StatusReason, &c.Route, &routeCfg, &prof,
-		&age, &retry, &template, &tmplName, &html, &hName, &diagnosis); err != nil {
+		&age, &retry, &template, &tmplName, &html, &hName, &diagnosis, &startAt); err != nil {
 		return nil, err
 	}
 	c.CreatedAt = fromMS(created)
+	c.StartAt = fromMS(startAt)
 	c.Status = store.CampaignStatus(status)
 	c.RouteConfig, c.Profile, c.Diagnosis = routeCfg, prof, diagnosis
 	c.MaxAge = time.Duration(age) * time.Millisecond

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -42,8 +43,16 @@ func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now tim
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		if err := campaignExists(ctx, tx, db.q.campaignExistsW, campaignID); err != nil {
+		var startAt int64
+		err := tx.StmtContext(ctx, db.q.campaignStartAt).QueryRowContext(ctx, sql.Named("campaign", campaignID)).Scan(&startAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
 			return err
+		}
+		if ms(now) < startAt {
+			return nil // scheduled: nothing is due before the start time
 		}
 		camp := sql.Named("campaign", campaignID)
 		// A row released by a crash goes first, and alone (0004_crashes.sql).

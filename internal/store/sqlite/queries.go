@@ -27,18 +27,18 @@ var recordChunks = [...]int{64, 16, 4, 1}
 // queries holds every statement, prepared on the handle that runs it.
 type queries struct {
 	// writer
-	campaignExistsW, campaignNameTaken, campaignInsert, attachmentInsert       *sql.Stmt
-	deliveryInsert, deliveryInsertBatch, importSuppressed                      *sql.Stmt
-	campaignSetStatus, campaignSetDiagnosis, campaignSetRouteConfig            *sql.Stmt
-	claim, record, recordRefund, releaseLeases, requeue, dueNow                *sql.Stmt
-	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease          *sql.Stmt
-	claimDelete                                                                *sql.Stmt
-	messageSave, suppressionInsert, suppressionDelete, suppressionBounce       *sql.Stmt
-	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed       *sql.Stmt
-	claimSuspect                                                               *sql.Stmt
-	listInsert, listNameTaken, listRename, listDelete, listColumnsW            *sql.Stmt
-	listSetColumns, subscribersCountW, subscriberUpsert, subscriberUpsertBatch *sql.Stmt
-	subscriberKeyTaken, subscriberUpdate, subscriberDelete                     *sql.Stmt
+	campaignExistsW, campaignStartAt, campaignNameTaken, campaignInsert, attachmentInsert *sql.Stmt
+	deliveryInsert, deliveryInsertBatch, importSuppressed                                 *sql.Stmt
+	campaignSetStatus, campaignSetDiagnosis, campaignSetRouteConfig                       *sql.Stmt
+	claim, record, recordRefund, releaseLeases, requeue, dueNow                           *sql.Stmt
+	claimCursor, claimFresh, claimInsert, claimsExpired, claimRelease                     *sql.Stmt
+	claimDelete                                                                           *sql.Stmt
+	messageSave, suppressionInsert, suppressionDelete, suppressionBounce                  *sql.Stmt
+	suppressionGetW, suppressionsAny, claimSuppressed, requeueSuppressed                  *sql.Stmt
+	claimSuspect                                                                          *sql.Stmt
+	listInsert, listNameTaken, listRename, listDelete, listColumnsW                       *sql.Stmt
+	listSetColumns, subscribersCountW, subscriberUpsert, subscriberUpsertBatch            *sql.Stmt
+	subscriberKeyTaken, subscriberUpdate, subscriberDelete                                *sql.Stmt
 	// recordBatch[i] updates recordChunks[i] results at once.
 	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
@@ -91,6 +91,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 	}
 	for _, p := range append([]prep{
 		{w, "campaign_exists", "", &q.campaignExistsW},
+		{w, "campaign_start_at", "", &q.campaignStartAt},
 		{w, "campaign_name_taken", "", &q.campaignNameTaken},
 		{w, "campaign_insert", "", &q.campaignInsert},
 		{w, "attachment_insert", "", &q.attachmentInsert},

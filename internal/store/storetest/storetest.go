@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"deliveries filter", testDeliveriesFilter},
 		{"messages", testMessages},
 		{"campaigns and status", testCampaignsStatus},
+		{"scheduled", testScheduled},
 		{"diagnosis", testDiagnosis},
 		{"set route config", testSetRouteConfig},
 		{"refund", testRefund},
