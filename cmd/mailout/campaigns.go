@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailout/internal/campaign"
 	"mailout/internal/queue"
+	"mailout/internal/store"
 )
 
 func (a *app) campaignsCmd() *cobra.Command {
@@ -38,7 +40,9 @@ func (a *app) campaignsCmd() *cobra.Command {
 					return err
 				}
 				status := string(c.Status)
-				if reason := a.staleReason(&c); reason != "" {
+				if c.Status == store.CampaignRunning && campaign.Scheduled(&c, time.Now()) {
+					status = "scheduled for " + c.StartAt.Local().Format(time.DateTime)
+				} else if reason := a.staleReason(&c); reason != "" {
 					status += " (" + reason + ")"
 				} else if c.StatusReason != "" {
 					status += " (" + c.StatusReason + ")"

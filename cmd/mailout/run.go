@@ -276,6 +276,10 @@ func (a *app) runCampaign(ctx context.Context, svc *campaign.Service, c *store.C
 	default:
 		return &exitErr{code: exitError, err: err}
 	}
+	if !res.ScheduledFor.IsZero() {
+		return &exitErr{code: exitDeferred, err: fmt.Errorf("campaign %q is scheduled for %s; nothing was sent. \"mailout serve\" on this database starts it then, or run \"mailout resume %s\" after that time",
+			c.Name, res.ScheduledFor.Local().Format(time.DateTime), quoteArg(c.Name))}
+	}
 	sum, err := svc.Summary(context.WithoutCancel(ctx), c, res, a.lang)
 	if err != nil {
 		return &exitErr{code: exitError, err: err}

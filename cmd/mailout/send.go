@@ -17,6 +17,7 @@ import (
 	"mailout/internal/recipient"
 	"mailout/internal/route"
 	"mailout/internal/store"
+	"mailout/internal/throttle"
 )
 
 // sendFlags are the flags of `mailout send`.
@@ -30,6 +31,7 @@ type sendFlags struct {
 	maxAge     time.Duration
 	retryMin   time.Duration
 	returnPath string
+	at         string
 	dkim       campaign.DKIMSettings
 	caps       capFlags
 	run        runFlags
@@ -82,6 +84,7 @@ fault, 5 interrupted, 1 error, 2 usage.`,
 	fl.StringVar(&f.name, "campaign", "", "campaign name (default: the list's file name and the time)")
 	fl.DurationVar(&f.maxAge, "max-age", 72*time.Hour, "keep retrying temporary failures this long after the campaign starts")
 	fl.DurationVar(&f.retryMin, "retry-min", 5*time.Minute, "first retry delay; later ones grow with jitter")
+	fl.StringVar(&f.at, "at", "", `send later: create the campaign now and start it at this time (RFC 3339, or "2026-12-24 09:00" in local time); "mailout serve" on the same database starts it then, or "mailout resume" after it`)
 	fl.StringVar(&f.returnPath, "return-path", "", "bounce address, e.g. bounces@example.com: each message's envelope sender becomes bounces+TOKEN@example.com (VERP), read back with: mailout bounces fetch")
 	fl.StringVar(&f.dkim.KeyFile, "dkim-key", "", "sign every message with this DKIM private key (PEM: RSA or Ed25519)")
 	fl.StringVar(&f.dkim.Selector, "dkim-selector", "mailout", "DKIM selector: the key is published at SELECTOR._domainkey.DOMAIN")
@@ -119,6 +122,12 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	if err != nil {
 		return err
 	}
+	var startAt time.Time
+	if f.at != "" {
+		if startAt, err = campaign.ParseStartAt(f.at, time.Now()); err != nil {
+			return usageErr("--at: %v", err)
+		}
+	}
 	msg, err := readMessage(f)
 	if err != nil {
 		return err
@@ -132,7 +141,7 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		name = base + "-" + time.Now().Format("20060102-150405")
 	}
 	nc := campaign.NewCampaign{Name: name, Message: msg, Routing: rt, Profile: profile, MaxAge: f.maxAge, RetryMin: f.retryMin,
-		OneClick: f.run.oneClick()}
+		OneClick: f.run.oneClick(), StartAt: startAt}
 	if f.dkim.KeyFile != "" {
 		nc.DKIM = &f.dkim
 	} else if f.dkim.Domain != "" {
@@ -166,7 +175,7 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		if c, err = a.importList(ctx, svc, draft, name, label, label, aud.Rows(ctx, l.ID), &recipient.Stats{}); err != nil {
 			return err
 		}
-		return a.runCampaign(ctx, svc, c, rt.Relays, profile, f.run)
+		return a.runOrSchedule(ctx, svc, c, rt.Relays, profile, f.run)
 	}
 	file, err := os.Open(f.recipients)
 	if err != nil {
@@ -184,7 +193,20 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	if err != nil {
 		return err
 	}
-	return a.runCampaign(ctx, svc, c, rt.Relays, profile, f.run)
+	return a.runOrSchedule(ctx, svc, c, rt.Relays, profile, f.run)
+}
+
+// runOrSchedule sends a new campaign, or, when it has a start time, leaves
+// it stored and says what starts it.
+func (a *app) runOrSchedule(ctx context.Context, svc *campaign.Service, c *store.Campaign, relays *campaign.Relays, profile throttle.Profile, f runFlags) error {
+	if c.StartAt.IsZero() {
+		return a.runCampaign(ctx, svc, c, relays, profile, f)
+	}
+	fmt.Fprintf(a.stdout, "Campaign %q is scheduled for %s; nothing was sent.\n"+
+		"\"mailout serve\" running on this database (%s) starts it then;\n"+
+		"or, after that time, run: mailout resume %s\n",
+		c.Name, c.StartAt.Local().Format(time.DateTime), a.dbPath, quoteArg(c.Name))
+	return nil
 }
 
 // readMessage reads the message, HTML and attachment files within the

@@ -31,6 +31,9 @@ type NewCampaign struct {
 	// MaxAge: temporary failures are retried this long; RetryMin is the
 	// first retry delay.
 	MaxAge, RetryMin time.Duration
+	// StartAt, when set, schedules the campaign: nothing is sent before
+	// that time (Run returns StopDeferred with ScheduledFor set).
+	StartAt time.Time
 }
 
 // ErrNoRecipients is returned by Create when the list has no valid
@@ -108,6 +111,7 @@ func (s *Service) Create(ctx context.Context, d *Draft, rows iter.Seq2[*recipien
 	c := &store.Campaign{
 		Name: nc.Name, Status: store.CampaignRunning, Route: d.settings.Route, RouteConfig: d.settings.Encode(),
 		Profile: profile, MaxAge: nc.MaxAge, RetryMin: nc.RetryMin, Message: *nc.Message,
+		StartAt: nc.StartAt,
 	}
 	// The store pulls recipients one by one inside its transaction.
 	next, stop := iter.Pull2(rows)

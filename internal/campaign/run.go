@@ -75,6 +75,14 @@ type RecordError = scheduler.RecordError
 type Result struct {
 	*scheduler.Result
 	Diagnosis *doctor.Report
+	// ScheduledFor is set when the run ended before the campaign's start
+	// time (Stop is StopDeferred): nothing was sent.
+	ScheduledFor time.Time
+}
+
+// Scheduled reports whether the campaign waits for its start time at now.
+func Scheduled(c *store.Campaign, now time.Time) bool {
+	return !c.StartAt.IsZero() && now.Before(c.StartAt)
 }
 
 // ErrCancelled is returned by Run for a cancelled campaign.
@@ -90,6 +98,16 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	}
 	if c.Status == store.CampaignCancelled {
 		return nil, fmt.Errorf("%w: %q", ErrCancelled, c.Name)
+	}
+	if Scheduled(c, o.Clock.Now()) {
+		// Nothing is due before the start time (Claim hands out nothing
+		// either): the run ends at once, deferred, and says until when.
+		n, err := s.st.Counts(ctx, c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+		return &Result{Result: &scheduler.Result{Stop: StopDeferred, Counts: n,
+			Reason: "scheduled for " + c.StartAt.Local().Format(time.DateTime)}, ScheduledFor: c.StartAt}, nil
 	}
 	settings, err := SettingsOf(c)
 	if err != nil {
