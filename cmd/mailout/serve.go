@@ -172,6 +172,11 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 	if n > 0 {
 		fmt.Fprintf(a.stderr, "mailout serve: resumed %d interrupted campaigns\n", n)
 	}
+	// Scheduled campaigns (send --at, the compose page's "Send at") start
+	// when their time comes; the watch ends with the runner.
+	scheduleTicker := time.NewTicker(web.ScheduleCheck)
+	defer scheduleTicker.Stop()
+	go runner.WatchScheduled(scheduleTicker.C)
 	// Requests (the progress streams among them) end when serving ends.
 	base, stopRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRequests()

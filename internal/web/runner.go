@@ -35,6 +35,20 @@ type Runner struct {
 	running map[int64]bool
 	last    map[int64]campaign.Progress
 	wg      sync.WaitGroup
+	// Clock tells when a scheduled campaign is due and is the runs'
+	// clock; nil is the wall clock. Set it before the runner is used.
+	Clock throttle.Clock
+}
+
+// ScheduleCheck is how often serve looks for scheduled campaigns whose
+// start time has come (WatchScheduled).
+const ScheduleCheck = 5 * time.Second
+
+func (r *Runner) clock() throttle.Clock {
+	if r.Clock == nil {
+		return throttle.RealClock()
+	}
+	return r.Clock
 }
 
 // NewRunner returns a runner of svc's campaigns; ctx bounds every run.
@@ -111,13 +125,18 @@ func (r *Runner) run(id int64, p throttle.Profile) {
 		r.wg.Done()
 	}()
 	for {
-		res, err := r.svc.Resume(r.ctx, id, campaign.RunOptions{Profile: p, Progress: func(p campaign.Progress) {
+		res, err := r.svc.Resume(r.ctx, id, campaign.RunOptions{Profile: p, Clock: r.Clock, Progress: func(p campaign.Progress) {
 			r.mu.Lock()
 			r.last[id] = p
 			r.mu.Unlock()
 		}})
 		if err != nil {
 			r.log.Error("campaign run failed", "campaign", id, "err", err)
+			return
+		}
+		if !res.ScheduledFor.IsZero() {
+			// Not yet: WatchScheduled starts it when its time comes.
+			r.log.Info("campaign waits for its start time", "campaign", id, "start_at", res.ScheduledFor)
 			return
 		}
 		if res.Stop != campaign.StopDeferred {
@@ -150,12 +169,56 @@ func (r *Runner) ResumeInterrupted(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for i := range cs {
-		if cs[i].Status == store.CampaignRunning && r.svc.Interrupted(&cs[i]) {
+		if cs[i].Status == store.CampaignRunning && !campaign.Scheduled(&cs[i], r.clock().Now()) && r.svc.Interrupted(&cs[i]) {
 			if err := r.Start(ctx, cs[i].ID); err != nil {
 				return n, err
 			}
 			n++
 		}
+	}
+	return n, nil
+}
+
+// WatchScheduled starts, at every tick until the runner stops, the
+// scheduled campaigns whose start time has come and that no process sends
+// (StartDue). serve ticks it every ScheduleCheck.
+func (r *Runner) WatchScheduled(tick <-chan time.Time) {
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick:
+			if _, err := r.StartDue(r.ctx); err != nil && r.ctx.Err() == nil {
+				r.log.Warn("starting scheduled campaigns", "err", err)
+			}
+		}
+	}
+}
+
+// StartDue starts the scheduled campaigns (status running, with a start
+// time) whose start time has come on the runner's clock and that no
+// process, this one or another on the same database, is sending. It
+// returns how many it started.
+func (r *Runner) StartDue(ctx context.Context) (int, error) {
+	cs, err := r.svc.Store().Campaigns(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now, n := r.clock().Now(), 0
+	for i := range cs {
+		c := &cs[i]
+		if c.Status != store.CampaignRunning || c.StartAt.IsZero() || campaign.Scheduled(c, now) ||
+			r.Running(c.ID) || !r.svc.Interrupted(c) {
+			continue
+		}
+		if err := r.Start(ctx, c.ID); err != nil {
+			if errors.Is(err, ErrRunningElsewhere) {
+				continue // another process took it meanwhile
+			}
+			return n, err
+		}
+		r.log.Info("scheduled campaign started", "campaign", c.Name, "start_at", c.StartAt)
+		n++
 	}
 	return n, nil
 }
