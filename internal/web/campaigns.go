@@ -108,13 +108,16 @@ type campaignView struct {
 	ETA          string
 	Diagnosis    *diagnosisView
 	// Fix is the relay setting the diagnosis suggests, "" if none.
-	Fix       string
-	CanStart  bool
-	CanResume bool
-	CanPause  bool
-	CanCancel bool
-	Elsewhere bool
-	Sandbox   bool
+	Fix string
+	// ScheduledFor is the start time of a campaign that waits for it
+	// (server's local time), "" otherwise.
+	ScheduledFor string
+	CanStart     bool
+	CanResume    bool
+	CanPause     bool
+	CanCancel    bool
+	Elsewhere    bool
+	Sandbox      bool
 }
 
 func (s *server) campaignPage(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +151,10 @@ func (s *server) campaignPage(w http.ResponseWriter, r *http.Request) {
 	interrupted := c.Status == store.CampaignRunning && !here && s.cfg.Campaigns.Interrupted(c)
 	v.Elsewhere = c.Status == store.CampaignRunning && !here && !interrupted
 	v.CanStart = interrupted
+	if c.Status == store.CampaignRunning && campaign.Scheduled(c, s.cfg.Now()) {
+		// The runner starts it at its time; Start now would do nothing.
+		v.ScheduledFor, v.CanStart = c.StartAt.Local().Format(time.DateTime), false
+	}
 	v.CanResume = c.Status == store.CampaignPaused
 	v.CanPause = c.Status == store.CampaignRunning && !interrupted
 	v.CanCancel = c.Status == store.CampaignRunning || c.Status == store.CampaignPaused

@@ -43,6 +43,9 @@ type composeForm struct {
 	Subscriber int64
 	Search     string
 	TestTo     string
+	// SendAt is the "Send at" field (datetime-local: no zone; the
+	// server's local zone applies); empty sends when started.
+	SendAt string
 	// Attached names the files of this request, which the browser cannot
 	// be given back: the page asks for them again.
 	Attached []string
@@ -235,7 +238,7 @@ func (s *server) readCompose(w http.ResponseWriter, r *http.Request) (*composeFo
 	f := &composeForm{Name: strings.TrimSpace(g("name")), From: oneLine(g("from")), Subject: oneLine(g("subject")),
 		Text: strings.ReplaceAll(g("text"), "\r\n", "\n"), HTML: strings.ReplaceAll(g("html"), "\r\n", "\n"),
 		Route: g("route"), Relays: r.PostForm["relay"], Profile: g("profile"), Search: strings.TrimSpace(g("search")),
-		TestTo: strings.TrimSpace(g("test_to"))}
+		TestTo: strings.TrimSpace(g("test_to")), SendAt: strings.TrimSpace(g("send_at"))}
 	f.ListID, _ = strconv.ParseInt(g("list"), 10, 64)
 	f.Subscriber, _ = strconv.ParseInt(g("subscriber"), 10, 64)
 	errs := map[string]string{}
@@ -370,7 +373,9 @@ func (s *server) composeSubmit(w http.ResponseWriter, r *http.Request) {
 		status = s.composeTest(ctx, r, v, atts)
 	case actCreate, actStart:
 		if c := s.composeCreate(ctx, r, v, atts); c != nil {
-			if act == actStart {
+			if act == actStart && c.StartAt.IsZero() {
+				// A scheduled campaign waits: the runner starts it
+				// when its time comes (WatchScheduled).
 				if err := s.runner.Start(ctx, c.ID); err != nil {
 					s.log.Error("start a new campaign", "campaign", c.Name, "err", err)
 					http.Redirect(w, r, fmt.Sprintf("/campaigns/%d", c.ID), http.StatusSeeOther)
@@ -415,6 +420,7 @@ func (s *server) draft(ctx context.Context, r *http.Request, v *composeView, att
 	p := s.page(r)
 	rc, env := campaign.RouteConfig{Route: string(route.Sandbox)}, campaign.Env{}
 	prof, _ := throttle.Lookup("normal")
+	var startAt time.Time
 	if withRoute {
 		st, err := s.appSettings(ctx)
 		if err != nil {
@@ -451,6 +457,12 @@ func (s *server) draft(ctx context.Context, r *http.Request, v *composeView, att
 			v.Errors["profile"] = "compose.err.profile"
 			return nil, nil
 		}
+		if f.SendAt != "" {
+			if startAt, err = campaign.ParseStartAt(f.SendAt, s.cfg.Now()); err != nil {
+				v.Errors["send_at"] = "compose.err.sendat"
+				return nil, nil
+			}
+		}
 	}
 	rt, err := rc.Check(route.Sandbox, env)
 	if err != nil {
@@ -464,7 +476,7 @@ func (s *server) draft(ctx context.Context, r *http.Request, v *composeView, att
 		return nil, nil
 	}
 	d, err := campaign.NewCampaign{Name: f.Name, Message: f.message(atts), Routing: rt, Profile: prof,
-		MaxAge: 72 * time.Hour, RetryMin: 5 * time.Minute, OneClick: s.oneClick(ctx)}.Check(campaign.Env{})
+		MaxAge: 72 * time.Hour, RetryMin: 5 * time.Minute, OneClick: s.oneClick(ctx), StartAt: startAt}.Check(campaign.Env{})
 	if err != nil {
 		if !templateError(v, p, err) {
 			v.ErrorText["text"] = err.Error()

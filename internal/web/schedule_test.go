@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -100,5 +101,39 @@ func TestRunnerStartsScheduledCampaignWhenDue(t *testing.T) {
 	}
 	if got := a.campaign(c.ID).Status; got != store.CampaignDone {
 		t.Errorf("status %s, want done", got)
+	}
+}
+
+// TestComposeSendAtCreatesAScheduledCampaign: a "Send at" time, taken in
+// the server's local zone, makes the new campaign scheduled; Create and
+// start sends nothing before that time, and the campaign page says when
+// it starts. A time in the past is refused.
+func TestComposeSendAtCreatesAScheduledCampaign(t *testing.T) {
+	a := newComposeApp(t, nil, threeSubscribers, campaign.FileLimits{})
+	at := time.Now().Add(3 * time.Hour).Truncate(time.Minute)
+	v := a.form("start")
+	v.Set("send_at", at.Format("2006-01-02T15:04")) // what a datetime-local input sends
+	res, _ := a.postForm("/campaigns/new", v)
+	cs := a.campaigns()
+	if res.StatusCode != http.StatusSeeOther || len(cs) != 1 {
+		t.Fatalf("create with send at: %s, %d campaigns", res.Status, len(cs))
+	}
+	a.runner.Wait()
+	c := a.campaign(cs[0].ID)
+	if !c.StartAt.Equal(at) {
+		t.Errorf("StartAt %v, want %v", c.StartAt, at)
+	}
+	if got := a.keptMessages(c.ID); got != 0 || c.Status != store.CampaignRunning {
+		t.Errorf("before its start time: %d messages kept, status %s; want none, running", got, c.Status)
+	}
+	_, body := a.get("/campaigns/" + itoa(c.ID))
+	if want := "Scheduled for " + at.Format(time.DateTime); !strings.Contains(body, want) {
+		t.Errorf("the campaign page lacks %q", want)
+	}
+
+	v.Set("name", "past")
+	v.Set("send_at", time.Now().Add(-time.Hour).Format("2006-01-02T15:04"))
+	if res, _ := a.postForm("/campaigns/new", v); res.StatusCode != http.StatusUnprocessableEntity || len(a.campaigns()) != 1 {
+		t.Errorf("send at in the past: %s, %d campaigns; want refused", res.Status, len(a.campaigns()))
 	}
 }
