@@ -106,6 +106,13 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
 		}
+		if c.Status == store.CampaignPaused {
+			// A resume before the start time: it waits for its time
+			// again, when serve starts it (or a later resume).
+			if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+			}
+		}
 		return &Result{Result: &scheduler.Result{Stop: StopDeferred, Counts: n,
 			Reason: "scheduled for " + c.StartAt.Local().Format(time.DateTime)}, ScheduledFor: c.StartAt}, nil
 	}

@@ -137,3 +137,32 @@ func TestComposeSendAtCreatesAScheduledCampaign(t *testing.T) {
 		t.Errorf("send at in the past: %s, %d campaigns; want refused", res.Status, len(a.campaigns()))
 	}
 }
+
+// TestResumingAPausedScheduledCampaignKeepsItsTime: a scheduled campaign
+// paused before its time and resumed waits for its time again, and the
+// runner then starts it (a resume before the time is not lost).
+func TestResumingAPausedScheduledCampaignKeepsItsTime(t *testing.T) {
+	a := newApp(t)
+	clk := &offsetClock{}
+	a.runner.Clock = clk
+	c := a.scheduledCampaign("later", time.Now().Add(time.Hour))
+	ctx := context.Background()
+	if err := a.svc.Store().SetCampaignStatus(ctx, c.ID, store.CampaignPaused, campaign.ReasonPaused); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.runner.Start(ctx, c.ID); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	a.runner.Wait()
+	if got := a.campaign(c.ID); got.Status != store.CampaignRunning || a.keptMessages(c.ID) != 0 {
+		t.Fatalf("resumed before its time: status %s, %d messages kept; want running (waiting), none", got.Status, a.keptMessages(c.ID))
+	}
+	clk.set(time.Hour + time.Second)
+	if n, err := a.runner.StartDue(ctx); err != nil || n != 1 {
+		t.Fatalf("StartDue after its time started %d, %v; want 1", n, err)
+	}
+	a.runner.Wait()
+	if got := a.keptMessages(c.ID); got != 5 {
+		t.Errorf("after its time: %d messages kept, want 5", got)
+	}
+}
