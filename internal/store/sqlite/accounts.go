@@ -24,11 +24,7 @@ type accountQueries struct {
 
 func prepareAccounts(ctx context.Context, w, r *sql.DB) (*accountQueries, error) {
 	q := &accountQueries{}
-	for _, p := range []struct {
-		db   *sql.DB
-		name string
-		dst  **sql.Stmt
-	}{
+	err := prepareSet(ctx, []stmtSpec{
 		{w, "user_email_taken", &q.userEmailTaken},
 		{w, "user_insert", &q.userInsert},
 		{w, "session_insert", &q.sessionInsert},
@@ -46,27 +42,14 @@ func prepareAccounts(ctx context.Context, w, r *sql.DB) (*accountQueries, error)
 		{r, "token_by_hash", &q.tokenByHash},
 		{r, "tokens_list", &q.tokensList},
 		{r, "setting_get", &q.settingGet},
-	} {
-		text, err := queryText(p.name)
-		if err == nil {
-			*p.dst, err = p.db.PrepareContext(ctx, text)
-		}
-		if err != nil {
-			q.close()
-			return nil, fmt.Errorf("prepare %s: %w", p.name, err)
-		}
-		q.all = append(q.all, *p.dst)
+	}, &q.all)
+	if err != nil {
+		return nil, err
 	}
 	return q, nil
 }
 
-func (q *accountQueries) close() error {
-	var errs []error
-	for _, s := range q.all {
-		errs = append(errs, s.Close())
-	}
-	return errors.Join(errs...)
-}
+func (q *accountQueries) close() error { return closeSet(q.all) }
 
 // taken reports whether stmt, a "SELECT 1 … WHERE" query, finds a row.
 func taken(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, args ...any) (bool, error) {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -23,11 +22,7 @@ type bounceQueries struct {
 
 func prepareBounces(ctx context.Context, w, r *sql.DB) (*bounceQueries, error) {
 	q := &bounceQueries{}
-	for _, p := range []struct {
-		db   *sql.DB
-		name string
-		dst  **sql.Stmt
-	}{
+	err := prepareSet(ctx, []stmtSpec{
 		{w, "bounce_apply", &q.bounceApply},
 		{w, "complaint_apply", &q.complaintApply},
 		{w, "suppression_from_delivery", &q.suppressionFromDelivery},
@@ -36,27 +31,14 @@ func prepareBounces(ctx context.Context, w, r *sql.DB) (*bounceQueries, error) {
 		{r, "delivery_by_message_id", &q.deliveryByMessageID},
 		{r, "reviews_list", &q.reviewsList},
 		{r, "mailbox_seen_get", &q.mailboxSeenGet},
-	} {
-		text, err := queryText(p.name)
-		if err == nil {
-			*p.dst, err = p.db.PrepareContext(ctx, text)
-		}
-		if err != nil {
-			q.close()
-			return nil, fmt.Errorf("prepare %s: %w", p.name, err)
-		}
-		q.all = append(q.all, *p.dst)
+	}, &q.all)
+	if err != nil {
+		return nil, err
 	}
 	return q, nil
 }
 
-func (q *bounceQueries) close() error {
-	var errs []error
-	for _, s := range q.all {
-		errs = append(errs, s.Close())
-	}
-	return errors.Join(errs...)
-}
+func (q *bounceQueries) close() error { return closeSet(q.all) }
 
 // DeliveryByMessageID finds the delivery whose message had messageID.
 func (db *DB) DeliveryByMessageID(ctx context.Context, messageID string) (*store.Delivery, error) {

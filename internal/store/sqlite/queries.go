@@ -52,6 +52,42 @@ type queries struct {
 
 // prepare prepares every query file on its handle. SQLite compiles the
 // statement at prepare time, so a syntax error or an unknown column fails
+
+// stmtSpec is one statement of a set: the database it runs on, its query
+// file and where the prepared statement goes.
+type stmtSpec struct {
+	db   *sql.DB
+	name string
+	dst  **sql.Stmt
+}
+
+// prepareSet prepares every statement of specs, appending each to all; on
+// an error it closes those already prepared.
+func prepareSet(ctx context.Context, specs []stmtSpec, all *[]*sql.Stmt) error {
+	for _, p := range specs {
+		text, err := queryText(p.name)
+		if err == nil {
+			*p.dst, err = p.db.PrepareContext(ctx, text)
+		}
+		if err != nil {
+			closeSet(*all)
+			*all = nil
+			return fmt.Errorf("prepare %s: %w", p.name, err)
+		}
+		*all = append(*all, *p.dst)
+	}
+	return nil
+}
+
+// closeSet closes every statement of a set.
+func closeSet(all []*sql.Stmt) error {
+	var errs []error
+	for _, s := range all {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // here, at start-up.
 func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 	q := &queries{}
