@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -258,20 +259,13 @@ func (s *server) saveRelay(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteRelay(w http.ResponseWriter, r *http.Request) {
-	st := s.loadSettings(w, r)
-	if st == nil {
-		return
-	}
-	i, ok := pathIndex(r, len(st.Relays))
-	if !ok {
-		s.notFound(w, r)
-		return
-	}
-	if st.FallbackRelay == st.Relays[i].Name {
-		st.FallbackRelay = ""
-	}
-	st.Relays = append(st.Relays[:i], st.Relays[i+1:]...)
-	s.save(w, r, st, s.newSettingsView(r, st), "relaydeleted")
+	// The fallback relay may not name an account that is gone.
+	deleteSetting(s, w, r, func(st *setting.Settings) *[]setting.RelayAccount { return &st.Relays },
+		func(st *setting.Settings, a setting.RelayAccount) {
+			if st.FallbackRelay == a.Name {
+				st.FallbackRelay = ""
+			}
+		}, "relaydeleted")
 }
 
 // moveRelay moves an account up or down the failover order.
@@ -352,17 +346,7 @@ func (s *server) saveProfile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteProfile(w http.ResponseWriter, r *http.Request) {
-	st := s.loadSettings(w, r)
-	if st == nil {
-		return
-	}
-	i, ok := pathIndex(r, len(st.Profiles))
-	if !ok {
-		s.notFound(w, r)
-		return
-	}
-	st.Profiles = append(st.Profiles[:i], st.Profiles[i+1:]...)
-	s.save(w, r, st, s.newSettingsView(r, st), "profiledeleted")
+	deleteSetting(s, w, r, func(st *setting.Settings) *[]setting.Profile { return &st.Profiles }, nil, "profiledeleted")
 }
 
 func (s *server) saveIdentity(w http.ResponseWriter, r *http.Request) {
@@ -388,17 +372,7 @@ func (s *server) saveIdentity(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteIdentity(w http.ResponseWriter, r *http.Request) {
-	st := s.loadSettings(w, r)
-	if st == nil {
-		return
-	}
-	i, ok := pathIndex(r, len(st.Identities))
-	if !ok {
-		s.notFound(w, r)
-		return
-	}
-	st.Identities = append(st.Identities[:i], st.Identities[i+1:]...)
-	s.save(w, r, st, s.newSettingsView(r, st), "identitydeleted")
+	deleteSetting(s, w, r, func(st *setting.Settings) *[]setting.Identity { return &st.Identities }, nil, "identitydeleted")
 }
 
 // createToken makes an API token and shows its plaintext once: only its
@@ -447,4 +421,26 @@ func (s *server) deleteToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/settings?done=tokendeleted", http.StatusSeeOther)
+}
+
+// deleteSetting deletes item {n} (the path's index) of the list items
+// picks out of the settings, after before (when not nil) has adjusted
+// what refers to it, and saves; an index out of range is not found.
+func deleteSetting[T any](s *server, w http.ResponseWriter, r *http.Request, items func(*setting.Settings) *[]T,
+	before func(*setting.Settings, T), done string) {
+	st := s.loadSettings(w, r)
+	if st == nil {
+		return
+	}
+	list := items(st)
+	i, ok := pathIndex(r, len(*list))
+	if !ok {
+		s.notFound(w, r)
+		return
+	}
+	if before != nil {
+		before(st, (*list)[i])
+	}
+	*list = slices.Delete(*list, i, i+1)
+	s.save(w, r, st, s.newSettingsView(r, st), done)
 }
