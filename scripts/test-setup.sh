@@ -49,6 +49,11 @@
 #       nowhere.mailout.test               NXDOMAIN
 #       mx1.mailout.test                   A 127.0.0.1 (the Postfix peer)
 #   - smtp-sink and smtp-source (from the postfix package), swaks.
+#   - PostgreSQL, Debian's default cluster (started with pg_ctlcluster, no
+#     systemd), on 127.0.0.1:5432: role mailout / pg-secret (CREATEDB) and
+#     database mailout_test, for the PostgreSQL store and the fleet tests.
+#     MAILOUT_PEER_PG_URL is its URL, MAILOUT_PEER_PG_CLUSTER "VERSION/main"
+#     for tests that restart it.
 #   - nftables and iproute2 (nft, ip netns) for tests of blocked ports.
 #   - Chromium (Debian's chromium, run headless by internal/browsertest
 #     through the DevTools protocol: no chromium-driver needed) and axe-core
@@ -80,6 +85,11 @@ PEER_PASS=peer-secret # test-only credential, never used outside loopback
 LOCAL_DOMAIN=mailout.test
 # 5354, not 5353: 5353 is multicast DNS (avahi) on many desktops.
 DNS_PORT=5354
+# PostgreSQL: Debian's default cluster on 127.0.0.1:5432, a role and a
+# database for the tests (each test works in a schema of its own).
+PG_USER=mailout
+PG_PASS=pg-secret # test-only credential, never used outside loopback
+PG_DB=mailout_test
 export PATH=$PATH:/usr/sbin:/sbin
 
 # Pinned: a new axe-core release may add rules, and a browser test should
@@ -88,7 +98,7 @@ AXE_VERSION=4.14.1
 
 PACKAGES=(postfix sasl2-bin libsasl2-modules dnsmasq-base nftables iproute2 dovecot-core
 	dovecot-imapd dovecot-pop3d swaks openssl ca-certificates gcc libc6-dev
-	chromium fonts-dejavu-core)
+	chromium fonts-dejavu-core postgresql)
 
 log() { printf 'test-setup: %s\n' "$*" >&2; }
 die() {
@@ -152,6 +162,9 @@ if [[ ${1:-} == stop ]]; then
 	if pid=$(dnsmasq_pid); then
 		kill "$pid" || true
 	fi
+	for v in $(ls /etc/postgresql 2>/dev/null); do
+		pg_ctlcluster --skip-systemctl-redirect "$v" main stop -m fast >/dev/null 2>&1 || true
+	done
 	# Both shut down asynchronously: wait (up to 20 s) until they are gone.
 	for ((i = 0; i < 200; i++)); do
 		postfix_running || dovecot_pid >/dev/null || dnsmasq_pid >/dev/null || break
@@ -198,7 +211,7 @@ if ((${#missing[@]})); then
 	fi
 	((apt_rc == 0)) || die "apt-get failed (exit $apt_rc)"
 fi
-for cmd in postfix postconf smtp-sink smtp-source dovecot openssl dnsmasq nft ip chromium npm; do
+for cmd in postfix postconf smtp-sink smtp-source dovecot openssl dnsmasq nft ip chromium npm pg_ctlcluster psql; do
 	command -v "$cmd" >/dev/null 2>&1 || die "$cmd not found after install"
 done
 
@@ -540,6 +553,8 @@ MAILOUT_PEER_BOUNCE_UNKNOWN=unknown@reject.$LOCAL_DOMAIN
 MAILOUT_PEER_BOUNCE_NULLMX_DOMAIN=nullmx.$LOCAL_DOMAIN
 MAILOUT_PEER_BOUNCE_NXDOMAIN=nowhere.$LOCAL_DOMAIN
 MAILOUT_CHROMIUM=$(command -v chromium)
+MAILOUT_PEER_PG_URL=postgres://$PG_USER:$PG_PASS@127.0.0.1:5432/$PG_DB?sslmode=disable
+MAILOUT_PEER_PG_CLUSTER=$(ls /etc/postgresql | sort -V | tail -n 1)/main
 MAILOUT_AXE=$AXE_JS
 EOF
 
@@ -612,5 +627,25 @@ if ! dnsmasq_pid >/dev/null; then
 		die "dnsmasq failed to start; see $DNS_DIR/startup.log"
 fi
 wait_for "dnsmasq on 127.0.0.1:$DNS_PORT" port_open "$DNS_PORT"
+
+# PostgreSQL: Debian creates the cluster at install; start it when it is
+# down, then make the role and the database once.
+PG_VERSION=$(ls /etc/postgresql | sort -V | tail -n 1)
+[[ -n $PG_VERSION ]] || die "no PostgreSQL cluster under /etc/postgresql"
+if ! pg_ctlcluster "$PG_VERSION" main status >/dev/null 2>&1; then
+	log "starting PostgreSQL $PG_VERSION"
+	pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start </dev/null ||
+		die "PostgreSQL failed to start; see /var/log/postgresql/postgresql-$PG_VERSION-main.log"
+fi
+wait_for "PostgreSQL on 127.0.0.1:5432" port_open 5432
+pg_psql() { (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -tA "$@") </dev/null; }
+if [[ $(pg_psql -c "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'") != 1 ]]; then
+	log "creating PostgreSQL role $PG_USER"
+	pg_psql -c "CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASS'"
+fi
+if [[ $(pg_psql -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") != 1 ]]; then
+	log "creating PostgreSQL database $PG_DB"
+	pg_psql -c "CREATE DATABASE $PG_DB OWNER $PG_USER"
+fi
 
 log "peers ready; endpoints in $ENV_FILE"

@@ -1,0 +1,149 @@
+package peertest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Keys of the PostgreSQL peer in the env file.
+const (
+	keyPGURL     = "MAILOUT_PEER_PG_URL"
+	keyPGCluster = "MAILOUT_PEER_PG_CLUSTER"
+)
+
+// PostgresPeer is the PostgreSQL server that scripts/test-setup.sh runs on
+// loopback (Debian's default cluster): the database of the PostgreSQL
+// store's and the fleet's tests.
+type PostgresPeer struct {
+	// URL is the test database's URL (role with CREATEDB).
+	URL string
+	// Cluster is "VERSION/NAME" for pg_ctlcluster, for tests that stop or
+	// restart the server.
+	Cluster string
+}
+
+// Postgres returns the PostgreSQL peer; the test is skipped when it is not
+// running, or fails when RequirePeers is true. Tests share the server:
+// each works in a schema of its own (Schema).
+func Postgres(t testing.TB) *PostgresPeer {
+	t.Helper()
+	f := mustEnvFile()
+	p := &PostgresPeer{URL: lookupEnv(f, keyPGURL), Cluster: lookupEnv(f, keyPGCluster)}
+	err := p.probe(t.Context())
+	if err != nil {
+		if RequirePeers() {
+			t.Fatalf("PostgreSQL peer required (%s=1) but unavailable: %v; %s", requireVar, err, setupHint)
+		}
+		t.Skipf("PostgreSQL peer unavailable: %v; %s", err, setupHint)
+	}
+	return p
+}
+
+func (p *PostgresPeer) probe(ctx context.Context) error {
+	if p.URL == "" {
+		return fmt.Errorf("%s not set", keyPGURL)
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.URL)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+}
+
+// Schema creates an empty schema with a random name, dropped with
+// everything in it when the test ends, and returns the peer's URL with
+// that schema as the search path: a store opened on it sees only its own
+// tables.
+func (p *PostgresPeer) Schema(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "t_" + hex.EncodeToString(b)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.URL)
+	if err != nil {
+		t.Fatalf("postgres peer: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("postgres peer: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, p.URL)
+		if err != nil {
+			t.Errorf("postgres peer: drop schema %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("postgres peer: drop schema %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		t.Fatalf("postgres peer: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Restart restarts the server (pg_ctlcluster … restart, fast shutdown:
+// every connection is dropped) and returns when it accepts connections
+// again.
+func (p *PostgresPeer) Restart(t testing.TB) {
+	t.Helper()
+	p.ctl(t, "restart")
+}
+
+// Stop stops the server; Start starts it again. Between the two every
+// connection fails.
+func (p *PostgresPeer) Stop(t testing.TB)  { t.Helper(); p.ctl(t, "stop") }
+func (p *PostgresPeer) Start(t testing.TB) { t.Helper(); p.ctl(t, "start") }
+
+func (p *PostgresPeer) ctl(t testing.TB, action string) {
+	t.Helper()
+	parts := strings.Split(p.Cluster, "/")
+	if len(parts) != 2 {
+		t.Fatalf("postgres peer: %s is %q, want \"VERSION/NAME\"", keyPGCluster, p.Cluster)
+	}
+	args := []string{"--skip-systemctl-redirect", parts[0], parts[1], action}
+	if action != "stop" {
+		args = append(args, "--", "-w") // wait until it accepts connections
+	} else {
+		args = append(args, "-m", "fast")
+	}
+	out, err := exec.Command("pg_ctlcluster", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_ctlcluster %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if action == "stop" {
+		return
+	}
+	deadline := time.Now().Add(defaultWaitTime)
+	for {
+		err := p.probe(context.Background())
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postgres peer not back after %s: %v", action, err)
+		}
+		time.Sleep(pollInterval)
+	}
+}
