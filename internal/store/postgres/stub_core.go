@@ -16,58 +16,6 @@ var (
 	_ outcome.Class
 )
 
-func (db *DB) ImportCampaign(ctx context.Context, c *store.Campaign, next func() (*store.NewRecipient, error)) error {
-	return errNotYet
-}
-
-func (db *DB) Campaign(ctx context.Context, id int64) (*store.Campaign, error) { return nil, errNotYet }
-
-func (db *DB) CampaignByName(ctx context.Context, name string) (*store.Campaign, error) {
-	return nil, errNotYet
-}
-
-func (db *DB) Campaigns(ctx context.Context) ([]store.Campaign, error) { return nil, errNotYet }
-
-func (db *DB) SetCampaignStatus(ctx context.Context, id int64, status store.CampaignStatus, reason string) error {
-	return errNotYet
-}
-
-func (db *DB) SetDiagnosis(ctx context.Context, id int64, diagnosis []byte) error { return errNotYet }
-
-func (db *DB) SetRouteConfig(ctx context.Context, id int64, routeConfig []byte) error {
-	return errNotYet
-}
-
-func (db *DB) Claim(ctx context.Context, campaignID int64, owner string, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error) {
-	return nil, errNotYet
-}
-
-func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, error) {
-	return 0, errNotYet
-}
-
-func (db *DB) ReleaseLeases(ctx context.Context, campaignID int64, now time.Time) (int, error) {
-	return 0, errNotYet
-}
-
-func (db *DB) Requeue(ctx context.Context, campaignID int64, classes []outcome.Class, now time.Time) (int, error) {
-	return 0, errNotYet
-}
-
-func (db *DB) DueNow(ctx context.Context, campaignID int64, classes []outcome.Class, now time.Time) (int, error) {
-	return 0, errNotYet
-}
-
-func (db *DB) Counts(ctx context.Context, campaignID int64) (*store.Counts, error) {
-	return nil, errNotYet
-}
-
-func (db *DB) Deliveries(ctx context.Context, campaignID int64, f store.DeliveryFilter, fn func(*store.Delivery) error) error {
-	return errNotYet
-}
-
-func (db *DB) Domains(ctx context.Context, campaignID int64) ([]string, error) { return nil, errNotYet }
-
 func (db *DB) SaveMessage(ctx context.Context, campaignID, deliveryID int64, messageID string, data []byte) error {
 	return errNotYet
 }
