@@ -90,6 +90,15 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 	}
 	now := time.Now()
 	b := &pgx.Batch{}
+	// The rows are locked in id order first, as ReleaseLeases locks them:
+	// the UPDATEs below take them in the results' order, which against a
+	// concurrent release of the same rows could deadlock.
+	ids := make([]int64, len(results))
+	for i, r := range results {
+		ids[i] = r.DeliveryID
+	}
+	slices.Sort(ids)
+	b.Queue(`SELECT 1 FROM deliveries WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, ids)
 	if hasDuplicateIDs(results) {
 		for _, r := range results {
 			queueRecord(b, []store.AttemptResult{r}, now)
@@ -106,7 +115,7 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 		queueRecord(b, refunds, now)
 		queueRecord(b, outcomes, now)
 	}
-	updates := b.Len()
+	updates := b.Len() // the lock, then the updates
 	queueSuppressBounces(b, results, now)
 
 	var applied int
@@ -119,7 +128,7 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 				br.Close()
 				return err
 			}
-			if i < updates {
+			if i > 0 && i < updates {
 				applied += int(tag.RowsAffected())
 			}
 		}
