@@ -90,15 +90,17 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 	}
 	now := time.Now()
 	b := &pgx.Batch{}
-	// The rows are locked in id order first, as ReleaseLeases locks them:
-	// the UPDATEs below take them in the results' order, which against a
-	// concurrent release of the same rows could deadlock.
+	// The rows still sending are locked in id order first, as
+	// ReleaseLeases locks them: the UPDATEs below take them in the
+	// results' order, which against a concurrent release of the same rows
+	// could deadlock. Rows in other states are not locked: the fence
+	// skips them, and Requeue or DueNow may be writing them.
 	ids := make([]int64, len(results))
 	for i, r := range results {
 		ids[i] = r.DeliveryID
 	}
 	slices.Sort(ids)
-	b.Queue(`SELECT 1 FROM deliveries WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, ids)
+	b.Queue(`SELECT 1 FROM deliveries WHERE id = ANY($1::bigint[]) AND state = 'sending' ORDER BY id FOR UPDATE`, ids)
 	if hasDuplicateIDs(results) {
 		for _, r := range results {
 			queueRecord(b, []store.AttemptResult{r}, now)
