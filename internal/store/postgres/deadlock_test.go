@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"mailout/internal/peertest"
 	"mailout/internal/queue"
 	"mailout/internal/store"
+	"mailout/internal/store/postgres"
 )
 
 // A worker records a batch while another process releases the same rows'
@@ -73,5 +75,50 @@ func TestRecordWhileReleasing(t *testing.T) {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two workers record hard bounces for the same addresses (two campaigns
+// to one list) in opposite orders: both batches put the same keys on the
+// suppression list, and neither may be aborted as a deadlock.
+func TestHardBouncesOfTheSameKeysAtOnce(t *testing.T) {
+	ctx := context.Background()
+	dsn := peertest.Postgres(t).Schema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	for round := range 5 {
+		// Clear the list so each round imports and suppresses every key again.
+		if _, err := a.Pool().Exec(ctx, `DELETE FROM suppressions`); err != nil {
+			t.Fatal(err)
+		}
+		var batches [2][]store.AttemptResult
+		for i, db := range []interface {
+			ImportCampaign(context.Context, *store.Campaign, func() (*store.NewRecipient, error)) error
+			Claim(context.Context, int64, string, time.Time, time.Duration, int) ([]store.Delivery, error)
+		}{a, b} {
+			c := &store.Campaign{Name: fmt.Sprintf("bounce-%d-%d", round, i), Route: "sandbox"}
+			if err := db.ImportCampaign(ctx, c, recipients(500)); err != nil {
+				t.Fatal(err)
+			}
+			ds, err := db.Claim(ctx, c.ID, "w", time.Now().Add(time.Second), time.Minute, 500)
+			if err != nil || len(ds) != 500 {
+				t.Fatalf("Claim = %d rows, %v", len(ds), err)
+			}
+			for _, d := range ds {
+				batches[i] = append(batches[i], store.AttemptResult{DeliveryID: d.ID, Attempt: 1, State: queue.Failed,
+					Class: "recipient-unknown", Code: 550, Suppress: true})
+			}
+		}
+		slices.Reverse(batches[1])
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, db := range []*postgres.DB{a, b} {
+			wg.Go(func() {
+				_, errs[i] = db.Record(ctx, batches[i])
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
 	}
 }

@@ -62,14 +62,15 @@ WHERE d.id = r.id AND d.state = 'sending' AND d.attempts = r.attempt`
 // result applied (the row is failed at the result's attempt) puts the
 // recipient's key on the suppression list with the campaign and the
 // server's reply. The first entry for a key is kept, in the results'
-// order.
+// order. Keys are inserted in key order, so two batches inserting the
+// same keys wait for each other instead of deadlocking.
 const suppressBouncesSQL = `INSERT INTO suppressions ("key", reason, source, campaign, code, enhanced, text, created_at)
 SELECT d."key", $1, $2, c.name, r.code, r.enhanced, r.text, r.at
 FROM unnest($3::bigint[], $4::integer[], $5::integer[], $6::text[], $7::text[], $8::bigint[])
 	WITH ORDINALITY AS r(id, attempt, code, enhanced, text, at, ord)
 JOIN deliveries AS d ON d.id = r.id AND d.state = 'failed' AND d.attempts = r.attempt
 JOIN campaigns AS c ON c.id = d.campaign_id
-ORDER BY r.ord
+ORDER BY d."key" COLLATE "C", r.ord
 ON CONFLICT ("key") DO NOTHING`
 
 // Record applies the results in one transaction, each fenced by its
