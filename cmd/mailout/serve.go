@@ -20,7 +20,6 @@ import (
 	"mailout/internal/secret"
 	"mailout/internal/setting"
 	"mailout/internal/store"
-	"mailout/internal/store/postgres"
 	"mailout/internal/web"
 )
 
@@ -101,10 +100,10 @@ func (a *app) serveKey(keyFile string) (*secret.Key, error) {
 		}
 		return k, nil
 	}
-	if postgres.IsURL(a.dbPath) {
+	if campaign.IsDatabaseURL(a.dbPath) {
 		// A URL has no folder to keep a key file in, and the servers of a
 		// fleet must all use one key.
-		return nil, usageErr("with a PostgreSQL database (--db %s) serve needs the secret key that encrypts the stored relay passwords: set %s (32 random bytes, base64: head -c 32 /dev/urandom | base64) or give --secret-key-file FILE, the same key on every server of the database", postgres.Redact(a.dbPath), secret.EnvVar)
+		return nil, usageErr("with a PostgreSQL database (--db %s) serve needs the secret key that encrypts the stored relay passwords: set %s (32 random bytes, base64: head -c 32 /dev/urandom | base64) or give --secret-key-file FILE, the same key on every server of the database", a.dbName(), secret.EnvVar)
 	}
 	path := a.dbPath + keyFileSuffix
 	k, created, err := secret.LoadOrCreate(path)
