@@ -17,6 +17,8 @@ type consentQueries struct {
 	pendingInsert, pendingSetMessage, pendingConfirm, consentFromPending, consentInsert, pendingGetW *sql.Stmt
 	// readers
 	pendingGet, pendingCount, pendingList, consentsList *sql.Stmt
+	// campaignFeedback is Feedback's (feedback.go).
+	campaignFeedback *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -34,6 +36,7 @@ func prepareConsents(ctx context.Context, w, r *sql.DB) (*consentQueries, error)
 		{r, "pending_count", &q.pendingCount},
 		{r, "pending_list", &q.pendingList},
 		{r, "consents_list", &q.consentsList},
+		{r, "campaign_feedback", &q.campaignFeedback},
 	}, &q.all)
 	if err != nil {
 		return nil, err

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"bounce reviews and seen", testBounceReviewsAndSeen},
 		{"consent pending", testConsentPending},
 		{"consent log", testConsentLog},
+		{"feedback", testFeedback},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
