@@ -115,6 +115,10 @@ type Config struct {
 	// API is served under /api/v1/ without the session check: it checks
 	// its own bearer token. nil = not mounted.
 	API http.Handler
+	// Bounces reads the bounce mailbox of the settings; serve runs its
+	// loop. nil = one without a loop (the settings page's "Fetch now"
+	// still reads the mailbox).
+	Bounces *BounceFetcher
 	// Metrics is served at /metrics to a signed-in user or a request with
 	// a valid API token (Authorization: Bearer). nil = not mounted.
 	Metrics http.Handler
@@ -177,6 +181,9 @@ type server struct {
 	// on first use.
 	optin     *optin.Service
 	optinOnce sync.Once
+	// bounces reads the bounce mailbox (bounces.go).
+	bounces     *BounceFetcher
+	bouncesOnce sync.Once
 }
 
 // New returns the web app's handler: every page, the static assets,
@@ -303,6 +310,9 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("POST /settings/direct", s.saveDirect)
 	// The public address of the app (publicurl.go).
 	authed.HandleFunc("POST /settings/public", s.savePublic)
+	// The bounce mailbox (bounces.go).
+	authed.HandleFunc("POST /settings/bounces", s.saveBounces)
+	authed.HandleFunc("POST /settings/bounces/fetch", s.fetchBounces)
 	authed.HandleFunc("POST /settings/profiles", s.saveProfile)
 	authed.HandleFunc("POST /settings/profiles/{n}/delete", s.deleteProfile)
 	authed.HandleFunc("POST /settings/identities", s.saveIdentity)
