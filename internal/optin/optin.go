@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -406,9 +407,21 @@ func (s *Service) draft(ctx context.Context, f *Form) (*campaign.Draft, error) {
 	return campaign.NewCampaign{Name: "opt-in confirmation", Message: msg, Routing: rt}.Check(env)
 }
 
+// clientKey is what the per-client limit counts: the address, or for
+// IPv6 its /64, which one host usually has whole.
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
 // allowIP counts a request of ip; false and the wait when it is over the
 // limit of the minute.
 func (s *Service) allowIP(ip string, now time.Time) (time.Duration, bool) {
+	ip = clientKey(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.perIP) > 4096 {

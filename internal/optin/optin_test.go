@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -189,5 +190,22 @@ func TestUnknownOrSwitchedOffForm(t *testing.T) {
 	}
 	if err := f.subscribe(t, "a@example.org", "192.0.2.5"); !errors.Is(err, ErrNoForm) {
 		t.Fatalf("switched off: %v, want ErrNoForm", err)
+	}
+}
+
+// Addresses of one IPv6 /64 count as one client.
+func TestRateLimitPerIPv6Prefix(t *testing.T) {
+	f := newFixture(t, Options{RequestsPerMinute: 2})
+	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
+		if err := f.subscribe(t, "a"+strconv.Itoa(i)+"@example.org", ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rl *RateLimitError
+	if err := f.subscribe(t, "c@example.org", "2001:db8:1:2:ffff::3"); !errors.As(err, &rl) {
+		t.Fatalf("third address of one /64: %v, want a RateLimitError", err)
+	}
+	if err := f.subscribe(t, "d@example.org", "2001:db8:1:3::1"); err != nil {
+		t.Fatalf("another /64: %v", err)
 	}
 }

@@ -276,3 +276,50 @@ func TestOptInJSONEndpoint(t *testing.T) {
 		t.Fatalf("consents = %+v", cs)
 	}
 }
+
+// The consent log also records a subscriber added and removed by hand on
+// the list's page, and a one-click unsubscribe from a campaign (for every
+// list); the subscriber's page shows the unsubscribe, the export holds
+// them all.
+func TestConsentLogManualAndOneClick(t *testing.T) {
+	a := newApp(t)
+	a.signIn()
+	l := a.newList("Newsletter", "")
+	if res := a.post(listURL(l.ID)+"/subscribers", url.Values{"email": {"ann@example.org"}}, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add: %s", res.Status)
+	}
+	if res := a.post(listURL(l.ID)+"/subscribers", url.Values{"email": {"bob@example.org"}}, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add: %s", res.Status)
+	}
+	_, links := a.unsubscribeLinks("spring", "email,first_name\nann@example.org,Ann\nbob@example.org,Bob\n")
+	res, _ := a.public("POST", links["ann@example.org"], "List-Unsubscribe=One-Click", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("one-click: %s", res.Status)
+	}
+	subs := a.subscribers(l.ID)
+	var bob int64
+	for _, s := range subs {
+		if s.Email == "bob@example.org" {
+			bob = s.ID
+		}
+	}
+	if res := a.post(listURL(l.ID)+"/subscribers/"+strconv.FormatInt(bob, 10)+"/delete", url.Values{}, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete: %s", res.Status)
+	}
+	_, export := a.get(listURL(l.ID) + "/consents.csv")
+	rows, err := csv.NewReader(strings.NewReader(export)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows[1:] {
+		got = append(got, r[0]+" "+r[1]+" "+strings.Fields(r[2])[0]+" "+r[7])
+	}
+	want := "ann@example.org subscribe manual this|bob@example.org subscribe manual this|ann@example.org unsubscribe one-click all|bob@example.org unsubscribe manual this"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("consent export:\n%s\nwant %s", strings.Join(got, "\n"), want)
+	}
+	if !strings.Contains(export, "manual "+adminEmail) || !strings.Contains(export, "one-click spring") {
+		t.Fatalf("sources lack the user or the campaign:\n%s", export)
+	}
+}
