@@ -62,6 +62,10 @@ as running whose process died are resumed at start. Campaigns sent by
 mailout send in another process are shown live and can be paused or
 cancelled from the web.
 
+The bounce mailbox of the settings page, when one is set, is read at start
+and then every interval (5 minutes by default), as mailout bounces fetch
+does; its password is encrypted with the same key.
+
 On SIGINT or SIGTERM the campaigns being sent pause once their messages in
 flight are finished and recorded (resume them from the web or with
 mailout resume), and the server stops.`,
@@ -158,12 +162,15 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 	limits.List = listCaps
 	apiHandler := api.New(api.Config{Campaigns: svc, Lists: lists, Tokens: accounts, SecretKey: key,
 		Limits: limits, Context: apiRuns, Runs: &apiWG, Logger: a.logger})
+	// The bounce mailbox of the settings is read on a timer until serve
+	// stops; its last read shows on the settings page.
+	bounces := web.NewBounceFetcher(st, key, a.logger)
 	h, err := web.New(web.Config{
 		Campaigns: svc, Accounts: accounts, Runner: runner, Logger: a.logger,
 		AccountErrors: web.AccountErrors{RateLimited: account.ErrRateLimited, AdminExists: account.ErrAdminExists},
 		Audience:      lists, Import: web.ImportLimits{List: listCaps}, SecretKey: key,
 		Tokens: accounts, TokenErrors: web.TokenErrors{BadName: account.ErrBadTokenName, NoToken: account.ErrNoToken},
-		API: apiHandler, Metrics: m.Handler(), OneClick: oneClick,
+		API: apiHandler, Metrics: m.Handler(), OneClick: oneClick, Bounces: bounces,
 	})
 	if err != nil {
 		return err
@@ -185,6 +192,11 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 	scheduleTicker := time.NewTicker(web.ScheduleCheck)
 	defer scheduleTicker.Stop()
 	go runner.WatchScheduled(scheduleTicker.C)
+	bounceCtx, stopBounces := context.WithCancel(context.WithoutCancel(ctx))
+	bouncesDone := make(chan struct{})
+	go func() { defer close(bouncesDone); bounces.Run(bounceCtx) }()
+	// A read under way ends before the store closes.
+	defer func() { stopBounces(); <-bouncesDone }()
 	// Requests (the progress streams among them) end when serving ends.
 	base, stopRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRequests()

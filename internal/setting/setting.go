@@ -59,6 +59,8 @@ type Settings struct {
 	// List-Unsubscribe also names.
 	PublicURL         string `json:"public_url,omitempty"`
 	UnsubscribeMailto string `json:"unsubscribe_mailto,omitempty"`
+	// Bounces is the bounce mailbox serve reads on a timer; nil = none.
+	Bounces *BounceMailbox `json:"bounce_mailbox,omitempty"`
 
 	// Where Load read them, for RelayPassword.
 	st  store.Accounts
@@ -116,6 +118,8 @@ var ErrUnknownRelay = errors.New("no relay account of that name")
 type stored struct {
 	Settings
 	Sealed map[string][]byte `json:"sealed_passwords,omitempty"` // relay name → secret.Key.Seal(password)
+	// SealedMailbox is the bounce mailbox's password, sealed.
+	SealedMailbox []byte `json:"sealed_mailbox_password,omitempty"`
 }
 
 func read(ctx context.Context, st store.Accounts) (*stored, error) {
@@ -152,6 +156,14 @@ func Load(ctx context.Context, st store.Accounts, box *secret.Key) (*Settings, e
 		}
 		s.Relays[i].HasPassword = true
 	}
+	if s.Bounces != nil && s.SealedMailbox != nil {
+		if _, err := box.Open(s.SealedMailbox); err != nil {
+			return nil, fmt.Errorf("settings: password of the bounce mailbox: %w", err)
+		}
+		b := *s.Bounces
+		b.HasPassword = true
+		s.Bounces = &b
+	}
 	out := s.Settings
 	out.st, out.box = st, box
 	return &out, nil
@@ -179,6 +191,17 @@ func Save(ctx context.Context, st store.Accounts, box *secret.Key, s *Settings) 
 			next.Sealed[r.Name] = old.Sealed[r.Name]
 		}
 		r.Password, r.HasPassword = "", false
+	}
+	if s.Bounces != nil {
+		m := *s.Bounces
+		switch {
+		case m.Password != "":
+			next.SealedMailbox = box.Seal([]byte(m.Password))
+		case old.SealedMailbox != nil:
+			next.SealedMailbox = old.SealedMailbox
+		}
+		m.Password, m.HasPassword = "", false
+		next.Bounces = &m
 	}
 	b, err := json.Marshal(&next)
 	if err != nil {
@@ -314,6 +337,11 @@ func (s *Settings) Validate() error {
 			}
 		}
 		return &FieldError{Field: "public_url", Err: err}
+	}
+	if s.Bounces != nil {
+		if err := s.Bounces.validate(); err != nil {
+			return err
+		}
 	}
 	for i, id := range s.Identities {
 		f := fmt.Sprintf("identities[%d]", i)

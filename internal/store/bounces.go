@@ -53,6 +53,18 @@ type Review struct {
 	At      time.Time
 }
 
+// Feedback is what became of a campaign's accepted messages afterwards,
+// by the bounce mailbox: the base of its complaint rate.
+type Feedback struct {
+	// Delivered counts the messages a server accepted (DeliveredAt set),
+	// those that bounced later included.
+	Delivered int
+	// Complaints counts those reported as spam (ComplainedAt set).
+	Complaints int
+	// LaterBounces counts those that bounced after they were accepted.
+	LaterBounces int
+}
+
 // Bounces keeps what the bounce mailbox says.
 type Bounces interface {
 	// DeliveryByMessageID finds the delivery whose message had this
@@ -71,4 +83,7 @@ type Bounces interface {
 	MailboxSeen(ctx context.Context, mailbox, uid string) (bool, error)
 	// MarkMailboxSeen remembers that it was.
 	MarkMailboxSeen(ctx context.Context, mailbox, uid string, at time.Time) error
+	// Feedback counts the campaign's accepted messages and what the
+	// bounce mailbox said about them, from one snapshot.
+	Feedback(ctx context.Context, campaignID int64) (Feedback, error)
 }

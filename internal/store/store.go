@@ -242,6 +242,7 @@ type Store interface {
 	Lists
 	Accounts
 	Bounces
+	Consents
 
 	// ImportCampaign creates the campaign and all its recipients in one
 	// transaction: after a crash it is either complete or absent. next

@@ -118,6 +118,8 @@ type campaignView struct {
 	CanCancel    bool
 	Elsewhere    bool
 	Sandbox      bool
+	// Complaints is the complaint rate, nil before a delivery.
+	Complaints *complaintView
 }
 
 func (s *server) campaignPage(w http.ResponseWriter, r *http.Request) {
@@ -139,6 +141,12 @@ func (s *server) campaignPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	fb, err := s.cfg.Campaigns.Store().Feedback(ctx, c.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v.Complaints = newComplaintView(fb, lang)
 	for _, cl := range outcome.Classes {
 		if k := n.ByClass[cl]; k > 0 {
 			v.Classes = append(v.Classes, classRow{Class: cl, Count: k, Advice: outcome.Advice(cl, v.Route, lang)})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"mailout/internal/addr"
 	"mailout/internal/audience"
 	"mailout/internal/recipient"
 	"mailout/internal/store"
@@ -96,6 +97,8 @@ type listView struct {
 	FieldError string
 	// TooLarge: the upload was over the cap, which the page names.
 	TooLarge bool
+	// OptIn is the public subscription form's section.
+	OptIn *listFormView
 }
 
 // fieldColumns are the list's merge-field columns, without its address
@@ -164,6 +167,12 @@ func (s *server) renderList(w http.ResponseWriter, r *http.Request, status int, 
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if v.OptIn == nil {
+		if v.OptIn, err = s.listForm(ctx, r, l, nil); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.render(w, r, status, "list", "list.title", v, errKey)
 }
@@ -370,11 +379,16 @@ func (s *server) addSubscriber(w http.ResponseWriter, r *http.Request) {
 	done := "subadded"
 	if !added {
 		done = "subupdated"
+	} else if a, err := addr.Parse(email); err == nil {
+		s.logConsent(r.Context(), store.Consent{ListID: l.ID, Email: a.String(), Key: a.Key(),
+			Action: store.ConsentSubscribe, Source: manualSource(r), IP: clientIP(r)})
 	}
 	http.Redirect(w, r, listURL(l.ID)+"?done="+done, http.StatusSeeOther)
 }
 
 type subscriberPageView struct {
+	// Consents are the subscriber's entries of the consent log.
+	Consents   []store.Consent
 	List       *store.List
 	Sub        *store.Subscriber
 	Columns    []string
@@ -415,6 +429,11 @@ func (s *server) renderSubscriber(w http.ResponseWriter, r *http.Request, status
 	for _, c := range v.Columns {
 		v.Values = append(v.Values, fields[c])
 	}
+	var err error
+	if v.Consents, err = s.consents(r.Context(), l, sub.Key); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, status, "subscriber", "subscriber.title", v, errKey)
 }
 
@@ -449,5 +468,7 @@ func (s *server) deleteSubscriber(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.logConsent(r.Context(), store.Consent{ListID: l.ID, Email: sub.Email, Key: sub.Key,
+		Action: store.ConsentUnsubscribe, Source: manualSource(r), IP: clientIP(r)})
 	http.Redirect(w, r, listURL(l.ID)+"?done=subdeleted", http.StatusSeeOther)
 }

@@ -14,13 +14,17 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 // secure sets the security headers of every response and refuses a
 // state-changing request from another site (Sec-Fetch-Site, else Origin
 // against Host): the app's defence against cross-site request forgery,
-// with the SameSite=Lax session cookie. The one exception is the
-// one-click unsubscribe POST (unsubscribe.go).
+// with the SameSite=Lax session cookie. The exceptions are the
+// one-click unsubscribe POST (unsubscribe.go) and the JSON endpoint of
+// the subscription forms (optin.go).
 func (s *server) secure(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	// Mailbox providers POST one-click unsubscribes from their own sites
 	// (RFC 8058 §3.2); the signed token in the path is the authority.
 	cop.AddInsecureBypassPattern(unsubscribePostPattern)
+	// A website's own subscription form posts from its own origin; the
+	// endpoint only sends a confirmation message, under limits.
+	cop.AddInsecureBypassPattern(optinJSONPattern)
 	guarded := cop.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

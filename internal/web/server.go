@@ -27,11 +27,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"mailout/internal/audience"
 	"mailout/internal/campaign"
 	"mailout/internal/doctor"
+	"mailout/internal/optin"
 	"mailout/internal/recipient"
 	"mailout/internal/secret"
 	"mailout/internal/store"
@@ -113,6 +115,10 @@ type Config struct {
 	// API is served under /api/v1/ without the session check: it checks
 	// its own bearer token. nil = not mounted.
 	API http.Handler
+	// Bounces reads the bounce mailbox of the settings; serve runs its
+	// loop. nil = one without a loop (the settings page's "Fetch now"
+	// still reads the mailbox).
+	Bounces *BounceFetcher
 	// Metrics is served at /metrics to a signed-in user or a request with
 	// a valid API token (Authorization: Bearer). nil = not mounted.
 	Metrics http.Handler
@@ -171,6 +177,13 @@ type server struct {
 	static http.Handler
 	// previews are the compose page's HTML previews, in memory.
 	previews previewStore
+	// optin runs the lists' public subscription forms (optin.go), made
+	// on first use.
+	optin     *optin.Service
+	optinOnce sync.Once
+	// bounces reads the bounce mailbox (bounces.go).
+	bounces     *BounceFetcher
+	bouncesOnce sync.Once
 }
 
 // New returns the web app's handler: every page, the static assets,
@@ -235,6 +248,13 @@ func (s *server) routes() http.Handler {
 	open.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	open.HandleFunc(unsubscribePostPattern, s.unsubscribe)
 	// END one-click unsubscribe
+	// Double opt-in (optin.go): the lists' public forms, public.
+	open.HandleFunc("GET /s/{form}", s.subscribePage)
+	open.HandleFunc("POST /s/{form}", s.subscribe)
+	open.HandleFunc(optinJSONPattern, s.subscribeJSON)
+	open.HandleFunc("OPTIONS /s/{form}/json", s.subscribePreflight)
+	open.HandleFunc("GET /c/{token}", s.confirmPage)
+	open.HandleFunc("POST /c/{token}", s.confirm)
 
 	authed.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/campaigns", http.StatusSeeOther)
@@ -280,6 +300,9 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("GET /lists/{id}/subscribers/{sub}", s.subscriberPage)
 	authed.HandleFunc("POST /lists/{id}/subscribers/{sub}", s.updateSubscriber)
 	authed.HandleFunc("POST /lists/{id}/subscribers/{sub}/delete", s.deleteSubscriber)
+	authed.HandleFunc("POST /lists/{id}/form", s.saveListForm)
+	authed.HandleFunc("GET /lists/{id}/pending/{p}", s.pendingMessage)
+	authed.HandleFunc("GET /lists/{id}/consents.csv", s.exportConsents)
 	authed.HandleFunc("GET /settings", s.settingsPage)
 	authed.HandleFunc("POST /settings/relays", s.saveRelay)
 	authed.HandleFunc("POST /settings/relays/{n}/delete", s.deleteRelay)
@@ -287,6 +310,9 @@ func (s *server) routes() http.Handler {
 	authed.HandleFunc("POST /settings/direct", s.saveDirect)
 	// The public address of the app (publicurl.go).
 	authed.HandleFunc("POST /settings/public", s.savePublic)
+	// The bounce mailbox (bounces.go).
+	authed.HandleFunc("POST /settings/bounces", s.saveBounces)
+	authed.HandleFunc("POST /settings/bounces/fetch", s.fetchBounces)
 	authed.HandleFunc("POST /settings/profiles", s.saveProfile)
 	authed.HandleFunc("POST /settings/profiles/{n}/delete", s.deleteProfile)
 	authed.HandleFunc("POST /settings/identities", s.saveIdentity)

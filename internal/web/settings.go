@@ -46,6 +46,10 @@ type settingsView struct {
 	Identity identityForm
 	// Public is the public address form (publicurl.go).
 	Public publicForm
+	// Bounces is the bounce mailbox form, LastFetch the last read of the
+	// mailbox (bounces.go).
+	Bounces   bounceForm
+	LastFetch *BounceFetch
 	// Errors are the validation messages by form field ("relay.host").
 	Errors map[string]string
 	Tokens []store.APIToken
@@ -84,6 +88,12 @@ func (s *server) newSettingsView(r *http.Request, st *setting.Settings) *setting
 		v.Direct.FallbackAfter = strconv.Itoa(st.FallbackAfter)
 	}
 	v.Public = publicForm{URL: st.PublicURL, Mailto: st.UnsubscribeMailto}
+	if b := st.Bounces; b != nil {
+		v.Bounces = bounceForm{URL: b.URL, CAFile: b.CAFile, HasPassword: b.HasPassword}
+		if b.IntervalMinutes > 0 {
+			v.Bounces.Interval = strconv.Itoa(b.IntervalMinutes)
+		}
+	}
 	kind, n, _ := strings.Cut(r.URL.Query().Get("edit"), ".")
 	i, err := strconv.Atoi(n)
 	if err != nil || i < 0 {
@@ -123,6 +133,7 @@ func (s *server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		}
 		v.Tokens, v.HasTokens = ts, true
 	}
+	v.LastFetch = s.bounceFetcher().Last()
 	s.render(w, r, status, "settings", "settings.title", v, errKey)
 }
 
@@ -139,6 +150,9 @@ func formField(field string) string {
 	if m[1] == "public_url" || m[1] == "unsubscribe_mailto" {
 		return "public." + m[1]
 	}
+	if m[1] == "bounce_mailbox" {
+		return "bounces." + m[2]
+	}
 	if section == "" { // dns, helo, fallback_relay, fallback_after
 		return "direct." + m[1]
 	}
@@ -148,6 +162,14 @@ func formField(field string) string {
 // save stores st, or renders the page again with the validation error
 // next to its field (v holds the form as typed).
 func (s *server) save(w http.ResponseWriter, r *http.Request, st *setting.Settings, v *settingsView, done string) {
+	if s.saveOK(w, r, st, v) {
+		http.Redirect(w, r, "/settings?done="+done, http.StatusSeeOther)
+	}
+}
+
+// saveOK stores st and reports true, or answers as save does and reports
+// false.
+func (s *server) saveOK(w http.ResponseWriter, r *http.Request, st *setting.Settings, v *settingsView) bool {
 	err := setting.Save(r.Context(), s.cfg.Campaigns.Store(), s.cfg.SecretKey, st)
 	var fe *setting.FieldError
 	if errors.As(err, &fe) {
@@ -155,16 +177,16 @@ func (s *server) save(w http.ResponseWriter, r *http.Request, st *setting.Settin
 		// The lists show what is stored, not the refused change.
 		if v.S, err = setting.Load(r.Context(), s.cfg.Campaigns.Store(), s.cfg.SecretKey); err != nil {
 			s.fail(w, r, err)
-			return
+			return false
 		}
 		s.renderSettings(w, r, http.StatusUnprocessableEntity, v, "settings.invalid")
-		return
+		return false
 	}
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return false
 	}
-	http.Redirect(w, r, "/settings?done="+done, http.StatusSeeOther)
+	return true
 }
 
 // formIndex reads the form's index: -1 (a new item) or one of n items.

@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 
+	"mailout/internal/store"
 	"mailout/internal/unsubscribe"
 )
 
@@ -92,6 +93,10 @@ func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("unsubscribed", "campaign", t.Campaign.Name, "delivery", t.Delivery.ID, "one_click", oneClick)
+	// The consent log: a campaign names no list, so the entry is about
+	// every list.
+	s.logConsent(r.Context(), store.Consent{Email: t.Delivery.Email, Key: t.Delivery.Key, Action: store.ConsentUnsubscribe,
+		Source: store.ConsentOneClick + " " + t.Campaign.Name, IP: clientIP(r), At: now})
 	s.render(w, r, http.StatusOK, "unsubscribe", "unsubscribe.done_title", &unsubscribeView{State: "done"}, "")
 }
 

@@ -49,6 +49,7 @@ type DB struct {
 	q    *queries
 	acct *accountQueries
 	bq   *bounceQueries
+	cq   *consentQueries
 }
 
 var _ store.Store = (*DB)(nil)
@@ -90,6 +91,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	if db.bq, err = prepareBounces(ctx, w, r); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if db.cq, err = prepareConsents(ctx, w, r); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -155,6 +160,9 @@ func (db *DB) Close() error {
 	}
 	if db.bq != nil {
 		errs = append(errs, db.bq.close())
+	}
+	if db.cq != nil {
+		errs = append(errs, db.cq.close())
 	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())

@@ -215,9 +215,10 @@ func TestQueryFilesAllPrepared(t *testing.T) {
 	}
 	// Every file is prepared once; delivery_insert and subscriber_upsert a
 	// second time as a batch, campaign_exists and suppression_get once per
-	// handle; record_batch once per chunk size. The accounts' and the
-	// bounce mailbox's statements are prepared apart.
-	if n, want := len(db.q.all)+len(db.acct.all)+len(db.bq.all), len(names)+4+len(recordChunks)-1; n != want {
+	// handle; record_batch once per chunk size. The accounts', the
+	// bounce mailbox's and the consents' statements are prepared apart,
+	// pending_get once per handle.
+	if n, want := len(db.q.all)+len(db.acct.all)+len(db.bq.all)+len(db.cq.all), len(names)+5+len(recordChunks)-1; n != want {
 		t.Fatalf("%d statements prepared for %d query files, want %d", n, len(names), want)
 	}
 }

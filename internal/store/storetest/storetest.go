@@ -63,6 +63,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"settings", testSettings},
 		{"bounce after delivery", testBounceAfterDelivery},
 		{"bounce reviews and seen", testBounceReviewsAndSeen},
+		{"consent pending", testConsentPending},
+		{"consent log", testConsentLog},
+		{"feedback", testFeedback},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
