@@ -28,7 +28,10 @@
 // One process sends a campaign at a time: Run holds the campaign's lock
 // (FileLock beside the SQLite database), so rows a dead run left "sending"
 // are known to be orphans and are sent again, flagged as possible
-// duplicates.
+// duplicates. The workers of a fleet (a PostgreSQL store, store.Fleet)
+// run campaigns shared instead (RunOptions.Shared): many at once, without
+// a lock, each renewing the short leases of its rows and taking back only
+// the leases that ended; a breaker's pause is stored once for the fleet.
 package campaign
 
 import (
