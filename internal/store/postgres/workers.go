@@ -148,10 +148,6 @@ WHERE campaign_id = $1 AND state = 'sending' AND lease_owner = $2 AND lease_unti
 	return int(tag.RowsAffected()), nil
 }
 
-// ownerReleaseReason is the text of a row failed as crash-loop by
-// ReleaseOwned.
-var ownerReleaseReason = fmt.Sprintf("the process stopped %d times in a row while this recipient was being sent; given up so the rest of the list goes on (the message may have been received)", store.CrashLimit)
-
 // ReleaseOwned returns the campaign's rows that owner still holds (state
 // sending) as ReleaseLeases does a crashed run's: to pending, due at at,
 // flagged PossibleDuplicate (they may have been sent: their result was not
@@ -164,10 +160,12 @@ UPDATE deliveries SET
 	state = CASE WHEN crashes + 1 >= $4 THEN 'failed' ELSE 'pending' END,
 	class = CASE WHEN crashes + 1 >= $4 THEN 'crash-loop' ELSE class END,
 	text  = CASE WHEN crashes + 1 >= $4 THEN $5 ELSE text END,
+	code  = CASE WHEN crashes + 1 >= $4 THEN 0 ELSE code END,
+	enhanced = CASE WHEN crashes + 1 >= $4 THEN '' ELSE enhanced END,
 	next_at = $3, lease_owner = '', lease_until = 0,
 	possible_duplicate = true, crashes = crashes + 1, updated_at = $3
 WHERE campaign_id = $1 AND state = 'sending' AND lease_owner = $2`,
-		campaignID, owner, ms(at), store.CrashLimit, ownerReleaseReason)
+		campaignID, owner, ms(at), store.CrashLimit, crashReason)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: release the rows of %s in campaign %d: %w", owner, campaignID, err)
 	}
