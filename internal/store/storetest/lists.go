@@ -279,6 +279,7 @@ func testListsSearchAndPaging(t *testing.T, s store.Store) {
 		want int
 	}{
 		{"PARIS", 5}, {"zür", 5}, {"EXAMPLE.ORG", 10}, {"user3@", 1}, {"name 7", 1}, {"city", 0}, {"nobody", 0},
+		{"%", 0}, {"_", 0}, {`\`, 0}, // no wildcard: a substring as written
 	} {
 		if got := subscribers(t, s, l.ID, store.SubscriberFilter{Search: tc.q}); len(got) != tc.want {
 			t.Errorf("Search %q: %d subscribers %v, want %d", tc.q, len(got), emails(got), tc.want)
