@@ -13,9 +13,6 @@ import (
 	"mailout/internal/store"
 )
 
-// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
-const uniqueViolation = "23505"
-
 // exists maps a unique violation (a name, key or email already taken) to
 // store.ErrExists.
 func exists(err error) error {
