@@ -177,7 +177,7 @@ When nothing gets out:
 	}
 	pf := root.PersistentFlags()
 	pf.String("config", "", "configuration file of name = value lines, one per flag (env MAILOUT_CONFIG); every flag can also be set as MAILOUT_FLAG_NAME")
-	pf.StringVar(&a.dbPath, "db", "mailout.db", "SQLite database file")
+	pf.StringVar(&a.dbPath, "db", "mailout.db", "SQLite database file, or a PostgreSQL URL (postgres://…) for a fleet of workers")
 	pf.StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = pf.MarkHidden("cpuprofile")
@@ -185,6 +185,7 @@ When nothing gets out:
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
 	root.AddCommand(a.doctorCmd(), a.sinkCmd(), a.dkimCmd(), a.suppressionCmd(), a.listsCmd(), a.serveCmd())
 	root.AddCommand(a.adminCmd(), a.tokenCmd(), a.pauseCmd(), a.cancelCmd(), a.bouncesCmd())
+	root.AddCommand(a.workerCmd(), a.workersCmd())
 	markUsageErrors(root)
 	return root
 }

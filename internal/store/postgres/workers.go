@@ -183,3 +183,11 @@ func (db *DB) PauseRunning(ctx context.Context, id int64, reason string) (bool, 
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %s: %w", db.where, err)
+	}
+	return nil
+}
