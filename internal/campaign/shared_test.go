@@ -23,7 +23,9 @@ type fleetStore struct {
 	diagnoses atomic.Int32
 }
 
-func (f *fleetStore) RenewLeases(context.Context, int64, string, time.Time) (int, error) { return 0, nil }
+func (f *fleetStore) RenewLeases(context.Context, int64, string, time.Time) (int, error) {
+	return 0, nil
+}
 
 func (f *fleetStore) ReleaseOwned(context.Context, int64, string, time.Time) (int, error) {
 	return 0, nil
