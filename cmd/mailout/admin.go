@@ -47,7 +47,7 @@ characters and is stored only as an argon2id hash.`,
 			u, err := account.New(st, account.Options{}).CreateAdmin(ctx, email, password)
 			switch {
 			case errors.Is(err, account.ErrAdminExists):
-				return &exitErr{code: exitUsage, err: fmt.Errorf("%w in %s", err, a.dbPath)}
+				return &exitErr{code: exitUsage, err: fmt.Errorf("%w in %s", err, a.dbName())}
 			case errors.Is(err, account.ErrBadEmail):
 				return usageErr("--email: %v", err)
 			case errors.Is(err, account.ErrPasswordTooShort), errors.Is(err, account.ErrPasswordTooLong):
@@ -55,7 +55,7 @@ characters and is stored only as an argon2id hash.`,
 			case err != nil:
 				return err
 			}
-			fmt.Fprintf(a.stdout, "administrator %s created in %s\n", u.Email, a.dbPath)
+			fmt.Fprintf(a.stdout, "administrator %s created in %s\n", u.Email, a.dbName())
 			return nil
 		},
 	}

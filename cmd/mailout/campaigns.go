@@ -29,7 +29,7 @@ func (a *app) campaignsCmd() *cobra.Command {
 				return err
 			}
 			if len(list) == 0 {
-				fmt.Fprintf(a.stdout, "No campaigns in %s yet. Start one with: mailout send --recipients FILE.csv --message FILE\n", a.dbPath)
+				fmt.Fprintf(a.stdout, "No campaigns in %s yet. Start one with: mailout send --recipients FILE.csv --message FILE\n", a.dbName())
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)

@@ -52,7 +52,7 @@ func (a *app) onList(ctx context.Context, name string, open func(context.Context
 func (a *app) findList(ctx context.Context, aud *audience.Service, name string) (*store.List, error) {
 	l, err := aud.ByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("no list named %q in %s (see: mailout lists show)", name, a.dbPath)}
+		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("no list named %q in %s (see: mailout lists show)", name, a.dbName())}
 	}
 	return l, err
 }
@@ -192,7 +192,7 @@ func (a *app) listsShowCmd() *cobra.Command {
 				return err
 			}
 			if len(all) == 0 {
-				fmt.Fprintf(a.stdout, "No lists in %s yet. Make one with: mailout lists create NAME\n", a.dbPath)
+				fmt.Fprintf(a.stdout, "No lists in %s yet. Make one with: mailout lists create NAME\n", a.dbName())
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)

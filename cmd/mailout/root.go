@@ -16,6 +16,7 @@ import (
 
 	"mailout/internal/campaign"
 	"mailout/internal/store"
+	"mailout/internal/store/postgres"
 )
 
 // Exit statuses, documented in README.md.
@@ -177,7 +178,7 @@ When nothing gets out:
 	}
 	pf := root.PersistentFlags()
 	pf.String("config", "", "configuration file of name = value lines, one per flag (env MAILOUT_CONFIG); every flag can also be set as MAILOUT_FLAG_NAME")
-	pf.StringVar(&a.dbPath, "db", "mailout.db", "SQLite database file, or a PostgreSQL URL (postgres://…) for a fleet of workers")
+	pf.StringVar(&a.dbPath, "db", "mailout.db", "SQLite database file, or a postgres:// URL of a PostgreSQL database")
 	pf.StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	_ = pf.MarkHidden("cpuprofile")
@@ -248,11 +249,23 @@ func (a *app) openServiceEnv(ctx context.Context, create bool, env campaign.Env)
 	if errors.Is(err, campaign.ErrNoDatabase) {
 		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("database %s does not exist (check --db; mailout send creates it with the first campaign)", a.dbPath)}
 	}
+	if errors.Is(err, campaign.ErrUnreachable) {
+		return nil, &exitErr{code: exitError, err: fmt.Errorf("%w\nIs PostgreSQL running on that host and port, and is the --db URL right (user, password, database name)?", err)}
+	}
 	if err != nil {
 		return nil, err
 	}
 	a.svc = svc
 	return svc, nil
+}
+
+// dbName names the database of --db in messages: the file, or the URL
+// with its password replaced.
+func (a *app) dbName() string {
+	if postgres.IsURL(a.dbPath) {
+		return postgres.Redact(a.dbPath)
+	}
+	return a.dbPath
 }
 
 // env is how the service reads relay passwords and tells warnings.
@@ -290,7 +303,7 @@ func (a *app) openCampaign(ctx context.Context, name string) (store.Store, *stor
 func (a *app) findCampaign(ctx context.Context, st store.Store, name string) (*store.Campaign, error) {
 	c, err := st.CampaignByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("no campaign named %q in %s (see: mailout campaigns)", name, a.dbPath)}
+		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("no campaign named %q in %s (see: mailout campaigns)", name, a.dbName())}
 	}
 	return c, err
 }

@@ -272,7 +272,7 @@ func (a *app) runCampaign(ctx context.Context, svc *campaign.Service, c *store.C
 	case errors.Is(err, campaign.ErrLocked):
 		return &exitErr{code: exitError, err: fmt.Errorf("%w (wait for it to finish, or stop it first)", err)}
 	case errors.Is(err, campaign.ErrStoreFailed):
-		return &exitErr{code: exitError, err: storeFailure(err, a.dbPath, c.Name)}
+		return &exitErr{code: exitError, err: storeFailure(err, a.dbName(), c.Name)}
 	default:
 		return &exitErr{code: exitError, err: err}
 	}

@@ -205,7 +205,7 @@ func (a *app) runOrSchedule(ctx context.Context, svc *campaign.Service, c *store
 	fmt.Fprintf(a.stdout, "Campaign %q is scheduled for %s; nothing was sent.\n"+
 		"\"mailout serve\" running on this database (%s) starts it then;\n"+
 		"or, after that time, run: mailout resume %s\n",
-		c.Name, c.StartAt.Local().Format(time.DateTime), a.dbPath, quoteArg(c.Name))
+		c.Name, c.StartAt.Local().Format(time.DateTime), a.dbName(), quoteArg(c.Name))
 	return nil
 }
 

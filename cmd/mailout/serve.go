@@ -20,6 +20,7 @@ import (
 	"mailout/internal/secret"
 	"mailout/internal/setting"
 	"mailout/internal/store"
+	"mailout/internal/store/postgres"
 	"mailout/internal/web"
 )
 
@@ -39,7 +40,7 @@ func (a *app) serveCmd() *cobra.Command {
 		oneClick        campaign.OneClick
 	)
 	cmd := &cobra.Command{
-		Use:   "serve [--listen 127.0.0.1:8025] [--db FILE] [--secret-key-file FILE]",
+		Use:   "serve [--listen 127.0.0.1:8025] [--db FILE|URL] [--secret-key-file FILE]",
 		Short: "Run the web app: campaigns, lists, settings, the doctor, the sandbox inbox and the JSON API",
 		Long: `serve runs mailout's web app on --listen (loopback by default) over the
 database of --db, which it creates when it does not exist, and prints its
@@ -53,7 +54,9 @@ the value of MAILOUT_SECRET_KEY (base64), else the file --secret-key-file,
 else the file beside the database (mailout.db.secret.key), which serve
 creates with a new key, readable by its owner only, the first time. Back
 it up with the database, kept apart from it: without it the stored relay
-passwords cannot be read and must be typed again.
+passwords cannot be read and must be typed again. With a PostgreSQL
+database (--db postgres://…) there is no file beside it: set
+MAILOUT_SECRET_KEY or give --secret-key-file.
 
 Campaigns started from the web are sent by this process; campaigns stored
 as running whose process died are resumed at start. Campaigns sent by
@@ -81,7 +84,8 @@ mailout resume), and the server stops.`,
 
 // serveKey finds the secret key: MAILOUT_SECRET_KEY, else the file
 // given, else the file beside the database, created when missing (and
-// then said where, and that it needs a backup).
+// then said where, and that it needs a backup). A PostgreSQL database has
+// no file beside it: one of the first two is required.
 func (a *app) serveKey(keyFile string) (*secret.Key, error) {
 	if v := a.getenv(secret.EnvVar); v != "" {
 		k, err := secret.Parse(v)
@@ -96,6 +100,11 @@ func (a *app) serveKey(keyFile string) (*secret.Key, error) {
 			return nil, usageErr("--secret-key-file: %v", err)
 		}
 		return k, nil
+	}
+	if postgres.IsURL(a.dbPath) {
+		// A URL has no folder to keep a key file in, and the servers of a
+		// fleet must all use one key.
+		return nil, usageErr("with a PostgreSQL database (--db %s) serve needs the secret key that encrypts the stored relay passwords: set %s (32 random bytes, base64: head -c 32 /dev/urandom | base64) or give --secret-key-file FILE, the same key on every server of the database", postgres.Redact(a.dbPath), secret.EnvVar)
 	}
 	path := a.dbPath + keyFileSuffix
 	k, created, err := secret.LoadOrCreate(path)

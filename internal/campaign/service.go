@@ -26,7 +26,8 @@
 //   - Summary: the end of a run as a report.Summary a front end prints.
 //
 // One process sends a campaign at a time: Run holds the campaign's lock
-// (FileLock beside the SQLite database), so rows a dead run left "sending"
+// (FileLock beside a SQLite database, a session advisory lock in
+// PostgreSQL), so rows a dead run left "sending"
 // are known to be orphans and are sent again, flagged as possible
 // duplicates. The workers of a fleet (a PostgreSQL store, store.Fleet)
 // run campaigns shared instead (RunOptions.Shared): many at once, without
@@ -47,6 +48,7 @@ import (
 
 	"mailout/internal/outcome"
 	"mailout/internal/store"
+	"mailout/internal/store/postgres"
 	"mailout/internal/store/sqlite"
 )
 
@@ -111,10 +113,24 @@ func New(st store.Store, o Options) *Service {
 // create is false.
 var ErrNoDatabase = errors.New("database does not exist")
 
-// Open opens the SQLite database at path (creating it when create is
-// true) and returns a service over it whose campaigns are locked with a
-// file beside the database (path.campaign-ID.lock).
+// ErrUnreachable is returned by Open when the PostgreSQL server of a
+// postgres:// URL cannot be reached or refuses the connection.
+var ErrUnreachable = errors.New("cannot connect to the PostgreSQL database")
+
+// Open opens the store that path names and returns a service over it.
+//
+// A postgres:// or postgresql:// URL opens the PostgreSQL store (create
+// does not apply: the database is there or the connection fails,
+// ErrUnreachable), whose campaigns are locked with a session advisory lock
+// (postgres.DB.LockCampaign). Anything else is the file of a SQLite
+// database (created when create is true, else ErrNoDatabase when missing)
+// whose campaigns are locked with a file beside it
+// (path.campaign-ID.lock). Options.Lock and Runner, when set, replace
+// either lock. Errors name a URL without its password.
 func Open(ctx context.Context, path string, create bool, o Options) (*Service, error) {
+	if postgres.IsURL(path) {
+		return openPostgres(ctx, path, o)
+	}
 	if !create {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s", ErrNoDatabase, path)
@@ -132,6 +148,33 @@ func Open(ctx context.Context, path string, create bool, o Options) (*Service, e
 		o.Runner = func(id int64) (bool, error) { return Runner(lockPath(id)) }
 	}
 	return New(st, o), nil
+}
+
+// openPostgres is Open of a postgres:// URL.
+func openPostgres(ctx context.Context, url string, o Options) (*Service, error) {
+	db, err := postgres.Open(ctx, url)
+	if postgres.Unreachable(err) {
+		return nil, fmt.Errorf("%w %s: %w", ErrUnreachable, postgres.Redact(url), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", postgres.Redact(url), err)
+	}
+	if o.Lock == nil {
+		o.Lock = func(id int64) (func(), error) {
+			unlock, err := db.LockCampaign(context.Background(), id)
+			if errors.Is(err, postgres.ErrCampaignLocked) {
+				return nil, ErrLocked
+			}
+			if err != nil {
+				return nil, fmt.Errorf("campaign lock: %w", err)
+			}
+			return unlock, nil
+		}
+	}
+	if o.Runner == nil {
+		o.Runner = func(id int64) (bool, error) { return db.CampaignRunning(context.Background(), id) }
+	}
+	return New(db, o), nil
 }
 
 // Store is the service's store, for front ends that read campaigns,

@@ -41,7 +41,7 @@ const claimSQL = `WITH due AS (
 	ORDER BY d.next_at, d.id
 	LIMIT $5
 	FOR UPDATE OF d SKIP LOCKED
-), picked AS (
+), picked AS MATERIALIZED (
 	SELECT p.id, (
 		SELECT s.reason FROM suppressions AS s
 		WHERE s."key" IN (d."key", '@' || d.domain)

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"mailout/internal/store"
 )
@@ -16,8 +15,7 @@ import (
 // exists maps a unique violation (a name, key or email already taken) to
 // store.ErrExists.
 func exists(err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == uniqueViolation {
+	if isUnique(err) {
 		return store.ErrExists
 	}
 	return err
