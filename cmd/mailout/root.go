@@ -245,7 +245,12 @@ func (a *app) openService(ctx context.Context, create bool) (*campaign.Service, 
 
 // openServiceEnv is openService with the service's Env.
 func (a *app) openServiceEnv(ctx context.Context, create bool, env campaign.Env) (*campaign.Service, error) {
-	svc, err := campaign.Open(ctx, a.dbPath, create, campaign.Options{Env: env, Logger: a.logger})
+	return a.openServiceOptions(ctx, create, campaign.Options{Env: env, Logger: a.logger})
+}
+
+// openServiceOptions is openService with the service's Options.
+func (a *app) openServiceOptions(ctx context.Context, create bool, o campaign.Options) (*campaign.Service, error) {
+	svc, err := campaign.Open(ctx, a.dbPath, create, o)
 	if errors.Is(err, campaign.ErrNoDatabase) {
 		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("database %s does not exist (check --db; mailout send creates it with the first campaign)", a.dbPath)}
 	}

@@ -87,7 +87,27 @@ func (a *app) needPostgres(cmd string) error {
 
 // openFleet opens the fleet's PostgreSQL database.
 func (a *app) openFleet(ctx context.Context) (*postgres.DB, error) {
-	return postgres.Open(ctx, a.dbPath)
+	_, db, err := a.openFleetService(ctx, campaign.Options{Logger: a.logger})
+	return db, err
+}
+
+// openFleetService opens the campaign service over the fleet's
+// PostgreSQL database (its campaign locks included) and returns the
+// database too, for the fleet's own queries.
+func (a *app) openFleetService(ctx context.Context, o campaign.Options) (*campaign.Service, *postgres.DB, error) {
+	if o.Env.Getenv == nil {
+		o.Env = a.env()
+	}
+	svc, err := a.openServiceOptions(ctx, false, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, ok := svc.Store().(*postgres.DB)
+	if !ok {
+		svc.Close()
+		return nil, nil, usageErr("--db %s is not a PostgreSQL database", a.dbName())
+	}
+	return svc, db, nil
 }
 
 // workerID is a lease owner name unique to this process: host:pid:random.
@@ -138,18 +158,19 @@ func (a *app) worker(ctx context.Context, cmd *cobra.Command, f *workerFlags) er
 		}
 		key = k
 	}
-	db, err := a.openFleet(ctx)
+	env := a.env()
+	var st store.Store
+	if key != nil {
+		// The relay passwords of the settings page, as serve reads them.
+		env.Secret = func(name string) (string, error) { return setting.Secrets(st, key)(name) }
+	}
+	id, host := workerID()
+	svc, db, err := a.openFleetService(ctx, campaign.Options{Env: env, Logger: a.logger, Owner: id})
 	if err != nil {
 		return err
 	}
-	env := a.env()
-	if key != nil {
-		// The relay passwords of the settings page, as serve reads them.
-		env.Secret = setting.Secrets(db, key)
-	}
-	id, host := workerID()
-	svc := campaign.New(db, campaign.Options{Env: env, Logger: a.logger, Owner: id})
 	defer svc.Close()
+	st = db
 	fmt.Fprintf(a.stdout, "mailout worker %s: sending the running campaigns of %s\n", id, postgres.Redact(a.dbPath))
 	return worker.Run(ctx, worker.Config{
 		Store: db, Service: svc, ID: id, Host: host, PID: os.Getpid(),

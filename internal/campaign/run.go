@@ -200,6 +200,15 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	}
 	defer tr.Close()
 
+	if o.Shared && s.opt.SharedLock != nil {
+		// Beside other workers; never beside a process that sends the
+		// campaign alone (it takes back every lease as its own).
+		unlock, err := s.opt.SharedLock(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	if o.Shared {
 		// Other workers send it too: only leases that ended are orphans.
 		n, err := s.st.ReleaseLeases(ctx, c.ID, o.Clock.Now())

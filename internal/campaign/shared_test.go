@@ -155,3 +155,20 @@ func TestSharedRunNeedsAFleetStore(t *testing.T) {
 		t.Fatalf("shared run over SQLite: %v, want ErrNotShared", err)
 	}
 }
+
+// A shared run takes the campaign's shared lock: while a process sends
+// the campaign alone (it holds the lock exclusively), a worker does not
+// send it.
+func TestSharedRunWaitsForALoneSender(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	svc, rt, c := newRelayCampaign(t, srv, fiveRecipients)
+	fs := &fleetStore{Store: svc.Store()}
+	w := New(fs, Options{Owner: "worker-a", SharedLock: func(int64) (func(), error) { return nil, ErrLocked }})
+	_, err := w.Run(context.Background(), c, RunOptions{Relays: rt.Relays, Profile: oneAtATime, Shared: true})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("shared run beside a lone sender: %v, want ErrLocked", err)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("%d messages sent beside the lone sender", n)
+	}
+}

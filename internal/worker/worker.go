@@ -251,6 +251,9 @@ func (w *worker) startDue(ctx context.Context) error {
 			case err == nil:
 			case errors.Is(err, campaign.ErrStoreFailed):
 				w.storeDown = true
+			case errors.Is(err, campaign.ErrLocked):
+				// mailout send or resume sends it alone: look again later.
+				w.after[id] = time.Now().Add(5 * w.cfg.Poll)
 			default:
 				// A campaign that cannot run (a relay password missing,
 				// a DKIM key unreadable) is tried again later, not at
@@ -277,7 +280,10 @@ func (w *worker) run(ctx context.Context, id int64) error {
 		HELO: w.cfg.HELO, SourceIP: w.cfg.SourceIP,
 	})
 	if err != nil {
-		if !errors.Is(err, campaign.ErrStoreFailed) {
+		switch {
+		case errors.Is(err, campaign.ErrLocked):
+			log.Info("worker: the campaign is sent by a process of its own (mailout send or resume); the workers wait", "campaign", c.Name)
+		case !errors.Is(err, campaign.ErrStoreFailed):
 			log.Error("worker: cannot send the campaign", "campaign", c.Name, "err", err)
 		}
 		return err

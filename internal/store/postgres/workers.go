@@ -191,3 +191,32 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// LockCampaignShared takes the campaign's session advisory lock in shared
+// mode, as every worker sending it does: any number of workers hold it at
+// once, while LockCampaign (a process that sends the campaign alone, and
+// takes back every lease as its own) fails with ErrCampaignLocked; and
+// this fails while such a process holds the lock. CampaignRunning sees it.
+func (db *DB) LockCampaignShared(ctx context.Context, id int64) (unlock func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	pc, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: campaign %d shared lock: %w", db.where, id, err)
+	}
+	conn := pc.Hijack()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock_shared(`+campaignLockKey+`, $1)`, int32(id)).Scan(&got); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("postgres: %s: campaign %d shared lock: %w", db.where, id, err)
+	}
+	if !got {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, ErrCampaignLocked
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
+		defer cancel()
+		conn.Close(ctx)
+	}, nil
+}

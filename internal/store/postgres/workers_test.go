@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -194,5 +195,37 @@ func TestPauseRunningOnce(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d workers paused the campaign, want 1", n)
+	}
+}
+
+// Workers share a campaign's lock; a process that sends it alone
+// (mailout send, resume) cannot take it from them, nor they from it.
+func TestSharedCampaignLock(t *testing.T) {
+	pg := peertest.Postgres(t)
+	db := open(t, pg.Schema(t))
+	ctx := context.Background()
+	u1, err := db.LockCampaignShared(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, err := db.LockCampaignShared(ctx, 7)
+	if err != nil {
+		t.Fatalf("a second worker: %v", err)
+	}
+	if _, err := db.LockCampaign(ctx, 7); !errors.Is(err, postgres.ErrCampaignLocked) {
+		t.Fatalf("exclusive lock beside workers: %v, want ErrCampaignLocked", err)
+	}
+	if running, err := db.CampaignRunning(ctx, 7); err != nil || !running {
+		t.Fatalf("running: %v %v", running, err)
+	}
+	u1()
+	u2()
+	unlock, err := db.LockCampaign(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := db.LockCampaignShared(ctx, 7); !errors.Is(err, postgres.ErrCampaignLocked) {
+		t.Fatalf("a worker beside a lone sender: %v, want ErrCampaignLocked", err)
 	}
 }
