@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/route"
 	"mailout/internal/scheduler"
@@ -95,6 +96,36 @@ func (s *Service) stop(ctx context.Context, id int64, status store.CampaignStatu
 	}
 	return nil
 }
+
+// Release stores a campaign as running for the workers of a fleet to
+// send, without running it here: a paused campaign's recipients deferred
+// for a fault on our side become due now, as a resume makes them; a new
+// or running one is left as it is. A scheduled campaign waits for its
+// start time with the workers.
+func (s *Service) Release(ctx context.Context, c *store.Campaign) error {
+	if c.Status == store.CampaignCancelled {
+		return fmt.Errorf("%w: %q is %s", ErrFinal, c.Name, c.Status)
+	}
+	if c.Status == store.CampaignPaused {
+		settings, err := SettingsOf(c)
+		if err != nil {
+			return err
+		}
+		if _, err := s.st.DueNow(ctx, c.ID, outcome.LocalTemporary(settings.Route), time.Now()); err != nil {
+			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+	}
+	if c.Status == store.CampaignRunning {
+		return nil
+	}
+	if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreFailed, err)
+	}
+	return nil
+}
+
+// Owner is the name of this service's runs in leases.
+func (s *Service) Owner() string { return s.opt.Owner }
 
 // Resume runs a paused, interrupted or deferred campaign again where its
 // recipients' states say: Run on the stored campaign.
