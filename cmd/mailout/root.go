@@ -16,7 +16,6 @@ import (
 
 	"mailout/internal/campaign"
 	"mailout/internal/store"
-	"mailout/internal/store/postgres"
 )
 
 // Exit statuses, documented in README.md.
@@ -266,12 +265,7 @@ func (a *app) openServiceOptions(ctx context.Context, create bool, o campaign.Op
 
 // dbName names the database of --db in messages: the file, or the URL
 // with its password replaced.
-func (a *app) dbName() string {
-	if postgres.IsURL(a.dbPath) {
-		return postgres.Redact(a.dbPath)
-	}
-	return a.dbPath
-}
+func (a *app) dbName() string { return campaign.DatabaseName(a.dbPath) }
 
 // env is how the service reads relay passwords and tells warnings.
 func (a *app) env() campaign.Env {

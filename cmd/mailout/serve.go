@@ -21,7 +21,6 @@ import (
 	"mailout/internal/secret"
 	"mailout/internal/setting"
 	"mailout/internal/store"
-	"mailout/internal/store/postgres"
 	"mailout/internal/web"
 	"mailout/internal/worker"
 )
@@ -79,7 +78,7 @@ mailout resume), and the server stops.`,
 			if err := caps.check(); err != nil {
 				return err
 			}
-			if !localWorker && !postgres.IsURL(a.dbPath) {
+			if !localWorker && !campaign.IsPostgresURL(a.dbPath) {
 				return usageErr("--worker=false needs a PostgreSQL database (--db postgres://…) with mailout worker processes: serve is the one process that sends the campaigns of a SQLite database")
 			}
 			return a.serve(cmd.Context(), listen, keyFile, caps.listOptions(), oneClick, localWorker)
@@ -113,10 +112,10 @@ func (a *app) serveKey(keyFile string) (*secret.Key, error) {
 		}
 		return k, nil
 	}
-	if postgres.IsURL(a.dbPath) {
+	if campaign.IsPostgresURL(a.dbPath) {
 		// A URL has no folder to keep a key file in, and the servers of a
 		// fleet must all use one key.
-		return nil, usageErr("with a PostgreSQL database (--db %s) serve needs the secret key that encrypts the stored relay passwords: set %s (32 random bytes, base64: head -c 32 /dev/urandom | base64) or give --secret-key-file FILE, the same key on every server of the database", postgres.Redact(a.dbPath), secret.EnvVar)
+		return nil, usageErr("with a PostgreSQL database (--db %s) serve needs the secret key that encrypts the stored relay passwords: set %s (32 random bytes, base64: head -c 32 /dev/urandom | base64) or give --secret-key-file FILE, the same key on every server of the database", a.dbName(), secret.EnvVar)
 	}
 	path := a.dbPath + keyFileSuffix
 	k, created, err := secret.LoadOrCreate(path)
@@ -164,7 +163,7 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 
 	// Runs outlive the signal: Shutdown pauses them cleanly.
 	runner := web.NewRunner(context.WithoutCancel(ctx), svc, a.logger)
-	fleetDB, fleet := st.(*postgres.DB)
+	fleet := worker.IsFleet(svc)
 	// The workers send a PostgreSQL database's campaigns, the runner
 	// stores them as running for them.
 	runner.Fleet = fleet
@@ -173,7 +172,7 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 		host, _ := os.Hostname()
 		go func() {
 			defer close(workerDone)
-			_ = worker.Run(ctx, worker.Config{Store: fleetDB, Service: svc, ID: svc.Owner(), Host: host, PID: os.Getpid(),
+			_ = worker.Run(ctx, worker.Config{Service: svc, ID: svc.Owner(), Host: host, PID: os.Getpid(),
 				Logger: a.logger, Profile: campaignProfile})
 		}()
 		fmt.Fprintf(a.stderr, "mailout serve: sending the running campaigns as worker %s\n", svc.Owner())

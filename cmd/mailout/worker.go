@@ -18,9 +18,7 @@ import (
 	"mailout/internal/route"
 	"mailout/internal/secret"
 	"mailout/internal/setting"
-	"mailout/internal/smtpclient"
 	"mailout/internal/store"
-	"mailout/internal/store/postgres"
 	"mailout/internal/throttle"
 	"mailout/internal/worker"
 )
@@ -79,35 +77,30 @@ campaigns go on with the other workers.`,
 
 // errNeedPostgres: a fleet command was given a SQLite database.
 func (a *app) needPostgres(cmd string) error {
-	if postgres.IsURL(a.dbPath) {
+	if campaign.IsPostgresURL(a.dbPath) {
 		return nil
 	}
 	return usageErr("mailout %s needs a PostgreSQL database (--db postgres://…); a SQLite database (%s) is sent by one process: mailout send, resume or serve", cmd, a.dbPath)
 }
 
-// openFleet opens the fleet's PostgreSQL database.
-func (a *app) openFleet(ctx context.Context) (*postgres.DB, error) {
-	_, db, err := a.openFleetService(ctx, campaign.Options{Logger: a.logger})
-	return db, err
-}
-
-// openFleetService opens the campaign service over the fleet's
-// PostgreSQL database (its campaign locks included) and returns the
-// database too, for the fleet's own queries.
-func (a *app) openFleetService(ctx context.Context, o campaign.Options) (*campaign.Service, *postgres.DB, error) {
+// openFleet opens the campaign service over the fleet's PostgreSQL
+// database (its campaign locks included).
+func (a *app) openFleet(ctx context.Context, o campaign.Options) (*campaign.Service, error) {
 	if o.Env.Getenv == nil {
 		o.Env = a.env()
 	}
+	if o.Logger == nil {
+		o.Logger = a.logger
+	}
 	svc, err := a.openServiceOptions(ctx, false, o)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	db, ok := svc.Store().(*postgres.DB)
-	if !ok {
+	if !worker.IsFleet(svc) {
 		svc.Close()
-		return nil, nil, usageErr("--db %s is not a PostgreSQL database", a.dbName())
+		return nil, usageErr("--db %s is not a PostgreSQL database", a.dbName())
 	}
-	return svc, db, nil
+	return svc, nil
 }
 
 // workerID is a lease owner name unique to this process: host:pid:random.
@@ -129,7 +122,7 @@ func (a *app) worker(ctx context.Context, cmd *cobra.Command, f *workerFlags) er
 		}
 	}
 	if f.helo != "" {
-		if _, err := smtpclient.EHLOName(f.helo); err != nil {
+		if err := campaign.CheckHELO(f.helo); err != nil {
 			return usageErr("--helo: %v", err)
 		}
 	}
@@ -165,15 +158,15 @@ func (a *app) worker(ctx context.Context, cmd *cobra.Command, f *workerFlags) er
 		env.Secret = func(name string) (string, error) { return setting.Secrets(st, key)(name) }
 	}
 	id, host := workerID()
-	svc, db, err := a.openFleetService(ctx, campaign.Options{Env: env, Logger: a.logger, Owner: id})
+	svc, err := a.openFleet(ctx, campaign.Options{Env: env, Logger: a.logger, Owner: id})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
-	st = db
-	fmt.Fprintf(a.stdout, "mailout worker %s: sending the running campaigns of %s\n", id, postgres.Redact(a.dbPath))
+	st = svc.Store()
+	fmt.Fprintf(a.stdout, "mailout worker %s: sending the running campaigns of %s\n", id, a.dbName())
 	return worker.Run(ctx, worker.Config{
-		Store: db, Service: svc, ID: id, Host: host, PID: os.Getpid(),
+		Service: svc, ID: id, Host: host, PID: os.Getpid(),
 		HELO: f.helo, SourceIP: sourceIP, MaxCampaigns: f.maxCampaigns,
 		Lease: f.lease, Heartbeat: f.heartbeat, Poll: f.poll, Logger: a.logger,
 		Profile: func(c *store.Campaign) throttle.Profile {
@@ -214,12 +207,12 @@ shown as gone.`,
 			if err := a.needPostgres("workers"); err != nil {
 				return err
 			}
-			db, err := a.openFleet(cmd.Context())
+			svc, err := a.openFleet(cmd.Context(), campaign.Options{})
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			ws, err := db.Workers(cmd.Context(), time.Now())
+			defer svc.Close()
+			ws, err := worker.List(cmd.Context(), svc, time.Now())
 			if err != nil {
 				return err
 			}
@@ -248,7 +241,7 @@ type workerJSON struct {
 	IntervalSec float64   `json:"heartbeat_interval_seconds"`
 }
 
-func (a *app) printWorkers(ws []postgres.Worker, asJSON bool) error {
+func (a *app) printWorkers(ws []worker.Info, asJSON bool) error {
 	if asJSON {
 		out := make([]workerJSON, 0, len(ws))
 		for _, w := range ws {

@@ -44,7 +44,8 @@ type Store interface {
 
 // Config is one worker.
 type Config struct {
-	Store   Store
+	// Service is the campaign service over the fleet's database (its
+	// store is a Store: the PostgreSQL store).
 	Service *campaign.Service
 	// ID is the lease owner name the service was given (host:pid:random);
 	// Host and PID are shown beside it.
@@ -92,6 +93,7 @@ func (c *Config) defaults() {
 // worker is the state of a Run.
 type worker struct {
 	cfg  Config
+	st   Store
 	sent atomic.Int64
 
 	mu      sync.Mutex
@@ -109,7 +111,11 @@ type worker struct {
 // worker stopped.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
-	w := &worker{cfg: cfg, running: map[int64]context.CancelFunc{}, after: map[int64]time.Time{}}
+	st, ok := cfg.Service.Store().(Store)
+	if !ok {
+		return ErrNotFleet
+	}
+	w := &worker{cfg: cfg, st: st, running: map[int64]context.CancelFunc{}, after: map[int64]time.Time{}}
 	stopObserving := cfg.Service.Observe(func(e campaign.Event) {
 		if e.Attempt != nil {
 			w.sent.Add(1)
@@ -137,7 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 			beat.Rate = float64(sent-lastSent) / now.Sub(lastBeat).Seconds()
 		}
 		lastBeat, lastSent = now, sent
-		return cfg.Store.Heartbeat(ctx, beat)
+		return w.st.Heartbeat(ctx, beat)
 	}
 	for {
 		err := heartbeat()
@@ -173,7 +179,7 @@ func Run(ctx context.Context, cfg Config) error {
 	w.runs.Wait()
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := cfg.Store.StopWorker(bg, cfg.ID, time.Now()); err != nil {
+	if err := w.st.StopWorker(bg, cfg.ID, time.Now()); err != nil {
 		log.Warn("worker: could not mark this worker stopped; it shows as gone after its heartbeats stop", "worker", cfg.ID, "err", err)
 	}
 	return nil
@@ -194,7 +200,7 @@ func (w *worker) waitForStore(ctx context.Context) error {
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := w.cfg.Store.Ping(pctx)
+		err := w.st.Ping(pctx)
 		cancel()
 		if err == nil {
 			return nil
@@ -225,7 +231,7 @@ func (w *worker) campaigns() []int64 {
 // startDue starts a run of every running, due campaign not run here yet,
 // within MaxCampaigns.
 func (w *worker) startDue(ctx context.Context) error {
-	ids, err := w.cfg.Store.RunningCampaigns(ctx, time.Now())
+	ids, err := w.st.RunningCampaigns(ctx, time.Now())
 	if err != nil {
 		return err
 	}
@@ -290,4 +296,27 @@ func (w *worker) run(ctx context.Context, id int64) error {
 	}
 	log.Info("worker: run ended", "campaign", c.Name, "stop", res.Stop, "reason", res.Reason, "attempts", res.Attempts)
 	return nil
+}
+
+// Info is one worker as `mailout workers` shows it.
+type Info = postgres.Worker
+
+// ErrNotFleet: the campaign service's store is not a fleet's database.
+var ErrNotFleet = errors.New("not the database of a fleet (a PostgreSQL database)")
+
+// IsFleet reports whether svc's store is a fleet's database.
+func IsFleet(svc *campaign.Service) bool {
+	_, ok := svc.Store().(Store)
+	return ok
+}
+
+// List lists the fleet's workers at now, live and gone.
+func List(ctx context.Context, svc *campaign.Service, now time.Time) ([]Info, error) {
+	l, ok := svc.Store().(interface {
+		Workers(ctx context.Context, at time.Time) ([]postgres.Worker, error)
+	})
+	if !ok {
+		return nil, ErrNotFleet
+	}
+	return l.Workers(ctx, now)
 }
