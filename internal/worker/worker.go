@@ -146,7 +146,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return w.st.Heartbeat(ctx, beat)
 	}
 	for {
-		err := heartbeat()
+		var err error
+		if lastBeat.IsZero() || time.Since(lastBeat) >= cfg.Heartbeat*9/10 {
+			err = heartbeat()
+		}
 		if err == nil {
 			err = w.startDue(runCtx)
 		}
