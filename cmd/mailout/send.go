@@ -281,7 +281,7 @@ func (a *app) detached(c *store.Campaign) error {
 		when = "at " + c.StartAt.Local().Format(time.DateTime)
 	}
 	db := quoteArg(a.dbName())
-	if campaign.IsPostgresURL(a.dbPath) {
+	if campaign.IsDatabaseURL(a.dbPath) {
 		fmt.Fprintf(a.stdout, "Campaign %q is stored as running; the workers of the database send it %s (start them with: mailout worker --db %s).\n"+
 			"Follow it with: mailout report %s --db %s\n"+
 			"and the workers with: mailout workers --db %s\n",

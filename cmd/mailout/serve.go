@@ -78,7 +78,7 @@ mailout resume), and the server stops.`,
 			if err := caps.check(); err != nil {
 				return err
 			}
-			if !localWorker && !campaign.IsPostgresURL(a.dbPath) {
+			if !localWorker && !campaign.IsDatabaseURL(a.dbPath) {
 				return usageErr("--worker=false needs a PostgreSQL database (--db postgres://…) with mailout worker processes: serve is the one process that sends the campaigns of a SQLite database")
 			}
 			return a.serve(cmd.Context(), listen, keyFile, caps.listOptions(), oneClick, localWorker)
@@ -112,7 +112,7 @@ func (a *app) serveKey(keyFile string) (*secret.Key, error) {
 		}
 		return k, nil
 	}
-	if campaign.IsPostgresURL(a.dbPath) {
+	if campaign.IsDatabaseURL(a.dbPath) {
 		// A URL has no folder to keep a key file in, and the servers of a
 		// fleet must all use one key.
 		return nil, usageErr("with a PostgreSQL database (--db %s) serve needs the secret key that encrypts the stored relay passwords: set %s (32 random bytes, base64: head -c 32 /dev/urandom | base64) or give --secret-key-file FILE, the same key on every server of the database", a.dbName(), secret.EnvVar)

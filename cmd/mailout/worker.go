@@ -77,7 +77,7 @@ campaigns go on with the other workers.`,
 
 // errNeedPostgres: a fleet command was given a SQLite database.
 func (a *app) needPostgres(cmd string) error {
-	if campaign.IsPostgresURL(a.dbPath) {
+	if campaign.IsDatabaseURL(a.dbPath) {
 		return nil
 	}
 	return usageErr("mailout %s needs a PostgreSQL database (--db postgres://…); a SQLite database (%s) is sent by one process: mailout send, resume or serve", cmd, a.dbPath)

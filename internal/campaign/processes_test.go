@@ -108,11 +108,19 @@ func TestCancelFromAnotherProcessStopsTheRun(t *testing.T) {
 func TestWatchFollowsACampaignRunningInAnotherProcess(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
 	sender, web, rt, c := twoProcesses(t, srv, 10, 50*time.Millisecond)
-	ctx := context.Background()
 	seen := make(chan Progress, 1000)
 	stop := web.Watch(c.ID, func(p Progress) { seen <- p })
 	defer stop()
+	// The run ends before the test does (its store is closed by the
+	// test's cleanup): the last progress can arrive before Run returns.
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	defer func() {
+		cancel()
+		<-ran
+	}()
 	go func() {
+		defer close(ran)
 		if _, err := sender.Run(ctx, c, RunOptions{Relays: rt.Relays, Profile: twentyPerSecond}); err != nil {
 			t.Error(err)
 		}

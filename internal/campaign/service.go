@@ -155,6 +155,19 @@ func Open(ctx context.Context, path string, create bool, o Options) (*Service, e
 	return New(st, o), nil
 }
 
+// IsDatabaseURL reports whether path, a --db value, names a PostgreSQL
+// database (a postgres:// or postgresql:// URL) rather than a SQLite file.
+func IsDatabaseURL(path string) bool { return postgres.IsURL(path) }
+
+// DatabaseName names the database of path for messages: a SQLite file as
+// it is, a URL with its password replaced.
+func DatabaseName(path string) string {
+	if postgres.IsURL(path) {
+		return postgres.Redact(path)
+	}
+	return path
+}
+
 // openPostgres is Open of a postgres:// URL.
 func openPostgres(ctx context.Context, url string, o Options) (*Service, error) {
 	db, err := postgres.Open(ctx, url)

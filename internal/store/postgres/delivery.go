@@ -162,7 +162,14 @@ SET state = CASE WHEN crashes + 1 >= $4 THEN 'failed' ELSE 'pending' END,
 	lease_until = 0,
 	possible_duplicate = true,
 	updated_at = $3
-WHERE campaign_id = $1 AND state = 'sending' AND ($2::bigint = 0 OR lease_until < $2::bigint)`,
+WHERE id IN (
+	-- Rows are locked in id order, as Record locks them: two
+	-- transactions that take the same rows in the same order cannot
+	-- deadlock.
+	SELECT id FROM deliveries
+	WHERE campaign_id = $1 AND state = 'sending' AND ($2::bigint = 0 OR lease_until < $2::bigint)
+	ORDER BY id
+	FOR UPDATE)`,
 			campaignID, ms(now), ms(due), store.CrashLimit, crashReason)
 		n = int(tag.RowsAffected())
 		return err

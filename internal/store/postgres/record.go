@@ -62,14 +62,15 @@ WHERE d.id = r.id AND d.state = 'sending' AND d.attempts = r.attempt`
 // result applied (the row is failed at the result's attempt) puts the
 // recipient's key on the suppression list with the campaign and the
 // server's reply. The first entry for a key is kept, in the results'
-// order.
+// order. Keys are inserted in key order, so two batches inserting the
+// same keys wait for each other instead of deadlocking.
 const suppressBouncesSQL = `INSERT INTO suppressions ("key", reason, source, campaign, code, enhanced, text, created_at)
 SELECT d."key", $1, $2, c.name, r.code, r.enhanced, r.text, r.at
 FROM unnest($3::bigint[], $4::integer[], $5::integer[], $6::text[], $7::text[], $8::bigint[])
 	WITH ORDINALITY AS r(id, attempt, code, enhanced, text, at, ord)
 JOIN deliveries AS d ON d.id = r.id AND d.state = 'failed' AND d.attempts = r.attempt
 JOIN campaigns AS c ON c.id = d.campaign_id
-ORDER BY r.ord
+ORDER BY d."key" COLLATE "C", r.ord
 ON CONFLICT ("key") DO NOTHING`
 
 // Record applies the results in one transaction, each fenced by its
@@ -90,6 +91,17 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 	}
 	now := time.Now()
 	b := &pgx.Batch{}
+	// The rows still sending are locked in id order first, as
+	// ReleaseLeases locks them: the UPDATEs below take them in the
+	// results' order, which against a concurrent release of the same rows
+	// could deadlock. Rows in other states are not locked: the fence
+	// skips them, and Requeue or DueNow may be writing them.
+	ids := make([]int64, len(results))
+	for i, r := range results {
+		ids[i] = r.DeliveryID
+	}
+	slices.Sort(ids)
+	b.Queue(`SELECT 1 FROM deliveries WHERE id = ANY($1::bigint[]) AND state = 'sending' ORDER BY id FOR UPDATE`, ids)
 	if hasDuplicateIDs(results) {
 		for _, r := range results {
 			queueRecord(b, []store.AttemptResult{r}, now)
@@ -106,7 +118,7 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 		queueRecord(b, refunds, now)
 		queueRecord(b, outcomes, now)
 	}
-	updates := b.Len()
+	updates := b.Len() // the lock, then the updates
 	queueSuppressBounces(b, results, now)
 
 	var applied int
@@ -119,7 +131,7 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 				br.Close()
 				return err
 			}
-			if i < updates {
+			if i > 0 && i < updates {
 				applied += int(tag.RowsAffected())
 			}
 		}
