@@ -124,6 +124,7 @@ func TestCommandsOnlyWireTheService(t *testing.T) {
 		"mailout/internal/secret":    "the serve command's secret key",
 		"mailout/internal/setting":   "the serve command's stored relay passwords, for the campaign service",
 		"mailout/internal/mailbox":   "the bounce mailbox service of bounces fetch",
+		"mailout/internal/worker":    "the worker command and serve's own worker of a fleet",
 	}
 	files := sourceFiles(t, ".", parser.ImportsOnly)
 	if len(files) < 10 {

@@ -185,6 +185,7 @@ When nothing gets out:
 	root.AddCommand(a.sendCmd(), a.resumeCmd(), a.retryCmd(), a.reportCmd(), a.campaignsCmd(), a.exportCmd())
 	root.AddCommand(a.doctorCmd(), a.sinkCmd(), a.dkimCmd(), a.suppressionCmd(), a.listsCmd(), a.serveCmd())
 	root.AddCommand(a.adminCmd(), a.tokenCmd(), a.pauseCmd(), a.cancelCmd(), a.bouncesCmd())
+	root.AddCommand(a.workerCmd(), a.workersCmd())
 	markUsageErrors(root)
 	return root
 }
@@ -243,7 +244,12 @@ func (a *app) openService(ctx context.Context, create bool) (*campaign.Service, 
 
 // openServiceEnv is openService with the service's Env.
 func (a *app) openServiceEnv(ctx context.Context, create bool, env campaign.Env) (*campaign.Service, error) {
-	svc, err := campaign.Open(ctx, a.dbPath, create, campaign.Options{Env: env, Logger: a.logger})
+	return a.openServiceOptions(ctx, create, campaign.Options{Env: env, Logger: a.logger})
+}
+
+// openServiceOptions is openService with the service's Options.
+func (a *app) openServiceOptions(ctx context.Context, create bool, o campaign.Options) (*campaign.Service, error) {
+	svc, err := campaign.Open(ctx, a.dbPath, create, o)
 	if errors.Is(err, campaign.ErrNoDatabase) {
 		return nil, &exitErr{code: exitUsage, err: fmt.Errorf("database %s does not exist (check --db; mailout send creates it with the first campaign)", a.dbPath)}
 	}

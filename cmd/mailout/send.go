@@ -7,6 +7,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type sendFlags struct {
 	retryMin   time.Duration
 	returnPath string
 	at         string
+	detach     bool
 	dkim       campaign.DKIMSettings
 	caps       capFlags
 	run        runFlags
@@ -85,6 +87,7 @@ fault, 5 interrupted, 1 error, 2 usage.`,
 	fl.DurationVar(&f.maxAge, "max-age", 72*time.Hour, "keep retrying temporary failures this long after the campaign starts")
 	fl.DurationVar(&f.retryMin, "retry-min", 5*time.Minute, "first retry delay; later ones grow with jitter")
 	fl.StringVar(&f.at, "at", "", `send later: create the campaign now and start it at this time (RFC 3339, or "2026-12-24 09:00" in local time); "mailout serve" on the same database starts it then, or "mailout resume" after it`)
+	fl.BoolVar(&f.detach, "detach", false, `create the campaign and leave it running without sending it here: with a PostgreSQL database (--db postgres://…) the fleet's workers send it (mailout worker); follow it with "mailout report" and "mailout workers"`)
 	fl.StringVar(&f.returnPath, "return-path", "", "bounce address, e.g. bounces@example.com: each message's envelope sender becomes bounces+TOKEN@example.com (VERP), read back with: mailout bounces fetch")
 	fl.StringVar(&f.dkim.KeyFile, "dkim-key", "", "sign every message with this DKIM private key (PEM: RSA or Ed25519)")
 	fl.StringVar(&f.dkim.Selector, "dkim-selector", "mailout", "DKIM selector: the key is published at SELECTOR._domainkey.DOMAIN")
@@ -117,6 +120,9 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	}, route.Sandbox, route.Sandbox, route.Relay, route.Direct)
 	if err != nil {
 		return err
+	}
+	if f.detach && slices.Contains(rt.Settings.RelayPasswordInURL, true) {
+		return usageErr("--detach: a password typed in the --relay URL is never stored, so the process that sends the campaign later cannot read it; give it with --relay-password-env or --relay-password-file (read again where the campaign is sent)")
 	}
 	profile, err := f.run.routeProfile(cmd, rt.Route())
 	if err != nil {
@@ -175,7 +181,7 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 		if c, err = a.importList(ctx, svc, draft, name, label, label, aud.Rows(ctx, l.ID), &recipient.Stats{}); err != nil {
 			return err
 		}
-		return a.runOrSchedule(ctx, svc, c, rt.Relays, profile, f.run)
+		return a.runOrSchedule(ctx, svc, c, rt.Relays, profile, f)
 	}
 	file, err := os.Open(f.recipients)
 	if err != nil {
@@ -193,12 +199,16 @@ func (a *app) send(ctx context.Context, f *sendFlags, cmd *cobra.Command) error 
 	if err != nil {
 		return err
 	}
-	return a.runOrSchedule(ctx, svc, c, rt.Relays, profile, f.run)
+	return a.runOrSchedule(ctx, svc, c, rt.Relays, profile, f)
 }
 
 // runOrSchedule sends a new campaign, or, when it has a start time, leaves
 // it stored and says what starts it.
-func (a *app) runOrSchedule(ctx context.Context, svc *campaign.Service, c *store.Campaign, relays *campaign.Relays, profile throttle.Profile, f runFlags) error {
+func (a *app) runOrSchedule(ctx context.Context, svc *campaign.Service, c *store.Campaign, relays *campaign.Relays, profile throttle.Profile, sf *sendFlags) error {
+	if sf.detach {
+		return a.detached(c)
+	}
+	f := sf.run
 	if c.StartAt.IsZero() {
 		return a.runCampaign(ctx, svc, c, relays, profile, f)
 	}
@@ -260,4 +270,26 @@ func (a *app) importList(ctx context.Context, svc *campaign.Service, draft *camp
 	}
 	fmt.Fprintln(a.stderr)
 	return c, nil
+}
+
+// detached says who sends a campaign send --detach stored as running:
+// the workers of a PostgreSQL database, or, for a SQLite one, serve when
+// it starts (nothing sends it before).
+func (a *app) detached(c *store.Campaign) error {
+	when := "now"
+	if !c.StartAt.IsZero() {
+		when = "at " + c.StartAt.Local().Format(time.DateTime)
+	}
+	db := quoteArg(a.dbName())
+	if campaign.IsDatabaseURL(a.dbPath) {
+		fmt.Fprintf(a.stdout, "Campaign %q is stored as running; the workers of the database send it %s (start them with: mailout worker --db %s).\n"+
+			"Follow it with: mailout report %s --db %s\n"+
+			"and the workers with: mailout workers --db %s\n",
+			c.Name, when, db, quoteArg(c.Name), db, db)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "Campaign %q is stored as running, but nothing sends it yet: a SQLite database is sent by one process.\n"+
+		"\"mailout serve\" on this database (%s) sends it when it starts; or run: mailout resume %s\n",
+		c.Name, a.dbPath, quoteArg(c.Name))
+	return nil
 }

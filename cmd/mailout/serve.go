@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"mailout/internal/setting"
 	"mailout/internal/store"
 	"mailout/internal/web"
+	"mailout/internal/worker"
 )
 
 // shutdownGrace is how long serve waits on SIGINT/SIGTERM for requests to
@@ -35,6 +37,7 @@ const keyFileSuffix = ".secret.key"
 func (a *app) serveCmd() *cobra.Command {
 	var (
 		listen, keyFile string
+		localWorker     bool
 		caps            capFlags
 		oneClick        campaign.OneClick
 	)
@@ -66,6 +69,11 @@ The bounce mailbox of the settings page, when one is set, is read at start
 and then every interval (5 minutes by default), as mailout bounces fetch
 does; its password is encrypted with the same key.
 
+With a PostgreSQL database (--db postgres://…) the campaigns are sent by
+the fleet's workers: starting a campaign from the web stores it as
+running for them, and serve runs one worker itself unless --worker=false
+(see mailout worker and docs/fleet.md).
+
 On SIGINT or SIGTERM the campaigns being sent pause once their messages in
 flight are finished and recorded (resume them from the web or with
 mailout resume), and the server stops.`,
@@ -74,13 +82,17 @@ mailout resume), and the server stops.`,
 			if err := caps.check(); err != nil {
 				return err
 			}
-			return a.serve(cmd.Context(), listen, keyFile, caps.listOptions(), oneClick)
+			if !localWorker && !campaign.IsDatabaseURL(a.dbPath) {
+				return usageErr("--worker=false needs a PostgreSQL database (--db postgres://…) with mailout worker processes: serve is the one process that sends the campaigns of a SQLite database")
+			}
+			return a.serve(cmd.Context(), listen, keyFile, caps.listOptions(), oneClick, localWorker)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8025", "address and port to listen on")
 	cmd.Flags().StringVar(&keyFile, "secret-key-file", "", "file of the secret key that encrypts the stored relay passwords (default: beside the database)")
 	cmd.Flags().StringVar(&oneClick.PublicURL, "public-url", "", "where this app is reached from the Internet (https://…): campaigns made on the compose page get one-click unsubscribe links under it (default: the public address stored on the settings page)")
 	cmd.Flags().StringVar(&oneClick.Mailto, "unsubscribe-mailto", "", "with --public-url: an address List-Unsubscribe also names as mailto:")
+	cmd.Flags().BoolVar(&localWorker, "worker", true, "with a PostgreSQL database: send the running campaigns in this process too, as one worker of the fleet (false: a pure front end; mailout worker processes send)")
 	caps.registerList(cmd.Flags())
 	return cmd
 }
@@ -122,7 +134,7 @@ func (a *app) serveKey(keyFile string) (*secret.Key, error) {
 	return k, nil
 }
 
-func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipient.Options, oneClick campaign.OneClick) error {
+func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipient.Options, oneClick campaign.OneClick, localWorker bool) error {
 	oneClick, err := oneClick.Check()
 	if err != nil {
 		return inputErr(err)
@@ -155,6 +167,22 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 
 	// Runs outlive the signal: Shutdown pauses them cleanly.
 	runner := web.NewRunner(context.WithoutCancel(ctx), svc, a.logger)
+	fleet := worker.IsFleet(svc)
+	// The workers send a PostgreSQL database's campaigns, the runner
+	// stores them as running for them.
+	runner.Fleet = fleet
+	workerDone := make(chan struct{})
+	if fleet && localWorker {
+		host, _ := os.Hostname()
+		go func() {
+			defer close(workerDone)
+			_ = worker.Run(ctx, worker.Config{Service: svc, ID: svc.Owner(), Host: host, PID: os.Getpid(),
+				Logger: a.logger, Profile: campaignProfile})
+		}()
+		fmt.Fprintf(a.stderr, "mailout serve: sending the running campaigns as worker %s\n", svc.Owner())
+	} else {
+		close(workerDone)
+	}
 	apiRuns, stopAPIRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAPIRuns()
 	var apiWG sync.WaitGroup
@@ -233,6 +261,10 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 	stopRequests()
 	herr := srv.Shutdown(grace)
 	rerr := runner.Shutdown(grace)
+	select {
+	case <-workerDone: // its messages in flight finished and recorded
+	case <-grace.Done():
+	}
 	aerr := stopAPI(grace)
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/route"
 	"mailout/internal/scheduler"
@@ -26,7 +27,39 @@ var ErrFinal = errors.New("the campaign is final")
 var (
 	errPauseRequested  = errors.New(ReasonPaused)
 	errCancelRequested = errors.New(ReasonCancelled)
+	// errFleetStatus: another worker of the fleet paused the campaign
+	// (its breaker) or found it done.
+	errFleetStatus = errors.New("the campaign's stored status changed")
 )
+
+// keepLeases renews, every third of the lease until ctx ends, the leases
+// of the rows this run holds, and takes back the rows of workers whose
+// lease ended (they died or lost the database). A failure is logged and
+// tried again at the next tick: the scheduler stops the run itself when
+// the database is gone.
+func (s *Service) keepLeases(ctx context.Context, fleet store.Fleet, c *store.Campaign, o RunOptions) {
+	t := time.NewTicker(max(o.Lease/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := o.Clock.Now()
+		if _, err := fleet.RenewLeases(ctx, c.ID, s.opt.Owner, now.Add(o.Lease)); err != nil && ctx.Err() == nil {
+			s.opt.Logger.Warn("could not renew the leases", "campaign", c.Name, "err", err)
+		}
+		n, err := s.st.ReleaseLeases(ctx, c.ID, now)
+		if err != nil && ctx.Err() == nil {
+			s.opt.Logger.Warn("could not take back expired leases", "campaign", c.Name, "err", err)
+		}
+		if n > 0 {
+			s.opt.Logger.Warn("recipients of a worker that stopped are sent again; they may receive the message twice",
+				"campaign", c.Name, "possible_duplicates", n)
+		}
+	}
+}
 
 // Pause pauses the campaign: its status becomes paused, and a run going on
 // in this process ends as paused (StopPaused) once the messages in flight
@@ -64,6 +97,36 @@ func (s *Service) stop(ctx context.Context, id int64, status store.CampaignStatu
 	return nil
 }
 
+// Release stores a campaign as running for the workers of a fleet to
+// send, without running it here: a paused campaign's recipients deferred
+// for a fault on our side become due now, as a resume makes them; a new
+// or running one is left as it is. A scheduled campaign waits for its
+// start time with the workers.
+func (s *Service) Release(ctx context.Context, c *store.Campaign) error {
+	if c.Status == store.CampaignCancelled {
+		return fmt.Errorf("%w: %q is %s", ErrFinal, c.Name, c.Status)
+	}
+	if c.Status == store.CampaignPaused {
+		settings, err := SettingsOf(c)
+		if err != nil {
+			return err
+		}
+		if _, err := s.st.DueNow(ctx, c.ID, outcome.LocalTemporary(settings.Route), time.Now()); err != nil {
+			return fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+	}
+	if c.Status == store.CampaignRunning {
+		return nil
+	}
+	if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreFailed, err)
+	}
+	return nil
+}
+
+// Owner is the name of this service's runs in leases.
+func (s *Service) Owner() string { return s.opt.Owner }
+
 // Resume runs a paused, interrupted or deferred campaign again where its
 // recipients' states say: Run on the stored campaign.
 func (s *Service) Resume(ctx context.Context, id int64, o RunOptions) (*Result, error) {
@@ -96,7 +159,10 @@ func (s *Service) start(ctx context.Context, id int64) (context.Context, func(),
 // every Poll until ctx ends: when another process sharing the database
 // paused or cancelled it (Pause and Cancel store the status), the run
 // here ends as if Pause or Cancel had been called in this process.
-func (s *Service) followStatus(ctx context.Context, id int64) {
+//
+// In a shared run (the workers of a fleet) every status but running
+// ends the run: a pause by the breaker of another worker, too.
+func (s *Service) followStatus(ctx context.Context, id int64, shared bool) {
 	t := time.NewTicker(s.opt.Poll)
 	defer t.Stop()
 	for {
@@ -118,6 +184,8 @@ func (s *Service) followStatus(ctx context.Context, id int64) {
 			cause = errPauseRequested
 		case c.Status == store.CampaignCancelled && c.StatusReason == ReasonCancelled:
 			cause = errCancelRequested
+		case shared && c.Status != store.CampaignRunning:
+			cause = errFleetStatus
 		default:
 			continue
 		}

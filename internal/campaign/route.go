@@ -351,7 +351,7 @@ func (r *Routing) transport(st store.Store, p throttle.Profile, logger *slog.Log
 		}
 		direct, err := transport.NewDirect(transport.DirectConfig{
 			Resolver: res, LocalName: s.HELO, Port: s.MXPort, Timeouts: s.Timeouts(),
-			PerConnection: p.PerConnection, Logger: logger,
+			PerConnection: p.PerConnection, Logger: logger, LocalAddr: s.SourceIP,
 			// Every session the profile allows may be kept for its
 			// domain's next group, rather than closed and dialled again.
 			MaxIdle: max(64, p.Connections),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +41,35 @@ type RunOptions struct {
 	RecordBatch int
 	// NoDiagnosis skips the doctor when the campaign pauses.
 	NoDiagnosis bool
+	// Shared: the workers of a fleet send the campaign at the same time
+	// (the store must be a store.Fleet). The run takes no lock and takes
+	// back only the leases that expired, at its start and every Lease/3;
+	// it renews its own leases as often, and gives back at its end the
+	// rows it could not record. It stores no status of its own when
+	// stopped (a signal, the database lost); a breaker's pause is stored
+	// by the first worker that trips, with its diagnosis, and every other
+	// worker ends its run when it reads the paused status. A campaign
+	// that is not running is not sent.
+	Shared bool
+	// Lease is how long claimed rows stay this run's without renewal;
+	// default 10 minutes, or SharedLease for a shared run.
+	Lease time.Duration
+	// HELO and SourceIP, when set, are this process's own identity on
+	// the direct route: its EHLO name and the source address of its
+	// connections, instead of the campaign's HELO and the system's
+	// choice of address.
+	HELO     string
+	SourceIP net.IP
 }
+
+// SharedLease is the default lease of a shared run: short, so the rows
+// of a worker that died go to the others within a minute, and renewed
+// every third of it while the run holds them.
+const SharedLease = time.Minute
+
+// ErrNotShared is returned by a shared run over a store that several
+// processes cannot share (SQLite: one process sends a campaign).
+var ErrNotShared = errors.New("a fleet of workers needs a shared (PostgreSQL) database")
 
 // Progress is a campaign's counts during a run: one type for a progress
 // bar, server-sent events and metrics.
@@ -99,6 +128,21 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	if c.Status == store.CampaignCancelled {
 		return nil, fmt.Errorf("%w: %q", ErrCancelled, c.Name)
 	}
+	var fleet store.Fleet
+	if o.Shared {
+		var ok bool
+		if fleet, ok = s.st.(store.Fleet); !ok {
+			return nil, ErrNotShared
+		}
+		if o.Lease <= 0 {
+			o.Lease = SharedLease
+		}
+		if c.Status != store.CampaignRunning {
+			// A worker carries out running campaigns only: a pause or
+			// a cancel is for every worker.
+			return &Result{Result: &scheduler.Result{Stop: StopPaused, Reason: c.StatusReason}}, nil
+		}
+	}
 	if Scheduled(c, o.Clock.Now()) {
 		// Nothing is due before the start time (Claim hands out nothing
 		// either): the run ends at once, deferred, and says until when.
@@ -125,6 +169,10 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 			return nil, err
 		}
 	}
+	if o.HELO != "" {
+		settings.HELO = o.HELO
+	}
+	settings.SourceIP = o.SourceIP
 	tmpl, err := ParseTemplate(c)
 	if err != nil {
 		return nil, err
@@ -152,7 +200,26 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	}
 	defer tr.Close()
 
-	if s.opt.Lock != nil {
+	if o.Shared && s.opt.SharedLock != nil {
+		// Beside other workers; never beside a process that sends the
+		// campaign alone (it takes back every lease as its own).
+		unlock, err := s.opt.SharedLock(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	if o.Shared {
+		// Other workers send it too: only leases that ended are orphans.
+		n, err := s.st.ReleaseLeases(ctx, c.ID, o.Clock.Now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+		if n > 0 {
+			log.Warn("recipients of a worker that stopped are sent again; they may receive the message twice",
+				"campaign", c.Name, "possible_duplicates", n)
+		}
+	} else if s.opt.Lock != nil {
 		unlock, err := s.opt.Lock(c.ID)
 		if err != nil {
 			return nil, err
@@ -174,7 +241,7 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		return nil, err
 	}
 	defer done()
-	if c.Status == store.CampaignPaused {
+	if c.Status == store.CampaignPaused && !o.Shared {
 		// The user resumes after fixing what paused the campaign: the
 		// recipients deferred for a fault on our side go now, not after
 		// their backoff.
@@ -186,8 +253,10 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 			log.Info("recipients deferred for a local fault are due again", "campaign", c.Name, "recipients", n)
 		}
 	}
-	if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+	if !o.Shared {
+		if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
 	}
 	// Another process on the same database (the web app, or mailout send
 	// beside it) pauses or cancels by storing the status: follow it.
@@ -195,7 +264,21 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	// goes on behind its caller's back.
 	followCtx, stopFollowing := context.WithCancel(runCtx)
 	var following sync.WaitGroup
-	following.Go(func() { s.followStatus(followCtx, c.ID) })
+	following.Go(func() { s.followStatus(followCtx, c.ID, o.Shared) })
+	if o.Shared {
+		following.Go(func() { s.keepLeases(followCtx, fleet, c, o) })
+		defer func() {
+			// Rows still held are those whose result could not be
+			// recorded: the others take them now, as after a crash.
+			n, err := fleet.ReleaseOwned(context.WithoutCancel(ctx), c.ID, s.opt.Owner, time.Now())
+			if err != nil {
+				log.Warn("the rows of this run are left to their lease's end", "campaign", c.Name, "err", err)
+			} else if n > 0 {
+				log.Warn("recipients whose result was not recorded are sent again by the fleet; they may receive the message twice",
+					"campaign", c.Name, "possible_duplicates", n)
+			}
+		}()
+	}
 	defer func() {
 		stopFollowing()
 		following.Wait()
@@ -259,6 +342,7 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		Profile: o.Profile, Clock: o.Clock, Policy: policy, Owner: s.opt.Owner,
 		Wait: o.Wait, Logger: log, Progress: s.progress(c.ID, o.Progress), RecordBatch: o.RecordBatch,
 		Breaker: breaker, Attempt: s.attempt(c.ID, settings.Route),
+		Shared: o.Shared, Lease: o.Lease,
 	})
 	out := &Result{Result: res}
 	if err != nil {
@@ -271,6 +355,32 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		s.emit(Event{CampaignID: c.ID, Route: settings.Route, Stop: res.Stop, Tripped: tripped})
 	}()
 	bg := context.WithoutCancel(ctx)
+	if o.Shared && res.Stop == StopInterrupted && ctx.Err() == nil {
+		// The fleet's status stopped the run (followStatus), or Pause
+		// or Cancel here, which stored it: say what it is, store nothing.
+		res.Stop, res.Reason = StopPaused, ReasonPaused
+		if cur, err := s.st.Campaign(bg, c.ID); err == nil {
+			res.Reason = cur.StatusReason
+			switch cur.Status {
+			case store.CampaignCancelled:
+				res.Stop = StopCancelled
+			case store.CampaignDone:
+				res.Stop = StopDone
+			}
+		}
+		return out, nil
+	}
+	if o.Shared && res.Stop == StopPaused {
+		// The breaker tripped here: the first worker to pause the
+		// campaign diagnoses it; a later one finds it paused already.
+		won, err := fleet.PauseRunning(bg, c.ID, res.Reason)
+		if err != nil {
+			return out, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+		if !won {
+			return out, nil
+		}
+	}
 	if res.Stop == StopInterrupted && ctx.Err() == nil {
 		// Pause or Cancel from another goroutine ended the run: say so,
 		// over the scheduler's "interrupted".

@@ -29,7 +29,10 @@
 // (FileLock beside a SQLite database, a session advisory lock in
 // PostgreSQL), so rows a dead run left "sending"
 // are known to be orphans and are sent again, flagged as possible
-// duplicates.
+// duplicates. The workers of a fleet (a PostgreSQL store, store.Fleet)
+// run campaigns shared instead (RunOptions.Shared): many at once, without
+// a lock, each renewing the short leases of its rows and taking back only
+// the leases that ended; a breaker's pause is stored once for the fleet.
 package campaign
 
 import (
@@ -55,6 +58,11 @@ type Options struct {
 	// no lock (one process, or tests). Open sets a FileLock beside the
 	// database.
 	Lock func(campaignID int64) (unlock func(), err error)
+	// SharedLock is taken by a shared run (RunOptions.Shared) and
+	// released after: any number of workers hold it at once, while Lock
+	// fails (ErrLocked) and a shared run fails while Lock is held. nil =
+	// none. Open sets the PostgreSQL database's shared advisory lock.
+	SharedLock func(campaignID int64) (unlock func(), err error)
 	// Runner reports whether some process holds the campaign's lock; nil
 	// = unknown (Interrupted reports false).
 	Runner func(campaignID int64) (bool, error)
@@ -172,6 +180,18 @@ func openPostgres(ctx context.Context, url string, o Options) (*Service, error) 
 	if o.Lock == nil {
 		o.Lock = func(id int64) (func(), error) {
 			unlock, err := db.LockCampaign(context.Background(), id)
+			if errors.Is(err, postgres.ErrCampaignLocked) {
+				return nil, ErrLocked
+			}
+			if err != nil {
+				return nil, fmt.Errorf("campaign lock: %w", err)
+			}
+			return unlock, nil
+		}
+	}
+	if o.SharedLock == nil {
+		o.SharedLock = func(id int64) (func(), error) {
+			unlock, err := db.LockCampaignShared(context.Background(), id)
 			if errors.Is(err, postgres.ErrCampaignLocked) {
 				return nil, ErrLocked
 			}

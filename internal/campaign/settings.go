@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"time"
 
 	"mailout/internal/route"
@@ -36,6 +37,10 @@ type Settings struct {
 	DNS             []string `json:"dns,omitempty"`
 	AllowLoopbackMX bool     `json:"allow_loopback_mx,omitempty"`
 	MXPort          int      `json:"mx_port,omitempty"`
+	// SourceIP is the source address of the direct route's connections,
+	// a worker's own (RunOptions.SourceIP); never stored: it belongs to
+	// the machine, not to the campaign.
+	SourceIP net.IP `json:"-"`
 	// Hybrid: with route "direct", Relays (when set) is the fallback relay,
 	// used when direct delivery fails for a local reason or after
 	// FallbackAfter temporary failures.

@@ -59,6 +59,9 @@ func New(svc *campaign.Service) *Metrics {
 		Help: "Message attempts per second over the last minute.",
 	}, m.rate.perSecond)
 	m.reg.MustRegister(m.messages, m.latency, m.trips, sendRate, &queueCollector{st: svc.Store()})
+	if fs, ok := svc.Store().(FleetStore); ok {
+		m.reg.MustRegister(&fleetCollector{st: fs})
+	}
 	m.stop = svc.Observe(m.observe)
 	return m
 }

@@ -81,6 +81,12 @@ type Config struct {
 	// handed to the recorder (metrics). It must not block: it is called on
 	// the session's goroutine.
 	Attempt func(Attempt)
+	// Shared: other processes (the workers of a fleet) send the campaign
+	// at the same time. The run then stores no status when it is
+	// interrupted (one worker stopping does not pause the campaign for
+	// the others) or paused by the breaker (the caller pauses the
+	// campaign once for the whole fleet); it still stores done.
+	Shared bool
 }
 
 // Attempt is one attempt's outcome, for metrics.
@@ -300,12 +306,18 @@ func Run(parent context.Context, cfg Config) (*Result, error) {
 		res.Stop = StopPaused
 		res.PauseResult = pause
 		res.Reason = pauseReason(pause)
+		if cfg.Shared {
+			break
+		}
 		if err := cfg.Store.SetCampaignStatus(bg, c.ID, store.CampaignPaused, res.Reason); err != nil {
 			return res, err
 		}
 	case parent.Err() != nil:
 		res.Stop = StopInterrupted
 		res.Reason = "interrupted"
+		if cfg.Shared {
+			break
+		}
 		if err := cfg.Store.SetCampaignStatus(bg, c.ID, store.CampaignPaused, "interrupted"); err != nil {
 			return res, err
 		}

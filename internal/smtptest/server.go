@@ -103,6 +103,10 @@ type Received struct {
 	Data     []byte // exact bytes after un-dot-stuffing, CRLF line ends
 	TLS      bool
 	AuthUser string
+	// Client is the client's address (IP:port) and HELO the name it
+	// gave in EHLO or HELO.
+	Client string
+	HELO   string
 }
 
 // Server is a running test server.

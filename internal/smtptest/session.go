@@ -186,7 +186,8 @@ func (s *session) Data(r io.Reader) error {
 		}
 	}
 	_, isTLS := s.c.TLSConnectionState()
-	s.s.deliver(Received{From: s.from, Rcpts: slices.Clone(s.rcpts), Data: data.Bytes(), TLS: isTLS, AuthUser: s.authUser})
+	s.s.deliver(Received{From: s.from, Rcpts: slices.Clone(s.rcpts), Data: data.Bytes(), TLS: isTLS, AuthUser: s.authUser,
+		Client: s.c.Conn().RemoteAddr().String(), HELO: s.c.Hostname()})
 	return nil
 }
 

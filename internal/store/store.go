@@ -326,3 +326,21 @@ type Store interface {
 
 	Close() error
 }
+
+// Fleet is what a store shared by several sending processes (the
+// PostgreSQL store of a fleet of workers) adds for the campaign service's
+// shared runs, in which many workers send one campaign at once. The
+// service asserts it at run time; the SQLite store, sent by one process
+// at a time, does not have it.
+type Fleet interface {
+	// RenewLeases extends to until the lease of every row of the campaign
+	// that owner holds (state sending). Returns how many were renewed.
+	RenewLeases(ctx context.Context, campaignID int64, owner string, until time.Time) (int, error)
+	// ReleaseOwned returns the campaign's rows owner still holds as
+	// ReleaseLeases returns a crashed run's (pending, due at at, flagged
+	// PossibleDuplicate, Crashes incremented, crash-loop at CrashLimit).
+	ReleaseOwned(ctx context.Context, campaignID int64, owner string, at time.Time) (int, error)
+	// PauseRunning pauses the campaign with reason only if it is running,
+	// and reports whether it did.
+	PauseRunning(ctx context.Context, id int64, reason string) (bool, error)
+}

@@ -46,8 +46,12 @@ type DirectConfig struct {
 	DownFor  time.Duration
 	Timeouts smtpclient.Timeouts
 	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// LocalAddr, when set and Dial is not, is the source address of
+	// every connection: a worker of a fleet sends from its own IP (the
+	// one its HELO name and the sender's SPF record name).
+	LocalAddr net.IP
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Direct is the direct route: MX lookup per recipient domain (cached by the
@@ -77,6 +81,9 @@ func NewDirect(cfg DirectConfig) (*Direct, error) {
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 25
+	}
+	if cfg.LocalAddr != nil && cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.LocalAddr}}).DialContext
 	}
 	if cfg.MaxIdle <= 0 {
 		cfg.MaxIdle = 64

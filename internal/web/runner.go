@@ -38,6 +38,12 @@ type Runner struct {
 	// Clock tells when a scheduled campaign is due and is the runs'
 	// clock; nil is the wall clock. Set it before the runner is used.
 	Clock throttle.Clock
+	// Fleet: the campaigns are sent by the workers of a fleet (mailout
+	// worker, serve's own worker), never by the runner: Start stores the
+	// campaign as running for them (campaign.Service.Release), and
+	// ResumeInterrupted and StartDue leave the interrupted and scheduled
+	// campaigns to them. Set it before the runner is used.
+	Fleet bool
 }
 
 // ScheduleCheck is how often serve looks for scheduled campaigns whose
@@ -96,6 +102,8 @@ func (r *Runner) Start(ctx context.Context, id int64) error {
 	switch {
 	case c.Status == store.CampaignCancelled:
 		return fmt.Errorf("%w: %q is %s", ErrNotStartable, c.Name, c.Status)
+	case r.Fleet:
+		return r.svc.Release(ctx, c)
 	case r.Running(id):
 		return nil
 	case c.Status == store.CampaignRunning && !r.svc.Interrupted(c):
@@ -163,6 +171,9 @@ func (r *Runner) Wait() { r.wg.Wait() }
 // ResumeInterrupted starts the campaigns stored as running whose run is
 // gone (the process was killed or the machine stopped).
 func (r *Runner) ResumeInterrupted(ctx context.Context) (int, error) {
+	if r.Fleet {
+		return 0, nil
+	}
 	cs, err := r.svc.Store().Campaigns(ctx)
 	if err != nil {
 		return 0, err
@@ -200,6 +211,9 @@ func (r *Runner) WatchScheduled(tick <-chan time.Time) {
 // process, this one or another on the same database, is sending. It
 // returns how many it started.
 func (r *Runner) StartDue(ctx context.Context) (int, error) {
+	if r.Fleet {
+		return 0, nil
+	}
 	cs, err := r.svc.Store().Campaigns(ctx)
 	if err != nil {
 		return 0, err
