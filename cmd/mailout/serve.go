@@ -189,7 +189,7 @@ func (a *app) serve(ctx context.Context, listen, keyFile string, listCaps recipi
 	limits := api.DefaultLimits()
 	limits.List = listCaps
 	apiHandler := api.New(api.Config{Campaigns: svc, Lists: lists, Tokens: accounts, SecretKey: key,
-		Limits: limits, Context: apiRuns, Runs: &apiWG, Logger: a.logger})
+		Limits: limits, Context: apiRuns, Runs: &apiWG, Logger: a.logger, Fleet: fleet})
 	// The bounce mailbox of the settings is read on a timer until serve
 	// stops; its last read shows on the settings page.
 	bounces := web.NewBounceFetcher(st, key, a.logger)

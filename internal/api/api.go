@@ -95,6 +95,10 @@ type Config struct {
 	// Runs, when set, counts the runs going on, so that a server can wait
 	// for them on shutdown.
 	Runs *sync.WaitGroup
+	// Fleet: the campaigns are sent by the workers of a fleet (a
+	// PostgreSQL database), never in this process: start stores the
+	// campaign as running for them (campaign.Service.Release).
+	Fleet bool
 	// Logger; nil discards.
 	Logger *slog.Logger
 }

@@ -559,6 +559,10 @@ func (s *server) startCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, conflict("campaign %q is cancelled and sends no more", c.Name))
 		return
 	}
+	if s.cfg.Fleet {
+		s.release(w, r, c)
+		return
+	}
 	var profile throttle.Profile
 	if err := json.Unmarshal(c.Profile, &profile); err != nil {
 		s.fail(w, r, fmt.Errorf("campaign %d: stored profile: %w", c.ID, err))
@@ -605,6 +609,32 @@ func (s *server) startCampaign(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Runs.Add(1)
 	}
 	go s.run(c, campaign.RunOptions{Relays: relays, Profile: profile, Wait: c.MaxAge})
+	v, err := s.view(r.Context(), c)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, v)
+}
+
+// release leaves the campaign to the workers of the fleet: 202, then GET
+// the campaign to follow it. A relay password typed in a URL at creation
+// is never stored, so no worker could send with it: such a campaign is
+// refused (use a stored relay account).
+func (s *server) release(w http.ResponseWriter, r *http.Request, c *store.Campaign) {
+	if settings, err := campaign.SettingsOf(c); err == nil && slices.Contains(settings.RelayPasswordInURL, true) {
+		s.fail(w, r, conflict("%v", campaign.ErrNeedRelay))
+		return
+	}
+	if err := s.cfg.Campaigns.Release(r.Context(), c); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.cfg.Campaigns.Store().Campaign(r.Context(), c.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v, err := s.view(r.Context(), c)
 	if err != nil {
 		s.fail(w, r, err)

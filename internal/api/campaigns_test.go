@@ -11,9 +11,11 @@ import (
 	"mailout/internal/account"
 	"mailout/internal/api"
 	"mailout/internal/campaign"
+	"mailout/internal/queue"
 	"mailout/internal/secret"
 	"mailout/internal/setting"
 	"mailout/internal/smtptest"
+	"mailout/internal/store"
 )
 
 func sandboxCampaign(name, csv string) map[string]any {
@@ -585,4 +587,36 @@ func TestDirectRouteWithStoredFallbackAccount(t *testing.T) {
 	if er := e.do("POST", "/api/v1/campaigns", req).wantError(t, http.StatusBadRequest, "bad-request"); er.Error.Field != "route.account" {
 		t.Errorf("field %q", er.Error.Field)
 	}
+}
+
+// On a fleet's database the API leaves the sending to the workers: start
+// stores the campaign as running and sends nothing in this process, and
+// a relay password typed in a URL (never stored, so no worker has it) is
+// refused rather than left to fail on every worker.
+func TestStartOnAFleetLeavesTheSendingToTheWorkers(t *testing.T) {
+	e := newEnv(t, api.Config{Fleet: true})
+	var c api.Created
+	e.do("POST", "/api/v1/campaigns", sandboxCampaign("fleet", fiveRows)).into(t, &c)
+	path := fmt.Sprintf("/api/v1/campaigns/%d", c.ID)
+	if r := e.do("POST", path+"/start", nil); r.status != http.StatusAccepted {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	got, err := e.svc.Store().Campaign(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.svc.Store().Counts(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.CampaignRunning || n.ByState[queue.Pending] != 5 {
+		t.Fatalf("after start: %s, %v; want running with 5 pending for the workers", got.Status, n.ByState)
+	}
+	if running, _ := e.svc.Sending(c.ID); running {
+		t.Fatal("the API runs the campaign itself")
+	}
+
+	srv := smtptest.Start(t, smtptest.Options{Auth: map[string]string{"u": "typed-Pa55"}, RequireAuth: true})
+	e.do("POST", "/api/v1/campaigns", relayCampaign("typed", fiveRows, srv, "u", "typed-Pa55")).into(t, &c)
+	e.do("POST", fmt.Sprintf("/api/v1/campaigns/%d/start", c.ID), nil).wantError(t, http.StatusConflict, "conflict")
 }
