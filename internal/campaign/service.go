@@ -37,6 +37,8 @@ package campaign
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -104,8 +106,12 @@ func New(st store.Store, o Options) *Service {
 	}
 	o.Env = o.Env.withDefaults()
 	if o.Owner == "" {
+		// host:pid:random: a later process that gets the same pid is
+		// another owner of leases, and another worker of a fleet.
 		host, _ := os.Hostname()
-		o.Owner = host + ":" + strconv.Itoa(os.Getpid())
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		o.Owner = host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(b)
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second

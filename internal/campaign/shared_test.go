@@ -172,3 +172,13 @@ func TestSharedRunWaitsForALoneSender(t *testing.T) {
 		t.Fatalf("%d messages sent beside the lone sender", n)
 	}
 }
+
+// Two services of one process (serve's worker and a later one, or a new
+// process that reuses a pid) are different owners of leases and
+// different workers of a fleet.
+func TestDefaultOwnersDiffer(t *testing.T) {
+	a, b := New(nil, Options{}), New(nil, Options{})
+	if a.Owner() == b.Owner() {
+		t.Fatalf("two services share the owner %q", a.Owner())
+	}
+}
