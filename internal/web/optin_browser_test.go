@@ -43,6 +43,9 @@ func TestOptInInABrowser(t *testing.T) {
 		t.Fatalf("saving the form: %q", got)
 	}
 	check("list-form")
+	if got := b.Value("#optin-body"); !strings.Contains(got, "{{.confirm_url}}") {
+		t.Fatalf("the saved form's message text is %q; want the text that is sent, with its link", got)
+	}
 	formURL := b.Text("#optin-url")
 	if !strings.HasPrefix(formURL, a.srv.URL+"/s/") {
 		t.Fatalf("form address %q", formURL)
