@@ -5,11 +5,14 @@
 // conformance suite (store/storetest) as the embedded SQLite store.
 //
 // Place in the flow: as with SQLite, a campaign is imported in one
-// transaction; workers claim due deliveries with SELECT … FOR UPDATE SKIP
-// LOCKED (no two workers ever get the same row, and none waits for
-// another's) under a lease, and record outcomes in batches fenced by the
-// attempt number, so a worker whose lease expired cannot overwrite the
-// result of the worker that took the row over.
+// transaction (its recipients streamed with COPY); workers claim due
+// deliveries with SELECT … FOR UPDATE SKIP LOCKED (no two workers ever get
+// the same row, and none waits for another's) under a lease, one
+// statement per batch, and record outcomes in batches fenced by the
+// attempt number, one round trip per batch, so a worker whose lease
+// expired cannot overwrite the result of the worker that took the row
+// over. Listings (deliveries, messages, the suppression list) read keyset
+// pages, so a slow caller holds no transaction open.
 //
 // The schema lives in embedded, append-only migrations (migrations/),
 // applied on Open under an advisory lock, so processes starting at once
