@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,11 +15,11 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailout/internal/mx"
+	"mailout/internal/peertest"
 	"mailout/internal/queue"
 	"mailout/internal/scheduler"
 	"mailout/internal/smtpclient"
 	"mailout/internal/store"
-	"mailout/internal/store/sqlite"
 	"mailout/internal/throttle"
 	"mailout/internal/transport"
 )
@@ -162,22 +161,17 @@ func (r resolver) Lookup(_ context.Context, domain string) ([]mx.Host, error) {
 // and returns what the receivers counted.
 func sendWithThreeWorkers(t *testing.T, p throttle.Profile, n int, slow time.Duration) *census {
 	t.Helper()
-	dsn, pgCampaign := database(t)
+	pg := peertest.Postgres(t)
+	dsn := pg.Schema(t)
 	domains := []string{"a.example", "b.example"}
 	cen := &census{byHost: map[string]int{}, maxHost: map[string]int{}}
 	res, port := receivers(t, cen, slow, domains...)
 
-	// The deliveries are in a SQLite store all three share: the limits
-	// are the Gate's, whichever store the rows are in.
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := open(t, dsn)
 	c := &store.Campaign{Name: "fleet", Status: store.CampaignRunning, Route: "direct", MaxAge: time.Hour,
 		RetryMin: time.Minute, Message: store.Message{Template: []byte("From: a@example.com\n\nhi\n")}}
 	i := 0
-	err = st.ImportCampaign(t.Context(), c, func() (*store.NewRecipient, error) {
+	err := st.ImportCampaign(t.Context(), c, func() (*store.NewRecipient, error) {
 		if i == n {
 			return nil, nil
 		}
@@ -199,7 +193,8 @@ func sendWithThreeWorkers(t *testing.T, p throttle.Profile, n int, slow time.Dur
 	errs := make([]error, 3)
 	for w := range 3 {
 		owner := fmt.Sprintf("worker%d", w)
-		g, _ := worker(t, dsn, pgCampaign, p, owner, nil)
+		// Each worker has its own pool, for its store and its Gate.
+		g, db := worker(t, dsn, c.ID, p, owner, nil)
 		tr, err := transport.NewDirect(transport.DirectConfig{Resolver: res, LocalName: "sender.example.com",
 			Port: port, MaxIdle: -1, MaxPerHost: 10,
 			Timeouts: smtpclient.Timeouts{Connect: 2 * time.Second, Greeting: 5 * time.Second}})
@@ -207,7 +202,7 @@ func sendWithThreeWorkers(t *testing.T, p throttle.Profile, n int, slow time.Dur
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tr.Close() })
-		cfg := scheduler.Config{Store: st, Campaign: c, Transport: tr, Render: render, Profile: p,
+		cfg := scheduler.Config{Store: db, Campaign: c, Transport: tr, Render: render, Profile: p,
 			Clock: throttle.RealClock(), Policy: queue.Policy{RetryMin: c.RetryMin, MaxAge: c.MaxAge},
 			Owner: owner, ClaimBatch: 16, Gate: g}
 		wg.Go(func() {
