@@ -147,7 +147,7 @@ func runFleet(ctx context.Context, o *options, csv, msg string, k int, name stri
 	if err != nil {
 		return measure{}, err
 	}
-	defer conn.Close(context.Background())
+	defer func() { conn.Close(context.Background()) }()
 
 	var workers []*exec.Cmd
 	stopAll := func() (cpu time.Duration, rss int64) {
@@ -182,6 +182,7 @@ func runFleet(ctx context.Context, o *options, csv, msg string, k int, name stri
 	}
 	// The run ends when nothing is left to send; a paused campaign (the
 	// breaker) ends it with an error.
+	lastOK := time.Now()
 	for {
 		var left, delivered int
 		var status, reason string
@@ -191,8 +192,19 @@ func runFleet(ctx context.Context, o *options, csv, msg string, k int, name stri
 	c.status, c.status_reason
 FROM campaigns c WHERE c.name = $1`, campaign).Scan(&left, &delivered, &status, &reason)
 		if err != nil {
-			return measure{}, fmt.Errorf("read the campaign's progress: %w", err)
+			// The database may restart under a long run: ask again on a
+			// new connection for up to a minute.
+			if lastOK.IsZero() || time.Since(lastOK) > time.Minute {
+				return measure{}, fmt.Errorf("read the campaign's progress: %w", err)
+			}
+			conn.Close(context.Background())
+			if c, cerr := pgx.Connect(ctx, dsn); cerr == nil {
+				conn = c
+			}
+			time.Sleep(time.Second)
+			continue
 		}
+		lastOK = time.Now()
 		if status == "paused" || status == "cancelled" {
 			return measure{}, fmt.Errorf("campaign %s %s: %s (worker logs in %s)", campaign, status, reason, o.work)
 		}

@@ -4,9 +4,9 @@ import "context"
 
 // Gate shares the profile's limits with the other processes sending the
 // same campaign (internal/fleet, over PostgreSQL). With a Gate, a session
-// takes a connection slot of the total ("" domain) and, with a per-domain
-// limit, one of the group's domain before it sends a group, and gives
-// them back when the group is done; every message start is asked of the
+// takes, with a per-domain limit, a connection slot of the group's domain
+// and then one of the total ("" domain) before it sends a group, and
+// gives them back when the group is done; every message start is asked of the
 // Gate as well (Allow, Wait), and a rate-limited answer slows the domain
 // down through it. The process's own limits stay in force as well: its
 // sessions (Connections), a domain's sessions in the handout and the

@@ -60,31 +60,35 @@ func (w *worker) loop(stopCtx, sendCtx context.Context) {
 	}
 }
 
-// acquire takes the Gate's connection slots for group: one of the total
-// and, with a per-domain limit (a group then holds one domain), one of
-// the group's domain. When ctx ends first, the group's attempts are given
-// back and ok is false.
+// acquire takes the Gate's connection slots for group: with a per-domain
+// limit (a group then holds one domain) one of the group's domain first,
+// then one of the total. In that order a session waiting for a busy
+// domain holds none of the fleet's total, which the other domains' groups
+// can use meanwhile; and a session holding a total slot waits for nothing
+// more, so the order cannot deadlock. When ctx ends first, the group's
+// attempts are given back and ok is false.
 func (w *worker) acquire(ctx context.Context, group []*store.Delivery) (release func(), ok bool) {
 	g := w.cfg.Gate
 	if g == nil {
 		return func() {}, true
 	}
-	total, err := g.Acquire(ctx, "")
-	if err == nil && w.cfg.Profile.DomainConnections > 0 {
-		var domain func()
-		if domain, err = g.Acquire(ctx, group[0].Domain); err == nil {
-			return func() { domain(); total() }, true
-		}
-		total()
+	domain := func() {}
+	var err error
+	if w.cfg.Profile.DomainConnections > 0 {
+		domain, err = g.Acquire(ctx, group[0].Domain)
 	}
-	if err != nil {
-		// Claimed but never started: give the attempts back.
-		for _, d := range group {
-			w.rec.refund(d)
+	if err == nil {
+		var total func()
+		if total, err = g.Acquire(ctx, ""); err == nil {
+			return func() { total(); domain() }, true
 		}
-		return nil, false
+		domain()
 	}
-	return total, true
+	// Claimed but never started: give the attempts back.
+	for _, d := range group {
+		w.rec.refund(d)
+	}
+	return nil, false
 }
 
 // allow reports whether one more message to domain may start now, and
