@@ -21,7 +21,9 @@
 // p must be the same profile the scheduler runs with (after the route's
 // adjustments: a relay has no per-domain limits). Close gives back the
 // slots still held; a worker that dies without it loses them when their
-// lease (Config.Lease) has passed.
+// lease (Config.Lease) has passed. For the connection counts to hold at
+// the receivers, build the run's transport with transport.DirectConfig
+// MaxIdle: -1 and transport.RelayConfig MaxIdle: -1 (see below).
 //
 // # Mechanism, and why
 //

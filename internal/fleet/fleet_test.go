@@ -257,3 +257,25 @@ func TestSlowDownIsSeenByEveryWorker(t *testing.T) {
 		t.Fatalf("b started two messages to a.example %v apart after the slow-down; at 150 a minute they are 0.4 s apart", gap)
 	}
 }
+
+// A worker that stops cleanly gives its slots back at once, without
+// waiting for their lease.
+func TestClosedWorkersSlotsAreFreeAtOnce(t *testing.T) {
+	dsn, c := database(t)
+	p := throttle.Profile{Name: "t", Connections: 1}
+	a, _ := worker(t, dsn, c, p, "a", func(cfg *fleet.Config) { cfg.Lease = time.Hour })
+	b, _ := worker(t, dsn, c, p, "b", nil)
+	if _, err := a.Acquire(t.Context(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	rel, err := b.Acquire(ctx, "")
+	if err != nil {
+		t.Fatalf("b could not take the slot a gave back: %v", err)
+	}
+	rel()
+}
