@@ -35,9 +35,12 @@
 // fleet never exceed Connections, nor DomainConnections for one domain.
 // A worker renews its leases every Lease/3 in one UPDATE; a worker that
 // stops (crash, lost network) stops renewing, and its slots are taken over
-// once the lease has passed. A session holds its slots while it sends a
-// group (take … done in the scheduler), which is what the profile counts
-// in one process too. Counted at the receivers the limit is exact only
+// once the lease has passed. A slot a session gives back goes straight to
+// a session of the same worker waiting for one, without a round trip;
+// otherwise its row is deleted and the waiting workers, which poll with a
+// growing pause of up to a quarter of a second, find it free. A session
+// holds its slots while it sends a group (take … done in the scheduler),
+// which is what the profile counts in one process too. Counted at the receivers the limit is exact only
 // when the transport keeps no connection open between groups (the direct
 // and relay routes' MaxIdle < 0): a connection kept idle in one worker's
 // pool is not a session in use, and another worker may meanwhile open one.
@@ -68,7 +71,7 @@
 // sender, not a limit of a receiver.
 //
 // The database being unreachable makes Acquire and Wait retry with a
-// growing pause (up to a second) until it is back or their context ends;
+// growing pause (up to a quarter of a second) until it is back or their context ends;
 // nothing starts meanwhile.
 package fleet
 
@@ -117,10 +120,11 @@ const (
 	// down) is taken as unlimited before the database is asked again.
 	unlimitedTTL = time.Second
 	// minPoll and maxPoll bound the pause between two tries for a slot
-	// while every slot is taken, and between retries after a database
-	// error.
+	// while every slot is taken (a slot given back by a session of the
+	// same worker is handed over at once), and between retries after a
+	// database error.
 	minPoll = 10 * time.Millisecond
-	maxPoll = time.Second
+	maxPoll = 250 * time.Millisecond
 	// releaseTimeout bounds the giving back of one slot; after it the
 	// lease expires on its own.
 	releaseTimeout = 5 * time.Second
@@ -146,6 +150,7 @@ type Gate struct {
 
 	mu      sync.Mutex
 	held    map[slotKey]bool
+	waiters map[string][]chan int // by domain: sessions waiting for a slot, first first
 	buckets map[string]*bucket
 }
 
@@ -182,7 +187,7 @@ func New(cfg Config) *Gate {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	g := &Gate{cfg: cfg, ctx: ctx, stop: stop, done: make(chan struct{}),
-		held: map[slotKey]bool{}, buckets: map[string]*bucket{}}
+		held: map[slotKey]bool{}, waiters: map[string][]chan int{}, buckets: map[string]*bucket{}}
 	go g.renewLoop()
 	return g
 }
@@ -223,17 +228,35 @@ func (g *Gate) Acquire(ctx context.Context, domain string) (release func(), err 
 	if limit <= 0 {
 		return func() {}, nil
 	}
+	// Wait in line here as well: a slot this worker gives back goes to
+	// its first waiter directly, without a round trip and without the
+	// delay of the next poll.
+	ch := make(chan int, 1)
+	g.mu.Lock()
+	g.waiters[domain] = append(g.waiters[domain], ch)
+	g.mu.Unlock()
+	// leave takes ch out of the line; a slot handed to it meanwhile is
+	// given back.
+	leave := func() {
+		g.mu.Lock()
+		ws := g.waiters[domain]
+		for i, w := range ws {
+			if w == ch {
+				g.waiters[domain] = append(ws[:i:i], ws[i+1:]...)
+				g.mu.Unlock()
+				return
+			}
+		}
+		g.mu.Unlock()
+		g.release(slotKey{domain, <-ch})
+	}
 	wait := minPoll
 	for {
 		slot, ok, err := g.tryAcquire(ctx, domain, limit)
 		switch {
 		case err == nil && ok:
-			k := slotKey{domain, slot}
-			g.mu.Lock()
-			g.held[k] = true
-			g.mu.Unlock()
-			var once sync.Once
-			return func() { once.Do(func() { g.release(k) }) }, nil
+			leave()
+			return g.holding(slotKey{domain, slot}), nil
 		case err == nil:
 			// Every slot is taken: poll, with a little jitter so waiting
 			// workers do not ask in step.
@@ -241,11 +264,32 @@ func (g *Gate) Acquire(ctx context.Context, domain string) (release func(), err 
 		default:
 			g.cfg.Logger.Warn("fleet: could not take a connection slot; retrying", "domain", domain, "err", err)
 		}
-		if err := g.pause(ctx, wait); err != nil {
-			return nil, err
+		t := time.NewTimer(wait + rand.N(wait/2+1))
+		select {
+		case slot := <-ch:
+			t.Stop()
+			return g.holding(slotKey{domain, slot}), nil
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			leave()
+			return nil, ctx.Err()
+		case <-g.ctx.Done():
+			t.Stop()
+			leave()
+			return nil, ErrClosed
 		}
 		wait = min(wait*2, maxPoll)
 	}
+}
+
+// holding records k as held and returns the function that gives it back.
+func (g *Gate) holding(k slotKey) func() {
+	g.mu.Lock()
+	g.held[k] = true
+	g.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { g.release(k) }) }
 }
 
 // pause waits about d, or until ctx ends or the Gate closes.
@@ -297,6 +341,14 @@ RETURNING slot`, g.cfg.Campaign, domain, g.cfg.Owner, limit, g.cfg.Lease.Seconds
 // own; the slot is no longer renewed.
 func (g *Gate) release(k slotKey) {
 	g.mu.Lock()
+	if ws := g.waiters[k.domain]; len(ws) > 0 && g.ctx.Err() == nil {
+		// A session of this worker waits for a slot of the domain: it
+		// gets this one, whose lease goes on being renewed.
+		g.waiters[k.domain] = ws[1:]
+		g.mu.Unlock()
+		ws[0] <- k.slot
+		return
+	}
 	delete(g.held, k)
 	g.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)

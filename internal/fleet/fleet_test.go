@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mailout/internal/fleet"
 	"mailout/internal/peertest"
@@ -278,4 +282,58 @@ func TestClosedWorkersSlotsAreFreeAtOnce(t *testing.T) {
 		t.Fatalf("b could not take the slot a gave back: %v", err)
 	}
 	rel()
+}
+
+// statements counts the statements a pool sends (pgx's tracer).
+type statements struct{ n atomic.Int64 }
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	s.n.Add(1)
+	return ctx
+}
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// A slot a session gives back goes to a session of the same worker that
+// waits for one, without a round trip: no DELETE of the slot, no INSERT
+// of the waiter's next poll.
+func TestSlotGoesToAWaitingSessionOfTheSameWorker(t *testing.T) {
+	dsn, c := database(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count statements
+	cfg.ConnConfig.Tracer = &count
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	g := fleet.New(fleet.Config{Pool: pool, Campaign: c, Owner: "a", Lease: time.Hour,
+		Profile: throttle.Profile{Name: "t", Connections: 1}})
+	t.Cleanup(func() { g.Close() })
+	rel, err := g.Acquire(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second session waits until its first poll found nothing free:
+	// the statements counted then are the first try's.
+	got := make(chan func(), 1)
+	go func() {
+		r, err := g.Acquire(t.Context(), "")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- r
+	}()
+	for count.n.Load() < 2 { // the holder's INSERT, the waiter's first try
+		runtime.Gosched()
+	}
+	rel()
+	r := <-got
+	before := count.n.Load()
+	r()
+	if after := count.n.Load(); before != 2 || after != before+1 {
+		t.Fatalf("%d statements until the waiter had the slot (want 2: the two first tries), %d to give it back (want 1)", before, after-before)
+	}
 }
