@@ -80,7 +80,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -532,14 +531,14 @@ func (g *Gate) reserve(ctx context.Context, b *bucket, domain string, base float
 	if have {
 		return nil
 	}
-	// A chunk is Chunk's worth of the profile's rate; a slowed-down
-	// domain then gets fewer seconds' worth, never more.
-	n := max(1, int(math.Floor(base*g.cfg.Chunk.Seconds())))
+	// A chunk is Chunk's worth of the bucket's current rate: a slowed-down
+	// domain's chunk is no longer in time than any other.
 	wait := minPoll
 	for {
 		var delay, perSec float64
-		err := g.cfg.Pool.QueryRow(ctx, `SELECT delay, per_sec FROM fleet_take($1, $2, $3, $4, $5, $6)`,
-			g.cfg.Campaign, domain, n, base, g.ceiling(), g.cfg.CoolDown.Seconds()).Scan(&delay, &perSec)
+		var n int
+		err := g.cfg.Pool.QueryRow(ctx, `SELECT delay, per_sec, n FROM fleet_take($1, $2, $3, $4, $5, $6)`,
+			g.cfg.Campaign, domain, g.cfg.Chunk.Seconds(), base, g.ceiling(), g.cfg.CoolDown.Seconds()).Scan(&delay, &perSec, &n)
 		if err == nil {
 			now := time.Now()
 			g.mu.Lock()

@@ -337,3 +337,26 @@ func TestSlotGoesToAWaitingSessionOfTheSameWorker(t *testing.T) {
 		t.Fatalf("%d statements until the waiter had the slot (want 2: the two first tries), %d to give it back (want 1)", before, after-before)
 	}
 }
+
+// A chunk is a tenth of a second of the bucket's current rate, not of the
+// profile's: a worker taking a slowed-down domain's rate does not reserve
+// seconds of it ahead of the others.
+func TestChunkOfASlowedDomainIsNoLonger(t *testing.T) {
+	dsn, c := database(t)
+	p := throttle.Profile{Name: "t", Connections: 2, DomainRate: 6000} // 100 a second: chunks of 10
+	a, db := worker(t, dsn, c, p, "a", nil)
+	for range 6 { // 100 → 1.5625 a second: 0.64 s apart
+		a.SlowDown("a.example")
+	}
+	if err := a.Wait(t.Context(), "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	var ahead float64
+	if err := db.Pool().QueryRow(t.Context(), `SELECT extract(epoch FROM tat - clock_timestamp())
+FROM fleet_rates WHERE campaign_id = $1 AND domain = 'a.example'`, c).Scan(&ahead); err != nil {
+		t.Fatal(err)
+	}
+	if ahead > 1.5 {
+		t.Fatalf("a reserved a.example's starts %.1f s ahead; one start is 0.64 s at the slowed rate", ahead)
+	}
+}

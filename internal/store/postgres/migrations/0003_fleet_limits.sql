@@ -61,12 +61,14 @@ BEGIN
 	RETURN eff;
 END $$;
 
--- fleet_take reserves n starts of a bucket and returns when the first may
--- start (seconds from now, 0 or more) and the rate they are spaced at
--- (0: unlimited, nothing was reserved). One call is one round trip.
-CREATE FUNCTION fleet_take(p_campaign BIGINT, p_domain TEXT, n INTEGER, base DOUBLE PRECISION,
+-- fleet_take reserves chunk seconds' worth of a bucket's starts at its
+-- current rate (at least one) and returns how many (n), when the first may
+-- start (delay, seconds from now, 0 or more) and the rate they are spaced
+-- at (per_sec; 0: unlimited, nothing was reserved). One call is one round
+-- trip.
+CREATE FUNCTION fleet_take(p_campaign BIGINT, p_domain TEXT, chunk DOUBLE PRECISION, base DOUBLE PRECISION,
 	ceiling DOUBLE PRECISION, cooldown DOUBLE PRECISION,
-	OUT delay DOUBLE PRECISION, OUT per_sec DOUBLE PRECISION)
+	OUT delay DOUBLE PRECISION, OUT per_sec DOUBLE PRECISION, OUT n INTEGER)
 LANGUAGE plpgsql AS $$
 DECLARE
 	r fleet_rates;
@@ -83,8 +85,10 @@ BEGIN
 	END IF;
 	IF per_sec <= 0 THEN
 		delay := 0;
+		n := 0;
 		RETURN;
 	END IF;
+	n := greatest(1, floor(per_sec * chunk)::INTEGER);
 	start := greatest(r.tat, t);
 	UPDATE fleet_rates SET tat = start + make_interval(secs => n / per_sec)
 	WHERE campaign_id = p_campaign AND domain = p_domain;
