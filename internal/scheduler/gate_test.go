@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,5 +80,44 @@ func TestGateWaitForBusyDomainHoldsNoTotalSlot(t *testing.T) {
 	}
 	if n := counts(t, st, c).ByState["delivered"]; n != 20 {
 		t.Fatalf("%d delivered, want 20", n)
+	}
+}
+
+// recordingGate lets everything through and records the slow-downs.
+type recordingGate struct {
+	mu   sync.Mutex
+	slow []string
+}
+
+func (g *recordingGate) Acquire(context.Context, string) (func(), error) { return func() {}, nil }
+func (g *recordingGate) Wait(ctx context.Context, _ string) error        { return ctx.Err() }
+func (g *recordingGate) Allow(string) bool                               { return true }
+func (g *recordingGate) SlowDown(domain string) {
+	g.mu.Lock()
+	g.slow = append(g.slow, domain)
+	g.mu.Unlock()
+}
+
+// A rate-limited answer slows its domain down through the Gate, for the
+// whole fleet.
+func TestGateIsToldOfARateLimitedAnswer(t *testing.T) {
+	st, c := setup(t, 1, "busy.example")
+	tr := newFake(func(_ string, n int) outcome.Result {
+		if n == 1 {
+			return outcome.Result{Class: outcome.RateLimited, Kind: outcome.KindTemporary, Code: 421,
+				Enhanced: "4.7.28", Text: "slow down", Reason: "test"}
+		}
+		return delivered
+	})
+	cfg := config(st, c, tr, throttle.RealClock())
+	g := &recordingGate{}
+	cfg.Gate = g
+	if _, err := Run(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.slow) != 1 || g.slow[0] != "busy.example" {
+		t.Fatalf("the Gate was asked to slow down %q, want busy.example once", g.slow)
 	}
 }
