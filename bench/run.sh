@@ -12,6 +12,13 @@
 #                                4,000 messages, 200 sessions, relay and direct
 #                                (100 domains), against smtp-source and the ideal
 #   bench/run.sh --latency-small the same with 400 messages over 20 sessions
+#   bench/run.sh --fleet         a fleet on PostgreSQL ($MAILOUT_BENCH_PG, a
+#                                postgres:// URL): 100,000 messages sent by 1, 2
+#                                and 3 `mailout worker` processes, 200 sessions
+#                                for the whole fleet, slow receivers (1 s before
+#                                each DATA reply); the ideal is 200 msg/s
+#                                whatever the number of workers
+#   bench/run.sh --fleet-small   the same with 1,000 messages and 20 sessions
 #   bench/run.sh [--quick] -- MAILBENCH-FLAGS   e.g. -- -runs 5 -routes relay
 #
 # Installs Postfix from Debian (for smtp-sink and smtp-source) only when
@@ -31,6 +38,10 @@ while [ $# -gt 0 ]; do
 	# domains, each behind its own delayed receiver, 2 sessions per domain.
 	--latency) args+=(-n 4000 -sessions 200 -delay 1 -sizes 1024 -runs 1 -domains 100 -sinks 100 -domain-connections 2) ;;
 	--latency-small) args+=(-n 400 -sessions 20 -delay 1 -sizes 1024 -runs 1 -routes relay) ;;
+	# Several workers on one PostgreSQL database: the profile's sessions
+	# and rate are the fleet's, so throughput stays at sessions / delay.
+	--fleet) args+=(-fleet 1,2,3 -n 100000 -sessions 200 -delay 1 -sizes 1024 -runs 1) ;;
+	--fleet-small) args+=(-fleet 1,2,3 -n 1000 -sessions 20 -delay 1 -sizes 1024 -runs 1) ;;
 	--) shift; args+=("$@"); break ;;
 	*) args+=("$1") ;;
 	esac

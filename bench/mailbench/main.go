@@ -12,6 +12,10 @@
 // For the direct route it serves the MX records itself (internal/mx/mxtest)
 // and counts the queries.
 //
+// With -fleet 1,2,3 -db postgres://… it measures instead a campaign sent
+// by that many `mailout worker` processes sharing one PostgreSQL database,
+// with the profile's limits held for the whole fleet (fleet.go).
+//
 // Run it through bench/run.sh, which installs Postfix when smtp-sink is
 // missing and builds both binaries.
 package main
@@ -52,6 +56,10 @@ type options struct {
 	delay                 int // seconds smtp-sink waits before its reply to DATA (-w)
 	work                  string
 	keep                  bool
+	// fleet mode (fleet.go): worker counts, the database, the fleet's rate
+	fleet     []int
+	db        string
+	fleetRate float64
 }
 
 func main() {
@@ -72,6 +80,10 @@ func main() {
 	flag.IntVar(&o.delay, "delay", 0, "seconds the sinks wait before each reply to DATA (smtp-sink -w): a slow receiver, where throughput is set by keeping every session busy")
 	flag.StringVar(&o.work, "work", "", "work directory (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	var fleet string
+	flag.StringVar(&fleet, "fleet", "", "fleet mode: numbers of `mailout worker` processes to measure, e.g. 1,2,3 (needs -db)")
+	flag.StringVar(&o.db, "db", os.Getenv("MAILOUT_BENCH_PG"), "fleet mode: a PostgreSQL URL (each run works in a schema of its own); default $MAILOUT_BENCH_PG")
+	flag.Float64Var(&o.fleetRate, "fleet-rate", 0, "fleet mode: the profile's rate in messages per second, for the whole fleet (0: none)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(s))
@@ -81,6 +93,16 @@ func main() {
 		o.sizes = append(o.sizes, v)
 	}
 	o.routes = strings.Split(routes, ",")
+	if fleet != "" {
+		var err error
+		if o.fleet, err = parseCounts(fleet); err != nil {
+			log.Fatalf("-fleet: %v", err)
+		}
+		if err := runFleetMode(context.Background(), &o); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := run(context.Background(), &o); err != nil {
 		log.Fatal(err)
 	}

@@ -77,6 +77,9 @@ type Config struct {
 	Logger          *slog.Logger
 	// Progress, when set, is called after every flush with the counts so far.
 	Progress func(Progress)
+	// Gate, when set, makes the profile's limits hold for every process
+	// sending the campaign (see Gate); nil keeps them in this process.
+	Gate Gate
 	// Attempt, when set, is called with each attempt's outcome as it is
 	// handed to the recorder (metrics). It must not block: it is called on
 	// the session's goroutine.
@@ -267,7 +270,13 @@ func Run(parent context.Context, cfg Config) (*Result, error) {
 	// transaction of a few milliseconds) runs while the workers send the
 	// previous one instead of leaving them idle.
 	work := newHandout(sessions, group, max(sessions, size), cfg.Profile.DomainConnections)
-	limiter := throttle.New(cfg.Profile, cfg.Clock)
+	lp := cfg.Profile
+	if cfg.Gate != nil {
+		// The Gate paces the rates for the fleet; the process keeps only
+		// the pause-every rule.
+		lp.Rate, lp.DomainRate = 0, 0
+	}
+	limiter := throttle.New(lp, cfg.Clock)
 	var wg sync.WaitGroup
 	for range sessions {
 		w := &worker{cfg: &cfg, work: work, limiter: limiter, rec: rec, batcher: batcher,

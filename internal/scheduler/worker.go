@@ -52,9 +52,63 @@ func (w *worker) loop(stopCtx, sendCtx context.Context) {
 			return
 		}
 		w.returned, w.settled = 0, 0
-		w.sendGroup(stopCtx, sendCtx, group)
+		if release, ok := w.acquire(stopCtx, group); ok {
+			w.sendGroup(stopCtx, sendCtx, group)
+			release()
+		}
 		w.work.done(group[0].Domain, len(group)-w.returned-w.settled)
 	}
+}
+
+// acquire takes the Gate's connection slots for group: with a per-domain
+// limit (a group then holds one domain) one of the group's domain first,
+// then one of the total. In that order a session waiting for a busy
+// domain holds none of the fleet's total, which the other domains' groups
+// can use meanwhile; and a session holding a total slot waits for nothing
+// more, so the order cannot deadlock. When ctx ends first, the group's
+// attempts are given back and ok is false.
+func (w *worker) acquire(ctx context.Context, group []*store.Delivery) (release func(), ok bool) {
+	g := w.cfg.Gate
+	if g == nil {
+		return func() {}, true
+	}
+	domain := func() {}
+	var err error
+	if w.cfg.Profile.DomainConnections > 0 {
+		domain, err = g.Acquire(ctx, group[0].Domain)
+	}
+	if err == nil {
+		var total func()
+		if total, err = g.Acquire(ctx, ""); err == nil {
+			return func() { total(); domain() }, true
+		}
+		domain()
+	}
+	// Claimed but never started: give the attempts back.
+	for _, d := range group {
+		w.rec.refund(d)
+	}
+	return nil, false
+}
+
+// allow reports whether one more message to domain may start now, and
+// takes that start (throttle.Limiter.Allow, and the Gate's).
+func (w *worker) allow(domain string) bool {
+	if g := w.cfg.Gate; g != nil && !g.Allow(domain) {
+		return false
+	}
+	return w.limiter.Allow(domain)
+}
+
+// wait blocks until one more message to domain may start.
+func (w *worker) wait(ctx context.Context, domain string) error {
+	if err := w.limiter.Wait(ctx, domain); err != nil {
+		return err
+	}
+	if g := w.cfg.Gate; g != nil {
+		return g.Wait(ctx, domain)
+	}
+	return nil
 }
 
 // giveBack returns messages of the group that were not started to the
@@ -77,12 +131,12 @@ func (w *worker) giveBack(ds []*store.Delivery) {
 // the handout.
 func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Delivery) {
 	w.ds, w.msgs, w.size = w.ds[:0], w.msgs[:0], 0
-	if stopCtx.Err() == nil && !w.limiter.Allow(group[0].Domain) {
+	if stopCtx.Err() == nil && !w.allow(group[0].Domain) {
 		// The profile makes the first message wait: the others go back
 		// meanwhile, for sessions that may send them now.
 		w.giveBack(group[1:])
 		group = group[:1]
-		if w.limiter.Wait(stopCtx, group[0].Domain) != nil {
+		if w.wait(stopCtx, group[0].Domain) != nil {
 			w.rec.refund(group[0])
 			return
 		}
@@ -96,7 +150,7 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 	}
 	w.prepare(group[0])
 	for i, d := range group[1:] {
-		if w.size >= maxGroupBytes || stopCtx.Err() != nil || !w.limiter.Allow(d.Domain) {
+		if w.size >= maxGroupBytes || stopCtx.Err() != nil || !w.allow(d.Domain) {
 			w.giveBack(group[1+i:])
 			break
 		}
@@ -171,7 +225,11 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 // answer slows its domain down. latency is the transport's time for it.
 func (w *worker) record(d *store.Delivery, res transport.Result, latency time.Duration) {
 	if res.Class == outcome.RateLimited {
-		w.limiter.SlowDown(d.Domain)
+		if g := w.cfg.Gate; g != nil {
+			g.SlowDown(d.Domain)
+		} else {
+			w.limiter.SlowDown(d.Domain)
+		}
 	}
 	w.rec.finish(d, res, true, latency)
 }

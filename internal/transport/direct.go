@@ -33,7 +33,10 @@ type DirectConfig struct {
 	// PerConnection caps the messages sent on one session (0 = no cap).
 	PerConnection int
 	// MaxIdle caps the sessions kept open between messages, all hosts
-	// together; default 64.
+	// together; default 64. Negative keeps none: every session ends when
+	// its message or group is done (a fleet counting connections across
+	// workers, internal/fleet, needs an idle session not to outlive the
+	// slot it was opened under).
 	MaxIdle int
 	// MaxPerHost caps the sessions open at once to one MX host address,
 	// whatever the recipient domain: many domains share one provider's MX
@@ -85,7 +88,7 @@ func NewDirect(cfg DirectConfig) (*Direct, error) {
 	if cfg.LocalAddr != nil && cfg.Dial == nil {
 		cfg.Dial = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.LocalAddr}}).DialContext
 	}
-	if cfg.MaxIdle <= 0 {
+		if cfg.MaxIdle == 0 {
 		cfg.MaxIdle = 64
 	}
 	if cfg.MaxPerHost <= 0 {

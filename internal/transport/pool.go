@@ -11,7 +11,8 @@ import (
 // sessionPool keeps a route's SMTP sessions to its destinations (a relay
 // account, an MX host address), each known by a key: at most maxOpen
 // sessions open per destination; idle sessions kept for the next message,
-// at most maxIdle of them in all (0: only maxOpen bounds them); a sender
+// at most maxIdle of them in all (0: only maxOpen bounds them; negative:
+// none, a session ends when it is given back); a sender
 // that finds every slot of a destination taken waits, first come first
 // served, for a session to come back or a slot to free. The relay and
 // direct routes share it.
@@ -159,7 +160,7 @@ func (p *sessionPool) put(ctx context.Context, key string, s *session, perConnec
 		w <- s
 		return
 	}
-	if p.maxIdle > 0 && p.nIdle >= p.maxIdle {
+	if p.maxIdle < 0 || p.maxIdle > 0 && p.nIdle >= p.maxIdle {
 		p.mu.Unlock()
 		p.discard(ctx, key, s)
 		return

@@ -28,6 +28,10 @@ type RelayConfig struct {
 	MaxConns int
 	// PerConnection caps the messages sent on one session (0 = no cap).
 	PerConnection int
+	// MaxIdle caps the sessions kept open between messages, all accounts
+	// together (0 = only MaxConns bounds them). Negative keeps none, as
+	// DirectConfig.MaxIdle.
+	MaxIdle int
 	// RootCAs overrides the system roots for every account without its own
 	// CA file (e.g. --relay-ca). nil = system roots (SSL_CERT_FILE honoured
 	// by crypto/x509).
@@ -74,7 +78,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Relay{cfg: cfg, pool: newSessionPool(cfg.MaxConns, 0, cfg.IdleTimeout, cfg.Now)}
+	r := &Relay{cfg: cfg, pool: newSessionPool(cfg.MaxConns, cfg.MaxIdle, cfg.IdleTimeout, cfg.Now)}
 	for i, a := range cfg.Accounts {
 		tc, err := a.TLSConfig(cfg.RootCAs)
 		if err != nil {

@@ -389,3 +389,25 @@ func TestRelayURLUserNameThatIsAnAddress(t *testing.T) {
 		}
 	}
 }
+
+// With MaxIdle < 0 no session outlives its message: the next message is
+// sent on a new connection (a fleet counts connections by the slots its
+// sessions hold, and an idle one would hold none).
+func TestRelayKeepsNoIdleSessionWithNegativeMaxIdle(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{})
+	r, err := NewRelay(RelayConfig{Accounts: []*RelayAccount{account(t, "smtp+insecure://"+s.Addr)},
+		LocalName: "sender.example.com", MaxConns: 1, MaxIdle: -1,
+		Timeouts: smtpclient.Timeouts{Connect: 2 * time.Second, Greeting: 5 * time.Second, DataTerm: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	for _, to := range []string{"a@example.org", "b@example.org"} {
+		if res := r.Deliver(t.Context(), msg(to)); !res.IsDelivered() {
+			t.Fatalf("%s: %+v", to, res)
+		}
+	}
+	if n := s.Connections(); n != 2 {
+		t.Fatalf("the server accepted %d connections for two messages, want 2 (one each, none kept idle)", n)
+	}
+}
