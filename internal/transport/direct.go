@@ -88,7 +88,7 @@ func NewDirect(cfg DirectConfig) (*Direct, error) {
 	if cfg.LocalAddr != nil && cfg.Dial == nil {
 		cfg.Dial = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.LocalAddr}}).DialContext
 	}
-		if cfg.MaxIdle == 0 {
+	if cfg.MaxIdle == 0 {
 		cfg.MaxIdle = 64
 	}
 	if cfg.MaxPerHost <= 0 {
