@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -59,12 +60,18 @@ func (db *DB) LockCampaign(ctx context.Context, id int64) (unlock func(), err er
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, ErrCampaignLocked
 	}
-	return func() {
-		// Ending the session releases its advisory locks.
-		ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
-		defer cancel()
-		conn.Close(ctx)
-	}, nil
+	return func() { releaseLocks(conn) }, nil
+}
+
+// releaseLocks gives back the advisory locks of a lock's own connection
+// and closes it. The server drops a closed session's locks only once its
+// backend has exited, after Close returns: without the explicit unlock a
+// lock taken right after this one is given back could still find it held.
+func releaseLocks(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
+	defer cancel()
+	_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+	conn.Close(ctx)
 }
 
 // CampaignRunning reports whether some session holds the campaign's lock,

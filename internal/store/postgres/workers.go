@@ -214,9 +214,5 @@ func (db *DB) LockCampaignShared(ctx context.Context, id int64) (unlock func(), 
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, ErrCampaignLocked
 	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
-		defer cancel()
-		conn.Close(ctx)
-	}, nil
+	return func() { releaseLocks(conn) }, nil
 }
