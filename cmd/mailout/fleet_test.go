@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,7 +49,8 @@ type fleet struct {
 }
 
 // newFleet stores a running relay campaign of n recipients to srv, paced
-// at rate messages a second per worker.
+// at rate messages a second for the whole fleet, over at most
+// fleetConnections connections in all.
 func newFleet(t *testing.T, n int, rate float64) *fleet {
 	t.Helper()
 	pg := peertest.Postgres(t)
@@ -194,6 +196,23 @@ func (f *fleet) copiesAtReceiver(t *testing.T) (extra int) {
 	return extra
 }
 
+// mostInAnySecond is the most messages accepted within one second.
+func mostInAnySecond(msgs []smtptest.Received) int {
+	at := make([]time.Time, len(msgs))
+	for i, m := range msgs {
+		at[i] = m.At
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	most := 0
+	for i, j := 0, 0; j < len(at); j++ {
+		for at[j].Sub(at[i]) >= time.Second {
+			i++
+		}
+		most = max(most, j-i+1)
+	}
+	return most
+}
+
 // workersJSON reads `mailout workers --json`.
 func workersJSON(t *testing.T, dsn string) map[string]workerJSON {
 	t.Helper()
@@ -216,11 +235,22 @@ func workersJSON(t *testing.T, dsn string) map[string]workerJSON {
 // each worker sends part of it, the store says done; stopped with
 // SIGTERM, each exits cleanly and is listed as gone.
 func TestFleetThreeWorkersDeliverEachRecipientOnce(t *testing.T) {
-	f := newFleet(t, 3000, 400)
+	const rate = 150
+	f := newFleet(t, 1500, rate)
 	ws := []*workerProc{f.startWorker(t), f.startWorker(t), f.startWorker(t)}
 	f.waitDone(t, 2*time.Minute)
 	if extra := f.copiesAtReceiver(t); extra != 0 {
 		t.Errorf("%d copies beyond one: nobody died, nobody may get the message twice", extra)
+	}
+	// The profile's limits hold for the fleet, not per worker, counted
+	// at the receiver: connections open at once, and messages in any
+	// second (the rate, plus the one tenth of a second of it each worker
+	// may hold ready, plus one message per connection on the way).
+	if peak := f.srv.PeakConnections(); peak > fleetConnections {
+		t.Errorf("%d connections open at once at the receiver, the profile allows %d for the whole fleet", peak, fleetConnections)
+	}
+	if most, limit := mostInAnySecond(f.srv.Messages()), rate+3*rate/10+fleetConnections; most > limit {
+		t.Errorf("%d messages arrived within one second; the fleet's rate is %d/s (at most %d with its allowances)", most, rate, limit)
 	}
 	// Every worker took part (each heartbeat counts its attempts).
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)

@@ -336,14 +336,22 @@ func (r *Routing) Doctor() doctor.Config {
 
 // transport builds the route's transport for one run at profile's speed.
 // A hybrid route (direct with a fallback relay) hands to the relay what
-// direct delivery cannot send for a local reason.
-func (r *Routing) transport(st store.Store, p throttle.Profile, logger *slog.Logger) (transport.Transport, error) {
+// direct delivery cannot send for a local reason. A shared run (a worker
+// of a fleet) keeps no idle session: a connection counts against the
+// fleet's limits only while its session holds a slot, so one kept open
+// between groups would be a connection nobody counts.
+func (r *Routing) transport(st store.Store, p throttle.Profile, logger *slog.Logger, shared bool) (transport.Transport, error) {
 	s := r.Settings
+	idle := max(64, p.Connections)
+	relayIdle := 0 // the relay's default
+	if shared {
+		idle, relayIdle = -1, -1
+	}
 	switch s.Route {
 	case route.Sandbox:
 		return &transport.Sandbox{Sink: st}, nil
 	case route.Relay:
-		return r.relay(p, logger)
+		return r.relay(p, logger, relayIdle)
 	case route.Direct:
 		res, err := mx.New(mx.Config{Servers: s.DNS, AllowLoopback: s.AllowLoopbackMX})
 		if err != nil {
@@ -354,7 +362,7 @@ func (r *Routing) transport(st store.Store, p throttle.Profile, logger *slog.Log
 			PerConnection: p.PerConnection, Logger: logger, LocalAddr: s.SourceIP,
 			// Every session the profile allows may be kept for its
 			// domain's next group, rather than closed and dialled again.
-			MaxIdle: max(64, p.Connections),
+			MaxIdle: idle,
 		})
 		if err != nil {
 			return nil, err
@@ -362,7 +370,7 @@ func (r *Routing) transport(st store.Store, p throttle.Profile, logger *slog.Log
 		if r.Relays.Len() == 0 {
 			return direct, nil
 		}
-		relay, err := r.relay(p, logger)
+		relay, err := r.relay(p, logger, relayIdle)
 		if err != nil {
 			return nil, err
 		}
@@ -372,9 +380,9 @@ func (r *Routing) transport(st store.Store, p throttle.Profile, logger *slog.Log
 	}
 }
 
-func (r *Routing) relay(p throttle.Profile, logger *slog.Logger) (*transport.Relay, error) {
+func (r *Routing) relay(p throttle.Profile, logger *slog.Logger, maxIdle int) (*transport.Relay, error) {
 	return transport.NewRelay(transport.RelayConfig{
-		Accounts: r.Relays.accounts, LocalName: r.Settings.HELO, MaxConns: max(p.Connections, 1),
+		Accounts: r.Relays.accounts, LocalName: r.Settings.HELO, MaxConns: max(p.Connections, 1), MaxIdle: maxIdle,
 		PerConnection: p.PerConnection, RootCAs: r.RootCAs, Logger: logger, Timeouts: r.Settings.Timeouts(),
 	})
 }

@@ -12,12 +12,14 @@ import (
 
 	"mailout/internal/dkim"
 	"mailout/internal/doctor"
+	fleetlimits "mailout/internal/fleet"
 	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/render"
 	"mailout/internal/route"
 	"mailout/internal/scheduler"
 	"mailout/internal/store"
+	"mailout/internal/store/postgres"
 	"mailout/internal/throttle"
 	"mailout/internal/transport"
 	"mailout/internal/unsubscribe"
@@ -194,7 +196,7 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		return nil, err
 	}
 	log := s.opt.Logger
-	tr, err := rt.transport(s.st, o.Profile, log)
+	tr, err := rt.transport(s.st, o.Profile, log, o.Shared)
 	if err != nil {
 		return nil, err
 	}
@@ -337,12 +339,20 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	if settings.Route == route.Direct {
 		breaker.MinDomains = 2
 	}
+	var gate scheduler.Gate
+	if pg, ok := s.st.(*postgres.DB); ok && o.Shared {
+		// The profile's limits hold for the whole fleet: every worker
+		// takes its connections and its rate from the same tables.
+		g := fleetlimits.New(fleetlimits.Config{Pool: pg.Pool(), Campaign: c.ID, Profile: o.Profile, Owner: s.opt.Owner, Logger: log})
+		defer g.Close()
+		gate = g
+	}
 	res, err := scheduler.Run(runCtx, scheduler.Config{
 		Store: s.st, Campaign: c, Transport: tr, Render: renderFn,
 		Profile: o.Profile, Clock: o.Clock, Policy: policy, Owner: s.opt.Owner,
 		Wait: o.Wait, Logger: log, Progress: s.progress(c.ID, o.Progress), RecordBatch: o.RecordBatch,
 		Breaker: breaker, Attempt: s.attempt(c.ID, settings.Route),
-		Shared: o.Shared, Lease: o.Lease,
+		Shared: o.Shared, Lease: o.Lease, Gate: gate,
 	})
 	out := &Result{Result: res}
 	if err != nil {

@@ -60,7 +60,7 @@ func (s *Service) TestSend(ctx context.Context, d *Draft, rcpt render.Recipient,
 		out.Sandbox = true
 		return out, nil
 	}
-	tr, err := rt.transport(s.st, throttle.Profile{Name: "test", Connections: 1}, s.opt.Logger)
+	tr, err := rt.transport(s.st, throttle.Profile{Name: "test", Connections: 1}, s.opt.Logger, false)
 	if err != nil {
 		return nil, err
 	}

@@ -107,6 +107,8 @@ type Received struct {
 	// gave in EHLO or HELO.
 	Client string
 	HELO   string
+	// At is when the message was accepted (the reply to its data).
+	At time.Time
 }
 
 // Server is a running test server.
@@ -126,6 +128,8 @@ type Server struct {
 	counts    map[string]int
 	greylist  map[string]bool
 	conns     int
+	open      int                   // sessions open now
+	peak      int                   // the most sessions open at once
 	pending   map[net.Conn]struct{} // accepted, not yet handed to go-smtp
 	closeOnce sync.Once
 }
@@ -341,6 +345,13 @@ func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conns
+}
+
+// PeakConnections returns the most SMTP sessions that were open at once.
+func (s *Server) PeakConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
 }
 
 // replyLine formats "code enhanced text" with defaults.

@@ -21,6 +21,10 @@ import (
 type backend struct{ s *Server }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.s.mu.Lock()
+	b.s.open++
+	b.s.peak = max(b.s.peak, b.s.open)
+	b.s.mu.Unlock()
 	return &session{s: b.s, c: c}, nil
 }
 
@@ -42,7 +46,13 @@ func (s *session) Reset() {
 	s.from, s.rcpts, s.bodyFault = "", nil, nil
 }
 
-func (s *session) Logout() error { return nil }
+// Logout is called once when the connection closes, however it ends.
+func (s *session) Logout() error {
+	s.s.mu.Lock()
+	s.s.open--
+	s.s.mu.Unlock()
+	return nil
+}
 
 // apply carries out a fault: stall, drop, or an error reply. A 421 closes
 // the connection after the reply (RFC 5321 §3.8), which go-smtp does not do
@@ -186,7 +196,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 	}
 	_, isTLS := s.c.TLSConnectionState()
-	s.s.deliver(Received{From: s.from, Rcpts: slices.Clone(s.rcpts), Data: data.Bytes(), TLS: isTLS, AuthUser: s.authUser,
+	s.s.deliver(Received{At: time.Now(), From: s.from, Rcpts: slices.Clone(s.rcpts), Data: data.Bytes(), TLS: isTLS, AuthUser: s.authUser,
 		Client: s.c.Conn().RemoteAddr().String(), HELO: s.c.Hostname()})
 	return nil
 }
