@@ -84,6 +84,19 @@ func runFleetMode(ctx context.Context, o *options) error {
 		if err := writeMessage(msgFile, size); err != nil {
 			return err
 		}
+		// The same campaign on SQLite, sent by one `mailout send`: the
+		// embedded default the fleet is compared with (workers 0).
+		sq := &row{size: size}
+		rows = append(rows, sq)
+		for i := range o.runs {
+			m, err := runMailout(ctx, o, "relay", csv, msgFile, fmt.Sprintf("%d-sqlite-%d", size, i))
+			if err != nil {
+				return err
+			}
+			sq.runs = append(sq.runs, m)
+			fmt.Printf("%-7s %-8s %5d %10.0f %10.3f %9.1f %12.0f\n", sizeName(size), "sqlite", i+1,
+				m.rate(), m.cpuPer1k(), float64(m.rssKB)/1024, m.importRate)
+		}
 		for _, k := range o.fleet {
 			r := &row{size: size, workers: k}
 			rows = append(rows, r)
@@ -100,17 +113,30 @@ func runFleetMode(ctx context.Context, o *options) error {
 	}
 	fmt.Printf("\nmedians of %d runs, %d messages each, %d sessions and %s for the fleet, receiver delay %d s:\n",
 		o.runs, o.n, o.sessions, rateName(o.fleetRate), o.delay)
-	fmt.Printf("| size | workers | msg/s | CPU s / 1,000 msg (all workers) | peak RSS MB (largest worker) | ratio to the ideal |\n")
-	fmt.Printf("|---|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| size | workers | msg/s | CPU s / 1,000 msg (all workers) | peak RSS MB (largest worker) | ratio to the ideal | ratio to 1 worker |\n")
+	fmt.Printf("|---|---|---:|---:|---:|---:|---:|\n")
+	one := map[int]float64{} // size -> msg/s of one worker
+	for _, r := range rows {
+		if r.workers == 1 {
+			one[r.size] = median(r.runs, func(m measure) float64 { return m.rate() })
+		}
+	}
 	for _, r := range rows {
 		rate := median(r.runs, func(m measure) float64 { return m.rate() })
-		ratio := "-"
+		ratio, scale := "-", "-"
 		if ideal > 0 {
 			ratio = fmt.Sprintf("%.2f", rate/ideal)
 		}
-		fmt.Printf("| %s | %d | %.0f | %.3f | %.0f | %s |\n", sizeName(r.size), r.workers, rate,
+		if one[r.size] > 0 {
+			scale = fmt.Sprintf("%.2f", rate/one[r.size])
+		}
+		who := strconv.Itoa(r.workers) + " (PostgreSQL)"
+		if r.workers == 0 {
+			who = "mailout send (SQLite)"
+		}
+		fmt.Printf("| %s | %s | %.0f | %.3f | %.0f | %s | %s |\n", sizeName(r.size), who, rate,
 			median(r.runs, measure.cpuPer1k),
-			median(r.runs, func(m measure) float64 { return float64(m.rssKB) / 1024 }), ratio)
+			median(r.runs, func(m measure) float64 { return float64(m.rssKB) / 1024 }), ratio, scale)
 	}
 	if ideal > 0 {
 		fmt.Printf("\nideal: %.0f msg/s (the lower of sessions / delay and the fleet's rate), whatever the number of workers\n", ideal)

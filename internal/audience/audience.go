@@ -152,7 +152,7 @@ func (s *Service) Import(ctx context.Context, listID int64, r io.Reader, source 
 	res := &ImportResult{}
 	next, stop := iter.Pull2(recipient.Rows(ctx, r, opt, nil))
 	defer stop()
-	added, updated, err := s.st.ImportSubscribers(ctx, listID, source, func() (*store.NewRecipient, error) {
+	added, updated, err := s.st.ImportSubscribers(ctx, listID, source, true, func() (*store.NewRecipient, error) {
 		for {
 			rec, err, ok := next()
 			if !ok {
@@ -337,7 +337,7 @@ func (s *Service) Add(ctx context.Context, listID int64, email string, fields ma
 	if err != nil {
 		return false, err
 	}
-	n, _, err := s.st.ImportSubscribers(ctx, listID, source, func() (*store.NewRecipient, error) {
+	n, _, err := s.st.ImportSubscribers(ctx, listID, source, false, func() (*store.NewRecipient, error) {
 		nr := r
 		r = nil
 		return nr, nil

@@ -59,9 +59,13 @@ type Lists interface {
 	// end; an error from next rolls the import back and is returned
 	// wrapped. A row whose Key is already in the list updates its Email
 	// and Fields and counts as updated. The list's Columns grow by the new
-	// names (in NewRecipient.Columns order when it is set). ErrNotFound
+	// names (in NewRecipient.Columns order when it is set). With consent,
+	// every subscriber the import adds gets a consent log entry
+	// (ConsentSubscribe, Source source) in the same transaction: the
+	// evidence of a bulk import; a caller that records its own entry (a
+	// confirmed double opt-in, a manual add) passes false. ErrNotFound
 	// when there is no such list.
-	ImportSubscribers(ctx context.Context, listID int64, source string, next func() (*NewRecipient, error)) (added, updated int, err error)
+	ImportSubscribers(ctx context.Context, listID int64, source string, consent bool, next func() (*NewRecipient, error)) (added, updated int, err error)
 	// Subscribers streams the list's subscribers in ID order; an error
 	// from fn stops the walk and is returned as is. ErrNotFound when there
 	// is no such list.

@@ -229,7 +229,7 @@ func (s *importSource) Err() error             { return s.err }
 // created_at) and takes the new address and fields; a key given twice
 // takes the last row's. Every row is either added or updated: the rows
 // added are the keys the list did not have.
-func (db *DB) ImportSubscribers(ctx context.Context, listID int64, source string, next func() (*store.NewRecipient, error)) (added, updated int, err error) {
+func (db *DB) ImportSubscribers(ctx context.Context, listID int64, source string, consent bool, next func() (*store.NewRecipient, error)) (added, updated int, err error) {
 	at := ms(now())
 	err = db.write(ctx, func(tx pgx.Tx) error {
 		columns, err := lockColumns(ctx, tx, listID)
@@ -262,15 +262,23 @@ WHERE NOT EXISTS (SELECT 1 FROM subscribers AS s WHERE s.list_id = $1 AND s."key
 		}
 		// ON CONFLICT may touch a row once per statement: each key's last
 		// row only (DISTINCT ON keeps the first of each key's seq DESC).
-		if _, err := tx.Exec(ctx, `INSERT INTO subscribers (list_id, email, domain, "key", fields, source, created_at, updated_at)
-SELECT $1, email, domain, "key", fields, $2, $3, $3
-FROM (SELECT DISTINCT ON ("key") * FROM import_subscribers ORDER BY "key", seq DESC) AS i
-ORDER BY seq
-ON CONFLICT (list_id, "key") DO UPDATE SET
-	email = excluded.email,
-	domain = excluded.domain,
-	fields = excluded.fields,
-	updated_at = excluded.updated_at`, listID, source, at); err != nil {
+		// With consent, the evidence: the import subscribed the addresses
+		// it added (xmax = 0: the row was inserted, not updated), one log
+		// entry each, in the order of the file.
+		if _, err := tx.Exec(ctx, `WITH up AS (
+	INSERT INTO subscribers (list_id, email, domain, "key", fields, source, created_at, updated_at)
+	SELECT $1, email, domain, "key", fields, $2, $3, $3
+	FROM (SELECT DISTINCT ON ("key") * FROM import_subscribers ORDER BY "key", seq DESC) AS i
+	ORDER BY seq
+	ON CONFLICT (list_id, "key") DO UPDATE SET
+		email = excluded.email,
+		domain = excluded.domain,
+		fields = excluded.fields,
+		updated_at = excluded.updated_at
+	RETURNING id, list_id, email, "key", (xmax = 0) AS inserted
+)
+INSERT INTO consents (list_id, email, "key", action, source, created_at)
+SELECT list_id, email, "key", 'subscribe', $2, $3 FROM up WHERE inserted AND $4 ORDER BY id`, listID, source, at, consent); err != nil {
 			return err
 		}
 		updated = src.n - added

@@ -15,6 +15,7 @@ import (
 type consentQueries struct {
 	// writer
 	pendingInsert, pendingSetMessage, pendingConfirm, consentFromPending, consentInsert, pendingGetW *sql.Stmt
+	subscribersMaxID, consentFromImport                                                              *sql.Stmt
 	// readers
 	pendingGet, pendingCount, pendingList, consentsList *sql.Stmt
 	// campaignFeedback is Feedback's (feedback.go).
@@ -31,6 +32,8 @@ func prepareConsents(ctx context.Context, w, r *sql.DB) (*consentQueries, error)
 		{w, "pending_confirm", &q.pendingConfirm},
 		{w, "consent_from_pending", &q.consentFromPending},
 		{w, "consent_insert", &q.consentInsert},
+		{w, "subscribers_max_id", &q.subscribersMaxID},
+		{w, "consent_from_import", &q.consentFromImport},
 		{w, "pending_get", &q.pendingGetW},
 		{r, "pending_get", &q.pendingGet},
 		{r, "pending_count", &q.pendingCount},

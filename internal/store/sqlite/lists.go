@@ -221,7 +221,7 @@ func (c *columnSet) save(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, list i
 // inserts): a key already in the list keeps its row (id, source,
 // created_at) and takes the new address and fields. Every row is either
 // added or updated, so the rows added are the growth of the list's count.
-func (db *DB) ImportSubscribers(ctx context.Context, listID int64, source string, next func() (*store.NewRecipient, error)) (added, updated int, err error) {
+func (db *DB) ImportSubscribers(ctx context.Context, listID int64, source string, consent bool, next func() (*store.NewRecipient, error)) (added, updated int, err error) {
 	const cols = 8 // see queries/subscriber_upsert.sql
 	at := ms(now())
 	err = db.write(ctx, func(tx *sql.Tx) error {
@@ -232,6 +232,10 @@ func (db *DB) ImportSubscribers(ctx context.Context, listID int64, source string
 		count := tx.StmtContext(ctx, db.q.subscribersCountW)
 		var before, after int
 		if err := count.QueryRowContext(ctx, sql.Named("list", listID)).Scan(&before); err != nil {
+			return err
+		}
+		var maxID int64
+		if err := tx.StmtContext(ctx, db.cq.subscribersMaxID).QueryRowContext(ctx).Scan(&maxID); err != nil {
 			return err
 		}
 		batch := tx.StmtContext(ctx, db.q.subscriberUpsertBatch)
@@ -271,6 +275,13 @@ func (db *DB) ImportSubscribers(ctx context.Context, listID int64, source string
 			return err
 		}
 		added, updated = after-before, n-(after-before)
+		// Consent evidence: the import subscribed the addresses it added.
+		if consent {
+			if _, err := tx.StmtContext(ctx, db.cq.consentFromImport).ExecContext(ctx, sql.Named("list", listID),
+				sql.Named("before", maxID), sql.Named("source", source), sql.Named("at", at)); err != nil {
+				return err
+			}
+		}
 		return columns.save(ctx, tx, db.q.listSetColumns, listID)
 	})
 	if err != nil {

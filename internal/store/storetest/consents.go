@@ -121,6 +121,37 @@ func testConsentLog(t *testing.T, s store.Store) {
 	}
 }
 
+// An import with consent logs one subscribe entry, with the import's
+// source, for each subscriber it added, and none for one it updated; an
+// import without consent (its caller logs its own) logs nothing.
+func testConsentFromImport(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	l := newList(t, s, "imported")
+	other := newList(t, s, "other")
+	importInto(t, s, other.ID, "web", subscriber(2, "old@example.org"))
+	importInto(t, s, l.ID, "web", subscriber(2, "old@example.org"))
+	if got := consents(t, s, l.ID, ""); len(got) != 0 {
+		t.Fatalf("an import without consent logged %+v", got)
+	}
+	added, updated, err := s.ImportSubscribers(ctx, l.ID, "import:spring.csv", true, rows(
+		subscriber(2, "new1@example.org"), subscriber(3, "old@example.org", "name", "Old"), subscriber(4, "new2@example.org")))
+	if err != nil || added != 2 || updated != 1 {
+		t.Fatalf("import: %d added, %d updated, %v", added, updated, err)
+	}
+	got := consents(t, s, l.ID, "")
+	if len(got) != 2 || got[0].Key != "new1@example.org" || got[1].Key != "new2@example.org" {
+		t.Fatalf("consents after the import = %+v, want new1 then new2", got)
+	}
+	for _, c := range got {
+		if c.ListID != l.ID || c.Action != store.ConsentSubscribe || c.Source != "import:spring.csv" || c.At.IsZero() || c.Email != c.Key {
+			t.Errorf("consent entry %+v", c)
+		}
+	}
+	if got := consents(t, s, other.ID, ""); len(got) != 0 {
+		t.Errorf("the other list got consent entries: %+v", got)
+	}
+}
+
 func consents(t *testing.T, s store.Store, listID int64, key string) []store.Consent {
 	t.Helper()
 	var out []store.Consent

@@ -46,7 +46,7 @@ func newList(t *testing.T, s store.Store, name string) *store.List {
 
 func importInto(t *testing.T, s store.Store, list int64, source string, rs ...*store.NewRecipient) (added, updated int) {
 	t.Helper()
-	added, updated, err := s.ImportSubscribers(context.Background(), list, source, rows(rs...))
+	added, updated, err := s.ImportSubscribers(context.Background(), list, source, false, rows(rs...))
 	if err != nil {
 		t.Fatalf("ImportSubscribers: %v", err)
 	}
@@ -214,7 +214,7 @@ func testListsImportUpdates(t *testing.T, s store.Store) {
 	if n := getList(t, s, l.ID).Subscribers; n != 4+65+350 {
 		t.Errorf("%d subscribers, want %d", n, 4+65+350)
 	}
-	if _, _, err := s.ImportSubscribers(ctx, l.ID+100, "api", rows(subscriber(2, "x@example.org"))); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.ImportSubscribers(ctx, l.ID+100, "api", true, rows(subscriber(2, "x@example.org"))); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("import into no list: %v, want ErrNotFound", err)
 	}
 }
@@ -237,7 +237,7 @@ func testListsImportAtomic(t *testing.T, s store.Store) {
 		}
 		return nil, boom
 	}
-	if _, _, err := s.ImportSubscribers(ctx, l.ID, "import:bad.csv", next); !errors.Is(err, boom) {
+	if _, _, err := s.ImportSubscribers(ctx, l.ID, "import:bad.csv", true, next); !errors.Is(err, boom) {
 		t.Fatalf("ImportSubscribers with a failing source: %v, want it wrapped", err)
 	}
 	got := subscribers(t, s, l.ID, store.SubscriberFilter{})
@@ -246,6 +246,9 @@ func testListsImportAtomic(t *testing.T, s store.Store) {
 	}
 	if cols := getList(t, s, l.ID).Columns; slices.Contains(cols, "extra") {
 		t.Errorf("a failed import grew the columns: %v", cols)
+	}
+	if got := consents(t, s, l.ID, ""); len(got) != 0 {
+		t.Errorf("a failed import left consent entries: %+v", got)
 	}
 }
 

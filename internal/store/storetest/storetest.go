@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"bounce reviews and seen", testBounceReviewsAndSeen},
 		{"consent pending", testConsentPending},
 		{"consent log", testConsentLog},
+		{"consent from import", testConsentFromImport},
 		{"feedback", testFeedback},
 	}
 	for _, tt := range tests {
