@@ -144,8 +144,11 @@ func TestOptInFormConfirmsByPost(t *testing.T) {
 	}
 	_, export := a.get(listURL(l.ID) + "/consents.csv")
 	rows, err := csv.NewReader(strings.NewReader(export)).ReadAll()
-	if err != nil || len(rows) != 2 || rows[1][0] != "new@example.org" || rows[1][1] != "subscribe" || rows[1][3] != "127.0.0.1" ||
-		rows[1][4] == "" || rows[1][5] == "" {
+	// The first row is the import of old@ (source "test"), the last the
+	// confirmed subscription.
+	if err != nil || len(rows) != 3 || rows[1][0] != "old@example.org" || rows[1][2] != "test" ||
+		rows[2][0] != "new@example.org" || rows[2][1] != "subscribe" || rows[2][3] != "127.0.0.1" ||
+		rows[2][4] == "" || rows[2][5] == "" {
 		t.Fatalf("consent export = %q (%v)", rows, err)
 	}
 }
