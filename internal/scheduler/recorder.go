@@ -172,8 +172,10 @@ func (r *recorder) flush(tries int) error {
 		if err == nil {
 			break
 		}
-		first := r.results.fail(err)
+		// Halt first: fail wakes the sessions waiting for room in the
+		// buffer, and they must find the run halted, not send on.
 		r.halt()
+		first := r.results.fail(err)
 		if first {
 			cfg.Logger.Error("recording results failed: no new message is sent; the messages in flight finish", "campaign", cfg.Campaign.Name, "err", err, "results", len(batch))
 		} else {
