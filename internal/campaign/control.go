@@ -30,16 +30,25 @@ var (
 	// errFleetStatus: another worker of the fleet paused the campaign
 	// (its breaker) or found it done.
 	errFleetStatus = errors.New("the campaign's stored status changed")
+	// errLeaseLost: a shared run could not renew its leases for two
+	// thirds of a lease; before they end (and another worker may take
+	// and send its recipients) it starts no new message.
+	errLeaseLost = errors.New("the leases could not be renewed: the database is unreachable")
 )
 
 // keepLeases renews, every third of the lease until ctx ends, the leases
 // of the rows this run holds, and takes back the rows of workers whose
 // lease ended (they died or lost the database). A failure is logged and
-// tried again at the next tick: the scheduler stops the run itself when
-// the database is gone.
-func (s *Service) keepLeases(ctx context.Context, fleet store.Fleet, c *store.Campaign, o RunOptions) {
+// tried again at the next tick. When the leases could not be renewed for
+// two thirds of a lease, stop is called with errLeaseLost: the run must
+// start no new message before its leases end, or a worker that takes its
+// recipients over would send them too (the scheduler stops the run by
+// itself only when it fails to record, which a run that is between two
+// writes does not notice).
+func (s *Service) keepLeases(ctx context.Context, fleet store.Fleet, c *store.Campaign, o RunOptions, stop func(error)) {
 	t := time.NewTicker(max(o.Lease/3, 10*time.Millisecond))
 	defer t.Stop()
+	renewed := time.Now() // the claims of the run's start are as fresh
 	for {
 		select {
 		case <-ctx.Done():
@@ -47,8 +56,15 @@ func (s *Service) keepLeases(ctx context.Context, fleet store.Fleet, c *store.Ca
 		case <-t.C:
 		}
 		now := o.Clock.Now()
-		if _, err := fleet.RenewLeases(ctx, c.ID, s.opt.Owner, now.Add(o.Lease)); err != nil && ctx.Err() == nil {
+		if _, err := fleet.RenewLeases(ctx, c.ID, s.opt.Owner, now.Add(o.Lease)); err == nil {
+			renewed = time.Now()
+		} else if ctx.Err() == nil {
 			s.opt.Logger.Warn("could not renew the leases", "campaign", c.Name, "err", err)
+			if time.Since(renewed) >= o.Lease*2/3 {
+				s.opt.Logger.Error("the leases end soon and cannot be renewed: no new message is sent", "campaign", c.Name)
+				stop(errLeaseLost)
+				return
+			}
 		}
 		n, err := s.st.ReleaseLeases(ctx, c.ID, now)
 		if err != nil && ctx.Err() == nil {

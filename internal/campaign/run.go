@@ -268,7 +268,15 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	var following sync.WaitGroup
 	following.Go(func() { s.followStatus(followCtx, c.ID, o.Shared) })
 	if o.Shared {
-		following.Go(func() { s.keepLeases(followCtx, fleet, c, o) })
+		stop := func(cause error) {
+			s.mu.Lock()
+			r := s.runs[c.ID]
+			s.mu.Unlock()
+			if r != nil {
+				r.cancel(cause)
+			}
+		}
+		following.Go(func() { s.keepLeases(followCtx, fleet, c, o, stop) })
 		defer func() {
 			// Rows still held are those whose result could not be
 			// recorded: the others take them now, as after a crash.
@@ -365,6 +373,11 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		s.emit(Event{CampaignID: c.ID, Route: settings.Route, Stop: res.Stop, Tripped: tripped})
 	}()
 	bg := context.WithoutCancel(ctx)
+	if o.Shared && errors.Is(context.Cause(runCtx), errLeaseLost) {
+		// Stopped before its leases ended: a database failure, which the
+		// worker waits out before it runs the campaign again.
+		return out, fmt.Errorf("%w: %w", ErrStoreFailed, errLeaseLost)
+	}
 	if o.Shared && res.Stop == StopInterrupted && ctx.Err() == nil {
 		// The fleet's status stopped the run (followStatus), or Pause
 		// or Cancel here, which stored it: say what it is, store nothing.

@@ -21,9 +21,17 @@ type fleetStore struct {
 	store.Store
 	mu        sync.Mutex
 	diagnoses atomic.Int32
+	// renewFails makes RenewLeases fail, as with a database that is
+	// unreachable while the run has nothing to record.
+	renewFails atomic.Bool
 }
 
+var errUnreachable = errors.New("database unreachable")
+
 func (f *fleetStore) RenewLeases(context.Context, int64, string, time.Time) (int, error) {
+	if f.renewFails.Load() {
+		return 0, errUnreachable
+	}
 	return 0, nil
 }
 
@@ -143,6 +151,44 @@ func TestSharedRunFollowsAnotherWorkersPause(t *testing.T) {
 	}
 	if fs.diagnoses.Load() != 0 {
 		t.Errorf("a diagnosis was stored by the worker that did not trip")
+	}
+}
+
+// A worker that cannot renew its leases stops starting messages before
+// they end, even while every result it has is recorded: once its leases
+// end, another worker may take its recipients and send them too. The run
+// ends as a database failure, which the worker waits out.
+func TestSharedRunStopsBeforeItsLeasesEnd(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	list := "email,first_name\n"
+	for i := range 400 {
+		list += fmt.Sprintf("r%d@example.org,R\n", i)
+	}
+	svc, rt, c := newRelayCampaign(t, srv, list)
+	fs, ws := workers(svc, 1)
+	const lease = 600 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		_, err := ws[0].Run(context.Background(), c, RunOptions{Relays: rt.Relays, Shared: true, Lease: lease,
+			Profile: throttle.Profile{Name: "test", Connections: 1, Rate: 50}})
+		done <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.WaitMessages(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	fs.renewFails.Store(true)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrStoreFailed) {
+			t.Fatalf("run ended with %v, want a database failure", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the run went on with leases it could not renew")
+	}
+	if n := len(srv.Messages()); n >= 400 {
+		t.Errorf("%d messages sent: the run went on", n)
 	}
 }
 
