@@ -53,4 +53,9 @@ type Accounts interface {
 	// Setting returns ErrNotFound when the key was never put.
 	Setting(ctx context.Context, key string) ([]byte, error)
 	PutSetting(ctx context.Context, key string, value []byte) error
+	// AddSetting stores value unless the key has a value already, in one
+	// transaction, and returns the value kept: the one given, or the one
+	// another process stored first. For values made once per database
+	// (signing keys), so that processes starting at once agree on one.
+	AddSetting(ctx context.Context, key string, value []byte) ([]byte, error)
 }

@@ -92,12 +92,9 @@ func LoadKey(ctx context.Context, acc store.Accounts) (*Key, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		raw = make([]byte, keySize)
 		_, _ = rand.Read(raw) // crypto/rand does not fail on supported platforms
-		if err := acc.PutSetting(ctx, SettingKey, raw); err != nil {
-			return nil, fmt.Errorf("unsubscribe: store the key: %w", err)
-		}
-		// Read it back: when two processes made a key at once, both use
-		// the one that was stored last.
-		raw, err = acc.Setting(ctx, SettingKey)
+		// Processes that make the first key at once (the workers of a
+		// fleet) all keep the one stored first.
+		raw, err = acc.AddSetting(ctx, SettingKey, raw)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("unsubscribe: read the key: %w", err)

@@ -149,7 +149,7 @@ func (s *Signer) Parse(address string) (Ref, error) {
 // Settings is where the key is kept: store.Accounts has these methods.
 type Settings interface {
 	Setting(ctx context.Context, key string) ([]byte, error)
-	PutSetting(ctx context.Context, key string, value []byte) error
+	AddSetting(ctx context.Context, key string, value []byte) ([]byte, error)
 }
 
 // LoadOrCreate returns the Signer of the database's key, making and
@@ -163,15 +163,10 @@ func LoadOrCreate(ctx context.Context, st Settings) (*Signer, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("verp: new key: %w", err)
 		}
-		if err := st.PutSetting(ctx, SettingKey, key); err != nil {
+		// Processes that make the first key at once (the workers of a
+		// fleet) all keep the one stored first.
+		if key, err = st.AddSetting(ctx, SettingKey, key); err != nil {
 			return nil, fmt.Errorf("verp: store key: %w", err)
-		}
-		// Another process may have stored its key at the same moment: use
-		// what is kept. Two first runs racing on a new database can still
-		// each sign with their own key for a moment; a bounce whose token
-		// then fails to verify is matched by its Message-ID instead.
-		if key, err = st.Setting(ctx, SettingKey); err != nil {
-			return nil, fmt.Errorf("verp: key: %w", err)
 		}
 	default:
 		return nil, fmt.Errorf("verp: key: %w", err)

@@ -220,3 +220,26 @@ ON CONFLICT ("key") DO UPDATE SET value = excluded.value`, key, value)
 	}
 	return nil
 }
+
+// AddSetting stores value under key unless it has one, and returns the
+// value kept. ON CONFLICT DO NOTHING returns no row when the key was
+// there: the value found is then read in the same transaction (the
+// conflicting row is committed, or the insert would have waited for it).
+func (db *DB) AddSetting(ctx context.Context, key string, value []byte) ([]byte, error) {
+	if value == nil {
+		value = []byte{}
+	}
+	var kept []byte
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO settings ("key", value) VALUES ($1, $2)
+ON CONFLICT ("key") DO NOTHING RETURNING value`, key, value).Scan(&kept)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = tx.QueryRow(ctx, `SELECT value FROM settings WHERE "key" = $1`, key).Scan(&kept)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: add setting %s: %w", key, err)
+	}
+	return kept, nil
+}

@@ -16,6 +16,7 @@ type accountQueries struct {
 	// writer
 	userEmailTaken, userInsert, sessionInsert, sessionDelete, sessionsDeleteExpired *sql.Stmt
 	tokenTaken, tokenInsert, tokenDelete, tokenTouch, settingPut                    *sql.Stmt
+	settingAdd, settingGetW                                                         *sql.Stmt
 	// readers
 	userByEmail, userGet, usersList, sessionGet, tokenByHash, tokensList, settingGet *sql.Stmt
 
@@ -35,6 +36,8 @@ func prepareAccounts(ctx context.Context, w, r *sql.DB) (*accountQueries, error)
 		{w, "token_delete", &q.tokenDelete},
 		{w, "token_touch", &q.tokenTouch},
 		{w, "setting_put", &q.settingPut},
+		{w, "setting_add", &q.settingAdd},
+		{w, "setting_get_w", &q.settingGetW},
 		{r, "user_by_email", &q.userByEmail},
 		{r, "user_get", &q.userGet},
 		{r, "users_list", &q.usersList},
@@ -335,4 +338,23 @@ func (db *DB) PutSetting(ctx context.Context, key string, value []byte) error {
 		return fmt.Errorf("sqlite: put setting %s: %w", key, err)
 	}
 	return nil
+}
+
+// AddSetting stores value under key unless it has one, and returns the
+// value kept.
+func (db *DB) AddSetting(ctx context.Context, key string, value []byte) ([]byte, error) {
+	if value == nil {
+		value = []byte{}
+	}
+	var kept []byte
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, db.acct.settingAdd).ExecContext(ctx, sql.Named("key", key), sql.Named("value", value)); err != nil {
+			return err
+		}
+		return tx.StmtContext(ctx, db.acct.settingGetW).QueryRowContext(ctx, sql.Named("key", key)).Scan(&kept)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: add setting %s: %w", key, err)
+	}
+	return kept, nil
 }

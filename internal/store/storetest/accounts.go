@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,5 +179,27 @@ func testSettings(t *testing.T, s store.Store) {
 	}
 	if got, err := s.Setting(ctx, "empty"); err != nil || len(got) != 0 {
 		t.Errorf("Setting(empty) = %q, %v", got, err)
+	}
+
+	// AddSetting: of processes that store a first value at once, every
+	// one gets back the value stored first, and it is the one kept.
+	kept := make([][]byte, 8)
+	errs := make([]error, len(kept))
+	var wg sync.WaitGroup
+	for i := range kept {
+		wg.Go(func() { kept[i], errs[i] = s.AddSetting(ctx, "key", []byte{byte(i)}) })
+	}
+	wg.Wait()
+	stored, err := s.Setting(ctx, "key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range kept {
+		if errs[i] != nil || !slices.Equal(kept[i], stored) {
+			t.Fatalf("AddSetting %d = %v, %v; every caller must get the stored %v", i, kept[i], errs[i], stored)
+		}
+	}
+	if got, err := s.AddSetting(ctx, "relays", []byte("v3")); err != nil || string(got) != "v2" {
+		t.Errorf("AddSetting over a value = %q, %v; want v2 kept", got, err)
 	}
 }
