@@ -533,6 +533,16 @@ func (s *server) campaign(r *http.Request) (*store.Campaign, error) {
 }
 
 func (s *server) getCampaign(w http.ResponseWriter, r *http.Request) {
+	// Whether a run goes on is read before the campaign too: a run that
+	// ends between the two reads was still writing its last status when
+	// the campaign was read, so "not running" must mean the status read
+	// is the one it left.
+	var wasRunning bool
+	if id, err := campaignID(r); err == nil {
+		s.mu.Lock()
+		wasRunning = s.running[id]
+		s.mu.Unlock()
+	}
 	c, err := s.campaign(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -543,6 +553,7 @@ func (s *server) getCampaign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	v.Running = v.Running || wasRunning
 	writeJSON(w, http.StatusOK, v)
 }
 

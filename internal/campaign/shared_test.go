@@ -84,13 +84,24 @@ func TestSharedBreakerPausesOnceWithOneDiagnosis(t *testing.T) {
 		wg.Go(func() { res[i], errs[i] = w.Run(context.Background(), c, RunOptions{Profile: slow, Shared: true}) })
 	}
 	wg.Wait()
+	// A worker whose breaker tripped ends paused; one that found only
+	// recipients deferred by the others' refusals (its claim came late)
+	// ends deferred, having stored nothing.
+	paused := 0
 	for i := range ws {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
-		if res[i].Stop != StopPaused {
-			t.Errorf("worker %d ended %s, want paused", i, res[i].Stop)
+		switch res[i].Stop {
+		case StopPaused:
+			paused++
+		case StopDeferred:
+		default:
+			t.Errorf("worker %d ended %s, want paused (or deferred: nothing left to send)", i, res[i].Stop)
 		}
+	}
+	if paused == 0 {
+		t.Error("no worker's breaker tripped")
 	}
 	if n := fs.diagnoses.Load(); n != 1 {
 		t.Errorf("%d diagnoses stored, want 1", n)
