@@ -5,11 +5,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
+
+	"mailout/internal/store/migration"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,43 +14,6 @@ import (
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
-
-// migration is one file migrations/NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in version order and checks
-// they are numbered 1, 2, 3… without gaps or repeats.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, n := range names {
-		base := strings.TrimSuffix(path.Base(n), ".sql")
-		num, label, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", n)
-		}
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: label, sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %04d_%s: expected version %d", m.version, m.name, i+1)
-		}
-	}
-	return out, nil
-}
 
 // migrationLock is the first key of the session advisory lock held while
 // migrating; the second is the hash of the schema migrated, so tests that
@@ -69,7 +29,7 @@ var errTooNew = errors.New("database written by a newer mailout")
 // append-only: a released file is never edited, a change is a new file. A
 // database whose version is newer than this binary knows is refused.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	migs, err := loadMigrations(migrationFiles)
+	migs, err := migration.Load(migrationFiles)
 	if err != nil {
 		return err
 	}
@@ -99,15 +59,15 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	for _, m := range migs[newest:] {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, ms(now()))
+				m.Version, m.Name, ms(now()))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 		}
 	}
 	return nil

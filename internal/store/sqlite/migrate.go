@@ -6,59 +6,19 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
+
+	"mailout/internal/store/migration"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
-
-// migration is one file migrations/NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in version order and checks
-// they are numbered 1, 2, 3… without gaps or repeats.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, n := range names {
-		base := strings.TrimSuffix(path.Base(n), ".sql")
-		num, label, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", n)
-		}
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: label, sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %04d_%s: expected version %d", m.version, m.name, i+1)
-		}
-	}
-	return out, nil
-}
 
 // migrate applies, each in its own transaction, the migrations the database
 // has not recorded in schema_version. Migrations are append-only: a file
 // once released is never edited, a change is a new file. A database whose
 // version is newer than this binary knows is refused rather than used.
 func migrate(ctx context.Context, w *sql.DB) error {
-	migs, err := loadMigrations(migrationFiles)
+	migs, err := migration.Load(migrationFiles)
 	if err != nil {
 		return err
 	}
@@ -77,23 +37,23 @@ func migrate(ctx context.Context, w *sql.DB) error {
 			}
 			defer tx.Rollback() //nolint:errcheck // after Commit a no-op
 			var applied int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_version WHERE version = ?`, m.version).Scan(&applied); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_version WHERE version = ?`, m.Version).Scan(&applied); err != nil {
 				return err
 			}
 			if applied > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, ms(now())); err != nil {
+				m.Version, m.Name, ms(now())); err != nil {
 				return err
 			}
 			return tx.Commit()
 		}()
 		if err != nil {
-			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 		}
 	}
 	var newest sql.NullInt64

@@ -7,11 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
+
 	"time"
 
 	"mailout/internal/queue"
 	"mailout/internal/store"
+	"mailout/internal/store/migration"
 	"mailout/internal/store/storetest"
 )
 
@@ -80,7 +81,7 @@ func TestReopen(t *testing.T) {
 		if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_version`).Scan(&versions); err != nil {
 			t.Fatal(err)
 		}
-		migs, _ := loadMigrations(migrationFiles)
+		migs, _ := migration.Load(migrationFiles)
 		if versions != len(migs) {
 			t.Fatalf("schema_version has %d rows after reopening, want %d", versions, len(migs))
 		}
@@ -130,31 +131,8 @@ func TestOpenBadPath(t *testing.T) {
 	}
 }
 
-func TestLoadMigrations(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		files []string
-		ok    bool
-	}{
-		{"embedded-like", []string{"0001_init.sql", "0002_more.sql"}, true},
-		{"gap", []string{"0001_init.sql", "0003_more.sql"}, false},
-		{"repeat", []string{"0001_init.sql", "0001_again.sql"}, false},
-		{"no number", []string{"init.sql"}, false},
-		{"short number", []string{"1_init.sql"}, false},
-		{"starts at 2", []string{"0002_init.sql"}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fsys := fstest.MapFS{}
-			for _, f := range tc.files {
-				fsys["migrations/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-			}
-			_, err := loadMigrations(fsys)
-			if (err == nil) != tc.ok {
-				t.Fatalf("loadMigrations(%v) err = %v, want ok=%v", tc.files, err, tc.ok)
-			}
-		})
-	}
-	if _, err := loadMigrations(migrationFiles); err != nil {
+func TestEmbeddedMigrations(t *testing.T) {
+	if _, err := migration.Load(migrationFiles); err != nil {
 		t.Fatalf("embedded migrations: %v", err)
 	}
 }
