@@ -21,6 +21,25 @@ import (
 // Results arrive in any order (the order sends finish), here highest id
 // first; neither call may fail.
 func TestRecordWhileReleasing(t *testing.T) {
+	recordWhile(t, func(ctx context.Context, sweeper *postgres.DB, c int64) error {
+		// Every lease has ended: lease 0 below.
+		_, err := sweeper.ReleaseLeases(ctx, c, time.Now().Add(time.Hour))
+		return err
+	})
+}
+
+// A worker's lease renewals run beside its own Record of the same rows:
+// they lock them in the same order, and neither is aborted as a deadlock.
+func TestRecordWhileRenewing(t *testing.T) {
+	recordWhile(t, func(ctx context.Context, renewer *postgres.DB, c int64) error {
+		_, err := renewer.RenewLeases(ctx, c, "w", time.Now().Add(time.Hour))
+		return err
+	})
+}
+
+// recordWhile claims and records (in reverse id order) a campaign's rows
+// as owner "w" while other, in a loop on another pool, works on them.
+func recordWhile(t *testing.T, other func(ctx context.Context, db *postgres.DB, campaign int64) error) {
 	ctx := context.Background()
 	dsn := peertest.Postgres(t).Schema(t)
 	worker, sweeper := open(t, dsn), open(t, dsn)
@@ -44,8 +63,7 @@ func TestRecordWhileReleasing(t *testing.T) {
 				return
 			default:
 			}
-			// Every lease has ended: lease 0 below.
-			if _, err := sweeper.ReleaseLeases(ctx, c.ID, time.Now().Add(time.Hour)); err != nil {
+			if err := other(ctx, sweeper, c.ID); err != nil {
 				fail(err)
 				return
 			}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mailout/internal/store"
@@ -100,6 +101,28 @@ func (db *DB) Close() error {
 // write runs fn in a read-write transaction and commits it.
 func (db *DB) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{}, fn)
+}
+
+// deadlockTries is how many times writeRetry runs a transaction that
+// PostgreSQL aborted as a deadlock or a serialization failure.
+const deadlockTries = 3
+
+// writeRetry is write for a transaction that may run again from the
+// start (fn reads nothing it cannot read again): when PostgreSQL aborts it
+// to break a deadlock (40P01) or a serialization failure (40001), the
+// whole of it was rolled back, and it runs again, up to deadlockTries
+// times. A worker then does not take a lock-order clash with another
+// worker for a lost database.
+func (db *DB) writeRetry(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	var err error
+	for range deadlockTries {
+		err = db.write(ctx, fn)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+			return err
+		}
+	}
+	return err
 }
 
 // read runs fn in a read-only transaction (one snapshot for every query

@@ -122,7 +122,7 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 	queueSuppressBounces(b, results, now)
 
 	var applied int
-	err := db.write(ctx, func(tx pgx.Tx) error {
+	err := db.writeRetry(ctx, func(tx pgx.Tx) error {
 		applied = 0
 		br := tx.SendBatch(ctx, b)
 		for i := 0; i < b.Len(); i++ {

@@ -140,7 +140,12 @@ var _ store.Fleet = (*DB)(nil)
 func (db *DB) RenewLeases(ctx context.Context, campaignID int64, owner string, until time.Time) (int, error) {
 	tag, err := db.pool.Exec(ctx, `
 UPDATE deliveries SET lease_until = $3
-WHERE campaign_id = $1 AND state = 'sending' AND lease_owner = $2 AND lease_until < $3`,
+WHERE id IN (
+	-- Locked in id order, as Record and ReleaseLeases lock them: the
+	-- same rows taken in two orders deadlock.
+	SELECT id FROM deliveries
+	WHERE campaign_id = $1 AND state = 'sending' AND lease_owner = $2 AND lease_until < $3
+	ORDER BY id FOR UPDATE)`,
 		campaignID, owner, ms(until))
 	if err != nil {
 		return 0, fmt.Errorf("postgres: renew leases of campaign %d: %w", campaignID, err)
@@ -164,7 +169,11 @@ UPDATE deliveries SET
 	enhanced = CASE WHEN crashes + 1 >= $4 THEN '' ELSE enhanced END,
 	next_at = $3, lease_owner = '', lease_until = 0,
 	possible_duplicate = true, crashes = crashes + 1, updated_at = $3
-WHERE campaign_id = $1 AND state = 'sending' AND lease_owner = $2`,
+WHERE id IN (
+	-- In id order, as Record and ReleaseLeases lock rows.
+	SELECT id FROM deliveries
+	WHERE campaign_id = $1 AND state = 'sending' AND lease_owner = $2
+	ORDER BY id FOR UPDATE)`,
 		campaignID, owner, ms(at), store.CrashLimit, crashReason)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: release the rows of %s in campaign %d: %w", owner, campaignID, err)
