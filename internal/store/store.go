@@ -13,6 +13,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"mailout/internal/outcome"
@@ -175,6 +177,45 @@ type AttemptResult struct {
 	// the same transaction, with ReasonHardBounce, the campaign and the
 	// server's reply (Code, Enhanced, Text).
 	Suppress bool
+}
+
+// Time is the result's time, or now when it has none.
+func (r AttemptResult) Time(now time.Time) time.Time {
+	if r.At.IsZero() {
+		return now
+	}
+	return r.At
+}
+
+// Check refuses a result that would put a row in a state an attempt
+// cannot end in; Record applies none of a batch that has one.
+func (r AttemptResult) Check() error {
+	switch r.State {
+	case queue.Pending, queue.Deferred:
+		return nil
+	case queue.Delivered, queue.Failed, queue.Suppressed:
+		if r.Refund {
+			return fmt.Errorf("refund to final state %q", r.State)
+		}
+		return nil
+	}
+	return fmt.Errorf("result state %q is not one an attempt ends in", r.State)
+}
+
+// HasDuplicateIDs reports whether two results name the same delivery (a
+// backend then applies them one at a time, in order).
+func HasDuplicateIDs(results []AttemptResult) bool {
+	ids := make([]int64, len(results))
+	for i, r := range results {
+		ids[i] = r.DeliveryID
+	}
+	slices.Sort(ids)
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			return true
+		}
+	}
+	return false
 }
 
 // CrashLimit is how many times in a row a delivery's lease may be released

@@ -82,7 +82,7 @@ ON CONFLICT ("key") DO NOTHING`
 // statement, in the order given (still one round trip).
 func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, error) {
 	for _, r := range results {
-		if err := checkResult(r); err != nil {
+		if err := r.Check(); err != nil {
 			return 0, fmt.Errorf("postgres: record delivery %d: %w", r.DeliveryID, err)
 		}
 	}
@@ -102,7 +102,7 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 	}
 	slices.Sort(ids)
 	b.Queue(`SELECT 1 FROM deliveries WHERE id = ANY($1::bigint[]) AND state = 'sending' ORDER BY id FOR UPDATE`, ids)
-	if hasDuplicateIDs(results) {
+	if store.HasDuplicateIDs(results) {
 		for _, r := range results {
 			queueRecord(b, []store.AttemptResult{r}, now)
 		}
@@ -154,7 +154,7 @@ func queueRecord(b *pgx.Batch, rs []store.AttemptResult, now time.Time) {
 	nextAts, ats := make([]int64, n), make([]int64, n)
 	for i, r := range rs {
 		ids[i], attempts[i], states[i] = r.DeliveryID, int32(r.Attempt), string(r.State)
-		nextAts[i], ats[i] = ms(r.NextAt), ms(at(r, now))
+		nextAts[i], ats[i] = ms(r.NextAt), ms(r.Time(now))
 	}
 	if rs[0].Refund {
 		b.Queue(refundSQL, ids, attempts, states, nextAts, ats)
@@ -184,48 +184,10 @@ func queueSuppressBounces(b *pgx.Batch, results []store.AttemptResult, now time.
 			continue
 		}
 		ids, attempts, codes = append(ids, r.DeliveryID), append(attempts, int32(r.Attempt)), append(codes, int32(r.Code))
-		enhanced, texts, ats = append(enhanced, r.Enhanced), append(texts, r.Text), append(ats, ms(at(r, now)))
+		enhanced, texts, ats = append(enhanced, r.Enhanced), append(texts, r.Text), append(ats, ms(r.Time(now)))
 	}
 	if len(ids) == 0 {
 		return
 	}
 	b.Queue(suppressBouncesSQL, store.ReasonHardBounce, store.SourceBounce, ids, attempts, codes, enhanced, texts, ats)
-}
-
-// at is the result's time, or now when it has none.
-func at(r store.AttemptResult, now time.Time) time.Time {
-	if r.At.IsZero() {
-		return now
-	}
-	return r.At
-}
-
-// hasDuplicateIDs reports whether two results name the same delivery.
-func hasDuplicateIDs(results []store.AttemptResult) bool {
-	ids := make([]int64, len(results))
-	for i, r := range results {
-		ids[i] = r.DeliveryID
-	}
-	slices.Sort(ids)
-	for i := 1; i < len(ids); i++ {
-		if ids[i] == ids[i-1] {
-			return true
-		}
-	}
-	return false
-}
-
-// checkResult refuses a result that would put a row in a state an attempt
-// cannot end in.
-func checkResult(r store.AttemptResult) error {
-	switch r.State {
-	case queue.Pending, queue.Deferred:
-		return nil
-	case queue.Delivered, queue.Failed, queue.Suppressed:
-		if r.Refund {
-			return fmt.Errorf("refund to final state %q", r.State)
-		}
-		return nil
-	}
-	return fmt.Errorf("result state %q is not one an attempt ends in", r.State)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"time"
 
 	"mailout/internal/queue"
@@ -25,7 +24,7 @@ const recordParams = 14
 // one-row statements, in the order given.
 func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, error) {
 	for _, r := range results {
-		if err := checkResult(r); err != nil {
+		if err := r.Check(); err != nil {
 			return 0, fmt.Errorf("sqlite: record delivery %d: %w", r.DeliveryID, err)
 		}
 	}
@@ -36,7 +35,7 @@ func (db *DB) Record(ctx context.Context, results []store.AttemptResult) (int, e
 	var applied int
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		applied = 0
-		if hasDuplicateIDs(results) {
+		if store.HasDuplicateIDs(results) {
 			for _, r := range results {
 				n, err := db.recordOne(ctx, tx, r, now)
 				if err != nil {
@@ -87,7 +86,7 @@ func (db *DB) recordChunks(ctx context.Context, tx *sql.Tx, results []store.Atte
 		for _, r := range chunk {
 			args = append(args, r.DeliveryID, int64(r.Attempt), string(r.State), ms(r.NextAt),
 				string(r.Class), string(r.Step), int64(r.Code), r.Enhanced, r.Text, r.Host, r.Via,
-				r.MessageID, r.PossibleDuplicate, ms(at(r, now)))
+				r.MessageID, r.PossibleDuplicate, ms(r.Time(now)))
 		}
 		res, err := tx.StmtContext(ctx, db.q.recordBatch[i]).ExecContext(ctx, args...)
 		if err != nil {
@@ -113,7 +112,7 @@ func (db *DB) recordOne(ctx context.Context, tx *sql.Tx, r store.AttemptResult, 
 		res, err = tx.StmtContext(ctx, db.q.recordRefund).ExecContext(ctx,
 			sql.Named("id", r.DeliveryID), sql.Named("attempt", r.Attempt),
 			sql.Named("state", string(r.State)), sql.Named("next_at", ms(r.NextAt)),
-			sql.Named("at", ms(at(r, now))))
+			sql.Named("at", ms(r.Time(now))))
 	} else {
 		res, err = tx.StmtContext(ctx, db.q.record).ExecContext(ctx,
 			sql.Named("id", r.DeliveryID), sql.Named("attempt", r.Attempt),
@@ -123,7 +122,7 @@ func (db *DB) recordOne(ctx context.Context, tx *sql.Tx, r store.AttemptResult, 
 			sql.Named("host", r.Host), sql.Named("via", r.Via),
 			sql.Named("message_id", r.MessageID),
 			sql.Named("possible_duplicate", r.PossibleDuplicate),
-			sql.Named("at", ms(at(r, now))))
+			sql.Named("at", ms(r.Time(now))))
 	}
 	if err != nil {
 		return 0, fmt.Errorf("delivery %d: %w", r.DeliveryID, err)
@@ -149,47 +148,9 @@ func (db *DB) suppressBounces(ctx context.Context, tx *sql.Tx, results []store.A
 		if _, err := stmt.ExecContext(ctx, sql.Named("id", r.DeliveryID), sql.Named("attempt", r.Attempt),
 			sql.Named("reason", store.ReasonHardBounce), sql.Named("source", store.SourceBounce),
 			sql.Named("code", r.Code), sql.Named("enhanced", r.Enhanced), sql.Named("text", r.Text),
-			sql.Named("at", ms(at(r, now)))); err != nil {
+			sql.Named("at", ms(r.Time(now)))); err != nil {
 			return fmt.Errorf("suppress delivery %d: %w", r.DeliveryID, err)
 		}
 	}
 	return nil
-}
-
-// at is the result's time, or now when it has none.
-func at(r store.AttemptResult, now time.Time) time.Time {
-	if r.At.IsZero() {
-		return now
-	}
-	return r.At
-}
-
-// hasDuplicateIDs reports whether two results name the same delivery.
-func hasDuplicateIDs(results []store.AttemptResult) bool {
-	ids := make([]int64, len(results))
-	for i, r := range results {
-		ids[i] = r.DeliveryID
-	}
-	slices.Sort(ids)
-	for i := 1; i < len(ids); i++ {
-		if ids[i] == ids[i-1] {
-			return true
-		}
-	}
-	return false
-}
-
-// checkResult refuses a result that would put a row in a state an attempt
-// cannot end in.
-func checkResult(r store.AttemptResult) error {
-	switch r.State {
-	case queue.Pending, queue.Deferred:
-		return nil
-	case queue.Delivered, queue.Failed, queue.Suppressed:
-		if r.Refund {
-			return fmt.Errorf("refund to final state %q", r.State)
-		}
-		return nil
-	}
-	return fmt.Errorf("result state %q is not one an attempt ends in", r.State)
 }
