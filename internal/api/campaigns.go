@@ -641,7 +641,13 @@ func (s *server) release(w http.ResponseWriter, r *http.Request, c *store.Campai
 		s.fail(w, r, err)
 		return
 	}
-	c, err := s.cfg.Campaigns.Store().Campaign(r.Context(), c.ID)
+	s.writeCampaign(w, r, c.ID, http.StatusAccepted)
+}
+
+// writeCampaign answers with the campaign as it is stored now, after a
+// change of its status.
+func (s *server) writeCampaign(w http.ResponseWriter, r *http.Request, id int64, status int) {
+	c, err := s.cfg.Campaigns.Store().Campaign(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -651,7 +657,7 @@ func (s *server) release(w http.ResponseWriter, r *http.Request, c *store.Campai
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, v)
+	writeJSON(w, status, v)
 }
 
 // storedRelays are the relay accounts of a stored route whose passwords
@@ -720,17 +726,7 @@ func (s *server) control(w http.ResponseWriter, r *http.Request, op func(context
 		s.fail(w, r, err)
 		return
 	}
-	c, err := s.cfg.Campaigns.Store().Campaign(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v, err := s.view(r.Context(), c)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.writeCampaign(w, r, id, http.StatusOK)
 }
 
 // Recipient is one recipient of a campaign and its last outcome.
