@@ -111,29 +111,16 @@ func (p *PostgresPeer) Restart(t testing.TB) {
 	p.ctl(t, "restart")
 }
 
-// Stop stops the server; Start starts it again. Between the two every
-// connection fails.
-func (p *PostgresPeer) Stop(t testing.TB)  { t.Helper(); p.ctl(t, "stop") }
-func (p *PostgresPeer) Start(t testing.TB) { t.Helper(); p.ctl(t, "start") }
-
 func (p *PostgresPeer) ctl(t testing.TB, action string) {
 	t.Helper()
 	parts := strings.Split(p.Cluster, "/")
 	if len(parts) != 2 {
 		t.Fatalf("postgres peer: %s is %q, want \"VERSION/NAME\"", keyPGCluster, p.Cluster)
 	}
-	args := []string{"--skip-systemctl-redirect", parts[0], parts[1], action}
-	if action != "stop" {
-		args = append(args, "--", "-w") // wait until it accepts connections
-	} else {
-		args = append(args, "-m", "fast")
-	}
+	args := []string{"--skip-systemctl-redirect", parts[0], parts[1], action, "--", "-w"} // -w: until it accepts connections
 	out, err := exec.Command("pg_ctlcluster", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pg_ctlcluster %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	if action == "stop" {
-		return
 	}
 	deadline := time.Now().Add(defaultWaitTime)
 	for {

@@ -157,6 +157,3 @@ func notFound(err error) error {
 	}
 	return err
 }
-
-// errNotYet is what the parts of the store not written yet return.
-var errNotYet = errors.New("postgres: not implemented yet")
