@@ -426,7 +426,9 @@ func runMailout(ctx context.Context, o *options, route, csv, msg, name string) (
 		}
 	}()
 	args := []string{"send", "--db", db, "--campaign", "bench-" + name, "--recipients", csv, "--message", msg,
-		"--profile", "fast", "--rate", "0", "--connections", strconv.Itoa(o.sessions),
+		// The fleet mode's rate (0 elsewhere: none), so that its SQLite
+		// row sends under the same profile as the workers.
+		"--profile", "fast", "--rate", strconv.FormatFloat(o.fleetRate, 'f', -1, 64), "--connections", strconv.Itoa(o.sessions),
 		"--helo", "sender.bench.test", "--wait", "0", "--json",
 		// Like smtp-source -d: sessions are never ended for a message count.
 		"--per-connection", "0"}
