@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"mailout/internal/addr"
+	"mailout/internal/readahead"
 	"mailout/internal/recipient"
 	"mailout/internal/store"
 )
@@ -150,7 +151,7 @@ type ImportResult struct {
 // store.ErrNotFound.
 func (s *Service) Import(ctx context.Context, listID int64, r io.Reader, source string, opt recipient.Options) (*ImportResult, error) {
 	res := &ImportResult{}
-	next, stop := iter.Pull2(recipient.Rows(ctx, r, opt, nil))
+	next, stop := readahead.Pull2(recipient.Rows(ctx, r, opt, nil))
 	defer stop()
 	added, updated, err := s.st.ImportSubscribers(ctx, listID, source, true, func() (*store.NewRecipient, error) {
 		for {

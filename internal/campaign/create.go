@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"mailout/internal/readahead"
 	"mailout/internal/recipient"
 	"mailout/internal/render"
 	"mailout/internal/store"
@@ -113,8 +114,9 @@ func (s *Service) Create(ctx context.Context, d *Draft, rows iter.Seq2[*recipien
 		Profile: profile, MaxAge: nc.MaxAge, RetryMin: nc.RetryMin, Message: *nc.Message,
 		StartAt: nc.StartAt,
 	}
-	// The store pulls recipients one by one inside its transaction.
-	next, stop := iter.Pull2(rows)
+	// The store pulls recipients one by one inside its transaction, while
+	// the list is read ahead of it.
+	next, stop := readahead.Pull2(rows)
 	defer stop()
 	imported := 0
 	err := s.st.ImportCampaign(ctx, c, func() (*store.NewRecipient, error) {
