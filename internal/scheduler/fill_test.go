@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -19,7 +20,8 @@ import (
 // clock) to answer each message's final ".", as a slow receiving MTA
 // does. It notes the size of every group it is handed.
 type slowReceiver struct {
-	clk *throttle.FakeClock
+	clk   *throttle.FakeClock
+	delay time.Duration // per message; 0: a second
 
 	mu      sync.Mutex
 	groups  []int
@@ -65,7 +67,7 @@ func (s *slowReceiver) DeliverBatch(ctx context.Context, msgs []*transport.Messa
 	out := make([]transport.Result, len(msgs))
 	for i := range msgs {
 		out[i] = transport.Result{Result: delivered, Via: "slow"}
-		if err := s.clk.Sleep(ctx, time.Second); err != nil {
+		if err := s.clk.Sleep(ctx, cmp.Or(s.delay, time.Second)); err != nil {
 			out[i] = transport.Result{Result: outcome.Result{Class: outcome.ConnectTimeout, Kind: outcome.KindTemporary, Text: err.Error()}, Via: "slow"}
 		}
 		if done != nil {
@@ -186,7 +188,7 @@ func TestFreedSessionTakesAFairShare(t *testing.T) {
 	if err := h.put(t.Context(), rows(256)); err != nil {
 		t.Fatal(err)
 	}
-	h.done("", 1)
+	h.done("", 1, 0)
 	g, ok := h.take()
 	if want := (256 + sessions - 1 + sessions - 1) / sessions; !ok || len(g) > want {
 		t.Errorf("a freed session took %d of 256 queued while 199 sessions hold one each; want at most %d", len(g), want)
@@ -310,7 +312,7 @@ func TestHandoutKeepsThePerDomainLimit(t *testing.T) {
 	if g := <-got; g[0].Domain != "c.example" {
 		t.Fatalf("a third session was given %s while it is at its limit", g[0].Domain)
 	}
-	h.done("a.example", len(first))
+	h.done("a.example", len(first), 0)
 	if g, _ := h.take(); g[0].Domain != "a.example" {
 		t.Fatalf("after a.example's session ended, a group of %s", g[0].Domain)
 	}
@@ -342,5 +344,85 @@ func TestHandoutTakesMoreWhenOnlyBusyDomainsAreQueued(t *testing.T) {
 	}
 	if g, _ := h.take(); g[0].Domain != "b.example" {
 		t.Fatalf("an idle session was given %s, want b.example", g[0].Domain)
+	}
+}
+
+// Pipelining pays against a fast receiver and not against a slow one: the
+// sessions learn the receiver's time per message from their groups, and
+// once it takes a second per message every group is of one message (a
+// session holding several would leave the others without work at the
+// end), while against a receiver that answers in a millisecond the groups
+// stay at the fair share.
+func TestGroupsShrinkAgainstASlowReceiver(t *testing.T) {
+	const sessions, due, claim = 4, 96, 16
+	for _, tc := range []struct {
+		name      string
+		delay     time.Duration
+		wantDepth bool // groups after the first round still deeper than one
+	}{
+		{"slow", time.Second, false},
+		{"fast", time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, c := setup(t, due)
+			clk := throttle.NewFakeClock(time.Now())
+			tr := &slowReceiver{clk: clk, delay: tc.delay, changed: make(chan struct{})}
+			cfg := config(st, c, tr, clk)
+			cfg.Profile.Connections = sessions
+			cfg.SendBatch = 32
+			cfg.ClaimBatch = claim // the handout is refilled a claim at a time
+
+			drive, stopDriving := context.WithCancel(t.Context())
+			driven := make(chan struct{})
+			go func() {
+				defer close(driven)
+				for clk.WaitForSleepers(drive, 1) == nil {
+					clk.Advance(tc.delay)
+				}
+			}()
+			res, err := Run(t.Context(), cfg)
+			stopDriving()
+			<-driven
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Stop != StopDone || res.Counts.ByState[queue.Delivered] != due {
+				t.Fatalf("stop %s, counts %+v", res.Stop, res.Counts.ByState)
+			}
+			tr.mu.Lock()
+			groups := slices.Clone(tr.groups)
+			tr.mu.Unlock()
+			// The first round is handed out before any reply came back.
+			later := groups[min(sessions, len(groups)):]
+			deep := slices.ContainsFunc(later, func(g int) bool { return g > 1 })
+			if deep != tc.wantDepth {
+				t.Errorf("receiver at %v a message: groups %v; want later groups deeper than one: %v", tc.delay, groups, tc.wantDepth)
+			}
+		})
+	}
+}
+
+// The time per message a queue remembers is a moving average, kept only
+// while it is slow enough to cap a group.
+func TestHandoutPace(t *testing.T) {
+	h := newHandout(10, 32, 1024, 1)
+	h.notePaceLocked("slow.example", time.Second)
+	h.notePaceLocked("fast.example", time.Millisecond)
+	if got := h.slow["slow.example"]; got != time.Second {
+		t.Errorf("slow domain's pace %v, want 1s", got)
+	}
+	if _, ok := h.slow["fast.example"]; ok {
+		t.Error("a fast domain is remembered")
+	}
+	h.notePaceLocked("slow.example", 0) // nothing was sent: no change
+	h.notePaceLocked("slow.example", 200*time.Millisecond)
+	if got, want := h.slow["slow.example"], 800*time.Millisecond; got != want {
+		t.Errorf("pace after 1s and 200ms = %v, want %v", got, want)
+	}
+	for range 20 {
+		h.notePaceLocked("slow.example", time.Millisecond)
+	}
+	if _, ok := h.slow["slow.example"]; ok {
+		t.Errorf("a domain that became fast is still remembered at %v", h.slow["slow.example"])
 	}
 }

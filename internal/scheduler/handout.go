@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"sync"
+	"time"
 
 	"mailout/internal/store"
 )
@@ -23,6 +24,13 @@ import (
 // session never waits holding messages whose domain is busy while the
 // messages of another domain could go. Without one (a relay, the
 // sandbox), a group mixes domains: it all goes to one server.
+//
+// A group is also kept to about groupTime of the receiver's time, by the
+// time per message its last groups took: pipelining saves the round trips
+// between messages, which is much where a receiver answers in a
+// millisecond and nothing where it takes a second per message. There a
+// deep group only lets one session hold a domain's last messages while
+// the domain's other sessions have none left, and the campaign ends late.
 type handout struct {
 	sessions  int // workers, one session each
 	maxGroup  int // most messages one session takes at once
@@ -40,7 +48,17 @@ type handout struct {
 	held    int // messages those sessions hold and have not settled
 	closed  bool
 	changed chan struct{} // closed and replaced on every change
+	// slow holds the time per message of the receivers slow enough for
+	// groupTime to cap their groups, by queue (domain, or "" without a
+	// per-domain limit); a receiver not listed is taken to be fast, so
+	// the map holds only the slow domains of a campaign.
+	slow map[string]time.Duration
 }
+
+// groupTime is the receiver's time one group should take at most: a
+// receiver that takes a second per message gets groups of one, one that
+// answers in 10 ms groups of up to 50 (maxGroup caps them first).
+const groupTime = 500 * time.Millisecond
 
 // domainQueue is the waiting work of one domain.
 type domainQueue struct {
@@ -52,7 +70,7 @@ type domainQueue struct {
 
 func newHandout(sessions, maxGroup, capacity, perDomain int) *handout {
 	return &handout{sessions: sessions, maxGroup: maxGroup, capacity: capacity, perDomain: perDomain,
-		queues: map[string]*domainQueue{}, changed: make(chan struct{})}
+		queues: map[string]*domainQueue{}, changed: make(chan struct{}), slow: map[string]time.Duration{}}
 }
 
 // notifyLocked wakes everyone waiting for a change.
@@ -174,6 +192,9 @@ func (h *handout) take() (group []*store.Delivery, ok bool) {
 			idle := max(h.sessions-h.busy, 1)
 			fair := (n + h.held + h.sessions - 1) / h.sessions
 			k := max(1, min(h.maxGroup, (n+idle-1)/idle, fair, len(dq.q)))
+			if per, ok := h.slow[dq.domain]; ok {
+				k = max(1, min(k, int(groupTime/per)))
+			}
 			group = append([]*store.Delivery(nil), dq.q[:k]...)
 			dq.q = dq.q[k:]
 			if len(dq.q) == 0 {
@@ -229,17 +250,37 @@ func (h *handout) settle(n int) {
 
 // done says that a session finished its group, whose domain is domain
 // and of which it kept n messages (the others it gave back): every result
-// of it was handed to the recorder, and its session slot is free.
-func (h *handout) done(domain string, n int) {
+// of it was handed to the recorder, and its session slot is free. per is
+// the time the messages it sent took each, from the first start to the
+// last reply (0: none was sent).
+func (h *handout) done(domain string, n int, per time.Duration) {
 	h.mu.Lock()
 	h.busy--
 	h.held -= n
 	dq := h.queueLocked(domain)
+	h.notePaceLocked(dq.domain, per)
 	dq.active--
 	h.markReadyLocked(dq, false)
 	h.forgetLocked(dq)
 	h.notifyLocked()
 	h.mu.Unlock()
+}
+
+// notePaceLocked folds a group's time per message into its queue's
+// (a moving average over about four groups), and keeps it only while it
+// is slow enough to cap a group below maxGroup.
+func (h *handout) notePaceLocked(key string, per time.Duration) {
+	if per <= 0 {
+		return
+	}
+	if old, ok := h.slow[key]; ok {
+		per = (3*old + per) / 4
+	}
+	if per*time.Duration(h.maxGroup) > groupTime {
+		h.slow[key] = per
+	} else {
+		delete(h.slow, key)
+	}
 }
 
 // waitIdle waits until every delivery handed out was attempted: nothing

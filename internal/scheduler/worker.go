@@ -36,6 +36,9 @@ type worker struct {
 	settled int
 	// reported[k]: msgs[k]'s result was recorded during DeliverBatch.
 	reported []bool
+	// per is the time each message of the last group took on the wire,
+	// by the run's clock (0: none went out).
+	per time.Duration
 }
 
 // maxGroupBytes stops a group from growing once its messages hold this
@@ -51,12 +54,12 @@ func (w *worker) loop(stopCtx, sendCtx context.Context) {
 		if !ok {
 			return
 		}
-		w.returned, w.settled = 0, 0
+		w.returned, w.settled, w.per = 0, 0, 0
 		if release, ok := w.acquire(stopCtx, group); ok {
 			w.sendGroup(stopCtx, sendCtx, group)
 			release()
 		}
-		w.work.done(group[0].Domain, len(group)-w.returned-w.settled)
+		w.work.done(group[0].Domain, len(group)-w.returned-w.settled, w.per)
 	}
 }
 
@@ -160,8 +163,11 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 		return
 	}
 	if w.batcher == nil || len(w.msgs) == 1 {
-		start := time.Now()
+		start, onClock := time.Now(), w.cfg.Clock.Now()
 		res := w.cfg.Transport.Deliver(sendCtx, w.msgs[0])
+		if !res.NotStarted {
+			w.per = w.cfg.Clock.Now().Sub(onClock)
+		}
 		w.record(w.ds[0], res, time.Since(start))
 		return
 	}
@@ -182,6 +188,7 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 	// A pipelined group's replies come one after the other: each
 	// message's latency runs from the previous reply.
 	last := time.Now()
+	onClock, sent := w.cfg.Clock.Now(), 0
 	report := func(k int, res transport.Result) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -203,6 +210,7 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 			return
 		}
 		w.record(w.ds[k], res, latency)
+		sent++
 		// The handout shares out work by what each session still has to
 		// do, not by the size of the groups it took.
 		w.work.settle(1)
@@ -218,6 +226,9 @@ func (w *worker) sendGroup(stopCtx, sendCtx context.Context, group []*store.Deli
 	// leased until the next run.
 	for k := range w.reported {
 		report(k, results[k])
+	}
+	if sent > 0 {
+		w.per = w.cfg.Clock.Now().Sub(onClock) / time.Duration(sent)
 	}
 }
 
