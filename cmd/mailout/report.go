@@ -39,12 +39,11 @@ with ' unless --raw is given. --summary prints only the tally.`,
 			}
 			defer st.Close()
 			if byDomain {
-				rows, err := report.Domains(func(fn func(*store.Delivery) error) error {
-					return st.Deliveries(ctx, c.ID, store.DeliveryFilter{}, fn)
-				})
+				tallies, err := st.DomainTallies(ctx, c.ID)
 				if err != nil {
 					return err
 				}
+				rows := report.Domains(tallies)
 				if format == "json" {
 					return json.NewEncoder(a.stdout).Encode(rows)
 				}

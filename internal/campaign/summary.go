@@ -35,13 +35,11 @@ func (s *Service) Summary(ctx context.Context, c *store.Campaign, res *Result, l
 		sum.Advice = res.Diagnosis.Advice(lang)
 	}
 	if settings.Route == route.Direct {
-		rows, err := report.Domains(func(fn func(*store.Delivery) error) error {
-			return s.st.Deliveries(ctx, c.ID, store.DeliveryFilter{}, fn)
-		})
+		tallies, err := s.st.DomainTallies(ctx, c.ID)
 		if err != nil {
 			return nil, err
 		}
-		sum.Domains = rows
+		sum.Domains = report.Domains(tallies)
 	}
 	return sum, nil
 }

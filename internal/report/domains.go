@@ -24,45 +24,46 @@ type DomainRow struct {
 	Classes   map[string]int `json:"failed_by_class,omitempty"`
 }
 
-// maxHosts bounds the MX hosts listed per domain.
+// maxHosts bounds the MX hosts listed per domain: those that took the
+// most of its messages.
 const maxHosts = 4
 
-// Domains tallies a campaign's deliveries per recipient domain, largest
-// first.
-func Domains(st func(fn func(*store.Delivery) error) error) ([]DomainRow, error) {
+// Domains adds up a campaign's tallies (store.Store.DomainTallies) per
+// recipient domain, largest first.
+func Domains(tallies []store.DomainTally) []DomainRow {
 	m := map[string]*DomainRow{}
-	err := st(func(d *store.Delivery) error {
-		r := m[d.Domain]
+	hosts := map[string]map[string]int{} // domain -> host -> messages
+	for _, t := range tallies {
+		r := m[t.Domain]
 		if r == nil {
-			r = &DomainRow{Domain: d.Domain}
-			m[d.Domain] = r
+			r = &DomainRow{Domain: t.Domain}
+			m[t.Domain] = r
 		}
-		r.Total++
-		switch d.State {
+		r.Total += t.N
+		switch t.State {
 		case queue.Delivered:
-			r.Delivered++
+			r.Delivered += t.N
 		case queue.Failed:
-			r.Failed++
+			r.Failed += t.N
 			if r.Classes == nil {
 				r.Classes = map[string]int{}
 			}
-			r.Classes[string(d.Class)]++
+			r.Classes[string(t.Class)] += t.N
 		case queue.Deferred:
-			r.Deferred++
+			r.Deferred += t.N
 		case queue.Pending, queue.Sending:
-			r.Pending++
+			r.Pending += t.N
 		}
-		if d.Host != "" && len(r.Hosts) < maxHosts && !contains(r.Hosts, d.Host) {
-			r.Hosts = append(r.Hosts, d.Host)
+		if t.Host != "" {
+			if hosts[t.Domain] == nil {
+				hosts[t.Domain] = map[string]int{}
+			}
+			hosts[t.Domain][t.Host] += t.N
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	out := make([]DomainRow, 0, len(m))
 	for _, r := range m {
-		sort.Strings(r.Hosts)
+		r.Hosts = busiest(hosts[r.Domain], maxHosts)
 		out = append(out, *r)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -71,16 +72,27 @@ func Domains(st func(fn func(*store.Delivery) error) error) ([]DomainRow, error)
 		}
 		return out[i].Domain < out[j].Domain
 	})
-	return out, nil
+	return out
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
+// busiest returns the n hosts with the most messages, sorted by name.
+func busiest(byHost map[string]int, n int) []string {
+	hs := make([]string, 0, len(byHost))
+	for h := range byHost {
+		hs = append(hs, h)
 	}
-	return false
+	sort.Slice(hs, func(i, j int) bool {
+		if byHost[hs[i]] != byHost[hs[j]] {
+			return byHost[hs[i]] > byHost[hs[j]]
+		}
+		return hs[i] < hs[j]
+	})
+	hs = hs[:min(n, len(hs))]
+	sort.Strings(hs)
+	if len(hs) == 0 {
+		return nil
+	}
+	return hs
 }
 
 // WriteDomains prints the per-domain table, at most limit rows (0 = all).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -82,25 +83,16 @@ func TestSummaryJSON(t *testing.T) {
 }
 
 func TestDomainsTally(t *testing.T) {
-	ds := []*store.Delivery{
-		{Domain: "a.test", State: queue.Delivered, Host: "mx2.a.test"},
-		{Domain: "a.test", State: queue.Failed, Class: "recipient-unknown", Host: "mx2.a.test"},
-		{Domain: "b.test", State: queue.Deferred, Class: "greylisted", Host: "mx.b.test"},
-		{Domain: "a.test", State: queue.Delivered, Host: "mx1.a.test"},
+	tallies := []store.DomainTally{
+		{Domain: "a.test", State: queue.Delivered, Host: "mx2.a.test", N: 1},
+		{Domain: "a.test", State: queue.Failed, Class: "recipient-unknown", Host: "mx2.a.test", N: 1},
+		{Domain: "a.test", State: queue.Delivered, Host: "mx1.a.test", N: 1},
+		{Domain: "a.test", State: queue.Pending, N: 2},
+		{Domain: "b.test", State: queue.Deferred, Class: "greylisted", Host: "mx.b.test", N: 1},
 	}
-	rows, err := Domains(func(fn func(*store.Delivery) error) error {
-		for _, d := range ds {
-			if err := fn(d); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 2 || rows[0].Domain != "a.test" || rows[0].Total != 3 || rows[0].Delivered != 2 || rows[0].Failed != 1 ||
-		rows[0].Classes["recipient-unknown"] != 1 || strings.Join(rows[0].Hosts, ",") != "mx1.a.test,mx2.a.test" {
+	rows := Domains(tallies)
+	if len(rows) != 2 || rows[0].Domain != "a.test" || rows[0].Total != 5 || rows[0].Delivered != 2 || rows[0].Failed != 1 ||
+		rows[0].Pending != 2 || rows[0].Classes["recipient-unknown"] != 1 || strings.Join(rows[0].Hosts, ",") != "mx1.a.test,mx2.a.test" {
 		t.Fatalf("rows %+v", rows)
 	}
 	if rows[1].Deferred != 1 {
@@ -112,5 +104,22 @@ func TestDomainsTally(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "mx1.a.test mx2.a.test") || !strings.Contains(b.String(), "1 more domains") {
 		t.Fatalf("table:\n%s", b.String())
+	}
+}
+
+// A domain served by many mail servers lists the ones that took the most
+// of its messages.
+func TestDomainsListsTheBusiestHosts(t *testing.T) {
+	var tallies []store.DomainTally
+	for i := range 6 {
+		tallies = append(tallies, store.DomainTally{Domain: "big.test", State: queue.Delivered,
+			Host: fmt.Sprintf("mx%d.big.test", i), N: 10 * (i + 1)})
+	}
+	rows := Domains(tallies)
+	if got, want := strings.Join(rows[0].Hosts, ","), "mx2.big.test,mx3.big.test,mx4.big.test,mx5.big.test"; got != want {
+		t.Errorf("hosts %s, want %s", got, want)
+	}
+	if rows[0].Total != 210 {
+		t.Errorf("total %d, want 210", rows[0].Total)
 	}
 }

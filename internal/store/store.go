@@ -257,6 +257,16 @@ type Suppression struct {
 	At time.Time
 }
 
+// DomainTally counts a campaign's deliveries of one domain in one state
+// and class that went to one mail server (Host; "" before any attempt).
+type DomainTally struct {
+	Domain string
+	State  queue.State
+	Class  outcome.Class
+	Host   string
+	N      int
+}
+
 // Counts is a campaign's tally.
 type Counts struct {
 	Total   int
@@ -344,6 +354,10 @@ type Store interface {
 	Deliveries(ctx context.Context, campaignID int64, f DeliveryFilter, fn func(*Delivery) error) error
 	// Domains lists the distinct recipient domains of a campaign.
 	Domains(ctx context.Context, campaignID int64) ([]string, error)
+	// DomainTallies counts the campaign's deliveries by domain, state,
+	// class and host, sorted by domain, for the per-domain report: the
+	// store adds them up instead of handing over every delivery.
+	DomainTallies(ctx context.Context, campaignID int64) ([]DomainTally, error)
 
 	// SaveMessage keeps a rendered message (sandbox route), replacing any
 	// earlier one for the same delivery.

@@ -384,3 +384,34 @@ func (db *DB) Domains(ctx context.Context, campaignID int64) ([]string, error) {
 	}
 	return out, nil
 }
+
+// DomainTallies counts the campaign's deliveries by domain, state, class
+// and host, sorted by domain.
+func (db *DB) DomainTallies(ctx context.Context, campaignID int64) ([]store.DomainTally, error) {
+	var out []store.DomainTally
+	err := db.read(ctx, func(tx pgx.Tx) error {
+		if err := campaignExists(ctx, tx, campaignID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT domain COLLATE "C", state, class, host, count(*) FROM deliveries
+			WHERE campaign_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1`, campaignID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t store.DomainTally
+			var state, class string
+			if err := rows.Scan(&t.Domain, &state, &class, &t.Host, &t.N); err != nil {
+				return err
+			}
+			t.State, t.Class = queue.State(state), outcome.Class(class)
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: domain tallies of campaign %d: %w", campaignID, err)
+	}
+	return out, nil
+}

@@ -372,6 +372,34 @@ func (db *DB) Domains(ctx context.Context, campaignID int64) ([]string, error) {
 	return out, nil
 }
 
+// DomainTallies counts the campaign's deliveries by domain, state, class
+// and host, sorted by domain.
+func (db *DB) DomainTallies(ctx context.Context, campaignID int64) ([]store.DomainTally, error) {
+	var out []store.DomainTally
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		if err := campaignExists(ctx, tx, db.q.campaignExistsR, campaignID); err != nil {
+			return err
+		}
+		rows, err := tx.StmtContext(ctx, db.q.domainTallies).QueryContext(ctx, sql.Named("campaign", campaignID))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t store.DomainTally
+			if err := rows.Scan(&t.Domain, &t.State, &t.Class, &t.Host, &t.N); err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: domain tallies of campaign %d: %w", campaignID, err)
+	}
+	return out, nil
+}
+
 // jsonList encodes a filter list for json_each; nil encodes as [].
 func jsonList[S ~string](v []S) string {
 	if len(v) == 0 {

@@ -42,10 +42,10 @@ type queries struct {
 	// recordBatch[i] updates recordChunks[i] results at once.
 	recordBatch [len(recordChunks)]*sql.Stmt
 	// readers
-	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList *sql.Stmt
-	countsByState, countsFailedByClass, countsNextDue, countsClaimed                *sql.Stmt
-	deliveriesList, domainsList, messagesList, suppressionGet, suppressionsList     *sql.Stmt
-	listGet, listsList, listExists, subscribersList, subscriberGet                  *sql.Stmt
+	campaignExistsR, campaignGet, campaignGetByName, campaignsList, attachmentsList            *sql.Stmt
+	countsByState, countsFailedByClass, countsNextDue, countsClaimed                           *sql.Stmt
+	deliveriesList, domainsList, domainTallies, messagesList, suppressionGet, suppressionsList *sql.Stmt
+	listGet, listsList, listExists, subscribersList, subscriberGet                             *sql.Stmt
 
 	all []*sql.Stmt
 }
@@ -181,6 +181,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*queries, error) {
 		{r, "counts_claimed", "", &q.countsClaimed},
 		{r, "deliveries_list", "", &q.deliveriesList},
 		{r, "domains_list", "", &q.domainsList},
+		{r, "domain_tallies", "", &q.domainTallies},
 		{r, "messages_list", "", &q.messagesList},
 		{r, "suppression_get", "", &q.suppressionGet},
 		{r, "suppressions_list", "", &q.suppressionsList},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/store"
 )
@@ -331,6 +332,53 @@ func testDomains(t *testing.T, s store.Store) {
 	}
 }
 
+func testDomainTallies(t *testing.T, s store.Store) {
+	c := importN(t, s, "tallies", 7) // d0: 3 recipients, d1 and d2: 2
+	importN(t, s, "tallies-other", 1)
+	now := msNow().Add(time.Second)
+	ds := claim(t, s, c.ID, now, 7)
+	if ds[0].Domain != "d0.example" || ds[3].Domain != "d0.example" || ds[1].Domain != "d1.example" {
+		t.Fatalf("claimed domains %s %s %s, want d0 d0 d1", ds[0].Domain, ds[3].Domain, ds[1].Domain)
+	}
+	record(t, s, 3,
+		store.AttemptResult{DeliveryID: ds[0].ID, Attempt: 1, State: queue.Delivered, Class: "delivered", Host: "mx1.d0.example", At: now},
+		store.AttemptResult{DeliveryID: ds[3].ID, Attempt: 1, State: queue.Failed, Class: "recipient-unknown", Host: "mx1.d0.example", At: now},
+		store.AttemptResult{DeliveryID: ds[1].ID, Attempt: 1, State: queue.Deferred, Class: "greylisted", Host: "mx.d1.example",
+			NextAt: now.Add(time.Hour), At: now})
+	got, err := s.DomainTallies(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		domain string
+		state  queue.State
+		class  outcome.Class
+		host   string
+	}
+	sum := map[key]int{}
+	for i, tl := range got {
+		if i > 0 && got[i-1].Domain > tl.Domain {
+			t.Errorf("tallies not sorted by domain: %q after %q", tl.Domain, got[i-1].Domain)
+		}
+		state := tl.State
+		if state == queue.Sending {
+			state = queue.Pending // a store may keep claimed rows as pending
+		}
+		sum[key{tl.Domain, state, tl.Class, tl.Host}] += tl.N
+	}
+	want := map[key]int{
+		{"d0.example", queue.Delivered, "delivered", "mx1.d0.example"}:      1,
+		{"d0.example", queue.Failed, "recipient-unknown", "mx1.d0.example"}: 1,
+		{"d0.example", queue.Pending, "", ""}:                               1,
+		{"d1.example", queue.Deferred, "greylisted", "mx.d1.example"}:       1,
+		{"d1.example", queue.Pending, "", ""}:                               1,
+		{"d2.example", queue.Pending, "", ""}:                               2,
+	}
+	if !maps.Equal(sum, want) {
+		t.Errorf("DomainTallies = %v, want %v", sum, want)
+	}
+}
+
 func testUnknownCampaign(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const id = 4242
@@ -343,6 +391,7 @@ func testUnknownCampaign(t *testing.T, s store.Store) {
 		"Requeue":        func() error { _, err := s.Requeue(ctx, id, nil, now); return err },
 		"Counts":         func() error { _, err := s.Counts(ctx, id); return err },
 		"Domains":        func() error { _, err := s.Domains(ctx, id); return err },
+		"DomainTallies":  func() error { _, err := s.DomainTallies(ctx, id); return err },
 		"Deliveries": func() error {
 			return s.Deliveries(ctx, id, store.DeliveryFilter{}, func(*store.Delivery) error { return nil })
 		},

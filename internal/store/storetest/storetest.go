@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"refund", testRefund},
 		{"delivered", testDelivered},
 		{"domains", testDomains},
+		{"domain tallies", testDomainTallies},
 		{"unknown campaign", testUnknownCampaign},
 		{"typed outcome", testTypedOutcome},
 		{"lists create", testListsCreate},
