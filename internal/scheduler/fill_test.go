@@ -358,10 +358,14 @@ func TestGroupsShrinkAgainstASlowReceiver(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		delay     time.Duration
+		gate      Gate
 		wantDepth bool // groups after the first round still deeper than one
 	}{
-		{"slow", time.Second, false},
-		{"fast", time.Millisecond, true},
+		{"slow", time.Second, nil, false},
+		{"fast", time.Millisecond, nil, true},
+		// A fleet's session connects anew for every group: groups of one
+		// would cost a connection per message.
+		{"slow, fleet", time.Second, openGate{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, c := setup(t, due)
@@ -371,6 +375,7 @@ func TestGroupsShrinkAgainstASlowReceiver(t *testing.T) {
 			cfg.Profile.Connections = sessions
 			cfg.SendBatch = 32
 			cfg.ClaimBatch = claim // the handout is refilled a claim at a time
+			cfg.Gate = tc.gate
 
 			drive, stopDriving := context.WithCancel(t.Context())
 			driven := make(chan struct{})
@@ -401,6 +406,14 @@ func TestGroupsShrinkAgainstASlowReceiver(t *testing.T) {
 		})
 	}
 }
+
+// openGate is a fleet with every connection slot and start free.
+type openGate struct{}
+
+func (openGate) Acquire(context.Context, string) (func(), error) { return func() {}, nil }
+func (openGate) Wait(ctx context.Context, _ string) error        { return ctx.Err() }
+func (openGate) Allow(string) bool                               { return true }
+func (openGate) SlowDown(string)                                 {}
 
 // The time per message a queue remembers is a moving average, kept only
 // while it is slow enough to cap a group.

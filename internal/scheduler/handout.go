@@ -31,6 +31,8 @@ import (
 // millisecond and nothing where it takes a second per message. There a
 // deep group only lets one session hold a domain's last messages while
 // the domain's other sessions have none left, and the campaign ends late.
+// (With a Gate the sessions learn nothing: a fleet's session connects
+// anew for every group, and small groups would cost a connection each.)
 type handout struct {
 	sessions  int // workers, one session each
 	maxGroup  int // most messages one session takes at once

@@ -59,7 +59,14 @@ func (w *worker) loop(stopCtx, sendCtx context.Context) {
 			w.sendGroup(stopCtx, sendCtx, group)
 			release()
 		}
-		w.work.done(group[0].Domain, len(group)-w.returned-w.settled, w.per)
+		per := w.per
+		if w.cfg.Gate != nil {
+			// A fleet's session keeps no connection between groups (its
+			// slot goes back to the fleet), so a small group would cost a
+			// new connection per message: the groups keep their size.
+			per = 0
+		}
+		w.work.done(group[0].Domain, len(group)-w.returned-w.settled, per)
 	}
 }
 
