@@ -29,7 +29,10 @@ const (
 //
 // Unlike iter.Pull2, seq runs concurrently with the caller between calls
 // to next: it must not share unsynchronised state with the caller, other
-// than what the caller reads after stop returns.
+// than what the caller reads after stop returns. And stop waits for seq
+// to reach its next yield: a seq blocked in a read from a slow source
+// (a client's upload) holds stop up until that read returns, which the
+// source's own deadline bounds.
 func Pull2[K, V any](seq iter.Seq2[K, V]) (next func() (K, V, bool), stop func()) {
 	type pair struct {
 		k K
