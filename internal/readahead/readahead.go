@@ -26,6 +26,9 @@ const (
 // iteration (its yield returns false) and returns once seq has returned,
 // so whatever seq reads from may be closed after it. stop must be called,
 // and may be called more than once. next and stop are for one goroutine.
+// If seq panics, the panic is raised again in the caller's goroutine, by
+// the next call to next or stop, as iter.Pull2 does: a bug met by one
+// list fails that import, not the process serving it.
 //
 // Unlike iter.Pull2, seq runs concurrently with the caller between calls
 // to next: it must not share unsynchronised state with the caller, other
@@ -41,6 +44,7 @@ func Pull2[K, V any](seq iter.Seq2[K, V]) (next func() (K, V, bool), stop func()
 	batches := make(chan []pair, Depth)
 	quit := make(chan struct{})
 	done := make(chan struct{})
+	var panicked any // seq's panic; read after batches or done is closed
 	go func() {
 		defer close(done)
 		defer close(batches)
@@ -55,14 +59,19 @@ func Pull2[K, V any](seq iter.Seq2[K, V]) (next func() (K, V, bool), stop func()
 			}
 		}
 		stopped := false
-		seq(func(k K, v V) bool {
-			buf = append(buf, pair{k, v})
-			if len(buf) < Batch {
-				return true
-			}
-			stopped = !send()
-			return !stopped
-		})
+		func() {
+			// The pairs yielded before a panic still go to the caller
+			// first, below.
+			defer func() { panicked = recover() }()
+			seq(func(k K, v V) bool {
+				buf = append(buf, pair{k, v})
+				if len(buf) < Batch {
+					return true
+				}
+				stopped = !send()
+				return !stopped
+			})
+		}()
 		if !stopped && len(buf) > 0 {
 			send()
 		}
@@ -71,10 +80,20 @@ func Pull2[K, V any](seq iter.Seq2[K, V]) (next func() (K, V, bool), stop func()
 	var (
 		cur     []pair
 		stopped bool
+		raised  bool // the panic of seq went to the caller
 	)
+	raise := func() {
+		if panicked != nil && !raised {
+			raised = true
+			panic(panicked)
+		}
+	}
 	next = func() (K, V, bool) {
 		for len(cur) == 0 {
 			b, ok := <-batches
+			if !ok && !stopped {
+				raise()
+			}
 			if !ok || stopped {
 				var (
 					k K
@@ -94,6 +113,7 @@ func Pull2[K, V any](seq iter.Seq2[K, V]) (next func() (K, V, bool), stop func()
 		once.Do(func() { close(quit) })
 		<-done
 		stopped, cur = true, nil
+		raise()
 	}
 	return next, stop
 }

@@ -77,3 +77,53 @@ func TestPull2StopUnread(t *testing.T) {
 		t.Fatal("seq still running after stop")
 	}
 }
+
+// A panic of seq reaches the caller's goroutine once the pairs before it
+// are taken, and only once.
+func TestPull2Panic(t *testing.T) {
+	seq := func(yield func(int, string) bool) {
+		for i := range Batch + 3 {
+			if !yield(i, "") {
+				return
+			}
+		}
+		panic("bad row")
+	}
+	next, stop := Pull2(seq)
+	for i := range Batch + 3 {
+		if k, _, ok := next(); !ok || k != i {
+			t.Fatalf("pair %d = %d, %v", i, k, ok)
+		}
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != "bad row" {
+				t.Errorf("next after the last pair: recovered %v, want the panic of seq", p)
+			}
+		}()
+		next()
+		t.Error("next did not panic")
+	}()
+	stop() // the panic went to the caller already
+	if _, _, ok := next(); ok {
+		t.Error("next after stop returned a pair")
+	}
+}
+
+// A panic of seq that the caller never reached comes out of stop.
+func TestPull2PanicAtStop(t *testing.T) {
+	next, stop := Pull2(func(yield func(int, string) bool) {
+		yield(1, "")
+		panic("bad row")
+	})
+	if _, _, ok := next(); !ok {
+		t.Fatal("first pair missing")
+	}
+	defer func() {
+		if p := recover(); p != "bad row" {
+			t.Errorf("stop: recovered %v, want the panic of seq", p)
+		}
+	}()
+	stop()
+	t.Error("stop did not panic")
+}
