@@ -144,17 +144,9 @@ func TestEverySessionGetsWorkBeforeAnyGroupDeepens(t *testing.T) {
 			}
 		}
 		// Let the receiver answer, a second at a time, until the run is over.
-		drive, stopDriving := context.WithCancel(t.Context())
-		driven := make(chan struct{})
-		go func() {
-			defer close(driven)
-			for clk.WaitForSleepers(drive, 1) == nil {
-				clk.Advance(time.Second)
-			}
-		}()
+		stopDriving := drive(t, clk, time.Second)
 		r := <-finished
 		stopDriving()
-		<-driven
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
@@ -255,17 +247,9 @@ func TestPerDomainLimitKeepsEverySessionBusy(t *testing.T) {
 		}
 	}
 
-	drive, stopDriving := context.WithCancel(t.Context())
-	driven := make(chan struct{})
-	go func() {
-		defer close(driven)
-		for clk.WaitForSleepers(drive, 1) == nil {
-			clk.Advance(time.Second)
-		}
-	}()
+	stopDriving := drive(t, clk, time.Second)
 	err := <-finished
 	stopDriving()
-	<-driven
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,17 +361,9 @@ func TestGroupsShrinkAgainstASlowReceiver(t *testing.T) {
 			cfg.ClaimBatch = claim // the handout is refilled a claim at a time
 			cfg.Gate = tc.gate
 
-			drive, stopDriving := context.WithCancel(t.Context())
-			driven := make(chan struct{})
-			go func() {
-				defer close(driven)
-				for clk.WaitForSleepers(drive, 1) == nil {
-					clk.Advance(tc.delay)
-				}
-			}()
+			stopDriving := drive(t, clk, tc.delay)
 			res, err := Run(t.Context(), cfg)
 			stopDriving()
-			<-driven
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,6 +381,20 @@ func TestGroupsShrinkAgainstASlowReceiver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// drive advances clk by step whenever a session sleeps on it (the slow
+// receiver answering), until the returned function is called.
+func drive(t *testing.T, clk *throttle.FakeClock, step time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	driven := make(chan struct{})
+	go func() {
+		defer close(driven)
+		for clk.WaitForSleepers(ctx, 1) == nil {
+			clk.Advance(step)
+		}
+	}()
+	return func() { cancel(); <-driven }
 }
 
 // openGate is a fleet with every connection slot and start free.
