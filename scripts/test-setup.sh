@@ -52,8 +52,10 @@
 #   - PostgreSQL, Debian's default cluster (started with pg_ctlcluster, no
 #     systemd), on 127.0.0.1:5432: role mailout / pg-secret (CREATEDB) and
 #     database mailout_test, for the PostgreSQL store and the fleet tests.
-#     MAILOUT_PEER_PG_URL is its URL, MAILOUT_PEER_PG_CLUSTER "VERSION/main"
-#     for tests that restart it.
+#     MAILOUT_PEER_PG_URL is its URL. A second cluster, "restartable" on
+#     127.0.0.1:5433 with the same role and database, is for the one test
+#     that restarts the server (MAILOUT_PEER_PG_RESTART_URL, and
+#     MAILOUT_PEER_PG_RESTART_CLUSTER "VERSION/restartable" for pg_ctlcluster).
 #   - nftables and iproute2 (nft, ip netns) for tests of blocked ports.
 #   - Chromium (Debian's chromium, run headless by internal/browsertest
 #     through the DevTools protocol: no chromium-driver needed) and axe-core
@@ -90,6 +92,11 @@ DNS_PORT=5354
 PG_USER=mailout
 PG_PASS=pg-secret # test-only credential, never used outside loopback
 PG_DB=mailout_test
+# A second cluster, only for the test that restarts PostgreSQL mid-campaign:
+# restarting the shared one would cut off the tests of other packages that
+# run at the same time.
+PG_RESTART_CLUSTER=restartable
+PG_RESTART_PORT=5433
 export PATH=$PATH:/usr/sbin:/sbin
 
 # Pinned: a new axe-core release may add rules, and a browser test should
@@ -163,7 +170,9 @@ if [[ ${1:-} == stop ]]; then
 		kill "$pid" || true
 	fi
 	for v in $(ls /etc/postgresql 2>/dev/null); do
-		pg_ctlcluster --skip-systemctl-redirect "$v" main stop -m fast >/dev/null 2>&1 || true
+		for c in $(ls "/etc/postgresql/$v"); do
+			pg_ctlcluster --skip-systemctl-redirect "$v" "$c" stop -m fast >/dev/null 2>&1 || true
+		done
 	done
 	# Both shut down asynchronously: wait (up to 20 s) until they are gone.
 	for ((i = 0; i < 200; i++)); do
@@ -554,7 +563,8 @@ MAILOUT_PEER_BOUNCE_NULLMX_DOMAIN=nullmx.$LOCAL_DOMAIN
 MAILOUT_PEER_BOUNCE_NXDOMAIN=nowhere.$LOCAL_DOMAIN
 MAILOUT_CHROMIUM=$(command -v chromium)
 MAILOUT_PEER_PG_URL=postgres://$PG_USER:$PG_PASS@127.0.0.1:5432/$PG_DB?sslmode=disable
-MAILOUT_PEER_PG_CLUSTER=$(ls /etc/postgresql | sort -V | tail -n 1)/main
+MAILOUT_PEER_PG_RESTART_URL=postgres://$PG_USER:$PG_PASS@127.0.0.1:$PG_RESTART_PORT/$PG_DB?sslmode=disable
+MAILOUT_PEER_PG_RESTART_CLUSTER=$(ls /etc/postgresql | sort -V | tail -n 1)/$PG_RESTART_CLUSTER
 MAILOUT_AXE=$AXE_JS
 EOF
 
@@ -628,24 +638,39 @@ if ! dnsmasq_pid >/dev/null; then
 fi
 wait_for "dnsmasq on 127.0.0.1:$DNS_PORT" port_open "$DNS_PORT"
 
-# PostgreSQL: Debian creates the cluster at install; start it when it is
-# down, then make the role and the database once.
+# PostgreSQL: Debian creates the main cluster at install; the restartable
+# one is made here once. Start each when it is down, then make the role and
+# the database once in each.
 PG_VERSION=$(ls /etc/postgresql | sort -V | tail -n 1)
 [[ -n $PG_VERSION ]] || die "no PostgreSQL cluster under /etc/postgresql"
-if ! pg_ctlcluster "$PG_VERSION" main status >/dev/null 2>&1; then
-	log "starting PostgreSQL $PG_VERSION"
-	pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start </dev/null ||
-		die "PostgreSQL failed to start; see /var/log/postgresql/postgresql-$PG_VERSION-main.log"
+if [[ ! -d /etc/postgresql/$PG_VERSION/$PG_RESTART_CLUSTER ]]; then
+	log "creating PostgreSQL cluster $PG_VERSION/$PG_RESTART_CLUSTER on port $PG_RESTART_PORT"
+	pg_createcluster --port "$PG_RESTART_PORT" --start-conf manual "$PG_VERSION" "$PG_RESTART_CLUSTER" </dev/null >/dev/null ||
+		die "pg_createcluster $PG_VERSION $PG_RESTART_CLUSTER failed"
 fi
-wait_for "PostgreSQL on 127.0.0.1:5432" port_open 5432
-pg_psql() { (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -tA "$@") </dev/null; }
-if [[ $(pg_psql -c "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'") != 1 ]]; then
-	log "creating PostgreSQL role $PG_USER"
-	pg_psql -c "CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASS'"
-fi
-if [[ $(pg_psql -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") != 1 ]]; then
-	log "creating PostgreSQL database $PG_DB"
-	pg_psql -c "CREATE DATABASE $PG_DB OWNER $PG_USER"
-fi
+pg_psql() { # pg_psql PORT ARGS...
+	local port=$1
+	shift
+	(cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -tA -p "$port" "$@") </dev/null
+}
+pg_up() { # pg_up CLUSTER PORT
+	local cluster=$1 port=$2
+	if ! pg_ctlcluster "$PG_VERSION" "$cluster" status >/dev/null 2>&1; then
+		log "starting PostgreSQL $PG_VERSION/$cluster"
+		pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$cluster" start </dev/null ||
+			die "PostgreSQL failed to start; see /var/log/postgresql/postgresql-$PG_VERSION-$cluster.log"
+	fi
+	wait_for "PostgreSQL $cluster on 127.0.0.1:$port" port_open "$port"
+	if [[ $(pg_psql "$port" -c "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'") != 1 ]]; then
+		log "creating PostgreSQL role $PG_USER in $cluster"
+		pg_psql "$port" -c "CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASS'"
+	fi
+	if [[ $(pg_psql "$port" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") != 1 ]]; then
+		log "creating PostgreSQL database $PG_DB in $cluster"
+		pg_psql "$port" -c "CREATE DATABASE $PG_DB OWNER $PG_USER"
+	fi
+}
+pg_up main 5432
+pg_up "$PG_RESTART_CLUSTER" "$PG_RESTART_PORT"
 
 log "peers ready; endpoints in $ENV_FILE"

@@ -51,9 +51,8 @@ type fleet struct {
 // newFleet stores a running relay campaign of n recipients to srv, paced
 // at rate messages a second for the whole fleet, over at most
 // fleetConnections connections in all.
-func newFleet(t *testing.T, n int, rate float64) *fleet {
+func newFleet(t *testing.T, pg *peertest.PostgresPeer, n int, rate float64) *fleet {
 	t.Helper()
-	pg := peertest.Postgres(t)
 	f := &fleet{pg: pg, dsn: pg.Schema(t), srv: smtptest.Start(t, smtptest.Options{}), n: n}
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, f.dsn)
@@ -236,7 +235,7 @@ func workersJSON(t *testing.T, dsn string) map[string]workerJSON {
 // SIGTERM, each exits cleanly and is listed as gone.
 func TestFleetThreeWorkersDeliverEachRecipientOnce(t *testing.T) {
 	const rate = 150
-	f := newFleet(t, 1500, rate)
+	f := newFleet(t, peertest.Postgres(t), 1500, rate)
 	ws := []*workerProc{f.startWorker(t), f.startWorker(t), f.startWorker(t)}
 	f.waitDone(t, 2*time.Minute)
 	if extra := f.copiesAtReceiver(t); extra != 0 {
@@ -298,7 +297,7 @@ func TestFleetThreeWorkersDeliverEachRecipientOnce(t *testing.T) {
 // the copies beyond one are at most what the killed worker had in flight.
 // `mailout workers` shows it as gone.
 func TestFleetWorkerKilledMidCampaign(t *testing.T) {
-	f := newFleet(t, 3000, 300)
+	f := newFleet(t, peertest.Postgres(t), 3000, 300)
 	ws := []*workerProc{f.startWorker(t), f.startWorker(t), f.startWorker(t)}
 	killed := ws[0].id(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -346,7 +345,7 @@ func TestFleetWorkerKilledMidCampaign(t *testing.T) {
 // PostgreSQL restarts mid-campaign (every connection dropped): the
 // workers stop sending, reconnect, and finish; nobody is lost.
 func TestFleetSurvivesDatabaseRestart(t *testing.T) {
-	f := newFleet(t, 3000, 300)
+	f := newFleet(t, peertest.RestartablePostgres(t), 3000, 300)
 	ws := []*workerProc{f.startWorker(t), f.startWorker(t), f.startWorker(t)}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

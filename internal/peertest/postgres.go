@@ -14,32 +14,45 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Keys of the PostgreSQL peer in the env file.
+// Keys of the PostgreSQL peers in the env file.
 const (
-	keyPGURL     = "MAILOUT_PEER_PG_URL"
-	keyPGCluster = "MAILOUT_PEER_PG_CLUSTER"
+	keyPGURL            = "MAILOUT_PEER_PG_URL"
+	keyPGRestartURL     = "MAILOUT_PEER_PG_RESTART_URL"
+	keyPGRestartCluster = "MAILOUT_PEER_PG_RESTART_CLUSTER"
 )
 
-// PostgresPeer is the PostgreSQL server that scripts/test-setup.sh runs on
-// loopback (Debian's default cluster): the database of the PostgreSQL
-// store's and the fleet's tests.
+// PostgresPeer is a PostgreSQL server that scripts/test-setup.sh runs on
+// loopback: the database of the PostgreSQL store's and the fleet's tests.
 type PostgresPeer struct {
 	// URL is the test database's URL (role with CREATEDB).
 	URL string
-	// Cluster is "VERSION/NAME" for pg_ctlcluster, for tests that stop or
-	// restart the server.
+	// Cluster is "VERSION/NAME" for pg_ctlcluster; set only on the
+	// restartable server.
 	Cluster string
 }
 
-// Postgres returns the PostgreSQL peer; the test is skipped when it is not
-// running, or fails when RequirePeers is true. Tests share the server:
-// each works in a schema of its own (Schema).
+// Postgres returns the shared PostgreSQL peer; the test is skipped when it
+// is not running, or fails when RequirePeers is true. Tests of every
+// package share the server, at once: each works in a schema of its own
+// (Schema), and none may stop or restart it.
 func Postgres(t testing.TB) *PostgresPeer {
 	t.Helper()
+	return postgresPeer(t, &PostgresPeer{URL: lookupEnv(mustEnvFile(), keyPGURL)})
+}
+
+// RestartablePostgres returns a second PostgreSQL server, kept for the
+// tests that restart it (Restart): restarting the shared one would cut off
+// the tests that other packages run at the same time. One package only
+// (cmd/mailout) uses it, and its tests do not run in parallel.
+func RestartablePostgres(t testing.TB) *PostgresPeer {
+	t.Helper()
 	f := mustEnvFile()
-	p := &PostgresPeer{URL: lookupEnv(f, keyPGURL), Cluster: lookupEnv(f, keyPGCluster)}
-	err := p.probe(t.Context())
-	if err != nil {
+	return postgresPeer(t, &PostgresPeer{URL: lookupEnv(f, keyPGRestartURL), Cluster: lookupEnv(f, keyPGRestartCluster)})
+}
+
+func postgresPeer(t testing.TB, p *PostgresPeer) *PostgresPeer {
+	t.Helper()
+	if err := p.probe(t.Context()); err != nil {
 		if RequirePeers() {
 			t.Fatalf("PostgreSQL peer required (%s=1) but unavailable: %v; %s", requireVar, err, setupHint)
 		}
@@ -50,7 +63,7 @@ func Postgres(t testing.TB) *PostgresPeer {
 
 func (p *PostgresPeer) probe(ctx context.Context) error {
 	if p.URL == "" {
-		return fmt.Errorf("%s not set", keyPGURL)
+		return fmt.Errorf("no URL in the peers' env file (scripts/test-setup.sh writes %s and %s)", keyPGURL, keyPGRestartURL)
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
@@ -103,9 +116,9 @@ func (p *PostgresPeer) Schema(t testing.TB) string {
 	return u.String()
 }
 
-// Restart restarts the server (pg_ctlcluster … restart, fast shutdown:
-// every connection is dropped) and returns when it accepts connections
-// again.
+// Restart restarts the restartable server (pg_ctlcluster … restart, fast
+// shutdown: every connection is dropped) and returns when it accepts
+// connections again. On the shared server it fails the test.
 func (p *PostgresPeer) Restart(t testing.TB) {
 	t.Helper()
 	p.ctl(t, "restart")
@@ -113,9 +126,12 @@ func (p *PostgresPeer) Restart(t testing.TB) {
 
 func (p *PostgresPeer) ctl(t testing.TB, action string) {
 	t.Helper()
+	if p.Cluster == "" {
+		t.Fatalf("postgres peer: the shared server is never %sed (other packages' tests use it at the same time); use RestartablePostgres", action)
+	}
 	parts := strings.Split(p.Cluster, "/")
 	if len(parts) != 2 {
-		t.Fatalf("postgres peer: %s is %q, want \"VERSION/NAME\"", keyPGCluster, p.Cluster)
+		t.Fatalf("postgres peer: %s is %q, want \"VERSION/NAME\"", keyPGRestartCluster, p.Cluster)
 	}
 	args := []string{"--skip-systemctl-redirect", parts[0], parts[1], action, "--", "-w"} // -w: until it accepts connections
 	out, err := exec.Command("pg_ctlcluster", args...).CombinedOutput()
