@@ -65,12 +65,22 @@ func Fetch(ctx context.Context, c *Config, st store.Store, log *slog.Logger) (*S
 		}
 		if !seen {
 			data, err := box.Get(ctx, uid)
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrTooLarge):
+				// Not a bounce of ours (a bounce holds at most the
+				// message sent): kept for review with its start, so
+				// that one message cannot hold up the ones after it.
+				sum.Read++
+				if err := keepForReview(ctx, st, name, uid, data, err.Error(), sum, log); err != nil {
+					return sum, err
+				}
+			case err != nil:
 				return sum, err
-			}
-			sum.Read++
-			if err := apply(ctx, st, signer, name, uid, data, sum, log); err != nil {
-				return sum, err
+			default:
+				sum.Read++
+				if err := apply(ctx, st, signer, name, uid, data, sum, log); err != nil {
+					return sum, err
+				}
 			}
 			if err := st.MarkMailboxSeen(ctx, name, uid, time.Time{}); err != nil {
 				return sum, err
@@ -85,20 +95,27 @@ func Fetch(ctx context.Context, c *Config, st store.Store, log *slog.Logger) (*S
 	return sum, nil
 }
 
+// keepForReview stores a message that is no bounce, or matches no delivery,
+// for a person to look at.
+func keepForReview(ctx context.Context, st store.Store, mailbox, uid string, data []byte, reason string,
+	sum *Summary, log *slog.Logger) error {
+	subject, sender := headerOf(data)
+	// Words from the mailbox are data: stored and printed, never
+	// terminal control.
+	kept, err := st.KeepForReview(ctx, store.Review{Mailbox: mailbox, UID: uid, Reason: smtpclient.CleanText(reason),
+		Subject: subject, Sender: sender, Data: data})
+	if kept {
+		sum.Review++
+		log.Info("bounce mailbox: kept for review", "uid", uid, "reason", reason)
+	}
+	return err
+}
+
 // apply parses one message and records it.
 func apply(ctx context.Context, st store.Store, signer *verp.Signer, mailbox, uid string, data []byte,
 	sum *Summary, log *slog.Logger) error {
 	review := func(reason string) error {
-		subject, sender := headerOf(data)
-		// Words from the mailbox are data: stored and printed, never
-		// terminal control.
-		kept, err := st.KeepForReview(ctx, store.Review{Mailbox: mailbox, UID: uid, Reason: smtpclient.CleanText(reason),
-			Subject: subject, Sender: sender, Data: data})
-		if kept {
-			sum.Review++
-			log.Info("bounce mailbox: kept for review", "uid", uid, "reason", reason)
-		}
-		return err
+		return keepForReview(ctx, st, mailbox, uid, data, reason, sum, log)
 	}
 	rep, err := bounce.Parse(data)
 	if err != nil {

@@ -144,6 +144,13 @@ Message-ID: <m%d@example.com>
 // check asserts the database after one fetch of messages().
 func (f *fixture) check(t *testing.T) {
 	t.Helper()
+	f.checkReviews(t, "Out of office")
+}
+
+// checkReviews is check, with the subjects of the messages kept for
+// review.
+func (f *fixture) checkReviews(t *testing.T, subjects ...string) {
+	t.Helper()
 	ctx := context.Background()
 	rows := map[int64]store.Delivery{}
 	if err := f.st.Deliveries(ctx, f.c.ID, store.DeliveryFilter{}, func(d *store.Delivery) error { rows[d.ID] = *d; return nil }); err != nil {
@@ -166,8 +173,8 @@ func (f *fixture) check(t *testing.T) {
 	}
 	var reviews []string
 	_ = f.st.Reviews(ctx, func(r *store.Review) error { reviews = append(reviews, r.Subject); return nil })
-	if !slices.Equal(reviews, []string{"Out of office"}) {
-		t.Errorf("kept for review: %q, want the out-of-office reply", reviews)
+	if !slices.Equal(reviews, subjects) {
+		t.Errorf("kept for review: %q, want %q", reviews, subjects)
 	}
 }
 
@@ -373,4 +380,101 @@ func TestParseURL(t *testing.T) {
 			t.Errorf("error shows the password: %v", err)
 		}
 	}
+}
+
+// huge is a message of about size bytes, subject "Huge", with a leading
+// dot on one line and a line longer than any read buffer.
+func huge(size int) []byte {
+	var b bytes.Buffer
+	b.WriteString("To: bounces@example.com\r\nFrom: someone@far.example\r\nSubject: Huge\r\n\r\n.dot\r\n")
+	b.WriteString(strings.Repeat("x", 20000) + "\r\n")
+	for b.Len() < size {
+		b.WriteString(strings.Repeat("y", 998) + "\r\n")
+	}
+	return b.Bytes()
+}
+
+// A message over the size limit ahead of the bounces is kept for review
+// with its start, and the bounces after it are applied in the same run:
+// one message can never hold up the mailbox.
+func TestFetchKeepsAMessageOverTheLimitForReview(t *testing.T) {
+	const limit = 64 << 10
+	for _, proto := range []string{"pop3", "imap"} {
+		t.Run(proto, func(t *testing.T) {
+			f := newFixture(t)
+			tc, _, _ := smtptest.NewTestCert(t)
+			msgs := append([][]byte{huge(3 * limit)}, f.messages()...)
+			var c *Config
+			var err error
+			if proto == "pop3" {
+				srv := pop3test.Start(t, pop3test.Options{User: "bounces", Pass: boxPass, TLS: tc})
+				for i, m := range msgs {
+					srv.Add(fmt.Sprintf("uid-%d", i), m)
+				}
+				c, err = Parse("pop3://bounces@" + srv.Addr)
+			} else {
+				c, err = Parse("imap://bounces@" + imapServer(t, tc, msgs) + "/INBOX")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Password, c.CAFile, c.MaxMessage = boxPass, caFile(t, tc), limit
+			sum, err := Fetch(t.Context(), c, f.st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := first
+			want.Read++
+			want.Review++
+			wantSummary(t, sum, want)
+			f.checkReviews(t, "Huge", "Out of office")
+			var kept *store.Review
+			_ = f.st.Reviews(t.Context(), func(r *store.Review) error {
+				if r.Subject == "Huge" {
+					kept = r
+				}
+				return nil
+			})
+			if kept == nil || !strings.Contains(kept.Reason, "over the size limit") || !strings.Contains(kept.Reason, fmt.Sprint(limit)) {
+				t.Fatalf("review of the large message: %+v; want a reason that says it is over the limit of %d", kept, limit)
+			}
+			if len(kept.Data) != limit || !bytes.HasPrefix(msgs[0], kept.Data) {
+				t.Errorf("kept %d bytes of the large message, want its first %d", len(kept.Data), limit)
+			}
+			sum, err = Fetch(t.Context(), c, f.st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantSummary(t, sum, Summary{})
+		})
+	}
+}
+
+// A POP3 message far over the limit is not read to its end: the session
+// is dropped, the message is kept for review all the same, and the next
+// fetch goes on with the messages after it.
+func TestFetchPOP3GoesOnAfterAMessageFarOverTheLimit(t *testing.T) {
+	const limit = 16 << 10
+	f := newFixture(t)
+	tc, _, _ := smtptest.NewTestCert(t)
+	srv := pop3test.Start(t, pop3test.Options{User: "bounces", Pass: boxPass, TLS: tc})
+	for i, m := range append([][]byte{huge(40 * limit)}, f.messages()...) {
+		srv.Add(fmt.Sprintf("uid-%d", i), m)
+	}
+	c, err := Parse("pop3://bounces@" + srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Password, c.CAFile, c.MaxMessage = boxPass, caFile(t, tc), limit
+	sum, err := Fetch(t.Context(), c, f.st, nil)
+	if err == nil {
+		t.Fatal("the first fetch went on over a session that was dropped")
+	}
+	wantSummary(t, sum, Summary{Read: 1, Review: 1})
+	sum, err = Fetch(t.Context(), c, f.st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSummary(t, sum, first)
+	f.checkReviews(t, "Huge", "Out of office")
 }

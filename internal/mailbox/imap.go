@@ -19,6 +19,7 @@ const Keyword = "$MailoutProcessed"
 type imapBox struct {
 	c        *imapclient.Client
 	validity uint32
+	max      int
 }
 
 func openIMAP(ctx context.Context, c *Config) (Box, error) {
@@ -63,7 +64,7 @@ func openIMAP(ctx context.Context, c *Config) (Box, error) {
 		cl.Close()
 		return nil, fmt.Errorf("imap select %s: %w", c.Folder, err)
 	}
-	return &imapBox{c: cl, validity: sel.UIDValidity}, nil
+	return &imapBox{c: cl, validity: sel.UIDValidity, max: c.maxMessage()}, nil
 }
 
 // uid is the message's name in the store: UIDVALIDITY/UID (RFC 9051
@@ -102,17 +103,24 @@ func (b *imapBox) Get(ctx context.Context, uid string) ([]byte, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { b.c.Close() })
 	defer stop()
-	// BODY.PEEK[] (RFC 9051 §6.4.5): reading does not set \Seen; Done
-	// does once the message was applied.
-	sec := &imap.FetchItemBodySection{Peek: true}
-	msgs, err := b.c.Fetch(imap.UIDSetNum(u), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}}).Collect()
+	// BODY.PEEK[]<0.max+1> (RFC 9051 §6.4.5): reading does not set
+	// \Seen (Done does once the message was applied), and a message
+	// over the limit is not sent whole: one byte more than the limit
+	// says it is over, RFC822.SIZE by how much.
+	sec := &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: int64(b.max) + 1}}
+	msgs, err := b.c.Fetch(imap.UIDSetNum(u), &imap.FetchOptions{UID: true, RFC822Size: true,
+		BodySection: []*imap.FetchItemBodySection{sec}}).Collect()
 	if err != nil {
 		return nil, fmt.Errorf("imap fetch %s: %w", uid, err)
 	}
 	if len(msgs) == 0 {
 		return nil, fmt.Errorf("imap fetch %s: %w", uid, errGone)
 	}
-	return msgs[0].FindBodySection(sec), nil
+	data := msgs[0].FindBodySection(sec)
+	if size := msgs[0].RFC822Size; len(data) > b.max || size > int64(b.max) {
+		return data[:min(len(data), b.max)], tooLarge(max(size, int64(len(data))), b.max, false)
+	}
+	return data, nil
 }
 
 var errGone = errors.New("the message is gone")

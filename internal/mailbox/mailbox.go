@@ -66,7 +66,20 @@ type Config struct {
 	CAFile string
 	// Timeout bounds each network step (default one minute).
 	Timeout time.Duration
+	// MaxMessage is the largest message read whole (default
+	// DefaultMaxMessage); a larger one is kept for review with its first
+	// MaxMessage bytes, and the next messages are read as usual.
+	MaxMessage int
 }
+
+// DefaultMaxMessage is the largest message read from a bounce mailbox by
+// default: a bounce carries at most the original message, and a campaign
+// message is far smaller.
+const DefaultMaxMessage = 32 << 20
+
+// ErrTooLarge is wrapped by Box.Get's error for a message over
+// Config.MaxMessage; the data returned with it is the message's start.
+var ErrTooLarge = errors.New("the message is over the size limit")
 
 // Parse reads a mailbox URL: imap://user@host[:143][/FOLDER] (STARTTLS
 // required), imap+insecure://…, imaps://user@host[:993][/FOLDER],
@@ -149,6 +162,13 @@ func (c *Config) tls() (*tls.Config, error) {
 	return tlsconf.Client(tlsconf.Settings{ServerName: c.Host, CAFile: c.CAFile})
 }
 
+func (c *Config) maxMessage() int {
+	if c.MaxMessage > 0 {
+		return c.MaxMessage
+	}
+	return DefaultMaxMessage
+}
+
 func (c *Config) timeout() time.Duration {
 	if c.Timeout > 0 {
 		return c.Timeout
@@ -161,7 +181,9 @@ type Box interface {
 	// List returns the messages' UIDs, oldest first; for IMAP only those
 	// not yet flagged as processed.
 	List(ctx context.Context) ([]string, error)
-	// Get returns one message.
+	// Get returns one message. Over Config.MaxMessage it returns the
+	// message's start and an error wrapping ErrTooLarge, and the session
+	// goes on (unless the error says otherwise).
 	Get(ctx context.Context, uid string) ([]byte, error)
 	// Done flags the message as processed (IMAP); a no-op for POP3.
 	Done(ctx context.Context, uid string) error
@@ -177,4 +199,13 @@ func Open(ctx context.Context, c *Config) (Box, error) {
 		return openPOP3(ctx, c)
 	}
 	return nil, fmt.Errorf("%w: protocol %q", ErrURL, c.Protocol)
+}
+
+// tooLarge is Get's error for a message of size bytes (at least) over
+// limit; lost says the session ended with it.
+func tooLarge(size int64, limit int, lost bool) error {
+	if lost {
+		return fmt.Errorf("%w: over %d bytes, the limit is %d (the server's session ended while the rest was skipped)", ErrTooLarge, size, limit)
+	}
+	return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, size, limit)
 }

@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"mailout/internal/pop3"
@@ -10,6 +11,7 @@ import (
 type pop3Box struct {
 	c    *pop3.Client
 	nums map[string]int
+	max  int
 }
 
 func openPOP3(ctx context.Context, c *Config) (Box, error) {
@@ -39,7 +41,7 @@ func openPOP3(ctx context.Context, c *Config) (Box, error) {
 		cl.Close()
 		return nil, fmt.Errorf("pop3 login as %s: %w", c.User, err)
 	}
-	return &pop3Box{c: cl}, nil
+	return &pop3Box{c: cl, max: c.maxMessage()}, nil
 }
 
 func (b *pop3Box) List(ctx context.Context) ([]string, error) {
@@ -65,7 +67,10 @@ func (b *pop3Box) Get(ctx context.Context, uid string) ([]byte, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { b.c.Close() })
 	defer stop()
-	data, err := b.c.Retr(n)
+	data, err := b.c.Retr(n, b.max)
+	if tl, ok := errors.AsType[*pop3.TooLargeError](err); ok {
+		return data, tooLarge(int64(tl.Size), tl.Limit, tl.Lost)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pop3 retr %s: %w", uid, err)
 	}

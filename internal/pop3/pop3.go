@@ -31,7 +31,7 @@ var ErrNoSTLS = errors.New("pop3: the server does not offer STLS")
 // ErrProtocol is wrapped by the errors of a malformed answer.
 var ErrProtocol = errors.New("pop3: malformed answer")
 
-// MaxMessage caps the size of one message read by Retr.
+// MaxMessage is Retr's default size limit.
 const MaxMessage = 32 << 20
 
 // Client is one POP3 session.
@@ -107,27 +107,67 @@ func (c *Client) line() (string, error) {
 }
 
 // multi reads a multi-line answer up to the lone "." (RFC 1939 §3),
-// undoing the dot-stuffing.
+// undoing the dot-stuffing. An answer over limit bytes is read to its end
+// all the same, so the session stays usable, up to drainLimit: its first
+// limit bytes come back with an error wrapping ErrTooLarge. A longer one
+// closes the connection (the session is lost, and the error says so).
 func (c *Client) multi(limit int) ([]byte, error) {
 	var out bytes.Buffer
+	total, lineStart := 0, true
 	for {
 		_ = c.conn.SetDeadline(time.Now().Add(c.timeout))
-		b, err := c.r.ReadBytes('\n')
-		if err != nil {
+		// ReadSlice, not ReadBytes: a line without an end is read in
+		// pieces of the buffer's size and counted, never held whole.
+		b, err := c.r.ReadSlice('\n')
+		whole := err == nil
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return nil, err
 		}
-		if bytes.Equal(b, []byte(".\r\n")) || bytes.Equal(b, []byte(".\n")) {
+		if lineStart && whole && (bytes.Equal(b, []byte(".\r\n")) || bytes.Equal(b, []byte(".\n"))) {
+			if total > limit {
+				return out.Bytes(), &TooLargeError{Size: total, Limit: limit}
+			}
 			return out.Bytes(), nil
 		}
-		if b[0] == '.' {
+		if lineStart && b[0] == '.' {
 			b = b[1:]
 		}
-		if out.Len()+len(b) > limit {
-			return nil, fmt.Errorf("%w: answer over %d bytes", ErrProtocol, limit)
+		lineStart = whole
+		total += len(b)
+		if total > drainLimit(limit) {
+			c.conn.Close()
+			return out.Bytes(), &TooLargeError{Size: total, Limit: limit, Lost: true}
 		}
-		out.Write(b)
+		if room := limit - out.Len(); room > 0 {
+			out.Write(b[:min(len(b), room)])
+		}
 	}
 }
+
+// drainLimit is how much of an answer over limit is read and dropped to
+// keep the session: beyond it the connection is closed instead.
+func drainLimit(limit int) int { return min(16*limit, 1<<30) }
+
+// ErrTooLarge is wrapped by the error of an answer over its size limit.
+var ErrTooLarge = errors.New("pop3: answer over the size limit")
+
+// TooLargeError is an answer over its size limit: Size bytes (at least;
+// all of them unless Lost) against Limit.
+type TooLargeError struct {
+	Size, Limit int
+	// Lost: the answer was not read to its end and the connection is
+	// closed.
+	Lost bool
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Lost {
+		return fmt.Sprintf("pop3: answer over %d bytes, the limit is %d: not read to its end, the session is closed", e.Size, e.Limit)
+	}
+	return fmt.Sprintf("pop3: answer of %d bytes, the limit is %d", e.Size, e.Limit)
+}
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
 // StartTLS upgrades the session (RFC 2595 §4: STLS, then the handshake).
 func (c *Client) StartTLS(tc *tls.Config) error {
@@ -214,12 +254,18 @@ func (c *Client) UIDL() ([]Message, error) {
 	return out, nil
 }
 
-// Retr returns message num, its line endings as the server sent them.
-func (c *Client) Retr(num int) ([]byte, error) {
+// Retr returns message num, its line endings as the server sent them. A
+// message over limit bytes (MaxMessage when limit ≤ 0) gives its first
+// limit bytes and a *TooLargeError; the session stays usable unless the
+// error says it is Lost.
+func (c *Client) Retr(num, limit int) ([]byte, error) {
+	if limit <= 0 {
+		limit = MaxMessage
+	}
 	if _, err := c.cmd("RETR %d", num); err != nil {
 		return nil, err
 	}
-	return c.multi(MaxMessage)
+	return c.multi(limit)
 }
 
 // Quit ends the session (RFC 1939 §6: the UPDATE state).
