@@ -1,5 +1,5 @@
 // Package doctor runs, by itself, the checks the network-troubleshooting
-// guide (seed/network-troubleshooting.es.txt) asks a person to do by hand,
+// guide of the desktop product mailout grows from asks a person to do by hand,
 // and says in plain words what is wrong and what to do.
 //
 // Place in the flow: cmd/mailout (`mailout doctor`) or the campaign circuit

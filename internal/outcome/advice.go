@@ -3,7 +3,7 @@ package outcome
 import "mailout/internal/route"
 
 // Advice texts follow the network-troubleshooting guide of the desktop
-// product (shared/seed/network-troubleshooting.es.txt): direct sending needs
+// product mailout grows from: direct sending needs
 // ports 53 (DNS) and 25 (SMTP) open through the firewall, the antivirus
 // ("worm protection"), the LAN gateway and the ISP; a relay needs exactly
 // the provider's host, port, user and password, and the ISP's own server
