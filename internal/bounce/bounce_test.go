@@ -29,6 +29,9 @@ var corpus = map[string]want{
 	"postfix-mailbox-full.eml": {Failure, FormatDSN, "full@recipient.example", "5.2.2", 552, outcome.MailboxFull, false, "fulltoken", "", ""},
 	"postfix-nxdomain.eml":     {Failure, FormatDSN, "someone@nosuch.invalid", "5.4.4", 0, outcome.DNSNXDomain, true, "nxtoken", "", ""},
 	"postfix-nullmx.eml":       {Failure, FormatDSN, "info@nullmx.example", "5.1.10", 0, outcome.NoMailServer, true, "nulltoken", "", ""},
+	// The sender's DMARC failed at the receiver: a failure, but not a
+	// hard bounce: the address is fine and is not suppressed.
+	"postfix-dmarc-reject.eml": {Failure, FormatDSN, "reader@gmail.example", "5.7.26", 550, outcome.SenderUnauthenticated, false, "dmarctoken", "", ""},
 	"exim-unknown.eml":         {Failure, FormatExim, "ghost@recipient.example", "5.1.1", 550, outcome.RecipientUnknown, true, "eximtoken", "exim.42@example.com", ""},
 	"qmail-unknown.eml":        {Failure, FormatQmail, "gone@oldhost.example", "5.1.1", 0, outcome.RecipientUnknown, true, "qmailtoken", "qmail.7@example.com", ""},
 	"qmail-remote.eml":         {Failure, FormatQmail, "spam-trap@far.example", "5.7.1", 550, outcome.ContentRejected, true, "qmailremote", "qmail.8@example.com", ""},

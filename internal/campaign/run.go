@@ -435,8 +435,22 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 			dcfg.Relays = nil
 		}
 	}
-	log.Info("diagnosing the route", "campaign", c.Name, "route", dcfg.Route)
-	out.Diagnosis = doctor.Run(bg, dcfg)
+	if res.PauseResult != nil && res.PauseResult.Class == outcome.SenderUnauthenticated {
+		// Receivers refuse the sender as unauthenticated: check what
+		// they check (SPF, DKIM, DMARC, reverse DNS), not the network.
+		sc := doctor.SenderConfig{From: tmpl.FromAddress(), ReturnPath: settings.ReturnPath, DKIM: signer}
+		if sc.ReturnPath == "" {
+			sc.ReturnPath = tmpl.EnvelopeFrom()
+		}
+		if err := sc.Check(); err == nil {
+			log.Info("checking the sender", "campaign", c.Name, "from", sc.From)
+			out.Diagnosis = doctor.CheckSender(bg, dcfg, sc)
+		}
+	}
+	if out.Diagnosis == nil {
+		log.Info("diagnosing the route", "campaign", c.Name, "route", dcfg.Route)
+		out.Diagnosis = doctor.Run(bg, dcfg)
+	}
 	if err := s.st.SetDiagnosis(bg, c.ID, out.Diagnosis.JSON()); err != nil {
 		return out, fmt.Errorf("%w: %w", ErrStoreFailed, err)
 	}

@@ -85,6 +85,8 @@ var adviceEN = map[adviceKey]string{
 
 	{ContentRejected, ""}: "The server refused the message as spam or by policy (for example DMARC, SPF or DKIM): check your sending domain's SPF, DKIM and DMARC records and the message content.",
 
+	{SenderUnauthenticated, ""}: "Receivers refuse your mail because your sending domain fails their authentication checks (SPF, DKIM, DMARC or reverse DNS). Check it with mailout doctor --sender YOUR-FROM-ADDRESS (or the Doctor page), publish or fix the records it names, then resume: the recipients are kept to send.",
+
 	{ProtocolError, ""}: "The conversation with the server broke off (no answer, unexpected close or garbled reply); mailout retries later. If it happens everywhere, an antivirus that scans outgoing mail may be interfering.",
 
 	{ProhibitedDestination, ""}: "The recipient's domain points at an address mailout refuses to send to (this machine, a private network or a cloud metadata address).",
@@ -147,6 +149,8 @@ var adviceES = map[adviceKey]string{
 	{RateLimited, route.Relay}:  "Su proveedor limita la velocidad (o la cantidad diaria) de envío: mailout reduce la velocidad; elija un perfil más lento o consulte los límites con su proveedor.",
 
 	{ContentRejected, ""}: "El servidor rechazó el mensaje como spam o por sus políticas (por ejemplo DMARC, SPF o DKIM): compruebe los registros SPF, DKIM y DMARC de su dominio de envío y el contenido del mensaje.",
+
+	{SenderUnauthenticated, ""}: "Los servidores de destino rechazan su correo porque su dominio de envío no supera sus comprobaciones de autenticación (SPF, DKIM, DMARC o DNS inverso). Compruébelo con mailout doctor --sender SU-DIRECCION-DE-REMITENTE (o la página Diagnóstico), publique o corrija los registros que indique y reanude: los destinatarios siguen pendientes de envío.",
 
 	{ProtocolError, ""}: "La conversación con el servidor se interrumpió (sin respuesta, cierre inesperado o respuesta incorrecta); mailout lo reintentará más tarde. Si ocurre con todos, un antivirus que comprueba el correo saliente puede estar interfiriendo.",
 

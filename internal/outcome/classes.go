@@ -7,7 +7,7 @@ var Classes = []Class{
 	Delivered, DNSUnreachable, DNSNXDomain, NoMailServer, ConnectTimeout,
 	ConnectRefused, NetworkUnreachable, TLSFailed, AuthRequired, AuthFailed,
 	RelayDenied, SenderRejected, RecipientUnknown, MailboxFull, Greylisted,
-	Temporary, RateLimited, ContentRejected, ProtocolError,
+	Temporary, RateLimited, ContentRejected, SenderUnauthenticated, ProtocolError,
 	ProhibitedDestination, RenderFailed, DomainNotHosted, CrashLoop, Permanent,
 }
 

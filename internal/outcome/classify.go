@@ -128,6 +128,10 @@ func kindOf(c Class, r route.Route) (Kind, bool) {
 		return KindPermanentForRun, true
 	case SenderRejected:
 		return KindPermanent, true
+	case SenderUnauthenticated:
+		// Our DNS, not the recipient: retried, and paused on when it
+		// keeps coming (the scheduler's verdict).
+		return KindTemporary, true
 	case RecipientUnknown, ContentRejected, Permanent, ProhibitedDestination, DomainNotHosted:
 		return KindPermanent, false
 	case RenderFailed:

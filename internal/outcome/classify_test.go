@@ -127,7 +127,17 @@ func rows(t *testing.T) []row {
 		{"gmail over quota temp", D, "", reply("RCPT", 452, "4.2.2", "The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaTemp"), MailboxFull, tmp, false, false},
 		{"gmail over quota and inactive", D, "", reply("RCPT", 552, "5.2.2", "The email account that you tried to reach is over quota and inactive."), MailboxFull, tmp, false, false},
 		{"gmail 4.7.28 rate limited", D, "", reply("BODY", 421, "4.7.28", "[203.0.113.9] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited."), RateLimited, tmp, false, false},
-		{"gmail dmarc 5.7.26", D, "", reply("BODY", 550, "5.7.26", "This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM."), ContentRejected, perm, false, false},
+		// Sender authentication (RFC 7372 §3): our DNS, not the recipient
+		// nor the content: retried, a local fault, never a suppression.
+		{"gmail dmarc 5.7.26", D, "", reply("BODY", 550, "5.7.26", "This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM."), SenderUnauthenticated, tmp, true, false},
+		{"gmail dmarc policy 5.7.26", D, "", reply("BODY", 550, "5.7.26", "Unauthenticated email from example.com is not accepted due to domain's DMARC policy. Please contact the administrator of example.com domain if this was a legitimate mail."), SenderUnauthenticated, tmp, true, false},
+		{"gmail rate limited unauthenticated 4.7.26", D, "", reply("BODY", 421, "4.7.26", "This mail has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM."), SenderUnauthenticated, tmp, true, false},
+		{"microsoft 5.7.515 authentication level", D, "", reply("BODY", 550, "5.7.515", "Access denied, sending domain example.com doesn't meet the required authentication level."), SenderUnauthenticated, tmp, true, false},
+		{"microsoft 5.7.509 dmarc reject", D, "", reply("BODY", 550, "5.7.509", "Access denied, sending domain example.com does not pass DMARC verification and has a DMARC policy of reject."), SenderUnauthenticated, tmp, true, false},
+		{"policyd-spf at RCPT, not an unknown recipient", D, "", reply("RCPT", 550, "5.7.23", "<ana@example.org>: Recipient address rejected: Message rejected due to: SPF fail - not authorized."), SenderUnauthenticated, tmp, true, false},
+		{"spf fail in words only", D, "", reply("RCPT", 550, "", "Recipient address rejected: Message rejected due to: SPF fail - not authorized."), SenderUnauthenticated, tmp, true, false},
+		{"reverse dns 5.7.25", D, "", reply("RCPT", 550, "5.7.25", "The IP address sending this message does not have a PTR record setup."), SenderUnauthenticated, tmp, true, false},
+		{"relay checks our dmarc", R, "", reply("BODY", 550, "5.7.26", "Unauthenticated email from example.com is not accepted due to domain's DMARC policy."), SenderUnauthenticated, tmp, true, false},
 		{"gmail likely unsolicited", D, "", reply("BODY", 550, "5.7.1", "[203.0.113.9] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked."), ContentRejected, perm, false, false},
 		{"gmail ip not authorized directly", D, "", reply("RCPT", 550, "5.7.1", "[203.0.113.9] The IP you're using to send mail is not authorized to send email directly to our servers. Please use the SMTP relay at your service provider instead."), SenderRejected, perm, true, false},
 		{"gmail auth required", R, "", reply("MAIL", 530, "5.7.0", "Authentication Required. For more information, go to https://support.google.com/mail/?p=WantAuthError"), AuthRequired, run, true, false},
@@ -383,8 +393,8 @@ func FuzzClassifyReply(f *testing.F) {
 
 func TestLocalTemporary(t *testing.T) {
 	for r, want := range map[route.Route][]Class{
-		route.Relay:  {DNSUnreachable, ConnectTimeout, ConnectRefused, NetworkUnreachable, TLSFailed},
-		route.Direct: {DNSUnreachable, ConnectTimeout, NetworkUnreachable, TLSFailed},
+		route.Relay:  {DNSUnreachable, ConnectTimeout, ConnectRefused, NetworkUnreachable, TLSFailed, SenderUnauthenticated},
+		route.Direct: {DNSUnreachable, ConnectTimeout, NetworkUnreachable, TLSFailed, SenderUnauthenticated},
 	} {
 		if got := LocalTemporary(r); !slices.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", r, got, want)

@@ -37,6 +37,13 @@ const (
 	RateLimited        Class = "rate-limited"
 	ContentRejected    Class = "content-rejected"
 	ProtocolError      Class = "protocol-error"
+	// SenderUnauthenticated: the receiver refused the message because the
+	// sending domain fails its authentication checks (SPF, DKIM, DMARC or
+	// the sending address's reverse DNS). The recipient is not at fault and
+	// neither is the message's content: once the sender's DNS is put right
+	// the same message is taken, so it is retried, and a run pauses when
+	// receivers keep saying so (see the scheduler's verdict).
+	SenderUnauthenticated Class = "sender-unauthenticated"
 	// ProhibitedDestination: the destination resolved to an address we refuse
 	// to send to (loopback, link-local, metadata).
 	ProhibitedDestination Class = "prohibited-destination"

@@ -126,6 +126,29 @@ func isSenderProblem(t, enh string) bool {
 			"send as this sender", "sender not allowed", "sender denied")
 }
 
+// isSenderUnauthenticated: a refusal because the sending domain fails the
+// receiver's authentication checks. RFC 7372 §3 gives them X.7.20–X.7.27
+// (no passing or acceptable DKIM signature, SPF failed or in error,
+// reverse DNS validation failed, several checks failed, the sender's
+// domain has a null MX); Gmail answers 5.7.26 ("Unauthenticated email
+// from … is not accepted due to domain's DMARC policy", "the sender is
+// unauthenticated"), Microsoft 5.7.509 (DMARC reject) and 5.7.515 ("doesn't
+// meet the required authentication level"), and filters without enhanced
+// codes say DMARC, SPF or DKIM failed in words.
+func isSenderUnauthenticated(t, enh string) bool {
+	if c, detail, ok := strings.Cut(enh, ".7."); ok && (c == "4" || c == "5") {
+		switch detail {
+		case "20", "21", "22", "23", "24", "25", "26", "27", "509", "515":
+			return true
+		}
+	}
+	return containsAny(t, "dmarc", "sender is unauthenticated", "unauthenticated email",
+		"unauthenticated mail", "is unauthenticated", "required authentication level",
+		"spf fail", "spf check fail", "fails spf", "failed spf", "pass spf", "spf validation",
+		"dkim fail", "dkim check fail", "dkim validation", "no valid dkim", "dkim signature invalid",
+		"invalid dkim")
+}
+
 func isContent(t, enh string) bool {
 	return strings.HasPrefix(enh, "5.7.") || containsAny(t, "spam", "policy",
 		"dmarc", "dkim", "spf", "unsolicited", "virus", "malware", "phish",
@@ -191,6 +214,12 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 	}
 	if perm && step == StepMail && isAuthRequired(t, enh) {
 		return refusal(a, AuthRequired, "the server requires authentication before MAIL")
+	}
+	if (perm || temp) && isSenderUnauthenticated(t, enh) {
+		// Before the recipient and content checks: policyd-spf says
+		// "Recipient address rejected: Message rejected due to: SPF fail",
+		// Gmail "421 4.7.26 … rate limited because it is unauthenticated".
+		return mk(SenderUnauthenticated, a, "the receiver refused the message as unauthenticated: the sending domain fails SPF, DKIM or DMARC")
 	}
 	if temp {
 		return classifyTemp(a, code, enh, t)

@@ -127,6 +127,7 @@ func (t *Template) parseHeaders(src []byte, refs *refSet) (string, int, error) {
 				t.envFrom = envelopeAddress(addrs[0])
 				continue
 			}
+			t.fromAddr = envelopeAddress(addrs[0])
 			if t.envFrom == "" {
 				t.envFrom = envelopeAddress(addrs[0])
 			}

@@ -156,6 +156,7 @@ type Template struct {
 	headers            []*header // in file order, without the ones mailout sets
 	hasTo              bool
 	envFrom            string // envelope sender
+	fromAddr           string // the From header's address
 	idDomain           string
 	now                func() time.Time
 	maxSize            int
@@ -271,6 +272,14 @@ func nameOr(s, def string) string {
 // NewMessageID returns a new random, unique Message-ID without angle
 // brackets: 128 random bits on the left, the template's domain on the right
 // (RFC 5322 §3.6.4).
+// FromAddress is the address of the From header: the author, whose
+// domain DMARC checks.
+func (t *Template) FromAddress() string { return t.fromAddr }
+
+// EnvelopeFrom is the envelope sender (MAIL FROM) of every message, whose
+// domain SPF checks, unless the campaign's return path replaces it.
+func (t *Template) EnvelopeFrom() string { return t.envFrom }
+
 func (t *Template) NewMessageID() string {
 	var b [16]byte
 	if _, err := t.randRead(b[:]); err != nil {

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -299,7 +300,23 @@ type verdict struct {
 	breaker  *breaker
 	pause    *outcome.Result
 	attempts int
+
+	// Refusals as unauthenticated (outcome.SenderUnauthenticated), and
+	// the recipient domains they came from (up to two).
+	unauth        int
+	unauthDomains map[string]bool
 }
+
+// Receivers that refuse the message as unauthenticated pause the run when
+// this many refusals come, or when they come from this many recipient
+// domains: the sender's DNS needs putting right, and every message sent
+// meanwhile to a receiver that checks it is refused too (or, where it only
+// counts against the domain, lands in spam). Fewer, from one domain, may
+// be that receiver's own doing: the recipients are retried.
+const (
+	unauthPauseRefusals = 5
+	unauthPauseDomains  = 2
+)
 
 func (v *verdict) observe(res outcome.Result, domain string, mayPause bool) {
 	v.mu.Lock()
@@ -318,6 +335,21 @@ func (v *verdict) observe(res outcome.Result, domain string, mayPause bool) {
 		p.Reason = why + ": " + p.Reason
 		v.pause = &p
 		v.stop()
+	}
+	if res.Class == outcome.SenderUnauthenticated && !v.breaker.cfg.Disabled && v.pause == nil {
+		v.unauth++
+		if v.unauthDomains == nil {
+			v.unauthDomains = map[string]bool{}
+		}
+		if len(v.unauthDomains) < unauthPauseDomains {
+			v.unauthDomains[domain] = true
+		}
+		if v.unauth >= unauthPauseRefusals || len(v.unauthDomains) >= unauthPauseDomains {
+			p := res
+			p.Reason = fmt.Sprintf("%d refusals as unauthenticated from %d recipient domains: %s", v.unauth, len(v.unauthDomains), p.Reason)
+			v.pause = &p
+			v.stop()
+		}
 	}
 }
 

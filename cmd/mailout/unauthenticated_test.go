@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"mailout/internal/mx/mxtest"
+	"mailout/internal/smtptest"
+)
+
+// Receivers refuse the message: the sending domain fails DMARC (550
+// 5.7.26). The campaign pauses instead of failing the list,
+// says that the sender's DNS is at fault, checks it (no SPF record here)
+// and keeps everyone to send; once the records are put right, resume
+// delivers each recipient once, and nobody was put on the suppression
+// list.
+func TestUnauthenticatedSenderPausesAndResumeDelivers(t *testing.T) {
+	var reject atomic.Bool
+	reject.Store(true)
+	srv := smtptest.Start(t, smtptest.Options{Faults: func(ev smtptest.Event) *smtptest.Fault {
+		if ev.Step == "body" && reject.Load() {
+			return &smtptest.Fault{Code: 550, Enhanced: "5.7.26",
+				Text: "Unauthenticated email from example.com is not accepted due to domain's DMARC policy."}
+		}
+		return nil
+	}})
+	// The receivers' MX records, and the sender's DNS: a DMARC policy of
+	// reject, and no SPF record.
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	dns := mxtest.Start(t, mxtest.NewZone().
+		MX("a.example", 10, "mx.a.example").A("mx.a.example", "127.0.0.1").
+		MX("b.example", 10, "mx.b.example").A("mx.b.example", "127.0.0.1").
+		RR(fmt.Sprintf("_dmarc.example.com. 300 IN TXT %q", "v=DMARC1; p=reject; rua=mailto:d@example.com")))
+	route := []string{"--route", "direct", "--dns", dns.Addr(), "--allow-loopback-mx", "--mx-port", port, "--helo", "sender.mailout.test",
+		"--profile", "fast", "--rate", "0", "--domain-rate", "0"}
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	var emails []string
+	for i := range 40 {
+		emails = append(emails, fmt.Sprintf("r%d@%s", i, []string{"a.example", "b.example"}[i%2]))
+	}
+	args := []string{"--db", db, "--campaign", "dmarc", "--recipients", writeList(t, emails...),
+		"--message", writeMessage(t, testMessage)}
+	r := mailout(t, nil, append(append([]string{"send"}, args...), route...)...)
+	if r.code != exitPaused {
+		t.Fatalf("send: exit %d, want %d (paused)\n%s\n%s", r.code, exitPaused, r.stdout, r.stderr)
+	}
+	out := r.stdout + r.stderr
+	for _, want := range []string{"sender-unauthenticated", "(spf-missing)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the pause does not say %q:\n%s", want, out)
+		}
+	}
+	for _, row := range reportRows(t, db, "dmarc") {
+		if row["state"] == "failed" || row["state"] == "suppressed" {
+			t.Errorf("%v: %v; the sender's DNS is at fault, not the recipient", row["email"], row["state"])
+		}
+	}
+	if s := mailout(t, nil, "suppression", "list", "--db", db); strings.Contains(s.stdout, "@a.example") || strings.Contains(s.stdout, "@b.example") {
+		t.Errorf("refused recipients were suppressed:\n%s", s.stdout)
+	}
+
+	// The user publishes the records; resume sends to everyone, at once.
+	reject.Store(false)
+	r = mailout(t, nil, "resume", "dmarc", "--db", db)
+	if r.code != exitOK {
+		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	got := copies(srv)
+	for _, e := range emails {
+		if got[e] != 1 {
+			t.Errorf("%s got %d copies, want 1", e, got[e])
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package scheduler
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"mailout/internal/outcome"
+	"mailout/internal/queue"
+	"mailout/internal/route"
+	"mailout/internal/smtpclient"
+	"mailout/internal/throttle"
+)
+
+var unauthenticated = outcome.Classify(outcome.Attempt{Route: route.Direct,
+	Err: &smtpclient.Error{Command: "BODY", Code: 550, Enhanced: "5.7.26", Text: "Unauthenticated email from example.com is not accepted due to domain's DMARC policy."}})
+
+// Receivers that refuse the sender as unauthenticated pause the run: the
+// sender's DNS is at fault, not the recipients, so nobody is failed or
+// suppressed and the refused recipients are sent again on resume.
+func TestRefusalsAsUnauthenticatedPauseTheRun(t *testing.T) {
+	if unauthenticated.Class != outcome.SenderUnauthenticated {
+		t.Fatalf("the test's reply classifies as %s", unauthenticated.Class)
+	}
+	for _, tc := range []struct {
+		name    string
+		refuses func(to string) bool
+	}{
+		{"from two domains", func(to string) bool {
+			return strings.HasSuffix(to, "@a.example") || strings.HasSuffix(to, "@b.example")
+		}},
+		{"from one domain, again and again", func(to string) bool { return strings.HasSuffix(to, "@a.example") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, c := setup(t, 90, "a.example", "b.example", "c.example")
+			tr := newFake(func(to string, _ int) outcome.Result {
+				if tc.refuses(to) {
+					return unauthenticated
+				}
+				return delivered
+			})
+			cfg := config(st, c, tr, throttle.NewAutoClock(time.Now()))
+			cfg.Breaker.MinDomains = 2
+			res, err := Run(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Stop != StopPaused || res.PauseResult == nil || res.PauseResult.Class != outcome.SenderUnauthenticated {
+				t.Fatalf("stop %s, pause %+v; want paused for sender-unauthenticated", res.Stop, res.PauseResult)
+			}
+			if !strings.Contains(res.Reason, "5.7.26") {
+				t.Errorf("reason %q does not carry the receiver's reply", res.Reason)
+			}
+			n := counts(t, st, c)
+			if n.ByState[queue.Failed] != 0 || n.ByState[queue.Suppressed] != 0 || n.ByState[queue.Sending] != 0 {
+				t.Fatalf("after the pause: %+v; nobody may be failed, suppressed or left leased", n.ByState)
+			}
+			// It stops early: a few groups in flight at most, not the list.
+			if sent := n.ByState[queue.Delivered] + n.ByState[queue.Deferred]; sent >= 90 {
+				t.Errorf("%d of 90 attempted before the pause", sent)
+			}
+		})
+	}
+}
+
+// One refusal from one receiver is that receiver's affair: the recipient
+// is retried later, the run goes on.
+func TestOneRefusalAsUnauthenticatedDoesNotPause(t *testing.T) {
+	st, c := setup(t, 30, "a.example", "b.example", "c.example")
+	tr := newFake(func(to string, _ int) outcome.Result {
+		if to == "r0@a.example" {
+			return unauthenticated
+		}
+		return delivered
+	})
+	cfg := config(st, c, tr, throttle.NewAutoClock(time.Now()))
+	cfg.Breaker.MinDomains = 2
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stop == StopPaused {
+		t.Fatalf("paused for one refusal: %s", res.Reason)
+	}
+	n := counts(t, st, c)
+	if n.ByState[queue.Delivered] != 29 || n.ByState[queue.Deferred] != 1 {
+		t.Fatalf("%+v; want 29 delivered and the refused one deferred", n.ByState)
+	}
+}
