@@ -144,13 +144,15 @@ func (a *app) importIntoList(ctx context.Context, aud *audience.Service, l *stor
 
 func (a *app) listsExportCmd() *cobra.Command {
 	var out string
+	var raw bool
 	cmd := &cobra.Command{
 		Use:   "export NAME [-o FILE.csv]",
 		Short: "Write a list as CSV (to FILE or standard output), its columns in order",
 		Long: `export writes the list as CSV: a header of its columns in the order they
-were first imported, then one row per subscriber. Cells are written as they
-are stored (no formula neutralisation), so importing the file gives the
-same list; open it in a spreadsheet with care.`,
+were first imported, then one row per subscriber. A cell a spreadsheet
+would run as a formula (it starts with = + - @, a tab or a carriage return)
+gets a single quote in front, which import takes off again: importing the
+file gives the same list. --raw writes every cell exactly as stored.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.onList(cmd.Context(), args[0], a.openStore, func(ctx context.Context, aud *audience.Service, l *store.List) (err error) {
@@ -167,11 +169,12 @@ same list; open it in a spreadsheet with care.`,
 					}()
 					w = f
 				}
-				return aud.Export(ctx, l.ID, w)
+				return aud.Export(ctx, l.ID, w, raw)
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	cmd.Flags().BoolVar(&raw, "raw", false, "write cells exactly as stored, without quoting the ones a spreadsheet would run as formulas")
 	return cmd
 }
 

@@ -110,3 +110,38 @@ func TestSendNeedsExactlyOneListSource(t *testing.T) {
 		t.Errorf("a refused send stored a campaign: %s", r.stdout)
 	}
 }
+
+// A cell a spreadsheet would run as a formula (here from a sign-up form's
+// name field) is exported with a single quote in front, which the import
+// takes off: the copy holds what the list held. --raw writes it as stored.
+func TestListsExportQuotesFormulas(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	for _, name := range []string{"news", "copy"} {
+		if r := mailout(t, nil, "lists", "create", name, "--db", db); r.code != exitOK {
+			t.Fatalf("lists create: %d %s", r.code, r.stderr)
+		}
+	}
+	in := writeFile(t, "in.csv", []byte("email,first_name\n=ana@example.org,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"prize\"\")\"\nbo@example.org,Bo\n"))
+	if r := mailout(t, nil, "lists", "import", "news", in, "--db", db); r.code != exitOK {
+		t.Fatalf("lists import: %d %s", r.code, r.stderr)
+	}
+	safe := mailout(t, nil, "lists", "export", "news", "--db", db)
+	raw := mailout(t, nil, "lists", "export", "news", "--raw", "--db", db)
+	if safe.code != exitOK || raw.code != exitOK {
+		t.Fatalf("lists export: %d %s / %d %s", safe.code, safe.stderr, raw.code, raw.stderr)
+	}
+	wantRaw := "\"email\",\"first_name\"\n=ana@example.org,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"prize\"\")\"\nbo@example.org,Bo\n"
+	if raw.stdout != wantRaw {
+		t.Errorf("lists export --raw wrote\n%s\nwant\n%s", raw.stdout, wantRaw)
+	}
+	wantSafe := "\"email\",\"first_name\"\n'=ana@example.org,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"prize\"\")\"\nbo@example.org,Bo\n"
+	if safe.stdout != wantSafe {
+		t.Errorf("lists export wrote\n%s\nwant\n%s", safe.stdout, wantSafe)
+	}
+	if r := mailout(t, nil, "lists", "import", "copy", writeFile(t, "safe.csv", []byte(safe.stdout)), "--db", db); r.code != exitOK {
+		t.Fatalf("import of the export: %d %s", r.code, r.stderr)
+	}
+	if again := mailout(t, nil, "lists", "export", "copy", "--raw", "--db", db); again.stdout != wantRaw {
+		t.Errorf("the export imported again holds\n%s\nwant\n%s", again.stdout, wantRaw)
+	}
+}

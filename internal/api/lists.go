@@ -223,7 +223,8 @@ func (s *server) listSubscribers(w http.ResponseWriter, r *http.Request) {
 }
 
 // exportList writes the list as CSV (RFC 4180, text/csv): its columns in
-// order, one row per subscriber; importing it again gives the same list.
+// order, one row per subscriber, cells a spreadsheet would run as formulas
+// quoted unless ?raw=true; importing it again gives the same list.
 func (s *server) exportList(w http.ResponseWriter, r *http.Request) {
 	ls, l, err := s.list(r)
 	if err != nil {
@@ -235,7 +236,7 @@ func (s *server) exportList(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	// RFC 6266 §4.1: offered as a file named after the list's id.
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="list-%d.csv"`, l.ID))
-	if err := ls.Export(r.Context(), l.ID, w); err != nil {
+	if err := ls.Export(r.Context(), l.ID, w, r.URL.Query().Get("raw") == "true"); err != nil {
 		// The status is sent already: the client sees a cut answer.
 		s.log.Error("list export failed", "list", l.ID, "err", err)
 		panic(http.ErrAbortHandler)

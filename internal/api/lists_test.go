@@ -101,10 +101,18 @@ func TestLists(t *testing.T) {
 	if string(r.body) != want {
 		t.Fatalf("export:\n%s\nwant:\n%s", r.body, want)
 	}
+	// A formula in a cell is quoted, unless raw is asked for.
+	e.send("POST", path+"/import", "email,first_name\ndee@example.org,=1+1\n", "text/csv", auth).into(t, &imp)
+	for q, line := range map[string]string{"": "dee@example.org,'=1+1\n", "?raw=true": "dee@example.org,=1+1\n"} {
+		r = e.send("GET", path+"/export"+q, nil, "", auth)
+		if r.status != http.StatusOK || !strings.HasSuffix(string(r.body), line) {
+			t.Fatalf("export%s: %d\n%s\nwant it to end with %q", q, r.status, r.body, line)
+		}
+	}
 	var copyList api.List
 	e.do("POST", "/api/v1/lists", map[string]any{"name": "copy"}).into(t, &copyList)
 	e.send("POST", fmt.Sprintf("/api/v1/lists/%d/import", copyList.ID), string(r.body), "text/csv", auth).into(t, &imp)
-	if imp.Imported != 3 || len(imp.Rejected) != 0 {
+	if imp.Imported != 4 || len(imp.Rejected) != 0 {
 		t.Fatalf("export imported again: %+v", imp)
 	}
 

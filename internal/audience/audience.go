@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"mailout/internal/addr"
+	"mailout/internal/csvsafe"
 	"mailout/internal/readahead"
 	"mailout/internal/recipient"
 	"mailout/internal/store"
@@ -151,6 +152,7 @@ type ImportResult struct {
 // store.ErrNotFound.
 func (s *Service) Import(ctx context.Context, listID int64, r io.Reader, source string, opt recipient.Options) (*ImportResult, error) {
 	res := &ImportResult{}
+	opt.Unquote = true // what Export quoted reads back as it was
 	next, stop := readahead.Pull2(recipient.Rows(ctx, r, opt, nil))
 	defer stop()
 	added, updated, err := s.st.ImportSubscribers(ctx, listID, source, true, func() (*store.NewRecipient, error) {
@@ -187,11 +189,14 @@ func newRecipient(r *recipient.Recipient) *store.NewRecipient {
 }
 
 // Export writes the list as CSV: a header of the list's columns in order,
-// then one row per subscriber in id order. Cells are written as stored,
-// so that importing the file again gives the same list. The header's
-// names are always quoted, so that the import detects the comma as the
-// delimiter even when a name holds a semicolon or a tab.
-func (s *Service) Export(ctx context.Context, listID int64, w io.Writer) error {
+// then one row per subscriber in id order. A cell a spreadsheet would run
+// as a formula (= + - @, tab or CR first: the fields come from sign-up
+// forms and imported files) gets a leading single quote, which Import
+// takes off again, so importing the file gives the same list; raw writes
+// every cell exactly as stored, for tools that read it back otherwise.
+// The header's names are always quoted, so that the import detects the
+// comma as the delimiter even when a name holds a semicolon or a tab.
+func (s *Service) Export(ctx context.Context, listID int64, w io.Writer, raw bool) error {
 	l, err := s.st.List(ctx, listID)
 	if err != nil {
 		return err
@@ -221,6 +226,11 @@ func (s *Service) Export(ctx context.Context, listID int64, w io.Writer) error {
 		}
 		if rec[email] == "" {
 			rec[email] = sub.Email
+		}
+		if !raw {
+			for i, v := range rec {
+				rec[i] = csvsafe.Cell(v)
+			}
 		}
 		return cw.Write(rec)
 	})

@@ -3,6 +3,7 @@ package audience
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"iter"
@@ -119,7 +120,9 @@ func TestImportFileErrorStoresNothing(t *testing.T) {
 }
 
 // An exported list imported into a new list gives the same list: columns
-// in order, addresses and every field, whatever the cells hold.
+// in order, addresses and every field, whatever the cells hold, from the
+// spreadsheet-safe export and from the raw one. The safe export has no
+// cell a spreadsheet would run as a formula.
 func TestExportThenImportGivesTheSameList(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openService(t)
@@ -127,28 +130,45 @@ func TestExportThenImportGivesTheSameList(t *testing.T) {
 	in := "Name;\"Correo\";city;\"notes; a;b;c;d\"\n" +
 		"\"Pérez, Ana\";ana@example.org;Málaga;\"said \"\"hi\"\"\nand left\"\n" +
 		"=SUM(A1);\"\"\"bo q\"\"@example.org\";;\t tabbed\n" +
-		"Zoë;zoe@bücher.example;Köln;x\n"
-	if res := importCSV(t, s, l.ID, in); res.Added != 3 || len(res.Rejected) != 0 {
+		"Zoë;zoe@bücher.example;Köln;x\n" +
+		"\"=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\";=eve@example.org;+34 600;@x\n" +
+		"'=already quoted;-dash@example.org;'plain;-1\n"
+	if res := importCSV(t, s, l.ID, in); res.Added != 5 || len(res.Rejected) != 0 {
 		t.Fatalf("import: %+v", res)
 	}
-	var out bytes.Buffer
-	if err := s.Export(ctx, l.ID, &out); err != nil {
-		t.Fatal(err)
-	}
-	copyList := create(t, s, "copy")
-	if res := importCSV(t, s, copyList.ID, out.String()); res.Added != 3 || len(res.Rejected) != 0 {
-		t.Fatalf("re-import of the export: %+v\n%s", res, out.String())
-	}
-	a, b := all(t, s, l.ID), all(t, s, copyList.ID)
-	for i := range a {
-		if a[i].Email != b[i].Email || a[i].Key != b[i].Key || !maps.Equal(a[i].Fields, b[i].Fields) {
-			t.Errorf("subscriber %d: exported and re-imported %+v, was %+v", i, b[i], a[i])
+	for _, raw := range []bool{false, true} {
+		var out bytes.Buffer
+		if err := s.Export(ctx, l.ID, &out, raw); err != nil {
+			t.Fatal(err)
 		}
-	}
-	la, _ := s.Get(ctx, l.ID)
-	lb, _ := s.Get(ctx, copyList.ID)
-	if want := []string{"Name", "Correo", "city", "notes; a;b;c;d"}; !slices.Equal(la.Columns, want) || !slices.Equal(lb.Columns, want) {
-		t.Errorf("columns %q and %q, want %q", la.Columns, lb.Columns, want)
+		if !raw {
+			rows, err := csv.NewReader(bytes.NewReader(out.Bytes())).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, row := range rows[1:] {
+				for _, cell := range row {
+					if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+						t.Errorf("the export holds %q, a formula to a spreadsheet", cell)
+					}
+				}
+			}
+		}
+		copyList := create(t, s, fmt.Sprintf("copy-raw-%v", raw))
+		if res := importCSV(t, s, copyList.ID, out.String()); res.Added != 5 || len(res.Rejected) != 0 {
+			t.Fatalf("re-import of the export (raw %v): %+v\n%s", raw, res, out.String())
+		}
+		a, b := all(t, s, l.ID), all(t, s, copyList.ID)
+		for i := range a {
+			if a[i].Email != b[i].Email || a[i].Key != b[i].Key || !maps.Equal(a[i].Fields, b[i].Fields) {
+				t.Errorf("raw %v, subscriber %d: exported and re-imported %+v, was %+v", raw, i, b[i], a[i])
+			}
+		}
+		la, _ := s.Get(ctx, l.ID)
+		lb, _ := s.Get(ctx, copyList.ID)
+		if want := []string{"Name", "Correo", "city", "notes; a;b;c;d"}; !slices.Equal(la.Columns, want) || !slices.Equal(lb.Columns, want) {
+			t.Errorf("columns %q and %q, want %q", la.Columns, lb.Columns, want)
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"mailout/internal/addr"
+	"mailout/internal/csvsafe"
 )
 
 // Recipient is one accepted row.
@@ -91,6 +92,11 @@ type Options struct {
 	// the header stops Read; in a data row it rejects the row
 	// (RowError.Err is ErrFieldTooLarge) and the import goes on.
 	MaxFieldBytes int
+	// Unquote takes off the single quote that a spreadsheet-safe export
+	// (internal/csvsafe: mailout's list and suppression exports) puts in
+	// front of a cell starting with = + - @, a tab or a carriage return,
+	// before the cell is read: such a file reads back as it was exported.
+	Unquote bool
 }
 
 // Errors a caller may want to tell apart; the returned error wraps them with
@@ -262,6 +268,11 @@ func readRows(ctx context.Context, r io.Reader, opt Options, stp *Stats, yield f
 				return nil
 			}
 			continue
+		}
+		if opt.Unquote {
+			for i := range rec {
+				rec[i] = csvsafe.Unquote(strings.TrimSpace(rec[i]))
+			}
 		}
 		raw := strings.TrimSpace(rec[h.email])
 		if raw == "" {

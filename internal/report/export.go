@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"mailout/internal/csvsafe"
 )
 
 // Format of a per-recipient report.
@@ -59,7 +61,7 @@ func (rw *Writer) Write(r Row) error {
 		rec := r.fields()
 		if !rw.raw {
 			for i := range rec {
-				rec[i] = NeutraliseCell(rec[i])
+				rec[i] = csvsafe.Cell(rec[i])
 			}
 		}
 		return rw.csv.Write(rec)
@@ -106,19 +108,4 @@ func (rw *Writer) Close() error {
 	default:
 		return rw.tab.Flush()
 	}
-}
-
-// NeutraliseCell defuses spreadsheet formula injection (OWASP "CSV
-// Injection", CWE-1236): a cell that starts with = + - @, tab or CR is
-// prefixed with a single quote so spreadsheets show it as text.
-// RFC 4180 quoting is left to encoding/csv.
-func NeutraliseCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	return s
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailout/internal/addr"
+	"mailout/internal/csvsafe"
 	"mailout/internal/store"
 )
 
@@ -96,7 +97,7 @@ func (sw *SuppressionWriter) Write(s *store.Suppression) error {
 		rec := suppressionFields(s)
 		if !sw.raw {
 			for i := range rec {
-				rec[i] = NeutraliseCell(rec[i])
+				rec[i] = csvsafe.Cell(rec[i])
 			}
 		}
 		return sw.csv.Write(rec)
@@ -194,7 +195,7 @@ func ReadSuppressions(r io.Reader, defReason, source string, now time.Time, fn f
 		}
 		get := func(name string) string {
 			if i, ok := col[name]; ok && i < len(rec) {
-				return unNeutralise(strings.TrimSpace(rec[i]))
+				return csvsafe.Unquote(strings.TrimSpace(rec[i]))
 			}
 			return ""
 		}
@@ -240,16 +241,4 @@ func parseDate(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("date %q: use 2006-01-02, 2006-01-02 15:04:05 or RFC 3339", s)
-}
-
-// unNeutralise undoes NeutraliseCell, so a list exported for a spreadsheet
-// reads back as it was.
-func unNeutralise(s string) string {
-	if len(s) > 1 && s[0] == '\'' {
-		switch s[1] {
-		case '=', '+', '-', '@', '\t', '\r':
-			return s[1:]
-		}
-	}
-	return s
 }

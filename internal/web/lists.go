@@ -225,7 +225,7 @@ func (s *server) exportList(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="list-%d.csv"`, l.ID))
-	if err := s.cfg.Audience.Export(r.Context(), l.ID, w); err != nil {
+	if err := s.cfg.Audience.Export(r.Context(), l.ID, w, false); err != nil {
 		// The header is sent: the download ends short.
 		s.log.Error("export list", "list", l.ID, "err", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mailout/internal/campaign"
+	"mailout/internal/csvsafe"
 	"mailout/internal/optin"
 	"mailout/internal/route"
 	"mailout/internal/store"
@@ -433,7 +434,7 @@ func (s *server) exportConsents(w http.ResponseWriter, r *http.Request) {
 		if c.ListID == 0 {
 			scope = "all"
 		}
-		_ = cw.Write([]string{csvSafe(c.Email), c.Action, csvSafe(c.Source), c.IP, rfc3339(c.RequestedAt), rfc3339(c.ConfirmedAt), rfc3339(c.At), scope})
+		_ = cw.Write([]string{csvsafe.Cell(c.Email), c.Action, csvsafe.Cell(c.Source), c.IP, rfc3339(c.RequestedAt), rfc3339(c.ConfirmedAt), rfc3339(c.At), scope})
 	}
 	cw.Flush()
 }
@@ -443,14 +444,6 @@ func rfc3339(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// csvSafe keeps a spreadsheet from reading a value as a formula.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }
 
 // manualSource is the consent source of a change made by the signed-in
