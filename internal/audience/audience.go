@@ -152,7 +152,6 @@ type ImportResult struct {
 // store.ErrNotFound.
 func (s *Service) Import(ctx context.Context, listID int64, r io.Reader, source string, opt recipient.Options) (*ImportResult, error) {
 	res := &ImportResult{}
-	opt.Unquote = true // what Export quoted reads back as it was
 	next, stop := readahead.Pull2(recipient.Rows(ctx, r, opt, nil))
 	defer stop()
 	added, updated, err := s.st.ImportSubscribers(ctx, listID, source, true, func() (*store.NewRecipient, error) {

@@ -92,11 +92,6 @@ type Options struct {
 	// the header stops Read; in a data row it rejects the row
 	// (RowError.Err is ErrFieldTooLarge) and the import goes on.
 	MaxFieldBytes int
-	// Unquote takes off the single quote that a spreadsheet-safe export
-	// (internal/csvsafe: mailout's list and suppression exports) puts in
-	// front of a cell starting with = + - @, a tab or a carriage return,
-	// before the cell is read: such a file reads back as it was exported.
-	Unquote bool
 }
 
 // Errors a caller may want to tell apart; the returned error wraps them with
@@ -269,12 +264,14 @@ func readRows(ctx context.Context, r io.Reader, opt Options, stp *Stats, yield f
 			}
 			continue
 		}
-		if opt.Unquote {
-			for i := range rec {
-				rec[i] = csvsafe.Unquote(strings.TrimSpace(rec[i]))
-			}
+		// A spreadsheet-safe export (mailout's own list export, among
+		// others) puts a single quote in front of a cell a spreadsheet
+		// would run as a formula; spreadsheets themselves never write it
+		// to a CSV file. Taken off, such a file reads back as it was.
+		for i := range rec {
+			rec[i] = csvsafe.Unquote(strings.TrimSpace(rec[i]))
 		}
-		raw := strings.TrimSpace(rec[h.email])
+		raw := rec[h.email]
 		if raw == "" {
 			stp.Invalid++
 			if !yield(nil, RowError{Line: line, Reason: "missing email"}) {

@@ -439,3 +439,27 @@ func TestRowsCarryTheColumnOrder(t *testing.T) {
 		}
 	}
 }
+
+// A file from a spreadsheet-safe export (a single quote in front of each
+// cell a spreadsheet would run as a formula) reads back as it was; a
+// quote before anything else is part of the value.
+func TestSpreadsheetSafeCellsReadBack(t *testing.T) {
+	in := "email,first_name,note\n" +
+		"'=ana@example.com,\"'=HYPERLINK(\"\"\"\")\",'-5\n" +
+		"bo@example.com,'Bo,''@x\n"
+	res := read(t, in, Options{})
+	if res.err != nil || len(res.good) != 2 || len(res.bad) != 0 {
+		t.Fatalf("read: %v, %d good, bad %v", res.err, len(res.good), res.bad)
+	}
+	if got := res.good[0].Address.String(); got != "=ana@example.com" {
+		t.Errorf("address %q, want =ana@example.com", got)
+	}
+	for i, want := range []map[string]string{
+		{"email": "=ana@example.com", "first_name": `=HYPERLINK("")`, "note": "-5"},
+		{"email": "bo@example.com", "first_name": "'Bo", "note": "'@x"},
+	} {
+		if got := res.good[i].Fields; !reflect.DeepEqual(got, want) {
+			t.Errorf("row %d: fields %q, want %q", i, got, want)
+		}
+	}
+}
