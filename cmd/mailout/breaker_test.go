@@ -104,10 +104,5 @@ func TestBreakerChild(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	got := copies(sink)
-	for _, e := range emails {
-		if got[e] != 1 {
-			t.Errorf("%s got %d copies, want 1", e, got[e])
-		}
-	}
+	wantOneCopyEach(t, sink, emails)
 }

@@ -40,6 +40,18 @@ func copies(s *smtptest.Server) map[string]int {
 	return got
 }
 
+// wantOneCopyEach checks that every one of emails got the message exactly
+// once at s.
+func wantOneCopyEach(t *testing.T, s *smtptest.Server, emails []string) {
+	t.Helper()
+	got := copies(s)
+	for _, e := range emails {
+		if got[e] != 1 {
+			t.Errorf("%s got %d copies, want exactly 1", e, got[e])
+		}
+	}
+}
+
 // TestKill9MidCampaignLosesNobody kills the sender with SIGKILL while it
 // sends, resumes, and counts at the receiving server: every recipient got
 // the message, and the copies beyond one are at most what can be in flight
@@ -169,12 +181,7 @@ func TestSIGTERMPausesGracefully(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("resume exit %d\n%s", r.code, r.stderr)
 	}
-	got := copies(s)
-	for _, e := range emails {
-		if got[e] != 1 {
-			t.Errorf("%s got %d copies, want exactly 1 after a graceful stop", e, got[e])
-		}
-	}
+	wantOneCopyEach(t, s, emails)
 }
 
 // TestSecondRunnerIsRefused: two processes on one campaign would both send
@@ -200,10 +207,5 @@ func TestSecondRunnerIsRefused(t *testing.T) {
 	if r := mailout(t, nil, "resume", "twice", "--db", db, "--relay", relay, "--profile", "fast", "--rate", "0"); r.code != exitOK {
 		t.Fatalf("resume after the first stopped: %d %s", r.code, r.stderr)
 	}
-	got := copies(s)
-	for _, e := range manyRecipients(200, "example.org") {
-		if got[e] != 1 {
-			t.Errorf("%s got %d copies", e, got[e])
-		}
-	}
+	wantOneCopyEach(t, s, manyRecipients(200, "example.org"))
 }

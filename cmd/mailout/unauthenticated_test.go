@@ -69,10 +69,5 @@ func TestUnauthenticatedSenderPausesAndResumeDelivers(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	got := copies(srv)
-	for _, e := range emails {
-		if got[e] != 1 {
-			t.Errorf("%s got %d copies, want 1", e, got[e])
-		}
-	}
+	wantOneCopyEach(t, srv, emails)
 }
