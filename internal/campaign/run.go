@@ -417,6 +417,21 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		}
 		return out, nil
 	}
+	if res.Stop == StopPaused && res.PauseResult != nil && res.PauseResult.Class == outcome.DNSNXDomain {
+		// The breaker found every recipient domain of the first attempts
+		// missing: the DNS server is suspect, not the domains. Those
+		// recipients were failed as they came; they go back to the queue
+		// (an earlier run's true NXDOMAIN too, which the next run fails
+		// again after one more lookup).
+		n, err := s.st.Requeue(bg, c.ID, []outcome.Class{outcome.DNSNXDomain}, o.Clock.Now())
+		if err != nil {
+			return out, fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		}
+		log.Info("recipients whose domain was reported missing are kept to send", "campaign", c.Name, "requeued", n)
+		if counts, err := s.st.Counts(bg, c.ID); err == nil {
+			res.Counts = counts
+		}
+	}
 	if res.Stop != StopPaused || o.NoDiagnosis || !settings.Route.Sends() {
 		return out, nil
 	}

@@ -1,6 +1,10 @@
 package scheduler
 
-import "fmt"
+import (
+	"fmt"
+
+	"mailout/internal/outcome"
+)
 
 // breaker decides when a run can deliver nothing because of a fault on our
 // side — the troubleshooting guide's "nothing at all gets delivered is the
@@ -15,13 +19,17 @@ import "fmt"
 //
 // Both need the local faults to span MinDomains recipient domains (unless
 // the campaign has fewer), so one broken domain does not look like a
-// blocked port 25. Not safe for concurrent use: the verdict calls it under
-// its mutex.
+// blocked port 25. Among the first attempts, a recipient domain that does
+// not exist (NXDOMAIN) counts too, over two domains at least: a DNS server
+// that answers so for every name (one that only knows a company's own
+// names, or filters) would otherwise fail the whole list for good. Not
+// safe for concurrent use: the verdict calls it under its mutex.
 type breaker struct {
 	cfg   BreakerConfig
 	total int // recipients the run started with
 
 	firstSeen, firstBad int
+	firstMaybe          int // of firstBad, the maybeOurs ones
 	firstDomains        map[string]bool
 
 	ring    []windowEntry
@@ -29,6 +37,26 @@ type breaker struct {
 	full    bool
 	bad     int
 	domains map[string]int // bad attempts in the window, by domain
+}
+
+// fault says how an attempt counts for the breaker.
+type fault int
+
+const (
+	notOurs   fault = iota // delivered, or the receiver's doing
+	ours                   // a local fault: our network or configuration
+	maybeOurs              // ours for the first attempts, over 2 domains at least
+)
+
+// faultOf is how an outcome counts for the breaker.
+func faultOf(res outcome.Result) fault {
+	switch {
+	case res.LocalFault:
+		return ours
+	case res.Class == outcome.DNSNXDomain:
+		return maybeOurs
+	}
+	return notOurs
 }
 
 type windowEntry struct {
@@ -46,25 +74,28 @@ func newBreaker(cfg BreakerConfig, total int) *breaker {
 }
 
 // observe takes one attempt's outcome; it returns why to pause, or "".
-func (b *breaker) observe(localFault bool, domain string) string {
+func (b *breaker) observe(f fault, domain string) string {
 	if b.cfg.Disabled {
 		return ""
 	}
-	if why := b.first(localFault, domain); why != "" {
+	if why := b.first(f, domain); why != "" {
 		return why
 	}
-	return b.window(localFault, domain)
+	return b.window(f == ours, domain)
 }
 
-func (b *breaker) first(localFault bool, domain string) string {
+func (b *breaker) first(f fault, domain string) string {
 	if b.firstBad != b.firstSeen {
 		return "" // something got out: the first-attempts signal is over
 	}
 	b.firstSeen++
-	if !localFault {
+	if f == notOurs {
 		return ""
 	}
 	b.firstBad++
+	if f == maybeOurs {
+		b.firstMaybe++
+	}
 	if len(b.firstDomains) < maxTrackedDomains {
 		b.firstDomains[domain] = true
 	}
@@ -72,8 +103,17 @@ func (b *breaker) first(localFault bool, domain string) string {
 	if b.firstSeen < limit {
 		return ""
 	}
-	if len(b.firstDomains) < b.cfg.MinDomains && b.firstSeen < b.total {
+	if b.firstMaybe > 0 {
+		// Names that do not exist, from one domain only, are that
+		// domain's: never a pause, however small the campaign.
+		if len(b.firstDomains) < max(b.cfg.MinDomains, 2) {
+			return ""
+		}
+	} else if len(b.firstDomains) < b.cfg.MinDomains && b.firstSeen < b.total {
 		return "" // keep looking until a second domain fails too
+	}
+	if b.firstMaybe == b.firstBad {
+		return fmt.Sprintf("the first %d attempts all found their recipient domain missing (NXDOMAIN), over %d domains or more: the DNS server is suspect", b.firstSeen, len(b.firstDomains))
 	}
 	return fmt.Sprintf("the first %d attempts all failed on our side", b.firstSeen)
 }

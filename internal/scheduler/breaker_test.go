@@ -9,10 +9,11 @@ import (
 func TestBreaker(t *testing.T) {
 	cfg := BreakerConfig{FirstAttempts: 10, MinDomains: 2, Window: 50, WindowRate: 0.9}
 	type step struct {
-		bad    bool
+		fault  fault
 		domain string
 		n      int
 	}
+	const bad, good, nx = ours, notOurs, maybeOurs
 	tests := []struct {
 		name   string
 		cfg    BreakerConfig
@@ -21,14 +22,20 @@ func TestBreaker(t *testing.T) {
 		tripAt int    // attempt number that trips (0 = never)
 		why    string // part of the reason
 	}{
-		{"nothing gets out", cfg, 1000, []step{{true, "a", 5}, {true, "b", 5}}, 10, "first 10 attempts"},
-		{"one broken domain is not us", cfg, 1000, []step{{true, "a", 30}, {false, "b", 1}}, 0, ""},
-		{"a small campaign trips after all", cfg, 4, []step{{true, "a", 4}}, 4, "first 4 attempts"},
-		{"first signal waits for a second domain", cfg, 1000, []step{{true, "a", 12}, {true, "b", 1}}, 13, "first 13 attempts"},
-		{"network breaks mid-campaign", cfg, 1000, []step{{false, "a", 100}, {true, "a", 25}, {true, "b", 25}}, 145, "45 of the last 50"},
-		{"80% local faults is not enough", cfg, 1000, []step{{false, "a", 100}, {true, "a", 20}, {true, "b", 20}, {false, "c", 10},
-			{true, "a", 20}, {true, "b", 20}, {false, "c", 10}}, 0, ""},
-		{"disabled", BreakerConfig{Disabled: true, FirstAttempts: 10, Window: 50, WindowRate: 0.9}, 1000, []step{{true, "a", 60}, {true, "b", 60}}, 0, ""},
+		{"nothing gets out", cfg, 1000, []step{{bad, "a", 5}, {bad, "b", 5}}, 10, "first 10 attempts"},
+		{"one broken domain is not us", cfg, 1000, []step{{bad, "a", 30}, {good, "b", 1}}, 0, ""},
+		{"a small campaign trips after all", cfg, 4, []step{{bad, "a", 4}}, 4, "first 4 attempts"},
+		{"first signal waits for a second domain", cfg, 1000, []step{{bad, "a", 12}, {bad, "b", 1}}, 13, "first 13 attempts"},
+		{"network breaks mid-campaign", cfg, 1000, []step{{good, "a", 100}, {bad, "a", 25}, {bad, "b", 25}}, 145, "45 of the last 50"},
+		{"80% local faults is not enough", cfg, 1000, []step{{good, "a", 100}, {bad, "a", 20}, {bad, "b", 20}, {good, "c", 10},
+			{bad, "a", 20}, {bad, "b", 20}, {good, "c", 10}}, 0, ""},
+		{"disabled", BreakerConfig{Disabled: true, FirstAttempts: 10, Window: 50, WindowRate: 0.9}, 1000, []step{{bad, "a", 60}, {bad, "b", 60}}, 0, ""},
+		// Recipient domains that do not exist (NXDOMAIN).
+		{"every domain missing: the DNS server is suspect", cfg, 1000, []step{{nx, "a", 5}, {nx, "b", 5}}, 10, "DNS server is suspect"},
+		{"missing and local faults together", cfg, 1000, []step{{nx, "a", 5}, {bad, "b", 5}}, 10, "first 10 attempts all failed on our side"},
+		{"one missing domain in a small campaign is that domain's", cfg, 3, []step{{nx, "a", 3}}, 0, ""},
+		{"typos among deliveries", cfg, 1000, []step{{nx, "a", 3}, {good, "b", 1}, {nx, "c", 20}}, 0, ""},
+		{"missing domains mid-campaign are the list's", cfg, 1000, []step{{good, "a", 10}, {nx, "a", 50}, {nx, "b", 50}}, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,7 +44,7 @@ func TestBreaker(t *testing.T) {
 			for _, s := range tt.steps {
 				for range s.n {
 					n++
-					if why := b.observe(s.bad, s.domain); why != "" {
+					if why := b.observe(s.fault, s.domain); why != "" {
 						if n != tt.tripAt || !strings.Contains(why, tt.why) {
 							t.Fatalf("tripped at attempt %d (%q); want %d (%q)", n, why, tt.tripAt, tt.why)
 						}
@@ -55,7 +62,7 @@ func TestBreaker(t *testing.T) {
 func ExampleBreakerConfig() {
 	b := newBreaker(BreakerConfig{FirstAttempts: 3, Window: 10, WindowRate: 0.9}, 100)
 	for i := range 3 {
-		if why := b.observe(true, fmt.Sprintf("d%d.example", i)); why != "" {
+		if why := b.observe(ours, fmt.Sprintf("d%d.example", i)); why != "" {
 			fmt.Println(why)
 		}
 	}

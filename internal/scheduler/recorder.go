@@ -330,7 +330,7 @@ func (v *verdict) observe(res outcome.Result, domain string, mayPause bool) {
 		v.pause = &p
 		v.stop()
 	}
-	if why := v.breaker.observe(res.LocalFault, domain); why != "" && v.pause == nil {
+	if why := v.breaker.observe(faultOf(res), domain); why != "" && v.pause == nil {
 		p := res
 		p.Reason = why + ": " + p.Reason
 		v.pause = &p
