@@ -26,6 +26,7 @@ type Metrics struct {
 	messages *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	trips    *prometheus.CounterVec
+	dups     *prometheus.CounterVec
 	rate     *rateWindow
 	stop     func()
 }
@@ -52,13 +53,17 @@ func New(svc *campaign.Service) *Metrics {
 			Name: "mailout_breaker_trips_total",
 			Help: "Campaigns paused by the circuit breaker for a fault of the route, by route.",
 		}, []string{"route"}),
+		dups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailout_possible_duplicates_total",
+			Help: "Message attempts that may have been delivered although no reply said so (the session ended after the data was sent), by route: sent again, their recipients may get the message twice.",
+		}, []string{"route"}),
 		rate: newRateWindow(time.Minute, time.Now),
 	}
 	sendRate := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mailout_send_rate",
 		Help: "Message attempts per second over the last minute.",
 	}, m.rate.perSecond)
-	m.reg.MustRegister(m.messages, m.latency, m.trips, sendRate, &queueCollector{st: svc.Store()})
+	m.reg.MustRegister(m.messages, m.latency, m.trips, m.dups, sendRate, &queueCollector{st: svc.Store()})
 	if fs, ok := svc.Store().(FleetStore); ok {
 		m.reg.MustRegister(&fleetCollector{st: fs})
 	}
@@ -86,6 +91,9 @@ func (m *Metrics) observe(ev campaign.Event) {
 		m.rate.add(1)
 		if ev.Attempt.Latency > 0 {
 			m.latency.WithLabelValues(route).Observe(ev.Attempt.Latency.Seconds())
+		}
+		if ev.Attempt.PossibleDuplicate {
+			m.dups.WithLabelValues(route).Inc()
 		}
 	case ev.Tripped:
 		m.trips.WithLabelValues(route).Inc()

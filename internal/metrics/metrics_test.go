@@ -160,3 +160,29 @@ func TestMetricsOfRealRuns(t *testing.T) {
 		}
 	}
 }
+
+// A session that ends after a message's data was sent, before its reply,
+// leaves a message that may have been delivered: sent again later, its
+// recipient may get it twice. The operator sees how often.
+func TestPossibleDuplicatesCounted(t *testing.T) {
+	ctx := context.Background()
+	svc, err := campaign.Open(ctx, filepath.Join(t.TempDir(), "mailout.db"), true, campaign.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	m := metrics.New(svc)
+	defer m.Close()
+	web := httptest.NewServer(m.Handler())
+	defer web.Close()
+
+	srv := smtptest.Start(t, smtptest.Options{LocalPartFaults: true})
+	c := create(t, svc, srv, "dup", "email\ndropafter@example.org\nok@example.org\n")
+	if _, err := svc.Run(ctx, c, campaign.RunOptions{Profile: oneAtATime, Wait: 0}); err != nil {
+		t.Fatal(err)
+	}
+	fams := scrape(t, web.URL)
+	if v := value(t, fams, "mailout_possible_duplicates_total", "route", "relay").GetCounter().GetValue(); v != 1 {
+		t.Errorf("possible duplicates %v, want 1 (the reply to the dropped message's data never came)", v)
+	}
+}

@@ -132,7 +132,7 @@ func (r *recorder) finish(d *store.Delivery, res transport.Result, mayPause bool
 	r.results.add(ar)
 	r.verdict.observe(res.Result, d.Domain, mayPause)
 	if cfg.Attempt != nil {
-		cfg.Attempt(Attempt{Class: res.Class, State: tr.State, Via: res.Via, Latency: latency})
+		cfg.Attempt(Attempt{Class: res.Class, State: tr.State, Via: res.Via, Latency: latency, PossibleDuplicate: res.Ambiguous})
 	}
 }
 

@@ -105,6 +105,10 @@ type Attempt struct {
 	// group, from the previous message's reply. Zero when nothing was
 	// sent (the message could not be built).
 	Latency time.Duration
+	// PossibleDuplicate: the message may have been delivered although no
+	// reply said so (the session ended after its data was sent): sent
+	// again, the recipient may get it twice.
+	PossibleDuplicate bool
 }
 
 // BreakerConfig is the self-diagnosing part of a run (what mailout doctor
