@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	msgdkim "github.com/emersion/go-msgauth/dkim"
+
 	"mailout/internal/peertest"
 )
 
@@ -214,6 +216,57 @@ func TestPostfixBouncesFetched(t *testing.T) {
 				t.Errorf("second fetch %v: want nothing read or changed", got)
 			}
 			check()
+		})
+	}
+}
+
+// A signed campaign passes through a real Postfix (STARTTLS, SASL AUTH)
+// and every message, as Postfix delivered it (with its Received and
+// Return-Path headers added), still verifies with the published record:
+// nothing mailout signs is changed on the way.
+func TestPostfixRelayKeepsDKIMValid(t *testing.T) {
+	p := peertest.Postfix(t)
+	for _, algo := range []string{"rsa", "ed25519"} {
+		t.Run(algo, func(t *testing.T) {
+			key, record := keygen(t, algo)
+			var emails []string
+			for i := range 10 {
+				emails = append(emails, fmt.Sprintf("dkim-%s-%02d@example.org", algo, i))
+			}
+			msgFile := writeMessage(t, "From: Tienda <news@example.com>\nSubject: Hola {{.first_name}} ñandú\n\nQuerido {{.first_name}},\n.línea con punto\n"+
+				strings.Repeat("una línea larga ", 80)+"\n{{.email}}\n")
+			p.Clean(t)
+			db := filepath.Join(t.TempDir(), "mailout.db")
+			r := mailout(t, map[string]string{"PEER_PASS": p.Pass}, "send", "--db", db, "--campaign", "dkim-"+algo,
+				"--recipients", writeList(t, emails...), "--message", msgFile,
+				"--relay", fmt.Sprintf("smtp://%s@%s?password-env=PEER_PASS", p.User, p.Submission), "--relay-ca", p.CAFile,
+				"--helo", "sender.mailout.test", "--dkim-key", key, "--dkim-selector", "s1", "--rate", "0")
+			if r.code != exitOK {
+				t.Fatalf("send exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			if err := p.WaitDelivered(ctx, t, len(emails)); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range emails {
+				got := p.Delivered(t, e)
+				if len(got) != 1 {
+					t.Errorf("%s: %d messages at Postfix, want 1", e, len(got))
+					continue
+				}
+				raw := got[0]
+				vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(raw), &msgdkim.VerifyOptions{
+					LookupTXT: func(name string) ([]string, error) {
+						if name == "s1._domainkey.example.com" {
+							return []string{record}, nil
+						}
+						return nil, fmt.Errorf("no TXT at %s", name)
+					}})
+				if err != nil || len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != "example.com" {
+					t.Errorf("%s as Postfix delivered it: verify err %v, verifications %+v", e, err, vs)
+				}
+			}
 		})
 	}
 }
