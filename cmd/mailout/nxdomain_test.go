@@ -52,3 +52,41 @@ func TestEveryDomainMissingPausesAndResumeDelivers(t *testing.T) {
 	}
 	wantOneCopyEach(t, srv, emails)
 }
+
+// A list that starts with dead domains, sent with a DNS server that works:
+// the sender's domain and the live domains after them resolve, so the
+// campaign goes on; the dead addresses fail as dns-nxdomain, the others
+// are delivered once.
+func TestListStartingWithDeadDomainsIsSent(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	zone := mxtest.NewZone().MX("live.example", 10, "mx.live.example").A("mx.live.example", "127.0.0.1").
+		MX("example.com", 10, "mx.example.com").A("mx.example.com", "127.0.0.1")
+	dns := mxtest.Start(t, zone)
+	var dead, live []string
+	for i := range 12 {
+		dead = append(dead, fmt.Sprintf("old%d@gone%d.example", i, i))
+	}
+	for i := range 20 {
+		live = append(live, fmt.Sprintf("r%d@live.example", i))
+	}
+	db := filepath.Join(t.TempDir(), "mailout.db")
+	r := mailout(t, nil, "send", "--db", db, "--campaign", "dirty", "--recipients", writeList(t, append(dead, live...)...),
+		"--message", writeMessage(t, testMessage), "--route", "direct", "--dns", dns.Addr(), "--allow-loopback-mx",
+		"--mx-port", port, "--helo", "sender.mailout.test", "--connections", "1", "--rate", "0", "--domain-rate", "0")
+	if r.code == exitPaused {
+		t.Fatalf("paused for the list's own dead domains:\n%s\n%s", r.stdout, r.stderr)
+	}
+	rows := reportRows(t, db, "dirty")
+	for _, row := range rows {
+		email, _ := row["email"].(string)
+		want := "delivered"
+		if strings.HasPrefix(email, "old") {
+			want = "failed"
+		}
+		if row["state"] != want {
+			t.Errorf("%s: %v, want %s", email, row["state"], want)
+		}
+	}
+	wantOneCopyEach(t, srv, live)
+}

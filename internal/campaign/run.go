@@ -344,8 +344,10 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 	}
 	policy := queue.Policy{RetryMin: c.RetryMin, MaxAge: c.MaxAge}
 	breaker := scheduler.BreakerConfig{}
+	var checkDNS func(context.Context) bool
 	if settings.Route == route.Direct {
 		breaker.MinDomains = 2
+		checkDNS = func(ctx context.Context) bool { return s.dnsKnowsNone(ctx, c, *settings, tmpl.FromAddress()) }
 	}
 	var gate scheduler.Gate
 	if pg, ok := s.st.(*postgres.DB); ok && o.Shared {
@@ -359,7 +361,7 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		Store: s.st, Campaign: c, Transport: tr, Render: renderFn,
 		Profile: o.Profile, Clock: o.Clock, Policy: policy, Owner: s.opt.Owner,
 		Wait: o.Wait, Logger: log, Progress: s.progress(c.ID, o.Progress), RecordBatch: o.RecordBatch,
-		Breaker: breaker, Attempt: s.attempt(c.ID, settings.Route),
+		Breaker: breaker, CheckDNS: checkDNS, Attempt: s.attempt(c.ID, settings.Route),
 		Shared: o.Shared, Lease: o.Lease, Gate: gate,
 	})
 	out := &Result{Result: res}

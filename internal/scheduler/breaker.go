@@ -30,6 +30,7 @@ type breaker struct {
 
 	firstSeen, firstBad int
 	firstMaybe          int // of firstBad, the maybeOurs ones
+	firstOver           bool
 	firstDomains        map[string]bool
 
 	ring    []windowEntry
@@ -74,18 +75,25 @@ func newBreaker(cfg BreakerConfig, total int) *breaker {
 }
 
 // observe takes one attempt's outcome; it returns why to pause, or "".
-func (b *breaker) observe(f fault, domain string) string {
+// missing says the first attempts tripped it with recipient domains that
+// do not exist alone: a pause only if the DNS server knows none of the
+// campaign's other domains either (the verdict asks; see endFirst).
+func (b *breaker) observe(f fault, domain string) (why string, missing bool) {
 	if b.cfg.Disabled {
-		return ""
+		return "", false
 	}
 	if why := b.first(f, domain); why != "" {
-		return why
+		return why, b.firstMaybe == b.firstBad
 	}
-	return b.window(f == ours, domain)
+	return b.window(f == ours, domain), false
 }
 
+// endFirst ends the first-attempts signal, as a delivery would: the
+// missing domains it saw are the list's own.
+func (b *breaker) endFirst() { b.firstOver = true }
+
 func (b *breaker) first(f fault, domain string) string {
-	if b.firstBad != b.firstSeen {
+	if b.firstOver || b.firstBad != b.firstSeen {
 		return "" // something got out: the first-attempts signal is over
 	}
 	b.firstSeen++

@@ -1,9 +1,12 @@
 package scheduler
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+
+	"mailout/internal/outcome"
 )
 
 func TestBreaker(t *testing.T) {
@@ -44,7 +47,7 @@ func TestBreaker(t *testing.T) {
 			for _, s := range tt.steps {
 				for range s.n {
 					n++
-					if why := b.observe(s.fault, s.domain); why != "" {
+					if why, _ := b.observe(s.fault, s.domain); why != "" {
 						if n != tt.tripAt || !strings.Contains(why, tt.why) {
 							t.Fatalf("tripped at attempt %d (%q); want %d (%q)", n, why, tt.tripAt, tt.why)
 						}
@@ -62,9 +65,40 @@ func TestBreaker(t *testing.T) {
 func ExampleBreakerConfig() {
 	b := newBreaker(BreakerConfig{FirstAttempts: 3, Window: 10, WindowRate: 0.9}, 100)
 	for i := range 3 {
-		if why := b.observe(ours, fmt.Sprintf("d%d.example", i)); why != "" {
+		if why, _ := b.observe(ours, fmt.Sprintf("d%d.example", i)); why != "" {
 			fmt.Println(why)
 		}
 	}
 	// Output: the first 3 attempts all failed on our side
+}
+
+// Before the breaker pauses for recipient domains that do not exist, the
+// verdict asks whether the DNS server knows the campaign's other domains:
+// if it does, the missing ones are the list's own (a list that starts with
+// dead addresses) and the run goes on, the first-attempts signal over;
+// if not, the server is at fault and the run pauses.
+func TestVerdictAsksTheDNSServerBeforePausingForMissingDomains(t *testing.T) {
+	nx := outcome.Result{Class: outcome.DNSNXDomain, Kind: outcome.KindPermanent, Reason: "test"}
+	for _, knows := range []bool{true, false} {
+		t.Run(fmt.Sprintf("server knows other domains: %v", knows), func(t *testing.T) {
+			asked := 0
+			stopped := false
+			v := &verdict{breaker: newBreaker(BreakerConfig{FirstAttempts: 10, MinDomains: 2, Window: 50, WindowRate: 0.9}, 1000),
+				stop: func() { stopped = true }, base: context.Background(),
+				checkDNS: func(context.Context) bool { asked++; return !knows }}
+			for i := range 30 {
+				v.observe(nx, fmt.Sprintf("gone%d.example", i%3), true)
+			}
+			_, pause := v.state()
+			if asked != 1 {
+				t.Errorf("the DNS server was asked %d times, want once", asked)
+			}
+			if knows && (pause != nil || stopped) {
+				t.Errorf("paused although the DNS server knows other domains: %+v", pause)
+			}
+			if !knows && (pause == nil || pause.Class != outcome.DNSNXDomain || !stopped || !strings.Contains(pause.Reason, "DNS server is suspect")) {
+				t.Errorf("pause %+v, stopped %v; want a pause for the DNS server", pause, stopped)
+			}
+		})
+	}
 }

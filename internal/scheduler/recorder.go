@@ -43,7 +43,7 @@ type recorder struct {
 
 func newRecorder(cfg *Config, base context.Context, halt context.CancelFunc, started time.Time, total int) *recorder {
 	r := &recorder{cfg: cfg, base: base, halt: halt, started: started,
-		verdict:  &verdict{breaker: newBreaker(cfg.Breaker, total), stop: halt},
+		verdict:  &verdict{breaker: newBreaker(cfg.Breaker, total), stop: halt, checkDNS: cfg.CheckDNS, base: base},
 		kick:     make(chan struct{}, 1),
 		requests: make(chan chan error),
 		quit:     make(chan struct{}),
@@ -305,6 +305,12 @@ type verdict struct {
 	// the recipient domains they came from (up to two).
 	unauth        int
 	unauthDomains map[string]bool
+
+	// checkDNS is Config.CheckDNS, asked (without the lock, by one
+	// attempt at a time: checking) before a pause for missing domains.
+	checkDNS func(context.Context) bool
+	checking bool
+	base     context.Context
 }
 
 // Receivers that refuse the message as unauthenticated pause the run when
@@ -330,7 +336,7 @@ func (v *verdict) observe(res outcome.Result, domain string, mayPause bool) {
 		v.pause = &p
 		v.stop()
 	}
-	if why := v.breaker.observe(faultOf(res), domain); why != "" && v.pause == nil {
+	if why, missing := v.breaker.observe(faultOf(res), domain); why != "" && v.pause == nil && v.serverAtFault(missing) {
 		p := res
 		p.Reason = why + ": " + p.Reason
 		v.pause = &p
@@ -351,6 +357,29 @@ func (v *verdict) observe(res outcome.Result, domain string, mayPause bool) {
 			v.stop()
 		}
 	}
+}
+
+// serverAtFault is true unless the breaker tripped on missing domains
+// alone and the DNS server knows other domains of the campaign: then the
+// first-attempts signal ends, as if something had been delivered. Called
+// with v.mu held; CheckDNS runs without it. An attempt that trips the
+// breaker while another asks does not pause.
+func (v *verdict) serverAtFault(missing bool) bool {
+	if !missing || v.checkDNS == nil {
+		return true
+	}
+	if v.checking {
+		return false
+	}
+	v.checking = true
+	v.mu.Unlock()
+	atFault := v.checkDNS(v.base)
+	v.mu.Lock()
+	v.checking = false
+	if !atFault {
+		v.breaker.endFirst()
+	}
+	return atFault && v.pause == nil
 }
 
 // state returns the attempts made and the outcome that paused the run,

@@ -70,6 +70,13 @@ type Config struct {
 	// Breaker stops a campaign that can deliver nothing; zero value = on
 	// with defaults.
 	Breaker BreakerConfig
+	// CheckDNS, when set, is asked before the breaker pauses a run whose
+	// first attempts all found their recipient domain missing (NXDOMAIN):
+	// true when the DNS server knows none of the campaign's other domains
+	// either (the server is at fault: pause), false when it knows some
+	// (the missing domains are the list's own: the run goes on). Unset,
+	// the breaker pauses.
+	CheckDNS func(ctx context.Context) bool
 	// ShutdownTimeout bounds how long in-flight deliveries may take to
 	// finish after ctx is cancelled; default 10 minutes (the RFC 5321
 	// §4.5.3.2.6 DATA termination timeout, so a slow final 250 still counts).

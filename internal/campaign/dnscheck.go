@@ -1,0 +1,65 @@
+package campaign
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"mailout/internal/mx"
+	"mailout/internal/queue"
+	"mailout/internal/store"
+)
+
+// dnsCheckDomains caps the domains dnsKnowsNone asks about.
+const dnsCheckDomains = 10
+
+// dnsKnowsNone is the direct route's scheduler.Config.CheckDNS: asked when
+// the first attempts all found their recipient domain missing (NXDOMAIN),
+// it looks up the sender's own domain and the campaign's busiest domains
+// still to send, with the route's DNS servers, and reports whether the
+// server knows none of them. A list that merely starts with dead domains
+// has a sender domain that exists, and usually live domains after them: the
+// run goes on. A server that only knows a company's own names, or filters,
+// knows none: the run pauses.
+func (s *Service) dnsKnowsNone(ctx context.Context, c *store.Campaign, settings Settings, from string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var domains []string
+	if _, d, ok := strings.Cut(from, "@"); ok {
+		domains = append(domains, d)
+	}
+	if tallies, err := s.st.DomainTallies(ctx, c.ID); err == nil {
+		left := map[string]int{}
+		for _, t := range tallies {
+			if t.State == queue.Pending || t.State == queue.Deferred {
+				left[t.Domain] += t.N
+			}
+		}
+		busiest := slices.SortedFunc(maps.Keys(left), func(a, b string) int {
+			return cmp.Or(cmp.Compare(left[b], left[a]), strings.Compare(a, b))
+		})
+		domains = append(domains, busiest[:min(len(busiest), dnsCheckDomains)]...)
+	}
+	res, err := mx.New(mx.Config{Servers: settings.DNS, AllowLoopback: settings.AllowLoopbackMX, FailureTTL: -1})
+	if err != nil {
+		return true
+	}
+	for _, d := range domains {
+		_, err := res.Lookup(ctx, d)
+		if err == nil {
+			return false
+		}
+		var me *mx.Error
+		if errors.As(err, &me) {
+			switch me.Kind {
+			case mx.FailureNoData, mx.FailureMXNoAddress, mx.FailureNullMX, mx.FailureProhibited:
+				return false // the name exists: the server knows it
+			}
+		}
+	}
+	return true
+}
