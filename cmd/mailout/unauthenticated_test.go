@@ -13,7 +13,7 @@ import (
 )
 
 // Receivers refuse the message: the sending domain fails DMARC (550
-// 5.7.26). The campaign pauses instead of failing the list,
+// 5.7.26). The campaign pauses, once, instead of failing the list,
 // says that the sender's DNS is at fault, checks it (no SPF record here)
 // and keeps everyone to send; once the records are put right, resume
 // delivers each recipient once, and nobody was put on the suppression
@@ -43,7 +43,7 @@ func TestUnauthenticatedSenderPausesAndResumeDelivers(t *testing.T) {
 		emails = append(emails, fmt.Sprintf("r%d@%s", i, []string{"a.example", "b.example"}[i%2]))
 	}
 	args := []string{"--db", db, "--campaign", "dmarc", "--recipients", writeList(t, emails...),
-		"--message", writeMessage(t, testMessage)}
+		"--message", writeMessage(t, testMessage), "--retry-min", "1s"}
 	r := mailout(t, nil, append(append([]string{"send"}, args...), route...)...)
 	if r.code != exitPaused {
 		t.Fatalf("send: exit %d, want %d (paused)\n%s\n%s", r.code, exitPaused, r.stdout, r.stderr)
@@ -63,7 +63,21 @@ func TestUnauthenticatedSenderPausesAndResumeDelivers(t *testing.T) {
 		t.Errorf("refused recipients were suppressed:\n%s", s.stdout)
 	}
 
-	// The user publishes the records; resume sends to everyone, at once.
+	// Resumed before the records are fixed: the user was told, the run
+	// does not pause for it again; the refused recipients are deferred,
+	// none failed.
+	r = mailout(t, nil, "resume", "dmarc", "--db", db, "--wait", "0")
+	if r.code != exitDeferred {
+		t.Fatalf("resume while still refused: exit %d, want %d (deferred)\n%s\n%s", r.code, exitDeferred, r.stdout, r.stderr)
+	}
+	for _, row := range reportRows(t, db, "dmarc") {
+		if row["state"] != "deferred" {
+			t.Errorf("%v: %v after the second refusal, want deferred", row["email"], row["state"])
+		}
+	}
+
+	// The user publishes the records; resume sends to everyone once, as
+	// their retries come due.
 	reject.Store(false)
 	r = mailout(t, nil, "resume", "dmarc", "--db", db)
 	if r.code != exitOK {

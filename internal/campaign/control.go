@@ -134,7 +134,8 @@ func (s *Service) Release(ctx context.Context, c *store.Campaign) error {
 	if c.Status == store.CampaignRunning {
 		return nil
 	}
-	if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
+	_, reason := toldBy(c)
+	if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, reason); err != nil {
 		return fmt.Errorf("%w: %w", ErrStoreFailed, err)
 	}
 	return nil

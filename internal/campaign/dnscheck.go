@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mailout/internal/mx"
+	"mailout/internal/outcome"
 	"mailout/internal/queue"
 	"mailout/internal/store"
 )
@@ -62,4 +63,37 @@ func (s *Service) dnsKnowsNone(ctx context.Context, c *store.Campaign, settings 
 		}
 	}
 	return true
+}
+
+// resumedAfter starts the reason of a running campaign resumed from a
+// pause that told the user something (toldBy), so that every run of it,
+// the fleet's workers' too, knows.
+const resumedAfter = "resumed after "
+
+// toldBy returns what the pause c is resumed from told the user, of what
+// pauses a run once only: receivers refusing the sender as unauthenticated,
+// a DNS server that knows no recipient domain. The user resumed knowing
+// it, so it pauses the run no more (scheduler.BreakerConfig.Told). reason
+// is the status reason to run c with: it keeps what was told.
+func toldBy(c *store.Campaign) (told []outcome.Class, reason string) {
+	r := c.StatusReason
+	switch c.Status {
+	case store.CampaignPaused:
+	case store.CampaignRunning:
+		var ok bool
+		if r, ok = strings.CutPrefix(r, resumedAfter); !ok {
+			return nil, ""
+		}
+	default:
+		return nil, ""
+	}
+	for _, cl := range []outcome.Class{outcome.SenderUnauthenticated, outcome.DNSNXDomain} {
+		if strings.HasPrefix(r, string(cl)+":") {
+			told = append(told, cl)
+		}
+	}
+	if len(told) == 0 {
+		return nil, ""
+	}
+	return told, resumedAfter + r
 }

@@ -243,6 +243,7 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		return nil, err
 	}
 	defer done()
+	told, runningReason := toldBy(c)
 	if c.Status == store.CampaignPaused && !o.Shared {
 		// The user resumes after fixing what paused the campaign: the
 		// recipients deferred for a fault on our side go now, not after
@@ -256,7 +257,7 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		}
 	}
 	if !o.Shared {
-		if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, ""); err != nil {
+		if err := s.st.SetCampaignStatus(ctx, c.ID, store.CampaignRunning, runningReason); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrStoreFailed, err)
 		}
 	}
@@ -343,7 +344,7 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		}, nil
 	}
 	policy := queue.Policy{RetryMin: c.RetryMin, MaxAge: c.MaxAge}
-	breaker := scheduler.BreakerConfig{}
+	breaker := scheduler.BreakerConfig{Told: told}
 	var checkDNS func(context.Context) bool
 	if settings.Route == route.Direct {
 		breaker.MinDomains = 2

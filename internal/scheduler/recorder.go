@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -336,13 +337,18 @@ func (v *verdict) observe(res outcome.Result, domain string, mayPause bool) {
 		v.pause = &p
 		v.stop()
 	}
-	if why, missing := v.breaker.observe(faultOf(res), domain); why != "" && v.pause == nil && v.serverAtFault(missing) {
+	f := faultOf(res)
+	if slices.Contains(v.breaker.cfg.Told, res.Class) {
+		f = notOurs // the user was told and resumed: the receivers' affair now
+	}
+	if why, missing := v.breaker.observe(f, domain); why != "" && v.pause == nil && v.serverAtFault(missing) {
 		p := res
 		p.Reason = why + ": " + p.Reason
 		v.pause = &p
 		v.stop()
 	}
-	if res.Class == outcome.SenderUnauthenticated && !v.breaker.cfg.Disabled && v.pause == nil {
+	if res.Class == outcome.SenderUnauthenticated && !v.breaker.cfg.Disabled && v.pause == nil &&
+		!slices.Contains(v.breaker.cfg.Told, outcome.SenderUnauthenticated) {
 		v.unauth++
 		if v.unauthDomains == nil {
 			v.unauthDomains = map[string]bool{}

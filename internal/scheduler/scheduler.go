@@ -135,6 +135,11 @@ type BreakerConfig struct {
 	// Window attempts end in local faults (defaults 50 and 0.9).
 	Window     int
 	WindowRate float64
+	// Told lists what the pause this run resumes from told the user
+	// (outcome.SenderUnauthenticated, outcome.DNSNXDomain): the user
+	// resumed knowing it, so it pauses the run no more, and its
+	// recipients are retried or failed as any others.
+	Told []outcome.Class
 }
 
 // Progress is a snapshot for progress displays.

@@ -71,3 +71,20 @@ func TestOneRefusalAsUnauthenticatedDoesNotPause(t *testing.T) {
 		t.Fatalf("%+v; want 29 delivered and the refused one deferred", n.ByState)
 	}
 }
+
+// Resumed after such a pause, the run does not pause for it again: the
+// user was told and chose to go on.
+func TestToldRefusalsDoNotPauseAgain(t *testing.T) {
+	for _, res := range []outcome.Result{unauthenticated, {Class: outcome.DNSNXDomain, Kind: outcome.KindPermanent}} {
+		t.Run(string(res.Class), func(t *testing.T) {
+			v := &verdict{breaker: newBreaker(BreakerConfig{FirstAttempts: 10, MinDomains: 2, Window: 50, WindowRate: 0.9,
+				Told: []outcome.Class{res.Class}}, 1000), stop: func() {}, base: t.Context()}
+			for i := range 100 {
+				v.observe(res, threeDomains[i%3], true)
+			}
+			if _, pause := v.state(); pause != nil {
+				t.Fatalf("paused again for %s: %+v", res.Class, pause)
+			}
+		})
+	}
+}
