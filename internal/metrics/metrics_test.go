@@ -45,6 +45,22 @@ func create(t *testing.T, svc *campaign.Service, srv *smtptest.Server, name, lis
 	return c
 }
 
+// serve opens a campaign service on a new database and serves its
+// metrics over loopback; both end with the test.
+func serve(t *testing.T) (*campaign.Service, *httptest.Server) {
+	t.Helper()
+	svc, err := campaign.Open(context.Background(), filepath.Join(t.TempDir(), "mailout.db"), true, campaign.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	m := metrics.New(svc)
+	t.Cleanup(m.Close)
+	web := httptest.NewServer(m.Handler())
+	t.Cleanup(web.Close)
+	return svc, web
+}
+
 // scrape GETs /metrics over loopback and parses the text format.
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
@@ -94,15 +110,7 @@ next:
 // breaker.
 func TestMetricsOfRealRuns(t *testing.T) {
 	ctx := context.Background()
-	svc, err := campaign.Open(ctx, filepath.Join(t.TempDir(), "mailout.db"), true, campaign.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	m := metrics.New(svc)
-	defer m.Close()
-	web := httptest.NewServer(m.Handler())
-	defer web.Close()
+	svc, web := serve(t)
 
 	srv := smtptest.Start(t, smtptest.Options{LocalPartFaults: true})
 	c := create(t, svc, srv, "spring", "email\nslow@example.org\nunknown@example.org\nok@example.org\n")
@@ -166,15 +174,7 @@ func TestMetricsOfRealRuns(t *testing.T) {
 // recipient may get it twice. The operator sees how often.
 func TestPossibleDuplicatesCounted(t *testing.T) {
 	ctx := context.Background()
-	svc, err := campaign.Open(ctx, filepath.Join(t.TempDir(), "mailout.db"), true, campaign.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	m := metrics.New(svc)
-	defer m.Close()
-	web := httptest.NewServer(m.Handler())
-	defer web.Close()
+	svc, web := serve(t)
 
 	srv := smtptest.Start(t, smtptest.Options{LocalPartFaults: true})
 	c := create(t, svc, srv, "dup", "email\ndropafter@example.org\nok@example.org\n")

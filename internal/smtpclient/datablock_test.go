@@ -18,17 +18,7 @@ import (
 // client's writes wait for the server's reads, as over a real network.
 func bodyServer(t *testing.T, readBody func(conn net.Conn, br *bufio.Reader) bool) (addr string, dial func(context.Context, string, string) (net.Conn, error)) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
+	addr = serveOnce(t, func(conn net.Conn) {
 		_ = conn.(*net.TCPConn).SetReadBuffer(32 << 10)
 		br := bufio.NewReaderSize(conn, 16<<10)
 		say := func(s string) { _, _ = conn.Write([]byte(s + "\r\n")) }
@@ -46,7 +36,7 @@ func bodyServer(t *testing.T, readBody func(conn net.Conn, br *bufio.Reader) boo
 		if _, err := br.ReadString('\n'); err == nil { // QUIT
 			say("221 Bye")
 		}
-	}()
+	})
 	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err == nil {
@@ -54,7 +44,27 @@ func bodyServer(t *testing.T, readBody func(conn net.Conn, br *bufio.Reader) boo
 		}
 		return c, err
 	}
-	return ln.Addr().String(), dial
+	return addr, dial
+}
+
+// serveOnce listens on 127.0.0.1, serves the first connection with serve
+// in a goroutine (closing it after) and returns the address.
+func serveOnce(t *testing.T, serve func(conn net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		serve(conn)
+	}()
+	return ln.Addr().String()
 }
 
 // bigBody is a message of about 6 MB of 78-character lines.

@@ -13,17 +13,7 @@ import (
 // holds a step longer than its timeout: the deadline is set once per step,
 // not moved by each byte that arrives (a slowloris receiver).
 func TestTricklingReplyEndsAtTheStepTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
+	addr := serveOnce(t, func(conn net.Conn) {
 		// A multi-line greeting that never ends, one line every 20 ms;
 		// after 10 s the server gives up, so a client that waits for it
 		// sees a closed connection, not its deadline.
@@ -33,10 +23,10 @@ func TestTricklingReplyEndsAtTheStepTimeout(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-	}()
+	})
 	timeouts := shortTimeouts()
 	timeouts.Greeting = 200 * time.Millisecond
-	_, err = Dial(context.Background(), Config{Addr: ln.Addr().String(), Host: "localhost", LocalName: "client.test", Timeouts: timeouts})
+	_, err := Dial(context.Background(), Config{Addr: addr, Host: "localhost", LocalName: "client.test", Timeouts: timeouts})
 	var e *Error
 	if !errors.As(err, &e) || e.Command != "connect" || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Dial against a trickled greeting: %v; want the greeting's deadline", err)
