@@ -358,10 +358,15 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		defer g.Close()
 		gate = g
 	}
+	// The last progress the run reported, to report it again when the
+	// run's end changes the tally (missing domains requeued).
+	var lastProgress scheduler.Progress
+	report := s.progress(c.ID, o.Progress)
+	progress := func(p scheduler.Progress) { lastProgress = p; report(p) }
 	res, err := scheduler.Run(runCtx, scheduler.Config{
 		Store: s.st, Campaign: c, Transport: tr, Render: renderFn,
 		Profile: o.Profile, Clock: o.Clock, Policy: policy, Owner: s.opt.Owner,
-		Wait: o.Wait, Logger: log, Progress: s.progress(c.ID, o.Progress), RecordBatch: o.RecordBatch,
+		Wait: o.Wait, Logger: log, Progress: progress, RecordBatch: o.RecordBatch,
 		Breaker: breaker, CheckDNS: checkDNS, Attempt: s.attempt(c.ID, settings.Route),
 		Shared: o.Shared, Lease: o.Lease, Gate: gate,
 	})
@@ -433,6 +438,7 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		log.Info("recipients whose domain was reported missing are kept to send", "campaign", c.Name, "requeued", n)
 		if counts, err := s.st.Counts(bg, c.ID); err == nil {
 			res.Counts = counts
+			report(lastProgress.WithCounts(counts))
 		}
 	}
 	if res.Stop != StopPaused || o.NoDiagnosis || !settings.Route.Sends() {

@@ -204,12 +204,7 @@ func (r *recorder) flush(tries int) error {
 }
 
 func (r *recorder) progress(c *store.Counts) Progress {
-	return Progress{
-		Total: c.Total, Delivered: c.ByState[queue.Delivered], Failed: c.ByState[queue.Failed],
-		Deferred: c.ByState[queue.Deferred], Suppressed: c.ByState[queue.Suppressed],
-		Pending: c.ByState[queue.Pending] + c.ByState[queue.Sending],
-		Sent:    r.sent, Started: r.started,
-	}
+	return Progress{Sent: r.sent, Started: r.started}.WithCounts(c)
 }
 
 // results buffers the results not yet written. While a full batch waits

@@ -149,6 +149,14 @@ type Progress struct {
 	Started                                                 time.Time
 }
 
+// WithCounts is p with the tally of c.
+func (p Progress) WithCounts(c *store.Counts) Progress {
+	p.Total, p.Delivered, p.Failed = c.Total, c.ByState[queue.Delivered], c.ByState[queue.Failed]
+	p.Deferred, p.Suppressed = c.ByState[queue.Deferred], c.ByState[queue.Suppressed]
+	p.Pending = c.ByState[queue.Pending] + c.ByState[queue.Sending]
+	return p
+}
+
 // StopReason says why Run returned.
 type StopReason string
 
