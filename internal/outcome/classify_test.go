@@ -138,6 +138,7 @@ func rows(t *testing.T) []row {
 		{"spf fail in words only", D, "", reply("RCPT", 550, "", "Recipient address rejected: Message rejected due to: SPF fail - not authorized."), SenderUnauthenticated, tmp, true, false},
 		{"reverse dns 5.7.25", D, "", reply("RCPT", 550, "5.7.25", "The IP address sending this message does not have a PTR record setup."), SenderUnauthenticated, tmp, true, false},
 		{"relay checks our dmarc", R, "", reply("BODY", 550, "5.7.26", "Unauthenticated email from example.com is not accepted due to domain's DMARC policy."), SenderUnauthenticated, tmp, true, false},
+		{"relay wants AUTH in words at MAIL", R, "", reply("MAIL", 550, "5.7.1", "Client is unauthenticated"), AuthRequired, run, true, false},
 		{"gmail likely unsolicited", D, "", reply("BODY", 550, "5.7.1", "[203.0.113.9] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked."), ContentRejected, perm, false, false},
 		{"gmail ip not authorized directly", D, "", reply("RCPT", 550, "5.7.1", "[203.0.113.9] The IP you're using to send mail is not authorized to send email directly to our servers. Please use the SMTP relay at your service provider instead."), SenderRejected, perm, true, false},
 		{"gmail auth required", R, "", reply("MAIL", 530, "5.7.0", "Authentication Required. For more information, go to https://support.google.com/mail/?p=WantAuthError"), AuthRequired, run, true, false},

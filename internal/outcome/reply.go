@@ -49,7 +49,7 @@ func isAuthRequired(t, enh string) bool {
 	return enh == "5.7.57" || containsAny(t, "authentication required",
 		"authentication is required", "not authenticated", "must authenticate",
 		"please authenticate", "auth required", "authenticate first",
-		"login required", "must be authenticated")
+		"login required", "must be authenticated", "is unauthenticated")
 }
 
 func isGreylist(t string) bool {
@@ -134,16 +134,20 @@ func isSenderProblem(t, enh string) bool {
 // from … is not accepted due to domain's DMARC policy", "the sender is
 // unauthenticated"), Microsoft 5.7.509 (DMARC reject) and 5.7.515 ("doesn't
 // meet the required authentication level"), and filters without enhanced
-// codes say DMARC, SPF or DKIM failed in words.
-func isSenderUnauthenticated(t, enh string) bool {
+// codes say DMARC, SPF or DKIM failed in words. The words count after MAIL
+// only: at MAIL a relay's "client is unauthenticated" asks for AUTH.
+func isSenderUnauthenticated(t, enh string, step Step) bool {
 	if c, detail, ok := strings.Cut(enh, ".7."); ok && (c == "4" || c == "5") {
 		switch detail {
 		case "20", "21", "22", "23", "24", "25", "26", "27", "509", "515":
 			return true
 		}
 	}
+	if step != StepRcpt && step != StepData && step != StepBody {
+		return false
+	}
 	return containsAny(t, "dmarc", "sender is unauthenticated", "unauthenticated email",
-		"unauthenticated mail", "is unauthenticated", "required authentication level",
+		"unauthenticated mail", "required authentication level",
 		"spf fail", "spf check fail", "fails spf", "failed spf", "pass spf", "spf validation",
 		"dkim fail", "dkim check fail", "dkim validation", "no valid dkim", "dkim signature invalid",
 		"invalid dkim")
@@ -215,7 +219,7 @@ func classifyReply(a Attempt, step Step, code int, enh, text string) Result {
 	if perm && step == StepMail && isAuthRequired(t, enh) {
 		return refusal(a, AuthRequired, "the server requires authentication before MAIL")
 	}
-	if (perm || temp) && isSenderUnauthenticated(t, enh) {
+	if (perm || temp) && isSenderUnauthenticated(t, enh, step) {
 		// Before the recipient and content checks: policyd-spf says
 		// "Recipient address rejected: Message rejected due to: SPF fail",
 		// Gmail "421 4.7.26 … rate limited because it is unauthenticated".
