@@ -269,9 +269,6 @@ func nameOr(s, def string) string {
 	return s
 }
 
-// NewMessageID returns a new random, unique Message-ID without angle
-// brackets: 128 random bits on the left, the template's domain on the right
-// (RFC 5322 §3.6.4).
 // FromAddress is the address of the From header: the author, whose
 // domain DMARC checks.
 func (t *Template) FromAddress() string { return t.fromAddr }
@@ -280,6 +277,9 @@ func (t *Template) FromAddress() string { return t.fromAddr }
 // domain SPF checks, unless the campaign's return path replaces it.
 func (t *Template) EnvelopeFrom() string { return t.envFrom }
 
+// NewMessageID returns a new random, unique Message-ID without angle
+// brackets: 128 random bits on the left, the template's domain on the right
+// (RFC 5322 §3.6.4).
 func (t *Template) NewMessageID() string {
 	var b [16]byte
 	if _, err := t.randRead(b[:]); err != nil {
