@@ -301,7 +301,7 @@ func readRows(ctx context.Context, r io.Reader, opt Options, stp *Stats, yield f
 		}
 		fields := make(map[string]string, len(h.names))
 		for i, name := range h.names {
-			fields[name] = strings.TrimSpace(rec[i])
+			fields[name] = rec[i] // trimmed and unquoted above
 		}
 		stp.Imported++
 		if !yield(&Recipient{Line: line, Address: a, Fields: fields, Columns: h.names}, nil) {
