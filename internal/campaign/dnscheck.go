@@ -12,6 +12,7 @@ import (
 	"mailout/internal/mx"
 	"mailout/internal/outcome"
 	"mailout/internal/queue"
+	"mailout/internal/scheduler"
 	"mailout/internal/store"
 )
 
@@ -87,13 +88,9 @@ func toldBy(c *store.Campaign) (told []outcome.Class, reason string) {
 	default:
 		return nil, ""
 	}
-	for _, cl := range []outcome.Class{outcome.SenderUnauthenticated, outcome.DNSNXDomain} {
-		if strings.HasPrefix(r, string(cl)+":") {
-			told = append(told, cl)
-		}
+	switch cl := scheduler.PauseClass(r); cl {
+	case outcome.SenderUnauthenticated, outcome.DNSNXDomain:
+		return []outcome.Class{cl}, resumedAfter + r
 	}
-	if len(told) == 0 {
-		return nil, ""
-	}
-	return told, resumedAfter + r
+	return nil, ""
 }

@@ -22,6 +22,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -365,6 +367,9 @@ func Run(parent context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
+// pauseReason is Result.Reason of a run paused by p, which the store keeps
+// as the campaign's status reason: the class first, then the reply and the
+// host. PauseClass reads the class back.
 func pauseReason(p *outcome.Result) string {
 	s := string(p.Class)
 	if p.Code != 0 {
@@ -382,4 +387,17 @@ func pauseReason(p *outcome.Result) string {
 		s += " (" + p.Host + ")"
 	}
 	return s
+}
+
+// PauseClass is the outcome class that a reason written by pauseReason
+// names, or "" for any other reason.
+func PauseClass(reason string) outcome.Class {
+	end := strings.IndexAny(reason, ": ")
+	if end < 0 {
+		end = len(reason)
+	}
+	if c := outcome.Class(reason[:end]); slices.Contains(outcome.Classes, c) {
+		return c
+	}
+	return ""
 }

@@ -88,3 +88,23 @@ func TestToldRefusalsDoNotPauseAgain(t *testing.T) {
 		})
 	}
 }
+
+// The status reason of a paused campaign names the class that paused it,
+// whatever else the reply held; any other reason names none.
+func TestPauseClassReadsPauseReason(t *testing.T) {
+	for _, p := range []outcome.Result{
+		unauthenticated,
+		{Class: outcome.DNSNXDomain, Text: "domain a.example does not exist"},
+		{Class: outcome.DNSNXDomain, Host: "a.example"},
+		{Class: outcome.ConnectTimeout},
+	} {
+		if got := PauseClass(pauseReason(&p)); got != p.Class {
+			t.Errorf("PauseClass(%q) = %q, want %q", pauseReason(&p), got, p.Class)
+		}
+	}
+	for _, r := range []string{"", "paused", "interrupted", "resumed after dns-nxdomain: x"} {
+		if got := PauseClass(r); got != "" {
+			t.Errorf("PauseClass(%q) = %q, want none", r, got)
+		}
+	}
+}
