@@ -466,7 +466,11 @@ func (s *Service) Run(ctx context.Context, c *store.Campaign, o RunOptions) (*Re
 		if sc.ReturnPath == "" {
 			sc.ReturnPath = tmpl.EnvelopeFrom()
 		}
-		if err := sc.Check(); err == nil {
+		if err := sc.Check(); err != nil {
+			// The addresses were checked when the campaign was made:
+			// say why, and diagnose the route instead.
+			log.Warn("the sender cannot be checked; diagnosing the route", "campaign", c.Name, "err", err)
+		} else {
 			log.Info("checking the sender", "campaign", c.Name, "from", sc.From)
 			out.Diagnosis = doctor.CheckSender(bg, dcfg, sc)
 		}

@@ -327,23 +327,18 @@ func (v *verdict) observe(res outcome.Result, domain string, mayPause bool) {
 	if !mayPause {
 		return
 	}
-	if res.Kind == outcome.KindPermanentForRun && v.pause == nil {
-		p := res
-		v.pause = &p
-		v.stop()
+	if res.Kind == outcome.KindPermanentForRun {
+		v.pauseFor(res, "")
 	}
+	told := slices.Contains(v.breaker.cfg.Told, res.Class) // the user was told and resumed
 	f := faultOf(res)
-	if slices.Contains(v.breaker.cfg.Told, res.Class) {
-		f = notOurs // the user was told and resumed: the receivers' affair now
+	if told {
+		f = notOurs
 	}
 	if why, missing := v.breaker.observe(f, domain); why != "" && v.pause == nil && v.serverAtFault(missing) {
-		p := res
-		p.Reason = why + ": " + p.Reason
-		v.pause = &p
-		v.stop()
+		v.pauseFor(res, why)
 	}
-	if res.Class == outcome.SenderUnauthenticated && !v.breaker.cfg.Disabled && v.pause == nil &&
-		!slices.Contains(v.breaker.cfg.Told, outcome.SenderUnauthenticated) {
+	if res.Class == outcome.SenderUnauthenticated && !told && !v.breaker.cfg.Disabled && v.pause == nil {
 		v.unauth++
 		if v.unauthDomains == nil {
 			v.unauthDomains = map[string]bool{}
@@ -352,12 +347,22 @@ func (v *verdict) observe(res outcome.Result, domain string, mayPause bool) {
 			v.unauthDomains[domain] = true
 		}
 		if v.unauth >= unauthPauseRefusals || len(v.unauthDomains) >= unauthPauseDomains {
-			p := res
-			p.Reason = fmt.Sprintf("%d refusals as unauthenticated from %d recipient domains: %s", v.unauth, len(v.unauthDomains), p.Reason)
-			v.pause = &p
-			v.stop()
+			v.pauseFor(res, fmt.Sprintf("%d refusals as unauthenticated from %d recipient domains", v.unauth, len(v.unauthDomains)))
 		}
 	}
+}
+
+// pauseFor pauses the run for res, unless it is paused already; why, when
+// given, goes in front of res's reason. Called with v.mu held.
+func (v *verdict) pauseFor(res outcome.Result, why string) {
+	if v.pause != nil {
+		return
+	}
+	if why != "" {
+		res.Reason = why + ": " + res.Reason
+	}
+	v.pause = &res
+	v.stop()
 }
 
 // serverAtFault is true unless the breaker tripped on missing domains
